@@ -1,0 +1,43 @@
+//! Wire types of the Puppet Enterprise Orchestrator API v1, shared by the
+//! emulator, the client, the `kick` CLI and the node-side task.
+//!
+//! The shapes follow what real PE servers send (captures beat docs where they
+//! disagree) and deserialise leniently: unknown fields are ignored, ids may be
+//! strings or numbers, free-form objects (`details`, `result`, `options`) stay
+//! [`serde_json::Value`], and unknown states or event types map to an
+//! `Unknown` variant instead of failing a whole page.
+//!
+//! # Layout
+//! - [`command`]: request and response bodies of `POST /command/*`.
+//! - [`job`]: `GET /jobs` and `GET /jobs/:id`, job states.
+//! - [`node`]: `GET /jobs/:id/nodes`, node states.
+//! - [`event`]: `GET /jobs/:id/events`.
+//! - [`inventory`], [`task`], [`report`]: the other read endpoints.
+//! - [`error`]: the `{kind, msg, details}` error body and the known kinds.
+//! - [`psick`]: the result document of the `psick::puppet_agent` task.
+#![warn(missing_docs)]
+
+pub mod command;
+pub mod error;
+pub mod event;
+pub mod inventory;
+pub mod job;
+pub mod lenient;
+pub mod node;
+pub mod psick;
+pub mod report;
+pub mod task;
+
+pub use command::{
+    DeployRequest, JobCreated, JobRef, Scope, StopRequest, StopResponse, TaskRequest,
+};
+pub use error::ApiError;
+pub use event::{Event, EventDetails, EventList, EventType};
+pub use inventory::{InventoryList, InventoryNode, InventoryRequest};
+pub use job::{Job, JobList, JobState, Link, Pagination, StatusEntry};
+pub use node::{JobNode, NextEvents, NodeList, NodeState};
+pub use report::{JobReport, ReportEntry};
+pub use task::{TaskDetails, TaskFile, TaskList, TaskRef};
+
+/// The path prefix every Orchestrator API v1 endpoint lives under.
+pub const API_PREFIX: &str = "/orchestrator/v1";

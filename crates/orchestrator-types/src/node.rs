@@ -1,0 +1,164 @@
+//! `GET /jobs/:id/nodes`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::job::Pagination;
+use crate::lenient;
+
+/// A node's state within a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    /// Not started.
+    New,
+    /// About to start.
+    Ready,
+    /// Running.
+    Running,
+    /// Being stopped.
+    Stopping,
+    /// Stopped before or while running.
+    Stopped,
+    /// Ran and succeeded.
+    Finished,
+    /// Ran and failed.
+    Failed,
+    /// Could not run (e.g. not connected).
+    Errored,
+    /// Not run (e.g. the job was stopped first).
+    Skipped,
+    /// A state this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl NodeState {
+    /// True once the node will not change any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Stopped | Self::Finished | Self::Failed | Self::Errored | Self::Skipped
+        )
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Ready => "ready",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+            Self::Errored => "errored",
+            Self::Skipped => "skipped",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One node of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobNode {
+    /// Certname.
+    pub name: String,
+    /// Current state.
+    pub state: NodeState,
+    /// Time of the last change (deprecated by PE, still sent).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// When the node started; `null` if it never did.
+    #[serde(default)]
+    pub start_timestamp: Option<String>,
+    /// When the node ended; `null` while running or if never started.
+    #[serde(default)]
+    pub finish_timestamp: Option<String>,
+    /// Seconds (elapsed if running); `null` if never started.
+    #[serde(default, deserialize_with = "lenient::opt_f64_lenient")]
+    pub duration: Option<f64>,
+    /// Always `null` for task jobs.
+    #[serde(default)]
+    pub transaction_uuid: Option<String>,
+    /// Details of the latest event (`message`, `report-url`, ...); may be `{}`.
+    #[serde(default)]
+    pub details: Value,
+    /// The task result: the task's JSON object, or `{"_output": ...}`,
+    /// with `_error` on failure; `null` until the node ends.
+    #[serde(default)]
+    pub result: Option<Value>,
+    /// `pcp` for agent nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// Id of the node's latest event (an integer, unlike event ids).
+    #[serde(
+        rename = "latest-event-id",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_u64_lenient"
+    )]
+    pub latest_event_id: Option<u64>,
+}
+
+impl JobNode {
+    /// The `_error` object of the result, if any.
+    pub fn error(&self) -> Option<&Value> {
+        self.result
+            .as_ref()
+            .and_then(|r| r.get("_error"))
+            .filter(|e| !e.is_null())
+    }
+}
+
+/// Where to continue reading events: `start` = last event id + 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextEvents {
+    /// URL of the events endpoint with `?start=N`.
+    pub id: String,
+    /// `N` as a string (not sent by every server version).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_string_or_number"
+    )]
+    pub event: Option<String>,
+}
+
+impl NextEvents {
+    /// The next `start` cursor, from `event` or else the URL's `start=` parameter.
+    pub fn start(&self) -> Option<u64> {
+        self.event
+            .as_deref()
+            .and_then(|e| e.parse().ok())
+            .or_else(|| {
+                self.id
+                    .split_once("start=")
+                    .and_then(|(_, rest)| rest.split('&').next())
+                    .and_then(|n| n.parse().ok())
+            })
+    }
+}
+
+/// `GET /jobs/:id/nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeList {
+    /// The nodes on this page.
+    pub items: Vec<JobNode>,
+    /// Cursor for the events endpoint.
+    #[serde(
+        rename = "next-events",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_events: Option<NextEvents>,
+    /// `{offset, total}` (and `limit`) where the server sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+}

@@ -1,0 +1,1 @@
+//! The result document of the `psick::puppet_agent` task (being written).
