@@ -1,1 +1,19 @@
-//! Placeholder; being written.
+//! Harness for Kick's end-to-end suite.
+//!
+//! It drives the real loopback Puppet stack brought up by `tests/scripts/puppet-stack-up.sh`
+//! ([`Stack`]), simulates managed nodes that each have their own certname, confdir, vardir and
+//! ssldir ([`SimNode`]), and runs the built static psick task binary against them ([`TaskRun`]).
+//!
+//! Tests that need the stack start with `let Some(stack) = Stack::from_env() else { return };`:
+//! without `KICK_PUPPET_STACK` they print a skip note, unless `KICK_REQUIRE_STACK=1` (as in
+//! `make test` and CI), where a missing stack fails the suite instead of silently passing.
+
+mod node;
+mod paths;
+mod stack;
+mod task;
+
+pub use node::{AgentRun, SimNode};
+pub use paths::{sha256_file, task_bin, workspace_root};
+pub use stack::{ENV_REQUIRE_STACK, ENV_STACK, Stack};
+pub use task::TaskRun;

@@ -1,0 +1,89 @@
+# Kick: build, package, test and benchmark. `make help` lists the targets.
+#
+# The repository root is also the Puppet module `psick` (Forge name kick-psick):
+# metadata.json + tasks/*.json, with the static task binary staged at tasks/puppet_agent.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO       ?= cargo
+TARGET_DIR  := $(or $(CARGO_TARGET_DIR),target)
+# The node-side task: one static x86_64 executable, size-optimised profile `task`.
+TASK_TARGET := x86_64-unknown-linux-gnu
+TASK_BUILT  := $(TARGET_DIR)/$(TASK_TARGET)/task/psick-task
+TASK_STAGED := tasks/puppet_agent
+
+MODULE_NAME := $(shell sed -n 's/^ *"name": *"\([^"]*\)".*/\1/p' metadata.json | head -n1)
+VERSION     := $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' metadata.json | head -n1)
+MODULE_DIR  := $(MODULE_NAME)-$(VERSION)
+MODULE_TGZ  := pkg/$(MODULE_DIR).tar.gz
+
+# The loopback puppetserver used by the real-stack tests and the demo.
+PS_STATE    ?= /tmp/kick-puppet-stack
+export PS_STATE
+
+.PHONY: help build release task module lint test test-only bench demo stack-up stack-down clean
+
+help: ## list the targets
+	@echo "Kick make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-11s %s\n", $$1, $$2}'
+
+build: task ## debug build of the whole workspace (what the tests use) + the static task
+	$(CARGO) build --workspace --all-targets
+
+release: ## optimised build of the workspace binaries
+	$(CARGO) build --workspace --release
+
+task: ## static task binary, staged at tasks/puppet_agent
+	RUSTFLAGS="-C target-feature=+crt-static" \
+	  $(CARGO) build -p psick-task --profile task --target $(TASK_TARGET)
+	install -m 0755 $(TASK_BUILT) $(TASK_STAGED)
+	@file -L $(TASK_STAGED) | grep -Eq 'statically linked|static-pie linked' \
+	  || { echo "error: $(TASK_STAGED) is not statically linked: $$(file -L $(TASK_STAGED))" >&2; exit 1; }
+	@echo "staged $(TASK_STAGED): $$(stat -c %s $(TASK_STAGED)) bytes, static"
+
+module: task ## Forge tarball pkg/kick-psick-<version>.tar.gz (metadata.json README.md LICENSE tasks/)
+	rm -rf pkg/$(MODULE_DIR) $(MODULE_TGZ)
+	install -d pkg/$(MODULE_DIR)/tasks
+	install -m 0644 metadata.json README.md LICENSE pkg/$(MODULE_DIR)/
+	install -m 0644 tasks/*.json pkg/$(MODULE_DIR)/tasks/
+	install -m 0755 $(TASK_STAGED) pkg/$(MODULE_DIR)/tasks/
+	# Reproducible: fixed order, owner and mtime (the last commit's time).
+	tar --sort=name --owner=0 --group=0 --numeric-owner \
+	  --mtime="@$$(git log -1 --format=%ct 2>/dev/null || echo 0)" \
+	  -C pkg -cf - $(MODULE_DIR) | gzip -n > $(MODULE_TGZ)
+	rm -rf pkg/$(MODULE_DIR)
+	@tar -tvzf $(MODULE_TGZ)
+
+lint: ## rustfmt check, clippy -D warnings, metadata-json-lint
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	metadata-json-lint metadata.json
+	bash -n tests/scripts/*.sh .ci/run
+
+test: task module ## everything: unit, integration, real-Puppet end-to-end suite, lint
+	tests/scripts/make-test.sh
+
+test-only: ## the test suites only, against an already running stack (KICK_PUPPET_STACK)
+	$(CARGO) nextest run --workspace
+
+bench: task ## benchmarks (figures go to the README)
+	@test -x crates/psick-task/bench/bench.sh \
+	  || { echo "error: crates/psick-task/bench/bench.sh is missing" >&2; exit 1; }
+	crates/psick-task/bench/bench.sh $(TASK_BUILT)
+
+demo: build ## the main job: loopback puppetserver + emulator + simulated nodes, noop then real run
+	tests/scripts/puppet-stack-up.sh
+	@test -x tests/scripts/demo.sh \
+	  || { echo "error: tests/scripts/demo.sh is missing (it arrives with the emulator)" >&2; exit 1; }
+	KICK_PUPPET_STACK=$(PS_STATE) tests/scripts/demo.sh
+
+stack-up: ## start (or reuse) the loopback puppetserver in $(PS_STATE)
+	tests/scripts/puppet-stack-up.sh
+
+stack-down: ## stop the puppetserver recorded in $(PS_STATE), by PID
+	tests/scripts/puppet-stack-down.sh
+
+clean: ## remove packaging output and the staged binary (not cargo's target dir)
+	rm -rf pkg $(TASK_STAGED)

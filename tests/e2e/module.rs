@@ -1,0 +1,143 @@
+//! The repository as the Forge module kick-psick: `make module`'s tarball, installed with
+//! `puppet module install` into the server's production environment, must be served by the
+//! real puppetserver's task API with the built binary's checksum and size.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use kick_e2e::{SimNode, Stack, sha256_file, task_bin, workspace_root};
+use serde_json::Value;
+
+fn module_tarball() -> PathBuf {
+    let root = workspace_root();
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(root.join("metadata.json")).expect("read metadata.json"),
+    )
+    .expect("metadata.json is JSON");
+    let name = meta["name"].as_str().expect("metadata name");
+    let version = meta["version"].as_str().expect("metadata version");
+    let tarball = root.join(format!("pkg/{name}-{version}.tar.gz"));
+    assert!(
+        tarball.is_file(),
+        "{} not found: run `make module` (make test does)",
+        tarball.display()
+    );
+    tarball
+}
+
+/// GET a puppetserver API path with the node's client certificate, verifying the server
+/// against the node's CA (the server cert has `localhost` in its SANs).
+fn get(node: &SimNode, stack: &Stack, path: &str, out: Option<&std::path::Path>) -> Vec<u8> {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--fail", "--max-time", "60"])
+        .arg("--cacert")
+        .arg(node.ca_pem())
+        .arg("--cert")
+        .arg(node.cert_pem())
+        .arg("--key")
+        .arg(node.key_pem());
+    if let Some(out) = out {
+        cmd.arg("-o").arg(out);
+    }
+    let res = cmd
+        .arg(format!("{}{path}", stack.url()))
+        .output()
+        .expect("run curl");
+    assert!(
+        res.status.success(),
+        "GET {path} failed ({}): {}",
+        res.status,
+        String::from_utf8_lossy(&res.stderr)
+    );
+    res.stdout
+}
+
+#[test]
+fn puppetserver_serves_the_task_with_the_built_binary() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let bin = task_bin();
+    let tarball = module_tarball();
+    let modules = stack.environment_dir("production").join("modules");
+
+    let install = Command::new(Stack::PUPPET_BIN)
+        .args([
+            "module",
+            "install",
+            "--ignore-dependencies",
+            "--force",
+            "--color=false",
+        ])
+        .arg("--target-dir")
+        .arg(&modules)
+        .arg(&tarball)
+        .output()
+        .expect("run puppet module install");
+    assert!(
+        install.status.success(),
+        "puppet module install {} failed:\n{}{}",
+        tarball.display(),
+        String::from_utf8_lossy(&install.stdout),
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let installed = modules.join("psick/tasks/puppet_agent");
+    assert_eq!(
+        sha256_file(&installed),
+        sha256_file(&bin),
+        "tarball holds the built binary"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&installed).expect("stat").permissions(),
+    );
+    assert_eq!(mode & 0o111, 0o111, "installed executable: {mode:o}");
+    // puppetserver reads the module as user puppet.
+    let chmod = Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(modules.join("psick"))
+        .status()
+        .expect("chmod");
+    assert!(chmod.success());
+
+    let node = SimNode::unique(&stack, "e2e-module");
+    node.bootstrap();
+    let body = get(
+        &node,
+        &stack,
+        "/puppet/v3/tasks/psick/puppet_agent?environment=production",
+        None,
+    );
+    let task: Value = serde_json::from_slice(&body).expect("task API answers JSON");
+    let files = task["files"].as_array().expect("files array");
+    let file = files
+        .iter()
+        .find(|f| f["filename"] == "puppet_agent")
+        .unwrap_or_else(|| panic!("no puppet_agent in files: {task:#}"));
+    let size = std::fs::metadata(&bin).expect("stat binary").len();
+    assert_eq!(
+        file["sha256"].as_str(),
+        Some(sha256_file(&bin).as_str()),
+        "{task:#}"
+    );
+    assert_eq!(file["size_bytes"].as_u64(), Some(size), "{task:#}");
+    assert_eq!(
+        task["metadata"]["supports_noop"],
+        Value::Bool(true),
+        "{task:#}"
+    );
+
+    // The agent side downloads the file by the uri the API gives: same bytes.
+    let uri = &file["uri"];
+    let path = uri["path"].as_str().expect("uri.path");
+    let env = uri["params"]["environment"]
+        .as_str()
+        .unwrap_or("production");
+    let dl = node.root().join("downloaded-task");
+    get(
+        &node,
+        &stack,
+        &format!("{path}?environment={env}"),
+        Some(&dl),
+    );
+    assert_eq!(sha256_file(&dl), sha256_file(&bin));
+}

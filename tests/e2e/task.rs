@@ -1,0 +1,450 @@
+//! psick::puppet_agent against the real puppetserver, as several distinct simulated nodes.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use kick_e2e::{SimNode, Stack};
+use serde_json::{Value, json};
+
+/// Fields every result carries, whatever the outcome (issue 2's result format).
+fn assert_result_shape(run: &kick_e2e::TaskRun) {
+    let r = &run.result;
+    for key in [
+        "status",
+        "noop",
+        "exitcode",
+        "command",
+        "server",
+        "environment",
+        "duration",
+        "resources",
+        "config_version",
+        "puppet_version",
+        "_output",
+    ] {
+        assert!(
+            r.get(key).is_some(),
+            "result lacks `{key}`:\n{}",
+            run.dump()
+        );
+    }
+    assert!(r["command"].is_array(), "command is an argv array");
+    assert!(r["duration"].is_number(), "duration is a number");
+    assert!(r["noop"].is_boolean(), "noop is a boolean");
+    let out = r["_output"].as_str().unwrap_or_default();
+    assert!(!out.contains('\u{1b}'), "_output must be ANSI-free");
+    if run.exit.success() {
+        assert!(
+            r.get("_error").is_none(),
+            "success without _error:\n{}",
+            run.dump()
+        );
+    } else {
+        assert!(
+            r["_error"]["kind"].is_string(),
+            "failure carries _error.kind:\n{}",
+            run.dump()
+        );
+        assert!(r["_error"]["msg"].is_string(), "failure carries _error.msg");
+        assert!(
+            r["_error"]["details"].get("exitcode").is_some(),
+            "_error.details carries exitcode:\n{}",
+            run.dump()
+        );
+    }
+}
+
+fn argv(run: &kick_e2e::TaskRun) -> Vec<String> {
+    run.result["command"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One node's life in environment `idem`: noop shows the pending change without making it,
+/// the real run makes it, the next run finds nothing to do.
+fn converge(node: &SimNode) {
+    let managed = node.managed_dir().join("idem.txt");
+
+    let noop = node.run_task(&json!({"noop": true, "environment": "idem"}));
+    assert_result_shape(&noop);
+    assert!(noop.exit.success(), "noop run:\n{}", noop.dump());
+    assert_eq!(
+        noop.status(),
+        "changed",
+        "pending changes count as changed:\n{}",
+        noop.dump()
+    );
+    assert_eq!(noop.result["noop"], json!(true));
+    assert_eq!(
+        noop.result["exitcode"],
+        json!(0),
+        "puppet --noop exits 0 even with drift"
+    );
+    assert_eq!(noop.result["environment"], json!("idem"));
+    assert!(
+        argv(&noop).iter().any(|a| a == "--noop"),
+        "{:?}",
+        argv(&noop)
+    );
+    assert!(
+        noop.resource("noop_pending").unwrap_or(0) > 0,
+        "noop_pending > 0:\n{}",
+        noop.dump()
+    );
+    assert_eq!(noop.resource("changed"), Some(0), "{}", noop.dump());
+    assert!(
+        !managed.exists(),
+        "noop must not create {}",
+        managed.display()
+    );
+
+    let real = node.run_task(&json!({"environment": "idem", "noop": false}));
+    assert_result_shape(&real);
+    assert!(real.exit.success(), "real run:\n{}", real.dump());
+    assert_eq!(real.status(), "changed", "{}", real.dump());
+    assert_eq!(real.result["noop"], json!(false));
+    assert_eq!(real.result["exitcode"], json!(2));
+    assert!(
+        argv(&real).iter().any(|a| a == "--no-noop"),
+        "{:?}",
+        argv(&real)
+    );
+    assert!(
+        real.resource("changed").unwrap_or(0) >= 1,
+        "{}",
+        real.dump()
+    );
+    assert_eq!(real.resource("failed"), Some(0));
+    assert!(real.resource("total").unwrap_or(0) >= 3, "{}", real.dump());
+    assert!(real.result["config_version"].is_string(), "{}", real.dump());
+    assert!(
+        real.result["puppet_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with(['7', '8'])),
+        "{}",
+        real.dump()
+    );
+    let content = std::fs::read_to_string(&managed).expect("the real run wrote the file");
+    assert!(
+        content.contains(node.certname()),
+        "per-node content: {content}"
+    );
+
+    let again = node.run_task(&json!({"environment": "idem"}));
+    assert_result_shape(&again);
+    assert!(again.exit.success(), "second run:\n{}", again.dump());
+    assert_eq!(again.status(), "unchanged", "{}", again.dump());
+    assert_eq!(again.result["exitcode"], json!(0));
+    assert_eq!(again.resource("changed"), Some(0));
+    assert_eq!(again.resource("out_of_sync"), Some(0));
+}
+
+#[test]
+fn noop_then_real_then_unchanged_on_two_nodes_at_once() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let a = SimNode::unique(&stack, "e2e-conv-a");
+    let b = SimNode::unique(&stack, "e2e-conv-b");
+    // Both nodes converge at the same time against one server, each on its own state.
+    std::thread::scope(|s| {
+        let ta = s.spawn(|| converge(&a));
+        let tb = s.spawn(|| converge(&b));
+        ta.join().expect("node a");
+        tb.join().expect("node b");
+    });
+    assert_ne!(a.certname(), b.certname());
+    for n in [&a, &b] {
+        assert!(
+            n.cert_pem().is_file(),
+            "{} got its own certificate",
+            n.certname()
+        );
+        assert!(
+            n.last_run_summary().is_file(),
+            "{} has its own lastrunfile",
+            n.certname()
+        );
+    }
+}
+
+#[test]
+fn production_noop_reports_pending_notify_and_file() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-prod");
+    let run = node.run_task(&json!({"_noop": true}));
+    assert_result_shape(&run);
+    assert!(run.exit.success(), "{}", run.dump());
+    assert_eq!(run.status(), "changed", "{}", run.dump());
+    assert_eq!(run.result["noop"], json!(true), "_noop means noop");
+    assert_eq!(
+        run.result["environment"],
+        json!("production"),
+        "{}",
+        run.dump()
+    );
+    // notify + two directories + the file
+    assert!(
+        run.resource("noop_pending").unwrap_or(0) >= 2,
+        "{}",
+        run.dump()
+    );
+    let out = run.result["_output"].as_str().unwrap_or_default();
+    assert!(
+        out.contains("(noop)"),
+        "puppet's noop lines are in _output:\n{out}"
+    );
+    assert!(!node.managed_dir().join("managed.txt").exists());
+}
+
+#[test]
+fn failing_resource_is_resource_failures() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-fail");
+
+    let run = node.run_task(&json!({"environment": "failing"}));
+    assert_result_shape(&run);
+    assert!(!run.exit.success(), "{}", run.dump());
+    assert_eq!(run.status(), "failed", "{}", run.dump());
+    assert_eq!(
+        run.error_kind(),
+        Some("psick/resource-failures"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(run.result["exitcode"], json!(4));
+    assert_eq!(run.result["_error"]["details"]["exitcode"], json!(4));
+    assert!(run.resource("failed").unwrap_or(0) >= 1, "{}", run.dump());
+
+    // A change and a failure together: exit code 6, still resource failures.
+    let mixed = node.run_task(&json!({"environment": "failmixed"}));
+    assert_result_shape(&mixed);
+    assert!(!mixed.exit.success(), "{}", mixed.dump());
+    assert_eq!(mixed.status(), "failed", "{}", mixed.dump());
+    assert_eq!(
+        mixed.error_kind(),
+        Some("psick/resource-failures"),
+        "{}",
+        mixed.dump()
+    );
+    assert_eq!(mixed.result["exitcode"], json!(6));
+    assert!(
+        mixed.resource("changed").unwrap_or(0) >= 1,
+        "{}",
+        mixed.dump()
+    );
+    assert!(
+        mixed.resource("skipped").unwrap_or(0) >= 1,
+        "{}",
+        mixed.dump()
+    );
+}
+
+#[test]
+fn catalog_compile_error_is_run_failed() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-broken");
+    let run = node.run_task(&json!({"environment": "broken"}));
+    assert_result_shape(&run);
+    assert!(!run.exit.success(), "{}", run.dump());
+    assert_eq!(run.status(), "failed");
+    assert_eq!(run.error_kind(), Some("psick/run-failed"), "{}", run.dump());
+    assert_eq!(run.result["exitcode"], json!(1));
+    let out = run.result["_output"].as_str().unwrap_or_default();
+    assert!(out.contains("Could not retrieve catalog"), "{out}");
+}
+
+#[test]
+fn real_agent_holding_the_lock_blocks_then_lets_the_task_run() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-lock");
+    node.bootstrap();
+    let holder = node.spawn_agent("slow");
+    let lock_pid = node.wait_for_lock(Duration::from_secs(90));
+
+    // No waiting allowed: fails at once, naming the holder.
+    let busy = node.run_task(&json!({"environment": "idem", "wait_for_lock": 0}));
+    assert_result_shape(&busy);
+    assert!(!busy.exit.success(), "{}", busy.dump());
+    assert_eq!(busy.status(), "failed");
+    assert_eq!(
+        busy.error_kind(),
+        Some("psick/agent-locked"),
+        "{}",
+        busy.dump()
+    );
+    assert!(
+        busy.error_msg().contains(&lock_pid.to_string()),
+        "the message names the holder PID {lock_pid}:\n{}",
+        busy.dump()
+    );
+    assert!(busy.elapsed < Duration::from_secs(15), "{:?}", busy.elapsed);
+
+    // Enough patience: waits for the holder's `sleep 20`, then runs.
+    let patient = node.run_task(&json!({"environment": "idem", "wait_for_lock": 180}));
+    assert_result_shape(&patient);
+    let (holder_exit, holder_log) = holder.wait();
+    assert!(
+        patient.exit.success(),
+        "{}\nholder:\n{holder_log}",
+        patient.dump()
+    );
+    assert_eq!(patient.status(), "changed", "{}", patient.dump());
+    assert_eq!(
+        holder_exit.code(),
+        Some(2),
+        "the holder's own run is unaffected:\n{holder_log}"
+    );
+    assert!(node.managed_dir().join("idem.txt").is_file());
+}
+
+#[test]
+fn disabled_agent_fails_fast_with_the_reason() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-disabled");
+    node.bootstrap();
+    node.disable("maint");
+
+    let run = node.run_task(&json!({"environment": "idem"}));
+    assert_result_shape(&run);
+    assert!(!run.exit.success(), "{}", run.dump());
+    assert_eq!(run.status(), "failed");
+    assert_eq!(
+        run.error_kind(),
+        Some("psick/agent-disabled"),
+        "{}",
+        run.dump()
+    );
+    assert!(run.error_msg().contains("maint"), "{}", run.dump());
+    assert!(!node.managed_dir().join("idem.txt").exists());
+
+    node.enable();
+    let run = node.run_task(&json!({"environment": "idem"}));
+    assert!(run.exit.success(), "after --enable:\n{}", run.dump());
+    assert_eq!(run.status(), "changed");
+}
+
+#[test]
+fn refused_server_is_run_failed_within_seconds() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-refused");
+    node.bootstrap();
+    // Port 1 on loopback: nothing listens there, connections are refused at once.
+    let run = node.run_task(&json!({
+        "environment": "idem",
+        "puppet_master": "127.0.0.1:1",
+        "connect_timeout": 5,
+    }));
+    assert_result_shape(&run);
+    assert!(!run.exit.success(), "{}", run.dump());
+    assert_eq!(run.status(), "failed");
+    assert_eq!(run.error_kind(), Some("psick/run-failed"), "{}", run.dump());
+    assert_eq!(run.result["exitcode"], json!(1));
+    let args = argv(&run);
+    assert!(args.iter().any(|a| a == "--server=127.0.0.1"), "{args:?}");
+    assert!(args.iter().any(|a| a == "--serverport=1"), "{args:?}");
+    // Correctness bound, not a performance target: no usecacheonfailure fallback, no
+    // minutes-long default timeouts.
+    assert!(run.elapsed < Duration::from_secs(60), "{:?}", run.elapsed);
+}
+
+#[test]
+fn silent_server_times_out_on_connect_timeout() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-silent");
+    node.bootstrap();
+    // A listener that never accepts: the kernel completes the TCP handshake from its backlog,
+    // the TLS handshake then hangs, so only http_connect_timeout ends each attempt
+    // (3 attempts × 120 s with Puppet's default).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local addr").port();
+    let run = node.run_task(&json!({
+        "environment": "idem",
+        "puppet_master": format!("127.0.0.1:{port}"),
+        "connect_timeout": 2,
+    }));
+    drop(listener);
+    assert_result_shape(&run);
+    assert_eq!(run.error_kind(), Some("psick/run-failed"), "{}", run.dump());
+    assert!(
+        argv(&run)
+            .iter()
+            .any(|a| a.starts_with("--http_connect_timeout")),
+        "{:?}",
+        argv(&run)
+    );
+    assert!(run.elapsed < Duration::from_secs(60), "{:?}", run.elapsed);
+}
+
+#[test]
+fn simulated_nodes_are_distinct_identities() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let a = SimNode::unique(&stack, "e2e-ident");
+    let b = SimNode::unique(&stack, "e2e-ident");
+    assert_ne!(a.certname(), b.certname());
+    for (x, y) in [
+        (a.confdir(), b.confdir()),
+        (a.vardir(), b.vardir()),
+        (a.ssldir(), b.ssldir()),
+    ] {
+        assert_ne!(x, y);
+    }
+    let env: Value = a
+        .task_env()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    assert_eq!(
+        env["PSICK_PUPPET_CONFDIR"],
+        json!(a.confdir().display().to_string())
+    );
+    // Puppet itself resolves the node's paths from the generated puppet.conf.
+    let out = a
+        .puppet("config")
+        .args([
+            "print",
+            "certname",
+            "vardir",
+            "ssldir",
+            "lastrunfile",
+            "server",
+        ])
+        .output()
+        .expect("puppet config print");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("certname = {}", a.certname())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("vardir = {}", a.vardir().display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("lastrunfile = {}", a.last_run_summary().display())),
+        "{text}"
+    );
+    assert!(text.contains("server = localhost"), "{text}");
+}

@@ -1,0 +1,35 @@
+//! Where the built artefacts live.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The repository root (also the Puppet module `psick`).
+pub fn workspace_root() -> PathBuf {
+    // tests/ is one level below the root; the manifest dir is fixed at compile time.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent directory")
+        .to_path_buf()
+}
+
+/// The static task binary under test: `PSICK_TASK_BIN`, else the copy `make task` stages at
+/// `tasks/puppet_agent`. Panics (failing the test) with what to run when it is missing.
+pub fn task_bin() -> PathBuf {
+    let bin = std::env::var_os("PSICK_TASK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("tasks/puppet_agent"));
+    assert!(
+        bin.is_file(),
+        "task binary {} not found: run `make task` (or set PSICK_TASK_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// Lower-case hex sha256 of a file's contents.
+pub fn sha256_file(path: &Path) -> String {
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("cannot read {} for hashing: {e}", path.display()));
+    hex::encode(Sha256::digest(&bytes))
+}
