@@ -118,6 +118,9 @@ http_keepalive_timeout = 0
 certname = localhost
 dns_alt_names = localhost,puppet
 autosign = true
+# Beyond the recipe: a simulated node re-created with a fresh ssldir under a name the CA has
+# already signed (e.g. the demo's fixed node names) gets a new certificate instead of a refusal.
+allow_duplicate_certs = true
 CONF
 sed -i 's/^JAVA_ARGS=.*/JAVA_ARGS="-Xms128m -Xmx512m -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger"/' /etc/default/puppetserver
 sed -i 's/ssl-host: 0.0.0.0/ssl-host: 127.0.0.1/' /etc/puppet/puppetserver/conf.d/webserver.conf
