@@ -43,13 +43,13 @@ task: ## static task binary, staged at tasks/puppet_agent
 	  || { echo "error: $(TASK_STAGED) is not statically linked: $$(file -L $(TASK_STAGED))" >&2; exit 1; }
 	@echo "staged $(TASK_STAGED): $$(stat -c %s $(TASK_STAGED)) bytes, static"
 
+# The tarball is reproducible: fixed order, owner and mtime (the last commit's time).
 module: task ## Forge tarball pkg/kick-psick-<version>.tar.gz (metadata.json README.md LICENSE tasks/)
 	rm -rf pkg/$(MODULE_DIR) $(MODULE_TGZ)
 	install -d pkg/$(MODULE_DIR)/tasks
 	install -m 0644 metadata.json README.md LICENSE pkg/$(MODULE_DIR)/
 	install -m 0644 tasks/*.json pkg/$(MODULE_DIR)/tasks/
 	install -m 0755 $(TASK_STAGED) pkg/$(MODULE_DIR)/tasks/
-	# Reproducible: fixed order, owner and mtime (the last commit's time).
 	tar --sort=name --owner=0 --group=0 --numeric-owner \
 	  --mtime="@$$(git log -1 --format=%ct 2>/dev/null || echo 0)" \
 	  -C pkg -cf - $(MODULE_DIR) | gzip -n > $(MODULE_TGZ)
@@ -79,10 +79,10 @@ demo: build ## the main job: loopback puppetserver + emulator + simulated nodes,
 	  || { echo "error: tests/scripts/demo.sh is missing (it arrives with the emulator)" >&2; exit 1; }
 	KICK_PUPPET_STACK=$(PS_STATE) tests/scripts/demo.sh
 
-stack-up: ## start (or reuse) the loopback puppetserver in $(PS_STATE)
+stack-up: ## start (or reuse) the loopback puppetserver in PS_STATE
 	tests/scripts/puppet-stack-up.sh
 
-stack-down: ## stop the puppetserver recorded in $(PS_STATE), by PID
+stack-down: ## stop the puppetserver recorded in PS_STATE, by PID
 	tests/scripts/puppet-stack-down.sh
 
 clean: ## remove packaging output and the staged binary (not cargo's target dir)

@@ -49,7 +49,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   log "installing ${need[*]}"
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt-get install -y -qq "${need[@]}" >/dev/null
   timing "packages installed (${need[*]}) in $(( $(date +%s) - t0 ))s"
 fi
 
