@@ -1,0 +1,1 @@
+//! Integration tests of the orchestrator client against local servers only.
