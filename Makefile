@@ -59,6 +59,8 @@ module: task ## Forge tarball pkg/kick-psick-<version>.tar.gz (metadata.json REA
 lint: ## rustfmt check, clippy -D warnings, metadata-json-lint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@command -v metadata-json-lint >/dev/null \
+	  || { echo "error: metadata-json-lint not found: apt-get install metadata-json-lint" >&2; exit 1; }
 	metadata-json-lint metadata.json
 	bash -n tests/scripts/*.sh .ci/run
 

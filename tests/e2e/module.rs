@@ -141,3 +141,61 @@ fn puppetserver_serves_the_task_with_the_built_binary() {
     );
     assert_eq!(sha256_file(&dl), sha256_file(&bin));
 }
+
+#[test]
+fn module_tarball_holds_only_the_module_files() {
+    let tarball = module_tarball();
+    let top = tarball
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".tar.gz"))
+        .expect("tarball name")
+        .to_owned();
+    let out = Command::new("tar")
+        .arg("-tvzf")
+        .arg(&tarball)
+        .output()
+        .expect("run tar");
+    assert!(out.status.success(), "tar -t failed");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let mut saw_binary = false;
+    for line in listing.lines() {
+        // -rwxr-xr-x 0/0  1622976 2026-11-23 19:30 kick-psick-0.1.0/tasks/puppet_agent
+        let mode = line.split_whitespace().next().unwrap_or_default();
+        let path = line.split_whitespace().last().unwrap_or_default();
+        let rel = path
+            .strip_prefix(&format!("{top}/"))
+            .unwrap_or_else(|| panic!("{path} is outside {top}/"));
+        let first = rel.split('/').next().unwrap_or_default();
+        assert!(
+            ["", "metadata.json", "README.md", "LICENSE", "tasks"].contains(&first),
+            "unexpected entry {path} in the module tarball"
+        );
+        assert!(line.contains(" 0/0 "), "entries are owned by 0/0: {line}");
+        if rel == "tasks/puppet_agent" {
+            saw_binary = true;
+            assert!(
+                mode.starts_with("-rwx"),
+                "the task binary is executable: {line}"
+            );
+        } else if let Some(name) = rel.strip_prefix("tasks/") {
+            assert!(
+                name.is_empty() || name.ends_with(".json"),
+                "only task metadata and the binary under tasks/: {path}"
+            );
+        }
+    }
+    for needed in [
+        "metadata.json",
+        "README.md",
+        "LICENSE",
+        "tasks/puppet_agent.json",
+    ] {
+        assert!(
+            listing.contains(&format!("{top}/{needed}")),
+            "{needed} missing from {}:\n{listing}",
+            tarball.display()
+        );
+    }
+    assert!(saw_binary, "tasks/puppet_agent missing:\n{listing}");
+}
