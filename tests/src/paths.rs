@@ -33,3 +33,15 @@ pub fn sha256_file(path: &Path) -> String {
         .unwrap_or_else(|e| panic!("cannot read {} for hashing: {e}", path.display()));
     hex::encode(Sha256::digest(&bytes))
 }
+
+/// A modulepath directory holding this repository as module `psick` (a symlink named after
+/// the module, as Puppet and the emulator look modules up by directory name). Removed on drop.
+pub fn repo_modulepath() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("kick-modulepath-")
+        .tempdir()
+        .expect("create a modulepath dir");
+    std::os::unix::fs::symlink(workspace_root(), dir.path().join("psick"))
+        .expect("link the repository as module psick");
+    dir
+}
