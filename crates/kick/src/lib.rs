@@ -1,1 +1,201 @@
-//! Placeholder; being written.
+//! `kick`: trigger Puppet agent runs and tasks through the Puppet Enterprise
+//! Orchestrator API, watch them live and collect the results.
+//!
+//! The binary is a thin shell around [`run`]; everything here is callable
+//! from tests, with the output streams, Ctrl-C presses and polling knobs
+//! injected through [`Context`].
+//!
+//! # Layout
+//! - [`cli`]: the clap definition (also the source of the man page and the
+//!   completions).
+//! - [`commands`]: one module per subcommand.
+//! - [`watch`]: following a job through its events and collecting results.
+//! - [`outcome`], [`summary`]: what each node amounted to, the exit code.
+//! - [`render`]: human, JSON and JSON-lines output.
+//! - [`params`], [`target`]: task parameters and TARGET flags.
+
+pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod outcome;
+pub mod params;
+pub mod render;
+pub mod summary;
+pub mod target;
+pub mod time;
+pub mod watch;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+pub use cli::Cli;
+pub use error::Error;
+pub use watch::{Interrupts, WatchConfig};
+
+use cli::{ColorWhen, Command};
+
+/// Output streams and whether they are terminals.
+pub struct Streams {
+    /// stdout.
+    pub out: Box<dyn Write + Send>,
+    /// stderr.
+    pub err: Box<dyn Write + Send>,
+    /// stdout is a terminal.
+    pub out_tty: bool,
+    /// stderr is a terminal.
+    pub err_tty: bool,
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams")
+            .field("out_tty", &self.out_tty)
+            .field("err_tty", &self.err_tty)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Streams {
+    /// The process's stdout and stderr.
+    pub fn stdio() -> Self {
+        Self {
+            out_tty: std::io::stdout().is_terminal(),
+            err_tty: std::io::stderr().is_terminal(),
+            out: Box::new(std::io::stdout()),
+            err: Box::new(std::io::stderr()),
+        }
+    }
+
+    /// Streams that discard everything.
+    pub fn null() -> Self {
+        Self {
+            out: Box::new(std::io::sink()),
+            err: Box::new(std::io::sink()),
+            out_tty: false,
+            err_tty: false,
+        }
+    }
+
+    /// Decides colour once: `always`, `never`, or in `auto` a terminal
+    /// stdout with `NO_COLOR` unset and `TERM` not `dumb`.
+    pub fn into_io(self, color: ColorWhen) -> render::Io {
+        let color = match color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => {
+                self.out_tty
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+            }
+        };
+        render::Io {
+            out: self.out,
+            err: self.err,
+            color,
+            err_tty: self.err_tty,
+        }
+    }
+}
+
+/// What a run of kick works with besides its arguments.
+#[derive(Debug)]
+pub struct Context {
+    /// Where output goes.
+    pub streams: Streams,
+    /// Ctrl-C presses.
+    pub interrupts: Interrupts,
+    /// Polling knobs.
+    pub watch: WatchConfig,
+}
+
+impl Context {
+    /// The process's streams, the given interrupts, and polling knobs from
+    /// the defaults and `KICK_WATCH_GIVE_UP` (seconds).
+    pub fn new(streams: Streams, interrupts: Interrupts) -> Self {
+        let mut watch = WatchConfig::default();
+        if let Some(secs) = std::env::var("KICK_WATCH_GIVE_UP")
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+        {
+            watch.give_up = std::time::Duration::from_secs_f64(secs);
+        }
+        Self {
+            streams,
+            interrupts,
+            watch,
+        }
+    }
+
+    /// Hands the streams to a reporter (leaving sinks behind).
+    pub fn take_streams(&mut self) -> Streams {
+        std::mem::replace(&mut self.streams, Streams::null())
+    }
+}
+
+/// Runs one kick command; returns the exit code.
+pub async fn run(cli: Cli, ctx: &mut Context) -> Result<u8, Error> {
+    match cli.command {
+        Command::Agent(a) => commands::agent::run(ctx, a).await,
+        Command::Task(cli::TaskCommand::Run(a)) => commands::task::run(ctx, a).await,
+        Command::Deploy(a) => commands::deploy::run(ctx, a).await,
+        Command::Job(c) => commands::job::run(ctx, c).await,
+        Command::Inventory(a) => commands::inventory::run(ctx, a).await,
+        Command::Tasks(c) => commands::tasks::run(ctx, c).await,
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "kick", &mut ctx.streams.out);
+            Ok(0)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut ctx.streams.out)?;
+            Ok(0)
+        }
+    }
+}
+
+/// The `-v` count of whichever subcommand was given.
+pub fn verbosity(cli: &Cli) -> u8 {
+    output_args(cli).map_or(0, |o| o.verbose)
+}
+
+fn output_args(cli: &Cli) -> Option<&cli::OutputArgs> {
+    Some(match &cli.command {
+        Command::Agent(a) => &a.run.output,
+        Command::Task(cli::TaskCommand::Run(a)) => &a.run.output,
+        Command::Deploy(a) => &a.run.output,
+        Command::Job(cli::JobCommand::Show(a) | cli::JobCommand::Watch(a)) => &a.output,
+        Command::Job(cli::JobCommand::List(a)) => &a.output,
+        Command::Job(cli::JobCommand::Stop(a)) => &a.output,
+        Command::Inventory(a) => &a.output,
+        Command::Tasks(cli::TasksCommand::List(a)) => &a.output,
+        Command::Tasks(cli::TasksCommand::Show(a)) => &a.output,
+        Command::Completions { .. } | Command::Man => return None,
+    })
+}
+
+/// Sends `tracing` to stderr: warnings by default, `-v` debug for kick and
+/// the client, `-vv` everything; `RUST_LOG` wins when set.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,kick=debug,orchestrator_client=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Reads a file named on the command line as `@FILE`.
+pub(crate) fn read_arg_file(path: &str) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+        path: PathBuf::from(path),
+        source,
+    })
+}

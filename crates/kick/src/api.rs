@@ -1,0 +1,70 @@
+//! The orchestrator calls the watcher needs, as a trait so that the watcher
+//! can be driven by a scripted fake in unit tests.
+
+use orchestrator_client::{Client, Error, NodesQuery};
+use orchestrator_types::{EventList, Job, NodeList, StopResponse};
+
+/// The calls [`crate::watch`] makes.
+#[allow(async_fn_in_trait)]
+pub trait Api {
+    /// `GET /jobs/:id`.
+    async fn job(&self, job: &str) -> Result<Job, Error>;
+    /// `GET /jobs/:id/events?start=N`.
+    async fn events(&self, job: &str, start: Option<u64>) -> Result<EventList, Error>;
+    /// One page of `GET /jobs/:id/nodes`, ordered by name.
+    async fn nodes_page(&self, job: &str, offset: u64, limit: u64) -> Result<NodeList, Error>;
+    /// `POST /command/stop`.
+    async fn stop(&self, job: &str, force: bool) -> Result<StopResponse, Error>;
+}
+
+impl Api for Client {
+    async fn job(&self, job: &str) -> Result<Job, Error> {
+        Client::job(self, job).await
+    }
+
+    async fn events(&self, job: &str, start: Option<u64>) -> Result<EventList, Error> {
+        Client::events(self, job, start).await
+    }
+
+    async fn nodes_page(&self, job: &str, offset: u64, limit: u64) -> Result<NodeList, Error> {
+        let q = NodesQuery {
+            limit: Some(limit),
+            offset: Some(offset),
+            order_by: Some("name".into()),
+            order: Some("asc".into()),
+            state: None,
+        };
+        Client::nodes_page(self, job, &q).await
+    }
+
+    async fn stop(&self, job: &str, force: bool) -> Result<StopResponse, Error> {
+        Client::stop(self, job, force).await
+    }
+}
+
+/// How the watcher should treat a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Stop now: the token, the configuration or the request is wrong.
+    Fatal,
+    /// The endpoint answered but cannot serve this (404, 5xx, garbage):
+    /// for events, switch to following the job's state.
+    Unavailable,
+    /// No answer (network, timeout): try again later.
+    Transient,
+}
+
+/// Classifies a client error for the watcher.
+pub fn classify(e: &Error) -> Failure {
+    if e.is_auth() {
+        return Failure::Fatal;
+    }
+    match e {
+        Error::Api { status, .. } if *status == 404 || *status >= 500 => Failure::Unavailable,
+        Error::Api { .. } => Failure::Fatal,
+        Error::BadResponse { status, .. } if *status == 0 => Failure::Transient,
+        Error::BadResponse { .. } => Failure::Unavailable,
+        Error::Connect { .. } | Error::Timeout { .. } => Failure::Transient,
+        _ => Failure::Fatal,
+    }
+}

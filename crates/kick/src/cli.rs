@@ -1,0 +1,358 @@
+//! The command line, as one clap definition: parsing, `--help`, the man page
+//! and the shell completions all come from it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Trigger Puppet agent runs and tasks through the Puppet Enterprise
+/// Orchestrator API, watch them live and collect the results.
+///
+/// Exit codes: 0 every node succeeded without changes; 2 every node
+/// succeeded and at least one changed (or would change, in noop); 4 at least
+/// one node failed, errored, was skipped or stopped; 6 both 2 and 4; 1 kick
+/// itself failed (usage, configuration, authentication, API or network);
+/// 130 detached from a running job with a third Ctrl-C.
+#[derive(Debug, Parser)]
+#[command(name = "kick", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run `puppet agent` on nodes through the psick::puppet_agent task.
+    Agent(AgentArgs),
+    /// Run any task.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Run Puppet on nodes with the orchestrator's own deploy command
+    /// (what `puppet job run` does).
+    Deploy(DeployArgs),
+    /// Show, follow, list or stop jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Show which nodes are connected to the orchestrator.
+    Inventory(InventoryArgs),
+    /// List the tasks available, or show one task's parameters.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to generate the script for.
+        shell: clap_complete::Shell,
+    },
+    /// Print kick's man page (roff) to stdout.
+    Man,
+}
+
+/// `kick agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Run in noop mode: report what would change, change nothing.
+    #[arg(long, conflicts_with = "no_noop")]
+    pub noop: bool,
+    /// Enforce changes even on nodes configured with `noop = true`.
+    #[arg(long)]
+    pub no_noop: bool,
+    /// Puppet server to run against, HOST or HOST:PORT (task parameter
+    /// `puppet_master`); the node's configured server otherwise.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub server: Option<String>,
+    /// Only apply resources with these tags (comma separated).
+    #[arg(long, value_name = "T,...", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Seconds to wait for an agent run already in progress to finish
+    /// (task default 300).
+    #[arg(long, value_name = "SECS")]
+    pub wait_for_lock: Option<u64>,
+    /// Seconds after which the node-side task stops the agent run.
+    #[arg(long, value_name = "SECS")]
+    pub run_timeout: Option<u64>,
+    /// Run this task instead of psick::puppet_agent (it receives the same
+    /// parameters).
+    #[arg(long, value_name = "NAME", default_value = crate::commands::agent::DEFAULT_TASK)]
+    pub task: String,
+    /// Environment the task is read from, when it differs from the Puppet
+    /// environment given with --environment.
+    #[arg(long, value_name = "ENV")]
+    pub task_environment: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `kick task ...`.
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Run a task on nodes.
+    Run(TaskRunArgs),
+}
+
+/// `kick task run`.
+#[derive(Debug, Args)]
+pub struct TaskRunArgs {
+    /// The task, `module::task` (or `module` for its init task).
+    pub task: String,
+    /// Task parameters as KEY=VALUE: true/false, numbers, JSON arrays and
+    /// objects are typed, anything else is a string.
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// All parameters as a JSON object, inline or @FILE (not with KEY=VALUE).
+    #[arg(long = "params", value_name = "JSON|@FILE")]
+    pub params_json: Option<String>,
+    /// Ask the task to run in noop mode (the task must support it).
+    #[arg(long)]
+    pub noop: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `kick deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Run in noop mode.
+    #[arg(long, conflicts_with = "no_noop")]
+    pub noop: bool,
+    /// Enforce changes even on nodes configured with `noop = true`.
+    #[arg(long)]
+    pub no_noop: bool,
+    /// How many nodes run at once.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u64>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Which nodes a job runs on: exactly one kind.
+#[derive(Debug, Args, Clone, Default)]
+#[group(required = true, multiple = false)]
+pub struct TargetArgs {
+    /// Certnames, comma separated, or @FILE with one certname a line
+    /// (# starts a comment).
+    #[arg(long, short = 'n', value_name = "a,b,c|@FILE")]
+    pub nodes: Option<String>,
+    /// A PuppetDB query (PQL) selecting the nodes, or @FILE holding it.
+    #[arg(long, value_name = "PQL|@FILE")]
+    pub query: Option<String>,
+    /// A node group id from the classifier.
+    #[arg(long, value_name = "ID")]
+    pub node_group: Option<String>,
+}
+
+/// Flags of every command that starts a job.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Free text stored with the job.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Per-node limit in seconds, enforced by the orchestrator.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Print the job id and exit 0 once the orchestrator accepted the job.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How to reach the orchestrator; each overrides orchestrator.conf and the
+/// `KICK_*` environment variables.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnArgs {
+    /// Orchestrator URL, e.g. https://puppet.example.com:8143.
+    #[arg(long, value_name = "URL")]
+    pub service_url: Option<String>,
+    /// RBAC token file (default ~/.puppetlabs/token).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// CA certificate to verify the orchestrator with
+    /// (default /etc/puppetlabs/puppet/ssl/certs/ca.pem).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the orchestrator's certificate (unsafe; for tests).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Puppet environment: the environment the task is read from and, for
+    /// `agent` and `deploy`, the one the nodes run in.
+    #[arg(long, short = 'e', value_name = "ENV")]
+    pub environment: Option<String>,
+}
+
+/// Output flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// When to use colours (NO_COLOR is respected in auto mode).
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+    /// Whose output to print at the end in human format [default: failed,changed].
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "WHICH")]
+    pub show_output: Vec<ShowOutput>,
+    /// More diagnostics on stderr (-vv for HTTP details).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only the summary (and errors).
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// Lines and a summary for people.
+    #[default]
+    Human,
+    /// One JSON document at the end.
+    Json,
+    /// One JSON object a line, as things happen.
+    Jsonl,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorWhen {
+    /// Colour when writing to a terminal and NO_COLOR is unset.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// `--show-output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowOutput {
+    /// Every node.
+    All,
+    /// Nodes that changed (or would change).
+    Changed,
+    /// Nodes that failed, errored, were skipped or stopped.
+    Failed,
+    /// No node.
+    None,
+}
+
+/// `kick job ...`.
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Show a job and its nodes' results now, without waiting.
+    Show(JobIdArgs),
+    /// Follow a job live until it ends (reattach), with the same output and
+    /// exit code as the command that started it.
+    Watch(JobIdArgs),
+    /// List recent jobs, newest first.
+    List(JobListArgs),
+    /// Stop a job: no new nodes start, running ones finish (or are killed
+    /// with --force).
+    Stop(JobStopArgs),
+}
+
+/// A job id plus connection and output flags.
+#[derive(Debug, Args)]
+pub struct JobIdArgs {
+    /// Job id (the number kick printed when it started the job).
+    pub id: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `kick job list`.
+#[derive(Debug, Args)]
+pub struct JobListArgs {
+    /// How many jobs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u64,
+    /// Only jobs of this type.
+    #[arg(long = "type", value_enum)]
+    pub job_type: Option<JobType>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Job types `kick job list --type` filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JobType {
+    /// Task jobs (`kick agent`, `kick task run`).
+    Task,
+    /// Deploy jobs (`kick deploy`, `puppet job run`).
+    Deploy,
+}
+
+/// `kick job stop`.
+#[derive(Debug, Args)]
+pub struct JobStopArgs {
+    /// Job id.
+    pub id: String,
+    /// Also end the runs in progress.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `kick inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Only these nodes (they are listed even when not connected).
+    pub nodes: Vec<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `kick tasks ...`.
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// List the tasks of an environment.
+    List(TasksListArgs),
+    /// Show a task's description, parameters and files.
+    Show(TasksShowArgs),
+}
+
+/// `kick tasks list`.
+#[derive(Debug, Args)]
+pub struct TasksListArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `kick tasks show`.
+#[derive(Debug, Args)]
+pub struct TasksShowArgs {
+    /// The task, `module::task`.
+    pub task: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl Cli {
+    /// The clap command, for completions and the man page.
+    pub fn command() -> clap::Command {
+        <Self as clap::CommandFactory>::command()
+    }
+}

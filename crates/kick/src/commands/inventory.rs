@@ -1,0 +1,63 @@
+//! `kick inventory [NODE...]`.
+
+use std::io::Write;
+
+use crate::Context;
+use crate::cli::{Format, InventoryArgs};
+use crate::error::Error;
+
+/// Runs `kick inventory`.
+pub async fn run(ctx: &mut Context, a: InventoryArgs) -> Result<u8, Error> {
+    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let list = if a.nodes.is_empty() {
+        client.inventory().await?
+    } else {
+        client.inventory_nodes(&a.nodes).await?
+    };
+    let mut io = super::io_for(ctx.take_streams(), &a.output);
+    match a.output.format {
+        Format::Json => writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string(&list).unwrap_or_default()
+        )?,
+        Format::Jsonl => {
+            for n in &list.items {
+                writeln!(io.out, "{}", serde_json::to_string(n).unwrap_or_default())?;
+            }
+        }
+        Format::Human => {
+            let width = list
+                .items
+                .iter()
+                .map(|n| n.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            writeln!(io.out, "{:<width$}  {:<13}  SINCE", "NODE", "CONNECTED")?;
+            for n in &list.items {
+                let state = if n.connected {
+                    "connected"
+                } else {
+                    "not connected"
+                };
+                let state = crate::render::style::paint(
+                    io.color,
+                    if n.connected {
+                        crate::render::style::outcome(crate::outcome::Outcome::Unchanged)
+                    } else {
+                        crate::render::style::outcome(crate::outcome::Outcome::Errored)
+                    },
+                    &format!("{state:<13}"),
+                );
+                writeln!(
+                    io.out,
+                    "{:<width$}  {state}  {}",
+                    n.name,
+                    n.timestamp.as_deref().unwrap_or("-")
+                )?;
+            }
+        }
+    }
+    Ok(0)
+}

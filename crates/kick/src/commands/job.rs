@@ -1,0 +1,146 @@
+//! `kick job show|watch|list|stop`.
+
+use std::io::Write;
+
+use orchestrator_client::JobsQuery;
+use serde_json::json;
+
+use crate::Context;
+use crate::cli::{Format, JobCommand, JobIdArgs, JobListArgs, JobStopArgs};
+use crate::error::Error;
+use crate::render;
+
+/// Runs `kick job ...`.
+pub async fn run(ctx: &mut Context, cmd: JobCommand) -> Result<u8, Error> {
+    match cmd {
+        JobCommand::Show(a) => show(ctx, a).await,
+        JobCommand::Watch(a) => watch(ctx, a).await,
+        JobCommand::List(a) => list(ctx, a).await,
+        JobCommand::Stop(a) => stop(ctx, a).await,
+    }
+}
+
+fn check_id(id: &str) -> Result<(), Error> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Usage(format!(
+            "`{id}` is not a job id; job ids are numbers, see `kick job list`"
+        )));
+    }
+    Ok(())
+}
+
+async fn show(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
+    check_id(&a.id)?;
+    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let io = super::io_for(ctx.take_streams(), &a.output);
+    let mut rep = render::reporter(&a.output, io);
+    crate::watch::show(&client, &a.id, rep.as_mut(), &ctx.watch).await
+}
+
+async fn watch(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
+    check_id(&a.id)?;
+    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let io = super::io_for(ctx.take_streams(), &a.output);
+    super::watch_job(ctx, &client, &a.id, &a.output, io).await
+}
+
+async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
+    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let q = JobsQuery {
+        limit: Some(a.limit),
+        offset: Some(0),
+        order_by: Some("timestamp".into()),
+        order: Some("desc".into()),
+        job_type: a.job_type.map(|t| {
+            match t {
+                crate::cli::JobType::Task => "task",
+                crate::cli::JobType::Deploy => "deploy",
+            }
+            .to_owned()
+        }),
+    };
+    let jobs = client.jobs(&q).await?;
+    let mut io = super::io_for(ctx.take_streams(), &a.output);
+    match a.output.format {
+        Format::Json => writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string(&jobs.items).unwrap_or_default()
+        )?,
+        Format::Jsonl => {
+            for j in &jobs.items {
+                writeln!(io.out, "{}", serde_json::to_string(j).unwrap_or_default())?;
+            }
+        }
+        Format::Human => {
+            if jobs.items.is_empty() {
+                writeln!(io.err, "No jobs.")?;
+                return Ok(0);
+            }
+            writeln!(
+                io.out,
+                "{:<8} {:<9} {:<7} {:<26} {:>6}  {:<12} {:<20}  DESCRIPTION",
+                "ID", "STATE", "TYPE", "TASK/ENVIRONMENT", "NODES", "OWNER", "STARTED"
+            )?;
+            for j in &jobs.items {
+                let what = j
+                    .task()
+                    .map(str::to_owned)
+                    .or_else(|| j.environment_name().map(str::to_owned))
+                    .unwrap_or_default();
+                let desc = j
+                    .options
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .or(j.description.as_deref())
+                    .unwrap_or("");
+                writeln!(
+                    io.out,
+                    "{:<8} {:<9} {:<7} {:<26} {:>6}  {:<12} {:<20}  {}",
+                    j.name,
+                    j.state.as_str(),
+                    j.job_type,
+                    what,
+                    j.node_count,
+                    j.owner.login,
+                    j.started_timestamp
+                        .as_deref()
+                        .or(j.timestamp.as_deref())
+                        .unwrap_or("-"),
+                    desc
+                )?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn stop(ctx: &mut Context, a: JobStopArgs) -> Result<u8, Error> {
+    check_id(&a.id)?;
+    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let resp = client.stop(&a.id, a.force).await?;
+    let mut io = super::io_for(ctx.take_streams(), &a.output);
+    match a.output.format {
+        Format::Json | Format::Jsonl => {
+            writeln!(io.out, "{}", json!({"job": resp.job, "force": a.force}))?
+        }
+        Format::Human => {
+            let counts: Vec<String> = resp
+                .job
+                .nodes
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect();
+            let how = if a.force {
+                "force-stop requested: runs in progress are ended"
+            } else {
+                "stop requested: no new nodes start, running ones finish"
+            };
+            writeln!(io.out, "Job {}: {how}.", resp.job.name)?;
+            if !counts.is_empty() {
+                writeln!(io.out, "Nodes: {}", counts.join(", "))?;
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,93 @@
+//! One module per subcommand, plus what the job-starting ones share.
+
+pub mod agent;
+pub mod deploy;
+pub mod inventory;
+pub mod job;
+pub mod task;
+pub mod tasks;
+
+use std::io::Write;
+
+use orchestrator_client::{Client, Overrides, Settings};
+use orchestrator_types::JobRef;
+use serde_json::json;
+
+use crate::cli::{ConnArgs, Format, OutputArgs, RunArgs};
+use crate::error::Error;
+use crate::render::{self, Io};
+use crate::{Context, Streams};
+
+/// Loads the settings (files < `KICK_*` variables < flags), builds the
+/// client and prints its warnings.
+pub fn connect(conn: &ConnArgs, err: &mut dyn Write) -> Result<(Client, Settings), Error> {
+    let (settings, warnings) = Settings::load(Overrides {
+        service_url: conn.service_url.clone(),
+        cacert: conn.cacert.clone(),
+        token_file: conn.token_file.clone(),
+        environment: conn.environment.clone(),
+        insecure: conn.insecure,
+    })?;
+    let (client, more) = Client::new(&settings)?;
+    for w in warnings.iter().chain(&more) {
+        writeln!(err, "warning: {w}")?;
+    }
+    Ok((client, settings))
+}
+
+/// After a job was accepted: print its id and the reattach hint, then
+/// either return (`--no-wait`) or follow it to the end.
+pub async fn follow_started(
+    ctx: &mut Context,
+    client: &Client,
+    job: JobRef,
+    run: &RunArgs,
+) -> Result<u8, Error> {
+    let id = job.name.clone();
+    let streams = ctx.take_streams();
+    let mut io = streams.into_io(run.output.color);
+    if run.no_wait {
+        match run.output.format {
+            Format::Human => {
+                writeln!(io.out, "{id}")?;
+                if !run.output.quiet {
+                    writeln!(
+                        io.err,
+                        "Job {id} started; follow it with `kick job watch {id}`."
+                    )?;
+                }
+            }
+            Format::Json => writeln!(io.out, "{}", json!({"job": {"name": id, "id": job.id}}))?,
+            Format::Jsonl => writeln!(
+                io.out,
+                "{}",
+                json!({"type": "job", "job": {"name": id, "id": job.id}})
+            )?,
+        }
+        return Ok(0);
+    }
+    if !run.output.quiet {
+        writeln!(
+            io.err,
+            "Started job {id}; if kick is interrupted, reattach with `kick job watch {id}`."
+        )?;
+    }
+    watch_job(ctx, client, &id, &run.output, io).await
+}
+
+/// Follows a job with the reporter `output` asks for.
+pub async fn watch_job(
+    ctx: &mut Context,
+    client: &Client,
+    id: &str,
+    output: &OutputArgs,
+    io: Io,
+) -> Result<u8, Error> {
+    let mut rep = render::reporter(output, io);
+    crate::watch::watch(client, id, rep.as_mut(), &mut ctx.interrupts, &ctx.watch).await
+}
+
+/// The streams as [`Io`] for `output`.
+pub fn io_for(streams: Streams, output: &OutputArgs) -> Io {
+    streams.into_io(output.color)
+}

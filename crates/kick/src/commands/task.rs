@@ -1,0 +1,26 @@
+//! `kick task run`.
+
+use orchestrator_types::TaskRequest;
+
+use crate::Context;
+use crate::cli::TaskRunArgs;
+use crate::error::Error;
+
+/// Runs `kick task run`.
+pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
+    let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
+    let scope = crate::target::scope(&args.target)?;
+    let (client, settings) = super::connect(&args.run.conn, ctx.streams.err.as_mut())?;
+    let req = TaskRequest {
+        environment: settings.environment.clone(),
+        scope,
+        task: args.task.clone(),
+        params,
+        description: args.run.description.clone(),
+        noop: args.noop.then_some(true),
+        timeout: args.run.timeout,
+        userdata: None,
+    };
+    let job = client.run_task(req).await?;
+    super::follow_started(ctx, &client, job, &args.run).await
+}

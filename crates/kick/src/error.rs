@@ -1,0 +1,74 @@
+//! Why kick itself could not do its job. Every variant exits 1; messages say
+//! what happened and what to do, and never contain the token.
+
+use std::path::PathBuf;
+
+use crate::summary::EXIT_ERROR;
+
+/// kick's top-level error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line asks for something impossible.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A file named on the command line (`@FILE`) could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Configuration, token, TLS, network or API failure.
+    #[error("{0}")]
+    Client(Box<orchestrator_client::Error>),
+
+    /// The orchestrator stopped answering while kick followed a job.
+    #[error(
+        "lost contact with the orchestrator while following job {job}: {cause}\nthe job goes on without kick; reattach with `kick job watch {job}`"
+    )]
+    LostContact {
+        /// Job id.
+        job: String,
+        /// The last failure.
+        cause: String,
+    },
+
+    /// A request failed while kick followed a job; the job itself goes on.
+    #[error(
+        "{source}\nthe job goes on without kick; once this is fixed, reattach with `kick job watch {job}`"
+    )]
+    Watch {
+        /// Job id.
+        job: String,
+        /// The failure.
+        #[source]
+        source: Box<orchestrator_client::Error>,
+    },
+
+    /// stdout or stderr could not be written.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl From<orchestrator_client::Error> for Error {
+    fn from(e: orchestrator_client::Error) -> Self {
+        Self::Client(Box::new(e))
+    }
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        EXIT_ERROR
+    }
+
+    /// True when stdout was closed by the reader (`kick ... | head`): not an
+    /// error worth reporting.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}

@@ -1,0 +1,42 @@
+//! The `kick` binary: parse, run, print the error, exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use kick::{Cli, Context, Interrupts, Streams};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    kick::init_tracing(kick::verbosity(&cli));
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async {
+        let (tx, interrupts) = Interrupts::channel();
+        // Every Ctrl-C is handed to the watcher, which stops, force-stops
+        // or detaches; the default handler would kill kick at once.
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut ctx = Context::new(Streams::stdio(), interrupts);
+        match kick::run(cli, &mut ctx).await {
+            Ok(code) => ExitCode::from(code),
+            Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        }
+    })
+}

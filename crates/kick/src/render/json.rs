@@ -1,0 +1,114 @@
+//! `--format json` (one document, written node by node so memory stays
+//! bounded) and `--format jsonl` (one object a line, as things happen).
+//! Notices go to stderr in both.
+
+use std::io::Write;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Io, JobInfo, Progress, Reporter};
+use crate::outcome::NodeReport;
+use crate::summary::Summary;
+
+/// The JSON and JSON-lines reporter.
+pub struct Json {
+    io: Io,
+    lines: bool,
+    quiet: bool,
+    first_node: bool,
+}
+
+impl Json {
+    /// `lines` selects `jsonl`.
+    pub fn new(io: Io, lines: bool, quiet: bool) -> Self {
+        Self {
+            io,
+            lines,
+            quiet,
+            first_node: true,
+        }
+    }
+
+    fn line(&mut self, v: &impl Serialize) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.io.out, v)?;
+        self.io.out.write_all(b"\n")?;
+        self.io.out.flush()
+    }
+}
+
+#[derive(Serialize)]
+struct Tagged<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    inner: &'a T,
+}
+
+impl Reporter for Json {
+    fn started(&mut self, job: &JobInfo) -> std::io::Result<()> {
+        if self.lines {
+            let v = json!({"type": "job", "job": job, "node_count": job.node_count});
+            self.line(&v)?;
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, _p: &Progress) {}
+
+    fn node_done(&mut self, node: &NodeReport) -> std::io::Result<()> {
+        if self.lines {
+            self.line(&Tagged {
+                kind: "node",
+                inner: node,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn notice(&mut self, msg: &str) -> std::io::Result<()> {
+        if !self.quiet {
+            writeln!(self.io.err, "{msg}")?;
+        }
+        Ok(())
+    }
+
+    fn begin_results(&mut self, job: &JobInfo) -> std::io::Result<()> {
+        if !self.lines {
+            self.io.out.write_all(b"{\"job\":")?;
+            serde_json::to_writer(&mut self.io.out, job)?;
+            self.io.out.write_all(b",\"nodes\":[")?;
+        }
+        Ok(())
+    }
+
+    fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()> {
+        if self.lines {
+            if !seen_live {
+                self.line(&Tagged {
+                    kind: "node",
+                    inner: &node,
+                })?;
+            }
+            return Ok(());
+        }
+        if !self.first_node {
+            self.io.out.write_all(b",")?;
+        }
+        self.first_node = false;
+        serde_json::to_writer(&mut self.io.out, &node)?;
+        Ok(())
+    }
+
+    fn finish(&mut self, job: &JobInfo, summary: &Summary, exit_code: u8) -> std::io::Result<()> {
+        if self.lines {
+            let v =
+                json!({"type": "summary", "job": job, "summary": summary, "exit_code": exit_code});
+            return self.line(&v);
+        }
+        self.io.out.write_all(b"],\"summary\":")?;
+        serde_json::to_writer(&mut self.io.out, summary)?;
+        writeln!(self.io.out, ",\"exit_code\":{exit_code}}}")?;
+        self.io.out.flush()
+    }
+}

@@ -1,0 +1,106 @@
+//! Counts per outcome and the exit code they give.
+
+use serde::Serialize;
+
+use crate::outcome::Outcome;
+
+/// Exit code: every node succeeded with no changes.
+pub const EXIT_UNCHANGED: u8 = 0;
+/// Exit code: kick itself failed (usage, configuration, authentication, API, network).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code bit: at least one node changed (or would change, in noop).
+pub const EXIT_CHANGED: u8 = 2;
+/// Exit code bit: at least one node failed, errored, was skipped or stopped.
+pub const EXIT_FAILED: u8 = 4;
+/// Exit code after detaching from a job with a third Ctrl-C (the shell's
+/// convention for "interrupted").
+pub const EXIT_DETACHED: u8 = 130;
+
+/// `summary` of the JSON output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Nodes counted.
+    pub total: u64,
+    /// Succeeded, no change.
+    pub unchanged: u64,
+    /// Succeeded with changes.
+    pub changed: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Could not run.
+    pub errored: u64,
+    /// Not run.
+    pub skipped: u64,
+    /// Stopped.
+    pub stopped: u64,
+}
+
+impl Summary {
+    /// Counts one node.
+    pub fn add(&mut self, o: Outcome) {
+        self.total += 1;
+        *self.slot(o) += 1;
+    }
+
+    /// The count of one outcome.
+    pub fn get(&self, o: Outcome) -> u64 {
+        match o {
+            Outcome::Unchanged => self.unchanged,
+            Outcome::Changed => self.changed,
+            Outcome::Failed => self.failed,
+            Outcome::Errored => self.errored,
+            Outcome::Skipped => self.skipped,
+            Outcome::Stopped => self.stopped,
+        }
+    }
+
+    fn slot(&mut self, o: Outcome) -> &mut u64 {
+        match o {
+            Outcome::Unchanged => &mut self.unchanged,
+            Outcome::Changed => &mut self.changed,
+            Outcome::Failed => &mut self.failed,
+            Outcome::Errored => &mut self.errored,
+            Outcome::Skipped => &mut self.skipped,
+            Outcome::Stopped => &mut self.stopped,
+        }
+    }
+
+    /// Nodes that failed, errored, were skipped or stopped.
+    pub fn bad(&self) -> u64 {
+        self.failed + self.errored + self.skipped + self.stopped
+    }
+
+    /// 0, 2, 4 or 6 as documented.
+    pub fn exit_code(&self) -> u8 {
+        let mut code = EXIT_UNCHANGED;
+        if self.changed > 0 {
+            code |= EXIT_CHANGED;
+        }
+        if self.bad() > 0 {
+            code |= EXIT_FAILED;
+        }
+        code
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_combine_changed_and_failed() {
+        let mut s = Summary::default();
+        assert_eq!(s.exit_code(), 0);
+        s.add(Outcome::Unchanged);
+        assert_eq!(s.exit_code(), 0);
+        s.add(Outcome::Changed);
+        assert_eq!(s.exit_code(), 2);
+        s.add(Outcome::Skipped);
+        assert_eq!(s.exit_code(), 6);
+        let mut s = Summary::default();
+        s.add(Outcome::Stopped);
+        assert_eq!(s.exit_code(), 4);
+        assert_eq!(s.total, 1);
+        assert_eq!(s.get(Outcome::Stopped), 1);
+    }
+}
