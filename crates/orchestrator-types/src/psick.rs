@@ -1,1 +1,241 @@
-//! The result document of the `psick::puppet_agent` task (being written).
+//! Result documents of the psick tasks run by the node-side `psick-task`
+//! binary: [`PuppetAgentResult`] for `psick::puppet_agent`, [`UnlockResult`]
+//! for `psick::puppet_unlock` and [`EnableNoopResult`] for
+//! `psick::puppet_enable_noop`.
+//!
+//! The task prints exactly one of these as a JSON object on stdout; the
+//! orchestrator hands it back as the node's `result`. Deserialisation is
+//! tolerant so that results of older or newer task versions still parse:
+//! every field that may be missing has a default and `config_version` may be
+//! a number or a string.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::lenient;
+
+/// Error kinds the psick tasks put in `_error.kind`.
+pub mod kind {
+    /// A parameter was unknown, of the wrong type or failed validation.
+    pub const INVALID_PARAMS: &str = "psick/invalid-params";
+    /// No puppet executable was found on the node.
+    pub const PUPPET_NOT_FOUND: &str = "psick/puppet-not-found";
+    /// Another agent run held the catalog-run lock past `wait_for_lock`.
+    pub const AGENT_LOCKED: &str = "psick/agent-locked";
+    /// The agent is administratively disabled (`puppet agent --disable`).
+    pub const AGENT_DISABLED: &str = "psick/agent-disabled";
+    /// The run exceeded `timeout`, or the task itself was asked to stop
+    /// (`details.signal` then names the signal).
+    pub const TIMEOUT: &str = "psick/timeout";
+    /// Puppet exited 1 (or another unexpected code): the run failed.
+    pub const RUN_FAILED: &str = "psick/run-failed";
+    /// Puppet exited 4 or 6: some resources failed.
+    pub const RESOURCE_FAILURES: &str = "psick/resource-failures";
+    /// Puppet could not be started.
+    pub const SPAWN_FAILED: &str = "psick/spawn-failed";
+    /// A node-side file (puppet.conf, a lockfile) could not be read or written.
+    pub const IO_FAILED: &str = "psick/io-failed";
+}
+
+/// Outcome of a `psick::puppet_agent` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Puppet ran and changed nothing (and, in noop, had nothing pending).
+    Unchanged,
+    /// Puppet applied changes, or a noop run found pending changes.
+    Changed,
+    /// The run failed or never happened; `_error` says why.
+    Failed,
+}
+
+/// The `_error` object of a task result (task spec `error.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskError {
+    /// Namespaced kind, one of [`kind`] for the psick tasks.
+    pub kind: String,
+    /// Human-readable message saying what happened and what to do.
+    #[serde(default)]
+    pub msg: String,
+    /// Free-form context; for `psick::puppet_agent` always an object with at
+    /// least `exitcode` (puppet's exit code or `null`).
+    #[serde(default)]
+    pub details: Value,
+}
+
+/// Resource counts from `last_run_summary.yaml`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    /// Resources in the catalog.
+    pub total: u64,
+    /// Resources changed by this run.
+    pub changed: u64,
+    /// Resources that failed.
+    pub failed: u64,
+    /// Resources that were out of sync when the run started.
+    pub out_of_sync: u64,
+    /// Resources skipped (failed dependencies, schedules, tags).
+    pub skipped: u64,
+    /// Changes a noop run would have made (`events.noop`).
+    pub noop_pending: u64,
+}
+
+/// Result of `psick::puppet_agent`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PuppetAgentResult {
+    /// Overall outcome.
+    pub status: RunStatus,
+    /// Whether the run was a noop run (task parameter or the node's config).
+    #[serde(default)]
+    pub noop: bool,
+    /// Puppet's detailed exit code; `null` if puppet never ran or was killed.
+    #[serde(default)]
+    pub exitcode: Option<i32>,
+    /// The argv puppet was (or would have been) started with, executable
+    /// first; empty when the parameters were rejected.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The primary server used: the `puppet_master` parameter or the
+    /// node's configured `server_list`/`server`.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// The environment the run converged to (summary), else the requested
+    /// or configured one.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Wall-clock seconds the task spent, lock waiting included.
+    #[serde(default)]
+    pub duration: f64,
+    /// Resource counts, present only when this run wrote the summary file.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    /// Catalog version applied (`version.config` of the summary).
+    #[serde(default, deserialize_with = "lenient::opt_string_or_number")]
+    pub config_version: Option<String>,
+    /// Puppet version that ran (`version.puppet` of the summary).
+    #[serde(default, deserialize_with = "lenient::opt_string_or_number")]
+    pub puppet_version: Option<String>,
+    /// Puppet's stdout and stderr interleaved, ANSI-free, capped at 1 MiB
+    /// (head and tail kept around an explicit truncation line).
+    #[serde(rename = "_output", default)]
+    pub output: String,
+    /// Present exactly when the task failed.
+    #[serde(rename = "_error", default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskError>,
+}
+
+/// What the task did about one lockfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockAction {
+    /// There was no lockfile.
+    Absent,
+    /// The lockfile was removed.
+    Removed,
+    /// The lockfile would have been removed (noop run).
+    WouldRemove,
+    /// The lockfile was left in place; `reason` says why.
+    Kept,
+}
+
+/// State of one lockfile as seen and handled by `psick::puppet_unlock`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockReport {
+    /// Path of the lockfile on the node.
+    pub path: String,
+    /// Whether the file existed when the task looked.
+    #[serde(default)]
+    pub present: bool,
+    /// What the task did.
+    pub action: LockAction,
+    /// Why, in words.
+    #[serde(default)]
+    pub reason: String,
+    /// PID recorded in the catalog-run lock, if it held one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Seconds since the lockfile was last modified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<u64>,
+    /// Message recorded by `puppet agent --disable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_message: Option<String>,
+}
+
+/// Result of `psick::puppet_unlock`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnlockResult {
+    /// Whether this was a noop run (nothing removed).
+    #[serde(default)]
+    pub noop: bool,
+    /// Paths removed (or, in noop, that would have been removed).
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// The catalog-run lock (`agent_catalog_run_lockfile`).
+    pub catalog_run_lock: LockReport,
+    /// The disabled lock (`agent_disabled_lockfile`).
+    pub disabled_lock: LockReport,
+}
+
+/// Result of `psick::puppet_enable_noop`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnableNoopResult {
+    /// Whether this was a noop run (puppet.conf left untouched).
+    #[serde(default)]
+    pub noop: bool,
+    /// The puppet.conf that was (or would have been) edited.
+    pub puppet_conf: String,
+    /// Whether the file was (or would have been) changed.
+    #[serde(default)]
+    pub changed: bool,
+    /// The `[agent]` `noop` value before the change, if one was set.
+    #[serde(default)]
+    pub previous: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_result_round_trips_and_omits_error_on_success() {
+        let r = PuppetAgentResult {
+            status: RunStatus::Changed,
+            noop: true,
+            exitcode: Some(0),
+            command: vec!["/usr/bin/puppet".into(), "agent".into()],
+            server: Some("puppet.example.com".into()),
+            environment: Some("production".into()),
+            duration: 4.2,
+            resources: Some(Resources {
+                total: 9,
+                out_of_sync: 2,
+                noop_pending: 2,
+                ..Resources::default()
+            }),
+            config_version: Some("1795460334".into()),
+            puppet_version: Some("7.23.0".into()),
+            output: "Notice: Applied catalog".into(),
+            error: None,
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(v.get("_error").is_none());
+        assert_eq!(v["_output"], "Notice: Applied catalog");
+        assert_eq!(v["status"], "changed");
+        assert_eq!(serde_json::from_value::<PuppetAgentResult>(v).unwrap(), r);
+    }
+
+    #[test]
+    fn agent_result_parses_a_minimal_failure_with_numeric_config_version() {
+        let r: PuppetAgentResult = serde_json::from_str(
+            r#"{"status":"failed","config_version":17,
+                "_error":{"kind":"psick/timeout","msg":"took too long"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.status, RunStatus::Failed);
+        assert_eq!(r.config_version.as_deref(), Some("17"));
+        assert_eq!(r.resources, None);
+        assert_eq!(r.error.unwrap().kind, kind::TIMEOUT);
+    }
+}

@@ -1,1 +1,130 @@
-//! Placeholder; being written.
+//! The node side of Kick: one static binary behind the psick tasks
+//! `psick::puppet_agent` (the default), `psick::puppet_unlock` and
+//! `psick::puppet_enable_noop`, told apart by the `_task` metaparameter.
+//!
+//! It reads the task input (stdin JSON, else `PT_*` variables), runs puppet
+//! directly (never through a shell) and prints exactly one JSON object on
+//! stdout; the process exits 0 on success and 1 whenever the object holds
+//! `_error`.
+//!
+//! # Node-local settings (environment, never task parameters)
+//! - `PSICK_PUPPET_BIN`: the puppet executable, instead of
+//!   `/opt/puppetlabs/bin/puppet`, `/opt/puppetlabs/puppet/bin/puppet`, PATH.
+//! - `PSICK_PUPPET_CONFDIR`: puppet's confdir, read for puppet.conf and
+//!   passed as `--confdir`.
+//! - `PSICK_KILL_GRACE`: seconds between SIGTERM and SIGKILL (default 10).
+//!
+//! # Signals
+//! SIGTERM or SIGINT sent to the task during a run are forwarded to puppet's
+//! process group (SIGKILL after the grace period); the result then fails
+//! with kind `psick/timeout` and `details.signal` `"TERM"` or `"INT"`.
+//!
+//! # Layout
+//! - [`input`], [`params`]: task input and `puppet_agent` parameters.
+//! - [`locate`], [`settings`]: the puppet executable and its settings.
+//! - [`lockfile`], [`summary`]: lockfiles and last_run_summary.yaml.
+//! - [`process`], [`output`]: running puppet and capturing its output.
+//! - [`agent`], [`unlock`], [`enable_noop`]: the three tasks.
+
+pub mod agent;
+pub mod enable_noop;
+pub mod error;
+pub mod input;
+pub mod locate;
+pub mod lockfile;
+pub mod output;
+pub mod params;
+pub mod process;
+pub mod settings;
+pub mod summary;
+pub mod unlock;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::Failure;
+use crate::input::Input;
+
+/// The tasks this binary implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// `psick::puppet_agent`.
+    PuppetAgent,
+    /// `psick::puppet_unlock`.
+    PuppetUnlock,
+    /// `psick::puppet_enable_noop`.
+    PuppetEnableNoop,
+}
+
+impl Task {
+    /// The task named by `_task` (`psick::puppet_agent`; the module part is
+    /// ignored so a renamed module still works); absent means puppet_agent.
+    pub fn from_name(name: Option<&str>) -> Result<Task, Failure> {
+        let Some(name) = name else {
+            return Ok(Task::PuppetAgent);
+        };
+        match name.rsplit("::").next().unwrap_or(name) {
+            "puppet_agent" => Ok(Task::PuppetAgent),
+            "puppet_unlock" => Ok(Task::PuppetUnlock),
+            "puppet_enable_noop" => Ok(Task::PuppetEnableNoop),
+            _ => Err(Failure::InvalidParams(format!(
+                "unknown task {name:?} (`_task`); this executable implements \
+                 psick::puppet_agent, psick::puppet_unlock and psick::puppet_enable_noop"
+            ))),
+        }
+    }
+}
+
+/// Runs the task named in the process's input and prints its result.
+pub fn main() -> ExitCode {
+    let started = Instant::now();
+    let input = Input::from_process();
+    let task = match &input {
+        Ok(i) => i.task().and_then(|name| Task::from_name(name.as_deref())),
+        // Input that cannot be read is reported in the puppet_agent shape.
+        Err(_) => Ok(Task::PuppetAgent),
+    };
+    match (task, input) {
+        (Ok(Task::PuppetAgent), Ok(input)) => {
+            let result = agent::run(&input, started);
+            let failed = result.error.is_some();
+            emit(&result, failed)
+        }
+        (Ok(Task::PuppetAgent), Err(failure)) | (Err(failure), _) => {
+            let mut result = agent::empty_result();
+            result.error = Some(failure.to_task_error(None));
+            emit(&result, true)
+        }
+        (Ok(Task::PuppetUnlock), Ok(input)) => emit_plain(unlock::run(&input)),
+        (Ok(Task::PuppetEnableNoop), Ok(input)) => emit_plain(enable_noop::run(&input)),
+        (Ok(_), Err(failure)) => emit_plain::<()>(Err(failure)),
+    }
+}
+
+fn emit_plain<T: Serialize>(result: Result<T, Failure>) -> ExitCode {
+    match result {
+        Ok(value) => emit(&value, false),
+        Err(failure) => emit(&json!({ "_error": failure.to_task_error(None) }), true),
+    }
+}
+
+/// Prints the one JSON object and picks the exit code.
+fn emit<T: Serialize>(value: &T, failed: bool) -> ExitCode {
+    let text = serde_json::to_string(value).unwrap_or_else(|e| {
+        json!({"_error": {"kind": "psick/io-failed", "msg": format!("could not encode the result: {e}"),
+                          "details": {"exitcode": null}}})
+        .to_string()
+    });
+    let mut out = std::io::stdout().lock();
+    // Nobody left to tell if stdout is gone; the exit code still says it.
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

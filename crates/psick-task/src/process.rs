@@ -1,0 +1,213 @@
+//! Running puppet: its own process group, output drained on a thread into a
+//! capped buffer, a deadline, and signals forwarded to the whole group.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::output::SharedOutput;
+
+/// How often the supervisor looks at deadlines and signals.
+const TICK: Duration = Duration::from_millis(50);
+
+/// After puppet exits, how long leftover processes may keep its output pipe
+/// open before the task stops reading.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(3);
+
+/// SIGTERM and SIGINT aimed at the task, recorded for the supervisor.
+#[derive(Debug, Clone)]
+pub struct Signals(Arc<AtomicUsize>);
+
+impl Signals {
+    /// Installs the handlers; from now on these signals no longer kill the
+    /// task, they are reported by [`Signals::take`].
+    pub fn install() -> io::Result<Signals> {
+        let pending = Arc::new(AtomicUsize::new(0));
+        for sig in [SIGTERM, SIGINT] {
+            signal_hook::flag::register_usize(sig, Arc::clone(&pending), sig as usize)?;
+        }
+        Ok(Signals(pending))
+    }
+
+    /// A pending signal, cleared by the call.
+    pub fn take(&self) -> Option<i32> {
+        match self.0.swap(0, Ordering::SeqCst) {
+            0 => None,
+            s => i32::try_from(s).ok(),
+        }
+    }
+}
+
+/// The short name of a signal the task handles (`TERM`, `INT`).
+pub fn signal_name(sig: i32) -> &'static str {
+    if sig == SIGINT { "INT" } else { "TERM" }
+}
+
+/// Why the supervisor stopped puppet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The deadline passed.
+    Timeout,
+    /// The task received this signal.
+    Signal(i32),
+}
+
+/// How puppet ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// Exit code, if it exited.
+    pub code: Option<i32>,
+    /// Signal that killed it, if any.
+    pub signal: Option<i32>,
+    /// Whether the task stopped it, and why.
+    pub stopped: Option<Stop>,
+    /// Whether SIGKILL was needed.
+    pub killed: bool,
+    /// Interleaved, ANSI-free, capped stdout and stderr.
+    pub output: String,
+}
+
+/// Limits for one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stop the run after this long.
+    pub timeout: Option<Duration>,
+    /// Time between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// Runs `argv` (executable first) with stdin from /dev/null and stdout and
+/// stderr into one pipe, until it ends or is stopped.
+pub fn run(argv: &[OsString], limits: Limits, signals: &Signals) -> io::Result<Finished> {
+    let (program, args) = argv.split_first().expect("argv holds the program");
+    let reader = duct::cmd(program, args)
+        .stdin_null()
+        .stderr_to_stdout()
+        .unchecked()
+        .before_spawn(|cmd| {
+            // Own group: signals can reach puppet and everything it starts,
+            // and a terminal's Ctrl-C reaches only the task, which forwards it.
+            cmd.process_group(0);
+            Ok(())
+        })
+        .reader()?;
+    let reader = Arc::new(reader);
+    let group = reader
+        .pids()
+        .first()
+        .and_then(|p| i32::try_from(*p).ok())
+        .and_then(Pid::from_raw);
+    let sink = SharedOutput::default();
+
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    {
+        let reader = Arc::clone(&reader);
+        let sink = sink.clone();
+        std::thread::spawn(move || {
+            let mut tabs = sink.clone();
+            let mut strip = strip_ansi_escapes::Writer::new(sink);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match (&*reader).read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        // The stripper drops tabs (diffs are full of them),
+                        // so they bypass it, in order.
+                        let mut pieces = buf[..n].split(|b| *b == b'\t');
+                        if let Some(first) = pieces.next() {
+                            let _ = strip.write_all(first);
+                        }
+                        for piece in pieces {
+                            let _ = strip.flush();
+                            let _ = tabs.write_all(b"\t");
+                            let _ = strip.write_all(piece);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = strip.flush();
+            let _ = done_tx.send(());
+        });
+    }
+
+    let signal_group = |sig: Signal| {
+        if let Some(g) = group {
+            let _ = rustix::process::kill_process_group(g, sig);
+        }
+    };
+    let started = Instant::now();
+    let deadline = limits.timeout.and_then(|t| started.checked_add(t));
+    let mut stopped = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut killed = false;
+    let mut exited_at: Option<Instant> = None;
+    let mut abandoned = false;
+    loop {
+        match done_rx.recv_timeout(TICK) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let now = Instant::now();
+        let signal = signals.take();
+        if stopped.is_none() {
+            let cause = match signal {
+                Some(sig) => Some(Stop::Signal(sig)),
+                None if deadline.is_some_and(|d| now >= d) => Some(Stop::Timeout),
+                None => None,
+            };
+            if let Some(cause) = cause {
+                stopped = Some(cause);
+                signal_group(Signal::TERM);
+                kill_at = Some(now + limits.grace);
+            }
+        } else if signal.is_some() && !killed {
+            // Asked twice: no more grace.
+            kill_at = Some(now);
+        }
+        if kill_at.is_some_and(|k| now >= k) && !killed {
+            signal_group(Signal::KILL);
+            killed = true;
+        }
+        if exited_at.is_none() && matches!(reader.try_wait(), Ok(Some(_))) {
+            exited_at = Some(now);
+        }
+        if let Some(t) = exited_at {
+            // Puppet is gone but something it started still holds the pipe.
+            if now.duration_since(t) >= DRAIN_AFTER_EXIT {
+                abandoned = true;
+                break;
+            }
+        }
+    }
+
+    let status = loop {
+        match reader.try_wait() {
+            Ok(Some(out)) => break Some(out.status),
+            Ok(None) => std::thread::sleep(TICK),
+            Err(_) => break None,
+        }
+    };
+    let mut output = sink.render();
+    if abandoned {
+        output.push_str(
+            "[psick: stopped reading output: puppet exited but a process it started kept the \
+             output pipe open]\n",
+        );
+    }
+    Ok(Finished {
+        code: status.and_then(|s| s.code()),
+        signal: status.and_then(|s| s.signal()),
+        stopped,
+        killed,
+        output,
+    })
+}

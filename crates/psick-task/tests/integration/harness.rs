@@ -1,0 +1,218 @@
+//! A simulated node: its own confdir, vardir and publicdir in a temp dir, a
+//! fake puppet that records its argv, and a runner for the task binary.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const TASK: &str = env!("CARGO_BIN_EXE_psick-task");
+
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
+    pub bin: PathBuf,
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub json: Value,
+    pub stdout: String,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn kind(&self) -> &str {
+        self.json["_error"]["kind"].as_str().unwrap_or("")
+    }
+    pub fn msg(&self) -> &str {
+        self.json["_error"]["msg"].as_str().unwrap_or("")
+    }
+    pub fn output(&self) -> &str {
+        self.json["_output"].as_str().unwrap_or("")
+    }
+}
+
+impl Node {
+    /// A node whose fake puppet runs `body` (POSIX sh) after recording argv.
+    pub fn new(body: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("conf");
+        fs::create_dir_all(&conf).unwrap();
+        fs::create_dir_all(dir.path().join("var/state")).unwrap();
+        fs::create_dir_all(dir.path().join("public")).unwrap();
+        fs::write(
+            conf.join("puppet.conf"),
+            format!(
+                "[main]\nvardir = {d}/var\npublicdir = {d}/public\nserver = main.example.com\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let bin = dir.path().join("fake-puppet");
+        let node = Node { dir, conf, bin };
+        node.set_fake(body);
+        node
+    }
+
+    pub fn set_fake(&self, body: &str) {
+        let script = format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{argv}'\n{body}\n",
+            argv = self.path("argv").display()
+        );
+        fs::write(&self.bin, script).unwrap();
+        fs::set_permissions(&self.bin, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn lastrunfile(&self) -> PathBuf {
+        self.path("public/last_run_summary.yaml")
+    }
+
+    pub fn catalog_lock(&self) -> PathBuf {
+        self.path("var/state/agent_catalog_run.lock")
+    }
+
+    pub fn disabled_lock(&self) -> PathBuf {
+        self.path("var/state/agent_disabled.lock")
+    }
+
+    /// The argv the fake puppet last ran with, `None` if it never ran.
+    pub fn argv(&self) -> Option<Vec<String>> {
+        let text = fs::read_to_string(self.path("argv")).ok()?;
+        Some(text.lines().map(str::to_owned).collect())
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(TASK);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("PT_") || k.to_string_lossy().starts_with("PSICK_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("PSICK_PUPPET_BIN", &self.bin)
+            .env("PSICK_PUPPET_CONFDIR", &self.conf)
+            .current_dir(self.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Starts the task with `stdin` as its input.
+    pub fn spawn(&self, mut cmd: Command, stdin: &str) -> Child {
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child
+    }
+
+    pub fn run(&self, stdin: &str) -> Outcome {
+        self.run_cmd(self.command(), stdin)
+    }
+
+    pub fn run_cmd(&self, cmd: Command, stdin: &str) -> Outcome {
+        let start = Instant::now();
+        let child = self.spawn(cmd, stdin);
+        finish(child, start)
+    }
+}
+
+pub fn finish(child: Child, start: Instant) -> Outcome {
+    let out = child.wait_with_output().unwrap();
+    let elapsed = start.elapsed();
+    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+    assert_eq!(
+        stdout.trim_end().lines().count(),
+        1,
+        "exactly one JSON line on stdout, got {stdout:?} (stderr {:?})",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    assert!(json.is_object());
+    let code = out.status.code().expect("task exited normally");
+    // Exit status and `_error` always agree.
+    assert_eq!(code != 0, json.get("_error").is_some(), "{json}");
+    Outcome {
+        code,
+        json,
+        stdout,
+        elapsed,
+    }
+}
+
+/// A copy of /bin/sleep named `puppet`, so its comm is "puppet" and Puppet's
+/// stale-lock rule counts it as a live agent run.
+pub struct FakeHolder(pub Child);
+
+impl FakeHolder {
+    pub fn start(dir: &Path, seconds: &str) -> FakeHolder {
+        let bin = dir.join("holder/puppet");
+        fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        if !bin.exists() {
+            fs::copy("/bin/sleep", &bin).unwrap();
+        }
+        FakeHolder(Command::new(&bin).arg(seconds).spawn().unwrap())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for FakeHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub const SUMMARY_NOOP: &str = "---
+version:
+  config: 1795460334
+  puppet: 7.23.0
+application:
+  run_mode: agent
+  initial_environment: production
+  converged_environment: staging
+resources:
+  changed: 0
+  corrective_change: 0
+  failed: 0
+  failed_to_restart: 0
+  out_of_sync: 2
+  restarted: 0
+  scheduled: 0
+  skipped: 0
+  total: 9
+changes:
+  total: 0
+events:
+  failure: 0
+  noop: 2
+  success: 0
+  total: 2
+";
+
+/// Shell that writes `summary` to the node's lastrunfile, like Puppet does
+/// (temp file then rename).
+pub fn write_summary_sh(node: &Node, summary: &str) -> String {
+    let src = node.path("summary.src");
+    fs::write(&src, summary).unwrap();
+    format!(
+        "cp '{src}' '{dst}.tmp' && mv '{dst}.tmp' '{dst}'",
+        src = src.display(),
+        dst = node.lastrunfile().display()
+    )
+}

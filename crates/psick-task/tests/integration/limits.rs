@@ -1,0 +1,127 @@
+//! Timeouts, signals sent to the task, and output volume.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Node, finish};
+
+#[test]
+fn timeout_stops_the_whole_process_group() {
+    // The child sleep is in puppet's group too and must die with it.
+    let node = Node::new("echo 'Info: starting'; sleep 30 & wait; exit 0");
+    let mut cmd = node.command();
+    cmd.env("PSICK_KILL_GRACE", "5");
+    let o = node.run_cmd(cmd, r#"{"timeout": 1}"#);
+    assert_eq!(o.code, 1);
+    assert_eq!(o.kind(), "psick/timeout");
+    let d = &o.json["_error"]["details"];
+    assert_eq!(d["timeout"], 1);
+    assert_eq!(d["killed"], false);
+    assert!(d["signal"].is_null());
+    assert!(o.output().contains("Info: starting"));
+    assert!(o.elapsed < Duration::from_secs(5), "{:?}", o.elapsed);
+}
+
+#[test]
+fn a_puppet_that_ignores_sigterm_is_killed_after_the_grace() {
+    let node = Node::new("trap '' TERM; echo ignoring; while :; do sleep 0.1; done");
+    let mut cmd = node.command();
+    cmd.env("PSICK_KILL_GRACE", "1");
+    let o = node.run_cmd(cmd, r#"{"timeout": 1}"#);
+    assert_eq!(o.kind(), "psick/timeout");
+    assert_eq!(o.json["_error"]["details"]["killed"], true);
+    assert!(o.msg().contains("killed"), "{}", o.msg());
+    assert!(o.elapsed >= Duration::from_secs(2), "{:?}", o.elapsed);
+    assert!(o.elapsed < Duration::from_secs(8), "{:?}", o.elapsed);
+}
+
+#[test]
+fn a_puppet_that_traps_sigterm_gets_to_clean_up() {
+    let node = Node::new("trap 'echo cleaning up; exit 143' TERM; sleep 30 & wait");
+    let o = node.run(r#"{"timeout": 1}"#);
+    assert_eq!(o.kind(), "psick/timeout");
+    assert_eq!(o.json["_error"]["details"]["killed"], false);
+    assert_eq!(o.json["exitcode"], 143);
+    assert!(o.output().contains("cleaning up"), "{}", o.output());
+}
+
+#[test]
+fn sigterm_to_the_task_is_forwarded_and_still_yields_json() {
+    let node = Node::new("");
+    let marker = node.path("got-term");
+    node.set_fake(&format!(
+        "trap 'touch {m}; exit 143' TERM; echo started; sleep 30 & wait",
+        m = marker.display()
+    ));
+    let start = Instant::now();
+    let child = node.spawn(node.command(), "{}");
+    // Wait until puppet is running, then stop the task as an orchestrator would.
+    while node.argv().is_none() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let o = finish(child, start);
+    assert_eq!(o.kind(), "psick/timeout");
+    assert_eq!(o.json["_error"]["details"]["signal"], "TERM");
+    assert!(marker.exists(), "puppet's group got SIGTERM");
+    assert!(o.elapsed < Duration::from_secs(8));
+}
+
+#[test]
+fn sigterm_while_waiting_for_a_lock_still_yields_json() {
+    let node = Node::new("exit 0");
+    let holder = crate::harness::FakeHolder::start(node.dir.path(), "60");
+    std::fs::write(node.catalog_lock(), holder.pid().to_string()).unwrap();
+    let start = Instant::now();
+    let child = node.spawn(node.command(), r#"{"wait_for_lock": 60}"#);
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let o = finish(child, start);
+    assert_eq!(o.kind(), "psick/timeout");
+    assert_eq!(o.json["_error"]["details"]["signal"], "INT");
+    assert_eq!(node.argv(), None);
+}
+
+/// Peak RSS of a running process, in KiB.
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn fifty_mib_of_output_is_capped_with_head_and_tail_in_bounded_memory() {
+    let node = Node::new(
+        "echo 'FIRST LINE'\n\
+         yes 'Notice: a line of puppet output that repeats' | head -c 52428800\n\
+         echo 'Error: LAST LINE' >&2\nexit 2",
+    );
+    let start = Instant::now();
+    let child = node.spawn(node.command(), "{}");
+    let pid = child.id();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Some(kib) = vm_hwm(pid) {
+            peak = peak.max(kib);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        peak
+    });
+    let o = finish(child, start);
+    let peak_kib = sampler.join().unwrap();
+    assert_eq!(o.code, 0);
+    let out = o.output();
+    assert!(out.len() <= 1024 * 1024, "{}", out.len());
+    assert!(out.len() > 1000 * 1024, "{}", out.len());
+    assert!(out.starts_with("FIRST LINE\nNotice: a line"));
+    assert!(
+        out.ends_with("Error: LAST LINE\n"),
+        "{}",
+        &out[out.len() - 100..]
+    );
+    assert!(out.contains("[psick: output truncated: "));
+    // A buffer of the whole output alone would be 50 MiB.
+    assert!(peak_kib < 24 * 1024, "peak RSS {peak_kib} KiB");
+}

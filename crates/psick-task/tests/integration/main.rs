@@ -1,0 +1,9 @@
+//! Runs the built `psick-task` binary against fake puppet executables
+//! (shell scripts in a temp dir) for every path of the three tasks.
+
+mod agent;
+mod harness;
+mod input;
+mod limits;
+mod locks;
+mod tasks;
