@@ -499,7 +499,7 @@ impl Client {
         }
         // The connection broke after the request (or part of it) was written.
         Failure {
-            error: Error::Connect {
+            error: Error::ConnectionLost {
                 url,
                 detail,
                 source: e.without_url(),

@@ -97,6 +97,21 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// The connection broke after the request was sent, before a whole
+    /// answer came.
+    #[error(
+        "the connection to the orchestrator at {url} broke before it answered: {detail}; try again"
+    )]
+    ConnectionLost {
+        /// The request.
+        url: String,
+        /// The underlying error chain, flattened.
+        detail: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+
     /// The orchestrator did not answer in time.
     #[error("the orchestrator at {url} did not answer within {}s; it may be overloaded, try again (or raise the request timeout)", after.as_secs_f64())]
     Timeout {
@@ -241,17 +256,22 @@ pub(crate) fn excerpt(body: &[u8], max: usize) -> String {
     out
 }
 
-/// The error and its sources, joined, so `Display` shows the root cause
-/// (reqwest's own message is just "error sending request").
+/// The error's sources joined, so `Display` shows the root cause. reqwest's
+/// own top-level message ("error sending request for url (...)") repeats
+/// the URL the caller already shows and hyper's "client error (Connect)"
+/// wrappers say nothing, so both are left out.
 pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut parts = vec![err.to_string()];
+    let mut parts: Vec<String> = Vec::new();
     let mut cur = err.source();
     while let Some(e) = cur {
         let s = e.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
+        if !s.starts_with("client error (") && !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
         cur = e.source();
+    }
+    if parts.is_empty() {
+        parts.push(err.to_string());
     }
     parts.join(": ")
 }

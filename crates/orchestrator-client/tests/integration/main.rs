@@ -1,1 +1,11 @@
-//! Integration tests of the orchestrator client against local servers only.
+//! Integration tests of the orchestrator client against local servers only
+//! (127.0.0.1): a real HTTPS server for TLS, wiremock and a raw socket
+//! server for faults.
+
+mod config;
+mod faults;
+mod paging;
+mod submit;
+mod support;
+mod tls;
+mod token;
