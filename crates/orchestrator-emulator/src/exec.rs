@@ -1,0 +1,212 @@
+//! Running one task process the way pxp-agent does: its own process group
+//! (so a timeout or a force stop ends everything it started), parameters on
+//! stdin and/or as `PT_*` variables, stdout and stderr captured up to a cap.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal, kill_process_group};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// What a job asks of its running nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopLevel {
+    /// Keep going.
+    None,
+    /// Start no new nodes; running ones finish.
+    Graceful,
+    /// Kill running nodes.
+    Force,
+    /// The service is shutting down: kill running nodes, the job fails.
+    Shutdown,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// Exit code.
+    Exited(i32),
+    /// Killed by a signal we did not send.
+    Signaled(i32),
+    /// The per-node timeout passed; the group was killed.
+    TimedOut(Duration),
+    /// A force stop or shutdown killed it.
+    Killed(StopLevel),
+    /// It could not be started.
+    SpawnFailed(String),
+}
+
+/// A finished process.
+#[derive(Debug)]
+pub struct Outcome {
+    pub ending: Ending,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Output went past the cap (the excess was discarded).
+    pub overflow: bool,
+}
+
+/// What to run.
+#[derive(Debug)]
+pub struct Spec<'a> {
+    pub program: &'a Path,
+    pub stdin: Option<Vec<u8>>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<&'a PathBuf>,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub max_output: usize,
+}
+
+fn signal_group(pid: Option<u32>, sig: Signal) {
+    if let Some(pid) = pid.and_then(|p| Pid::from_raw(p as i32)) {
+        // ESRCH (group already gone) is fine.
+        let _ = kill_process_group(pid, sig);
+    }
+}
+
+async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bool) {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut overflow = false;
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = cap.saturating_sub(buf.len());
+                if n > room {
+                    overflow = true;
+                }
+                buf.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
+    }
+    (buf, overflow)
+}
+
+/// Runs the process to its end.
+pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcome {
+    let mut cmd = tokio::process::Command::new(spec.program);
+    cmd.stdin(if spec.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0)
+    .kill_on_drop(true)
+    .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    if let Some(d) = spec.workdir {
+        cmd.current_dir(d);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome {
+                ending: Ending::SpawnFailed(format!("{}: {e}", spec.program.display())),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                overflow: false,
+            };
+        }
+    };
+    let pid = child.id();
+    let writer = match (child.stdin.take(), spec.stdin) {
+        (Some(mut w), Some(input)) => Some(tokio::spawn(async move {
+            // A task that does not read stdin closes it: EPIPE is fine.
+            let _ = w.write_all(&input).await;
+            let _ = w.shutdown().await;
+        })),
+        _ => None,
+    };
+    let cap = spec.max_output;
+    let out = child.stdout.take().map(|r| tokio::spawn(read_capped(r, cap)));
+    let err = child.stderr.take().map(|r| tokio::spawn(read_capped(r, cap)));
+
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let mut ending = None;
+    let mut status = None;
+    if *stop.borrow() >= StopLevel::Force {
+        signal_group(pid, Signal::KILL);
+        ending = Some(Ending::Killed(*stop.borrow()));
+    }
+    while status.is_none() && ending.is_none() {
+        tokio::select! {
+            st = child.wait() => status = Some(st),
+            () = &mut sleep => {
+                // TERM first so a task like psick can still report; then KILL.
+                signal_group(pid, Signal::TERM);
+                if let Ok(st) = tokio::time::timeout(spec.kill_grace, child.wait()).await {
+                    status = Some(st);
+                }
+                signal_group(pid, Signal::KILL);
+                ending = Some(Ending::TimedOut(spec.timeout.unwrap_or_default()));
+            }
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    // The job is gone; nothing will ask us to stop any more.
+                    stop = watch::channel(StopLevel::None).1;
+                    continue;
+                }
+                let level = *stop.borrow();
+                if level >= StopLevel::Force {
+                    signal_group(pid, Signal::KILL);
+                    ending = Some(Ending::Killed(level));
+                }
+            }
+        }
+    }
+    let status = match status {
+        Some(s) => s,
+        None => child.wait().await,
+    };
+    // Leftover grandchildren may hold the pipes open: give them a moment,
+    // then end the group so reading finishes.
+    let collect = async {
+        let o = match out {
+            Some(h) => h.await.unwrap_or_default(),
+            None => Default::default(),
+        };
+        let e = match err {
+            Some(h) => h.await.unwrap_or_default(),
+            None => Default::default(),
+        };
+        (o, e)
+    };
+    tokio::pin!(collect);
+    let ((stdout, o_over), (stderr, e_over)) =
+        match tokio::time::timeout(Duration::from_secs(2), &mut collect).await {
+            Ok(r) => r,
+            Err(_) => {
+                signal_group(pid, Signal::KILL);
+                collect.await
+            }
+        };
+    if let Some(w) = writer {
+        w.abort();
+    }
+    let ending = ending.unwrap_or_else(|| match status {
+        Ok(st) => match (st.code(), std::os::unix::process::ExitStatusExt::signal(&st)) {
+            (Some(c), _) => Ending::Exited(c),
+            (None, Some(s)) => Ending::Signaled(s),
+            (None, None) => Ending::Exited(-1),
+        },
+        Err(e) => Ending::SpawnFailed(format!("waiting for the task failed: {e}")),
+    });
+    Outcome {
+        ending,
+        stdout,
+        stderr,
+        overflow: o_over || e_over,
+    }
+}

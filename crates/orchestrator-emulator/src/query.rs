@@ -1,0 +1,99 @@
+//! Query-string parsing that answers bad input with PE's validation errors
+//! (axum's `Query` extractor would answer plain text).
+
+use crate::error::Failure;
+
+/// Decoded `key=value` pairs.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() && s.is_char_boundary(i + 3) => {
+                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Params {
+    pub fn parse(raw: Option<&str>) -> Self {
+        Self(
+            raw.unwrap_or_default()
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k), decode(v))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A non-negative integer parameter.
+    pub fn uint(&self, key: &str) -> Result<Option<u64>, Failure> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                Failure::validation(format!(
+                    "The '{key}' parameter must be a non-negative integer, got '{v}'"
+                ))
+            }),
+        }
+    }
+
+    /// One of the allowed values.
+    pub fn one_of(&self, key: &str, allowed: &[&str]) -> Result<Option<String>, Failure> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if allowed.contains(&v) => Ok(Some(v.to_owned())),
+            Some(v) => Err(Failure::validation(format!(
+                "The '{key}' parameter must be one of {}, got '{v}'",
+                allowed.join(", ")
+            ))),
+        }
+    }
+}
+
+/// A job id from the path: an integer.
+pub fn job_id(raw: &str) -> Result<u64, Failure> {
+    raw.parse().map_err(|_| {
+        Failure::validation(format!("The job id must be an integer, got '{raw}'"))
+            .details(serde_json::json!({ "id": raw }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decodes() {
+        let p = super::Params::parse(Some("a=1&b=x%20y+z&c=%zz&d"));
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), Some("x y z"));
+        assert_eq!(p.get("c"), Some("%zz"));
+        assert_eq!(p.get("d"), Some(""));
+        assert!(p.uint("b").is_err());
+    }
+}

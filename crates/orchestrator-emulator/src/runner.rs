@@ -1,0 +1,427 @@
+//! Running a job: nodes start in order under the global concurrency limit
+//! (and the job's own, for deploys), each node's process result becomes its
+//! `result` by PE's rules, and events are recorded as things happen.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestrator_types::error::kind;
+use orchestrator_types::{EventType, JobState, NodeState};
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::app::{App, JobHandle};
+use crate::config::NodeSpec;
+use crate::exec::{self, Ending, Outcome, StopLevel};
+use crate::job::{Command, Detail};
+use crate::time;
+
+/// Kind of the `_error` pxp-agent reports when it cannot run a task.
+pub const EXECUTION_ERROR: &str = "puppetlabs.pxp-agent/execution-error";
+/// Kind of the `_error` of nodes killed by a force stop.
+pub const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
+
+/// Everything a job needs to run.
+#[derive(Debug)]
+pub struct Plan {
+    pub command: Command,
+    pub task_name: String,
+    pub executable: PathBuf,
+    pub input_method: String,
+    /// Parameters plus `_task` (and `_noop`).
+    pub input: Map<String, Value>,
+    pub noop: bool,
+    pub timeout: Option<Duration>,
+    /// Deploy's `concurrency`.
+    pub job_concurrency: Option<usize>,
+    /// Inventory entries in the job's node order (`None`: unknown node).
+    pub nodes: Vec<Option<NodeSpec>>,
+    /// Public base URL, for links in results.
+    pub base: String,
+    /// Output cap per stream.
+    pub max_output: usize,
+}
+
+fn what(command: Command, task: &str) -> String {
+    match command {
+        Command::Deploy => "puppet".to_owned(),
+        Command::Task => format!("task {task}"),
+    }
+}
+
+/// Runs the job to its end and saves it.
+pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
+    app.job_started();
+    {
+        let mut rec = job.lock();
+        rec.set_state(JobState::Ready);
+        rec.set_state(JobState::Running);
+    }
+    app.persist(&job).await;
+    let plan = Arc::new(plan);
+    let stdin = Arc::new(serde_json::to_vec(&plan.input).unwrap_or_default());
+    let job_slots = plan.job_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
+    let mut stop_rx = job.stop.subscribe();
+    let mut running = JoinSet::new();
+    let what = what(plan.command, &plan.task_name);
+
+    for (idx, spec) in plan.nodes.iter().enumerate() {
+        if *stop_rx.borrow() != StopLevel::None {
+            skip_rest(&job, idx, &what);
+            break;
+        }
+        let Some(spec) = spec.as_ref().filter(|s| s.connected) else {
+            let mut rec = job.lock();
+            let name = rec.nodes[idx].name.clone();
+            let msg = format!("Error running {what} on {name}: {name} is not connected to the PCP broker");
+            let now = time::now();
+            let n = &mut rec.nodes[idx];
+            n.state = NodeState::Errored;
+            n.timestamp = now;
+            n.details = Some(json!({ "message": msg.clone() }));
+            rec.push_event(
+                EventType::NodeErrored,
+                Some(idx),
+                Detail::Value(json!({ "message": msg.clone() })),
+                msg,
+            );
+            continue;
+        };
+        // Wait for a slot, unless the job is stopped meanwhile.
+        let permits = tokio::select! {
+            p = acquire(&app.slots, job_slots.as_ref()) => p,
+            _ = stop_rx.wait_for(|l| *l != StopLevel::None) => None,
+        };
+        let Some(permits) = permits else {
+            skip_rest(&job, idx, &what);
+            break;
+        };
+        {
+            let mut rec = job.lock();
+            let now = time::now();
+            let name = rec.nodes[idx].name.clone();
+            let n = &mut rec.nodes[idx];
+            n.state = NodeState::Running;
+            n.start = Some(now);
+            n.timestamp = now;
+            let msg = match plan.command {
+                Command::Deploy => format!("Started puppet run on {name} ..."),
+                Command::Task => format!("Started {what} on {name} ..."),
+            };
+            rec.push_event(EventType::NodeRunning, Some(idx), Detail::Noop(plan.noop), msg);
+        }
+        let (app2, job2, plan2, stdin2, spec2) = (
+            app.clone(),
+            job.clone(),
+            plan.clone(),
+            stdin.clone(),
+            spec.clone(),
+        );
+        running.spawn(async move {
+            let outcome = run_node(&app2, &job2, &plan2, &spec2, &stdin2).await;
+            record(&job2, &plan2, idx, outcome);
+            drop(permits);
+        });
+        // Reap finished nodes as we go so the set stays small.
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+
+    {
+        let mut rec = job.lock();
+        let level = *job.stop.borrow();
+        let state = match level {
+            StopLevel::Shutdown => JobState::Failed,
+            StopLevel::Graceful | StopLevel::Force => JobState::Stopped,
+            StopLevel::None if rec.has_failures() => JobState::Failed,
+            StopLevel::None => JobState::Finished,
+        };
+        rec.set_state(state);
+        let states = rec.node_states();
+        let mut detail = json!({ "state": state, "node_states": states });
+        let message = if level == StopLevel::Shutdown {
+            detail["reason"] = json!(crate::store::INTERRUPTED);
+            format!("Job failed: {}", crate::store::INTERRUPTED)
+        } else {
+            format!("Job {} {state}", rec.name)
+        };
+        rec.push_event(EventType::JobFinished, None, Detail::Value(detail), message);
+    }
+    app.persist(&job).await;
+    app.job_ended();
+}
+
+async fn acquire(
+    global: &Arc<Semaphore>,
+    job: Option<&Arc<Semaphore>>,
+) -> Option<(tokio::sync::OwnedSemaphorePermit, Option<tokio::sync::OwnedSemaphorePermit>)> {
+    let j = match job {
+        Some(s) => Some(s.clone().acquire_owned().await.ok()?),
+        None => None,
+    };
+    let g = global.clone().acquire_owned().await.ok()?;
+    Some((g, j))
+}
+
+fn skip_rest(job: &JobHandle, from: usize, what: &str) {
+    let mut rec = job.lock();
+    let now = time::now();
+    for idx in from..rec.nodes.len() {
+        if rec.nodes[idx].state != NodeState::New {
+            continue;
+        }
+        let name = rec.nodes[idx].name.clone();
+        let msg = format!("Skipped {what} on {name}: the job was stopped before it started");
+        let n = &mut rec.nodes[idx];
+        n.state = NodeState::Skipped;
+        n.timestamp = now;
+        n.details = Some(json!({ "message": msg.clone() }));
+        rec.push_event(
+            EventType::NodeSkipped,
+            Some(idx),
+            Detail::Value(json!({ "message": msg.clone() })),
+            msg,
+        );
+    }
+}
+
+async fn run_node(app: &App, job: &JobHandle, plan: &Plan, node: &NodeSpec, stdin: &[u8]) -> Outcome {
+    let mut env: Vec<(String, String)> = Vec::new();
+    if plan.input_method != "stdin" {
+        for (k, v) in &plan.input {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            env.push((format!("PT_{k}"), s));
+        }
+    }
+    env.extend(node.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let spec = exec::Spec {
+        program: &plan.executable,
+        stdin: (plan.input_method != "environment").then(|| stdin.to_vec()),
+        env,
+        workdir: node.workdir.as_ref(),
+        timeout: plan.timeout,
+        kill_grace: app.kill_grace,
+        max_output: app.config.max_output_bytes,
+    };
+    exec::run(spec, job.stop.subscribe()).await
+}
+
+/// PE's result rules for one process outcome: `(state, result)`.
+pub fn task_result(outcome: &Outcome, max_output: usize) -> (NodeState, Value) {
+    let error = |kind: &str, msg: String, details: Value| json!({ "_error": {
+        "kind": kind, "msg": msg, "details": details } });
+    if let Ending::SpawnFailed(msg) = &outcome.ending {
+        return (
+            NodeState::Failed,
+            error(EXECUTION_ERROR, format!("The task could not be started: {msg}"), json!({})),
+        );
+    }
+    if outcome.overflow {
+        return (
+            NodeState::Failed,
+            error(
+                EXECUTION_ERROR,
+                format!(
+                    "The task's output exceeded the {} byte limit; the rest was discarded",
+                    max_output
+                ),
+                json!({ "max_output_bytes": max_output }),
+            ),
+        );
+    }
+    let stdout = String::from_utf8_lossy(&outcome.stdout);
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    let mut result = match serde_json::from_str::<Value>(stdout.trim()) {
+        Ok(Value::Object(o)) => Value::Object(o),
+        _ => json!({ "_output": stdout }),
+    };
+    normalise_error(&mut result);
+    let has_error = result.get("_error").is_some();
+    let generated = match &outcome.ending {
+        Ending::Exited(0) => None,
+        Ending::Exited(code) => Some((
+            format!("The task errored with a code {code}"),
+            json!({ "exitcode": code, "exit_code": code }),
+        )),
+        Ending::Signaled(sig) => Some((
+            format!("The task was killed by signal {sig}"),
+            json!({ "exitcode": null, "signal": sig }),
+        )),
+        Ending::TimedOut(t) => Some((
+            format!("The task timed out after {} seconds and was killed", t.as_secs()),
+            json!({ "exitcode": null, "timeout": t.as_secs() }),
+        )),
+        Ending::Killed(_) => Some((
+            "The task was killed because its job was force-stopped".to_owned(),
+            json!({ "exitcode": null }),
+        )),
+        Ending::SpawnFailed(_) => None,
+    };
+    let mut state = if has_error {
+        NodeState::Failed
+    } else {
+        NodeState::Finished
+    };
+    if let (false, Some((mut msg, details))) = (has_error, generated) {
+        if stdout.trim().is_empty() && !stderr.trim().is_empty() {
+            msg = format!("{msg}:\n{}", stderr.trim_end());
+        }
+        let kind = match outcome.ending {
+            Ending::Killed(_) => JOB_STOPPED,
+            _ => kind::TASK_ERROR,
+        };
+        if let Some(o) = result.as_object_mut() {
+            o.insert(
+                "_error".into(),
+                json!({ "kind": kind, "msg": msg, "details": details }),
+            );
+        }
+        state = NodeState::Failed;
+    }
+    if matches!(outcome.ending, Ending::Killed(_)) {
+        state = NodeState::Stopped;
+    }
+    (state, result)
+}
+
+/// Bolt's normalisation of a task-supplied `_error`.
+fn normalise_error(result: &mut Value) {
+    let Some(o) = result.as_object_mut() else {
+        return;
+    };
+    match o.get_mut("_error") {
+        None => {}
+        Some(Value::Object(e)) => {
+            e.entry("kind").or_insert_with(|| json!(kind::TASK_ERROR));
+            e.entry("msg").or_insert_with(|| json!(""));
+            match e.get("details") {
+                None | Some(Value::Null) => {
+                    e.insert("details".into(), json!({}));
+                }
+                Some(Value::Object(_)) => {}
+                Some(other) => {
+                    let other = other.clone();
+                    e.insert("details".into(), json!({ "msg": other }));
+                }
+            }
+        }
+        Some(other) => {
+            let msg = match &*other {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            *other = json!({ "kind": kind::TASK_ERROR, "msg": msg, "details": {} });
+        }
+    }
+}
+
+/// The run summary of a deploy node, in the shape PE's node_finished events
+/// carry, from the psick::puppet_agent result.
+fn deploy_summary(result: &Value, base_url: &str, job: u64, node: &str) -> Value {
+    use sha2::Digest;
+    let res = result.get("resources").cloned().unwrap_or(Value::Null);
+    let count = |k: &str| res.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let hash = hex::encode(sha2::Sha256::digest(
+        format!("{job}/{node}/{}", result.get("config_version").unwrap_or(&Value::Null)).as_bytes(),
+    ))[..40]
+        .to_owned();
+    let config_version = match result.get("config_version") {
+        Some(Value::String(s)) => json!(s),
+        Some(Value::Number(n)) => json!(n.to_string()),
+        _ => Value::Null,
+    };
+    let mut summary = json!({
+        "hash": hash,
+        "noop": result.get("noop").and_then(Value::as_bool).unwrap_or(false),
+        "status": result.get("status").cloned().unwrap_or(json!("failed")),
+        "metrics": {
+            "corrective_change": 0,
+            "out_of_sync": count("out_of_sync"),
+            "restarted": 0,
+            "skipped": count("skipped"),
+            "total": count("total"),
+            "changed": count("changed"),
+            "scheduled": 0,
+            "failed_to_restart": 0,
+            "failed": count("failed"),
+            "noop_pending": count("noop_pending"),
+        },
+        "report-url": format!("{base_url}{}/jobs/{job}/report", orchestrator_types::API_PREFIX),
+        "environment": result.get("environment").cloned().unwrap_or(Value::Null),
+        "configuration_version": config_version,
+    });
+    if res.is_null() {
+        summary["metrics"] = json!({});
+    }
+    for k in ["exitcode", "_output", "_error"] {
+        if let Some(v) = result.get(k) {
+            summary[k] = v.clone();
+        }
+    }
+    summary
+}
+
+fn record(job: &JobHandle, plan: &Plan, idx: usize, outcome: Outcome) {
+    let now = time::now();
+    let (mut state, mut result) = task_result(&outcome, plan.max_output);
+    let mut rec = job.lock();
+    let name = rec.nodes[idx].name.clone();
+    if plan.command == Command::Deploy
+        && state != NodeState::Stopped
+        && result.get("status").is_some()
+    {
+        result = deploy_summary(&result, &plan.base, rec.name, &name);
+        if result.get("status").and_then(Value::as_str) == Some("failed") {
+            state = NodeState::Failed;
+        }
+    }
+    let err_msg = result
+        .get("_error")
+        .and_then(|e| e.get("msg"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let (kind, message, details) = match (state, plan.command) {
+        (NodeState::Finished, Command::Deploy) => (
+            EventType::NodeFinished,
+            format!("Finished puppet run on {name} - Success! "),
+            json!({ "message": format!("Finished puppet run on {name} - Success! "),
+                    "report-url": result.get("report-url").cloned().unwrap_or(Value::Null) }),
+        ),
+        (NodeState::Finished, Command::Task) => (
+            EventType::NodeFinished,
+            format!("Finished task {} on {name}", plan.task_name),
+            json!({}),
+        ),
+        (NodeState::Stopped, _) => {
+            let m = format!("Stopped {} on {name}: the job was force-stopped", what(plan.command, &plan.task_name));
+            (EventType::NodeErrored, m.clone(), json!({ "message": m }))
+        }
+        (_, Command::Deploy) => {
+            let m = format!(
+                "Finished puppet run on {name} - Failed! {}",
+                err_msg.clone().unwrap_or_default()
+            );
+            (EventType::NodeFailed, m.clone(), json!({ "message": m }))
+        }
+        (_, Command::Task) => {
+            let m = format!(
+                "Task {} failed on {name}: {}",
+                plan.task_name,
+                err_msg.clone().unwrap_or_default()
+            );
+            (EventType::NodeFailed, m.clone(), json!({ "message": m }))
+        }
+    };
+    let n = &mut rec.nodes[idx];
+    n.state = state;
+    n.finish = Some(now);
+    n.timestamp = now;
+    n.details = Some(details);
+    n.result = Some(result);
+    rec.push_event(kind, Some(idx), Detail::NodeResult, message);
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the emulator served on 127.0.0.1:0, driven over HTTP
+//! with reqwest, running the shell-script tasks under `tests/fixtures/modules`.
+
+mod common;
+
+mod auth;
+mod behaviour;
+mod execution;
+mod paging;
+mod persistence;
+mod wire;
