@@ -456,7 +456,8 @@ impl Client {
         match resp.bytes().await {
             Ok(bytes) => {
                 log(Some(status.as_u16()), "ok");
-                Ok((status, bytes.to_vec()))
+                // No copy when the body arrived in several chunks (large pages).
+                Ok((status, Vec::from(bytes)))
             }
             Err(e) => {
                 log(Some(status.as_u16()), "body failed");

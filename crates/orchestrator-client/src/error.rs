@@ -152,10 +152,21 @@ pub enum Error {
 
 impl Error {
     /// True when the fix is a (new) token: the server rejected the token, or
-    /// the token file is missing or unusable.
+    /// the token file is missing or unusable. A missing RBAC permission
+    /// (403) is not: a new token would not help.
     pub fn is_auth(&self) -> bool {
         match self {
-            Self::Api { status, error, .. } => *status == 401 || error.is_auth(),
+            Self::Api { status, error, .. } => {
+                *status == 401
+                    || matches!(
+                        error.kind.as_str(),
+                        kind::TOKEN_EXPIRED
+                            | kind::INVALID_TOKEN
+                            | kind::TOKEN_REVOKED
+                            | kind::USER_UNAUTHENTICATED
+                            | "puppetlabs.rbac/token-timed-out"
+                    )
+            }
             Self::TokenFile { .. } | Self::Token { .. } => true,
             _ => false,
         }

@@ -282,3 +282,38 @@ async fn refused_connection_is_a_connect_error() {
     assert!(msg.contains(&url), "{msg}");
     assert!(msg.contains("refused"), "{msg}");
 }
+
+#[tokio::test]
+async fn retrying_stops_at_the_time_budget() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(JOB_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let mut s = settings(&server.uri());
+    s.retry = orchestrator_client::RetryPolicy {
+        max_attempts: 100,
+        initial_delay: Duration::from_millis(40),
+        max_delay: Duration::from_millis(80),
+        max_elapsed: Duration::from_millis(150),
+        submit_settle: Duration::ZERO,
+    };
+    let (client, _) = Client::new(&s).unwrap();
+    let started = std::time::Instant::now();
+    client.job("81").await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let n = requests_to(&server, JOB_PATH).await;
+    assert!((2..=5).contains(&n), "{n} attempts");
+}
+
+#[test]
+fn client_and_its_futures_can_move_between_threads() {
+    fn send_sync<T: Send + Sync + Clone + 'static>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let client = client("http://127.0.0.1:1", 1);
+    send_sync(&client);
+    send(client.run_task(Default::default()));
+    send(client.job("1"));
+    send(client.nodes("1", 10));
+}

@@ -4,6 +4,7 @@
 
 mod config;
 mod faults;
+mod logging;
 mod paging;
 mod submit;
 mod support;
