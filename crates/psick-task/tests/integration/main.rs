@@ -6,4 +6,5 @@ mod harness;
 mod input;
 mod limits;
 mod locks;
+mod snapshots;
 mod tasks;
