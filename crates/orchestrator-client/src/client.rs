@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::config::{Settings, Warning};
-use crate::error::{Error, chain, excerpt, hint_for};
+use crate::error::{CUT_OFF, Error, chain, excerpt, hint_for};
 use crate::retry::RetryPolicy;
 use crate::token::{Token, read_token_file};
 
@@ -500,9 +500,9 @@ impl Client {
         }
         // The connection broke after the request (or part of it) was written.
         Failure {
-            error: Error::ConnectionLost {
+            error: Error::Connect {
                 url,
-                detail,
+                detail: format!("the connection broke before an answer came ({detail})"),
                 source: e.without_url(),
             },
             maybe_sent: true,
@@ -519,10 +519,7 @@ impl Client {
         } else {
             Error::BadResponse {
                 status: status.as_u16(),
-                reason: format!(
-                    "the response body was cut off before its end ({})",
-                    chain(&e)
-                ),
+                reason: format!("{CUT_OFF} before its end ({})", chain(&e)),
                 body_excerpt: String::new(),
             }
         };

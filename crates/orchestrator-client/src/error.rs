@@ -83,27 +83,13 @@ pub enum Error {
         detail: String,
     },
 
-    /// No connection could be made, or it broke before an answer came.
+    /// No connection could be made, or it broke before an answer came
+    /// (`detail` says which).
     #[error(
-        "cannot reach the orchestrator at {url}: {detail}; check the service URL and that the orchestrator is running"
+        "no answer from the orchestrator at {url}: {detail}; check the service URL and that the orchestrator is running"
     )]
     Connect {
         /// What we connected to.
-        url: String,
-        /// The underlying error chain, flattened.
-        detail: String,
-        /// The underlying error.
-        #[source]
-        source: reqwest::Error,
-    },
-
-    /// The connection broke after the request was sent, before a whole
-    /// answer came.
-    #[error(
-        "the connection to the orchestrator at {url} broke before it answered: {detail}; try again"
-    )]
-    ConnectionLost {
-        /// The request.
         url: String,
         /// The underlying error chain, flattened.
         detail: String,
@@ -172,6 +158,21 @@ impl Error {
         }
     }
 
+    /// True when no (complete) answer came: connection failures, timeouts,
+    /// cut-off bodies, 502/503/504 from a proxy. These were already retried
+    /// within the [`RetryPolicy`](crate::RetryPolicy); a caller that polls
+    /// may still try again later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Timeout { .. } => true,
+            Self::BadResponse { status, reason, .. } => {
+                matches!(status, 0 | 502..=504) || reason.starts_with(CUT_OFF)
+            }
+            Self::Api { status, .. } => matches!(status, 502..=504),
+            _ => false,
+        }
+    }
+
     /// The orchestrator's error kind, if the server sent one.
     pub fn api_kind(&self) -> Option<&str> {
         match self {
@@ -180,6 +181,9 @@ impl Error {
         }
     }
 }
+
+/// How a [`Error::BadResponse`] for a body that ended early begins.
+pub(crate) const CUT_OFF: &str = "the response body was cut off";
 
 fn api_display(status: u16, error: &ApiError, hint: Option<&str>) -> String {
     let msg = error.msg.trim();

@@ -70,6 +70,7 @@ async fn persistent_503_gives_up_after_the_attempt_limit() {
         matches!(err, Error::BadResponse { status: 503, .. }),
         "{err:?}"
     );
+    assert!(err.is_transient());
     assert_eq!(requests_to(&server, JOB_PATH).await, 3);
 }
 
@@ -144,6 +145,7 @@ async fn html_error_page_is_a_clear_bad_response() {
     };
     assert_eq!(*status, 500);
     assert!(reason.contains("HTML page"), "{reason}");
+    assert!(!err.is_transient());
     assert!(
         body_excerpt.starts_with("<!DOCTYPE html> <html>"),
         "{body_excerpt}"
@@ -233,9 +235,13 @@ async fn one_slow_response_then_a_fast_one_succeeds() {
 async fn connection_resets_are_retried_then_reported() {
     let server = RawServer::start(|_, _| Action::Drop).await;
     let err = client(&server.url, 3).job("81").await.unwrap_err();
-    assert!(matches!(err, Error::ConnectionLost { .. }), "{err:?}");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(err.is_transient());
     let msg = err.to_string();
-    assert!(msg.contains("broke before it answered"), "{msg}");
+    assert!(
+        msg.contains("the connection broke before an answer came"),
+        "{msg}"
+    );
     assert!(!msg.contains("error sending request"), "{msg}");
     assert_eq!(server.count("GET", JOB_PATH), 3);
 }
@@ -269,6 +275,7 @@ async fn truncated_body_is_retried_then_reported_as_cut_off() {
         panic!("{err:?}")
     };
     assert_eq!(*status, 200);
+    assert!(err.is_transient());
     assert!(reason.contains("cut off"), "{reason}");
     assert_eq!(server.count("GET", JOB_PATH), 3);
 }
