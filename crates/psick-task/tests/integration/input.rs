@@ -1,7 +1,7 @@
 //! Input handling: bad JSON, unknown and invalid parameters, PT_ variables,
 //! a missing puppet.
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::harness::{Node, finish};
@@ -118,4 +118,37 @@ fn unknown_tasks_are_rejected() {
     assert_eq!(o.kind(), "psick/invalid-params");
     assert!(o.msg().contains("psick::reboot"));
     assert_eq!(node.argv(), None);
+}
+
+#[test]
+fn a_terminal_on_stdin_is_not_read() {
+    // `script` (util-linux) gives the task a pty as stdin; reading it would
+    // block forever, so the task must go straight to the PT_ variables.
+    let node = Node::new("exit 0");
+    let mut cmd = node.command();
+    cmd.env("PT_noop", "true");
+    let inner = cmd.get_program().to_owned();
+    let mut script = Command::new("script");
+    script.args(["-qec", inner.to_str().unwrap(), "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    // A pipe kept open: on EOF `script` would end the pty's input too.
+    script.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let start = Instant::now();
+    let mut child = script.spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the task blocked on a terminal stdin");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(r#""noop":true"#), "{text}");
+    assert!(text.contains(r#""status":"unchanged""#), "{text}");
 }
