@@ -3,6 +3,7 @@
 //! server for faults.
 
 mod config;
+mod emulator;
 mod faults;
 mod logging;
 mod paging;
