@@ -236,3 +236,118 @@ async fn unknown_job_and_task_have_hints() {
     );
     assert!(err.to_string().contains("kick tasks list"), "{err}");
 }
+
+/// A proxy in front of `upstream` (plain HTTP) that forwards every request
+/// but, for `POST /command/*`, throws the emulator's answer away and drops
+/// the client's connection: the job is created, the response is lost.
+async fn lossy_proxy(
+    upstream: std::net::SocketAddr,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counter = posts.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // Read one request: head, then Content-Length bytes.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    let Ok(n) = client.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let len: usize = head
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    let Ok(n) = client.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let lost = head.starts_with("POST /orchestrator/v1/command/");
+                if lost {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                // One request per upstream connection, so its end is the
+                // response's end.
+                let mut forwarded = head[..head.len() - 2].to_owned();
+                forwarded.push_str("Connection: close\r\n\r\n");
+                let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = up.write_all(forwarded.as_bytes()).await;
+                let _ = up.write_all(&buf[head_end..head_end + len]).await;
+                let mut response = Vec::new();
+                let _ = up.read_to_end(&mut response).await;
+                if !lost {
+                    let _ = client.write_all(&response).await;
+                }
+            });
+        }
+    });
+    (url, posts)
+}
+
+#[tokio::test]
+async fn lost_submit_response_is_recovered_from_the_real_job_list() {
+    let dir = tempfile::tempdir().unwrap();
+    write_module(&dir.path().join("modules"));
+    let mut spec = NodeSpec::new("node0.example");
+    spec.env.insert("NODE_NAME".into(), "node0.example".into());
+    let config = Config::builder()
+        .token(TOKEN)
+        .modulepath(dir.path().join("modules"))
+        .node(spec)
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(orchestrator_emulator::serve(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let (url, posts) = lossy_proxy(upstream).await;
+
+    let mut settings = crate::support::settings(&url);
+    settings.token_file = Some(write_token(dir.path(), TOKEN));
+    let (client, _) = Client::new(&settings).unwrap();
+    let job = client
+        .run_task(TaskRequest {
+            environment: Some("production".into()),
+            scope: Scope::nodes(["node0.example"]),
+            task: "demo::hello".into(),
+            ..TaskRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(posts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Exactly one job exists, and it is the one returned.
+    let all = client.jobs(&JobsQuery::default()).await.unwrap();
+    assert_eq!(all.items.len(), 1, "{all:?}");
+    assert_eq!(all.items[0].name, job.name);
+}
