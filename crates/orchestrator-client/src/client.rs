@@ -19,6 +19,10 @@ use crate::error::{CUT_OFF, Error, chain, excerpt, hint_for};
 use crate::retry::RetryPolicy;
 use crate::token::{Token, read_token_file};
 
+/// Largest response body accepted (a page of 1,000 nodes with 20 KiB of
+/// output each is about 21 MiB).
+const MAX_BODY_BYTES: usize = 256 << 20;
+
 /// Longest body excerpt quoted in an error message.
 const EXCERPT_CHARS: usize = 200;
 
@@ -453,11 +457,18 @@ impl Client {
             }
         };
         let status = resp.status();
-        match resp.bytes().await {
-            Ok(bytes) => {
+        match read_body(resp).await {
+            Ok(Ok(bytes)) => {
                 log(Some(status.as_u16()), "ok");
-                // No copy when the body arrived in several chunks (large pages).
-                Ok((status, Vec::from(bytes)))
+                Ok((status, bytes))
+            }
+            Ok(Err(too_big)) => {
+                log(Some(status.as_u16()), "body too large");
+                Err(Failure {
+                    error: too_big,
+                    maybe_sent: true,
+                    transient: false,
+                })
             }
             Err(e) => {
                 log(Some(status.as_u16()), "body failed");
@@ -570,6 +581,32 @@ impl Client {
             body_excerpt: excerpt(body, EXCERPT_CHARS),
         }
     }
+}
+
+/// Reads a whole body, refusing more than [`MAX_BODY_BYTES`] so a broken
+/// server or proxy cannot exhaust memory.
+async fn read_body(mut resp: reqwest::Response) -> Result<Result<Vec<u8>, Error>, reqwest::Error> {
+    let status = resp.status().as_u16();
+    let too_big = || Error::BadResponse {
+        status,
+        reason: format!(
+            "the response is larger than {} MiB; ask for smaller pages",
+            MAX_BODY_BYTES >> 20
+        ),
+        body_excerpt: String::new(),
+    };
+    let expected = resp.content_length().unwrap_or(0);
+    if expected > MAX_BODY_BYTES as u64 {
+        return Ok(Err(too_big()));
+    }
+    let mut body = Vec::with_capacity(expected as usize);
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Ok(Err(too_big()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body))
 }
 
 fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, Error> {

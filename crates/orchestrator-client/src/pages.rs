@@ -74,9 +74,14 @@ async fn next_page(st: &mut State) -> Result<(), Error> {
     }
     let got = list.items.len() as u64;
     st.offset += got;
-    // A short page ends the list; so does a page larger than asked for (a
-    // server ignoring `limit` sent everything) and reaching `total`.
-    st.done = got != st.page_size || pagination.total.is_some_and(|t| st.offset >= t);
+    st.done = match pagination.total {
+        // Servers may cap `limit` below what was asked, so with a total a
+        // short page does not mean the end.
+        Some(total) => got == 0 || got > st.page_size || st.offset >= total,
+        // Without one, a short page ends the list, and a page larger than
+        // asked for means the server ignored `limit` and sent everything.
+        None => got != st.page_size,
+    };
     st.page = list.items.into_iter();
     Ok(())
 }

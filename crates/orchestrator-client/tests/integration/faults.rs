@@ -324,3 +324,18 @@ fn client_and_its_futures_can_move_between_threads() {
     send(client.job("1"));
     send(client.nodes("1", 10));
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_not_buffered() {
+    let server = RawServer::start(|_, _| {
+        Action::Send(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 999999999999\r\n\r\n{\"items\": ["
+                .to_vec(),
+        )
+    })
+    .await;
+    let err = client(&server.url, 3).job("81").await.unwrap_err();
+    assert!(err.to_string().contains("larger than 256 MiB"), "{err}");
+    assert!(!err.is_transient());
+    assert_eq!(server.count("GET", JOB_PATH), 1);
+}

@@ -150,3 +150,36 @@ async fn an_error_mid_way_ends_the_stream_after_reporting_it() {
     assert_eq!(results.len(), 1);
     assert!(results[0].is_err());
 }
+
+/// Like [`Nodes`] but never sends more than 100 a page, whatever was asked.
+struct CappedNodes;
+
+impl Respond for CappedNodes {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let q: std::collections::HashMap<String, String> =
+            req.url.query_pairs().into_owned().collect();
+        let offset: u64 = q["offset"].parse().unwrap();
+        let total = 2500u64;
+        let items: Vec<_> = (offset..(offset + 100).min(total))
+            .map(|i| serde_json::json!({"name": format!("n{i:05}"), "state": "finished"}))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "items": items,
+            "pagination": {"limit": 100, "offset": offset, "total": total},
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_server_capping_the_page_size_is_paged_by_its_total() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(NODES_PATH))
+        .respond_with(CappedNodes)
+        .mount(&server)
+        .await;
+    let names = collect(&server, 1000).await;
+    assert_eq!(names.len(), 2500);
+    assert_eq!(names.iter().collect::<HashSet<_>>().len(), 2500);
+    assert_eq!(pages_fetched(&server).await, 25);
+}
