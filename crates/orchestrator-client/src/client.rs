@@ -154,7 +154,7 @@ impl Client {
     /// idempotent on the server, so this is retried like a read.
     pub async fn stop(&self, job: &str, force: bool) -> Result<StopResponse, Error> {
         let body = StopRequest {
-            job: job_segment(job).to_owned(),
+            job: job_id(job)?.to_owned(),
             force: force.then_some(true),
         };
         let url = self.url(&["command", "stop"], &[])?;
@@ -163,7 +163,7 @@ impl Client {
 
     /// `GET /jobs/:id`. `job` is the job number (a full job URL works too).
     pub async fn job(&self, job: &str) -> Result<Job, Error> {
-        self.get(&["jobs", job_segment(job)], &[]).await
+        self.get(&["jobs", job_id(job)?], &[]).await
     }
 
     /// `GET /jobs`.
@@ -185,8 +185,7 @@ impl Client {
         push(&mut params, "order_by", q.order_by.as_ref());
         push(&mut params, "order", q.order.as_ref());
         push(&mut params, "state", q.state.as_ref());
-        self.get(&["jobs", job_segment(job), "nodes"], &params)
-            .await
+        self.get(&["jobs", job_id(job)?, "nodes"], &params).await
     }
 
     /// Every node of a job, fetched lazily `page_size` at a time (one page
@@ -196,20 +195,19 @@ impl Client {
         job: &str,
         page_size: u64,
     ) -> impl futures::Stream<Item = Result<JobNode, Error>> + Send + Unpin + 'static {
-        crate::pages::nodes(self.clone(), job_segment(job).to_owned(), page_size)
+        crate::pages::nodes(self.clone(), job.to_owned(), page_size)
     }
 
     /// `GET /jobs/:id/events?start=N` (N = last seen id + 1; `None` from the start).
     pub async fn events(&self, job: &str, start: Option<u64>) -> Result<EventList, Error> {
         let mut params = Vec::new();
         push(&mut params, "start", start);
-        self.get(&["jobs", job_segment(job), "events"], &params)
-            .await
+        self.get(&["jobs", job_id(job)?, "events"], &params).await
     }
 
     /// `GET /jobs/:id/report`.
     pub async fn report(&self, job: &str) -> Result<JobReport, Error> {
-        self.get(&["jobs", job_segment(job), "report"], &[]).await
+        self.get(&["jobs", job_id(job)?, "report"], &[]).await
     }
 
     /// `GET /inventory`: the nodes connected to the PCP broker.
@@ -229,6 +227,12 @@ impl Client {
 
     /// `GET /inventory/:node`.
     pub async fn inventory_node(&self, node: &str) -> Result<InventoryNode, Error> {
+        let node = node.trim();
+        if matches!(node, "" | "." | "..") {
+            return Err(Error::Usage {
+                message: format!("{node:?} is not a certname"),
+            });
+        }
         self.get(&["inventory", node], &[]).await
     }
 
@@ -692,10 +696,19 @@ fn parse_base(service_url: &str) -> Result<Url, Error> {
 }
 
 /// A job number from a number or a job URL (`.../jobs/81` → `81`), as
-/// users paste either.
-fn job_segment(job: &str) -> &str {
-    let job = job.trim().trim_end_matches('/');
-    job.rsplit('/').next().unwrap_or(job)
+/// users paste either. Job ids are integers; checking that here also keeps
+/// `..` and the like out of request paths.
+fn job_id(job: &str) -> Result<&str, Error> {
+    let trimmed = job.trim().trim_end_matches('/');
+    let id = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Usage {
+            message: format!(
+                "{job:?} is not a job id; job ids are numbers, as `kick job list` shows them"
+            ),
+        });
+    }
+    Ok(id)
 }
 
 fn split_task_name(name: &str) -> Result<(&str, &str), Error> {
@@ -705,7 +718,14 @@ fn split_task_name(name: &str) -> Result<(&str, &str), Error> {
         [m, t] => (*m, *t),
         _ => ("", ""),
     };
-    if module.is_empty() || task.is_empty() {
+    // Puppet's naming rule for modules and tasks; it also keeps `..` and
+    // `/` out of the request path.
+    let valid = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    if !valid(module) || !valid(task) {
         return Err(Error::Usage {
             message: format!(
                 "{name:?} is not a task name; use module::task, or module for its init task"
@@ -794,9 +814,13 @@ mod tests {
 
     #[test]
     fn job_ids_and_task_names() {
-        assert_eq!(job_segment("81"), "81");
+        assert_eq!(job_id("81").unwrap(), "81");
+        assert_eq!(job_id(" 81 ").unwrap(), "81");
+        for bad in ["", "..", "abc", "81/../1x", "-1"] {
+            assert!(matches!(job_id(bad), Err(Error::Usage { .. })), "{bad}");
+        }
         assert_eq!(
-            job_segment("https://pe:8143/orchestrator/v1/jobs/81/"),
+            job_id("https://pe:8143/orchestrator/v1/jobs/81/").unwrap(),
             "81"
         );
         assert_eq!(
@@ -806,6 +830,9 @@ mod tests {
         assert_eq!(split_task_name("package").unwrap(), ("package", "init"));
         assert!(split_task_name("a::b::c").is_err());
         assert!(split_task_name("::x").is_err());
+        assert!(split_task_name("..").is_err());
+        assert!(split_task_name("Mod::x").is_err());
+        assert!(split_task_name("a/b::c").is_err());
     }
 
     #[test]
