@@ -23,10 +23,12 @@
 //! - [`input`], [`params`]: task input and `puppet_agent` parameters.
 //! - [`locate`], [`settings`]: the puppet executable and its settings.
 //! - [`lockfile`], [`summary`]: lockfiles and last_run_summary.yaml.
-//! - [`process`], [`output`]: running puppet and capturing its output.
+//! - [`process`], [`ansi`], [`output`]: running puppet and capturing its
+//!   output.
 //! - [`agent`], [`unlock`], [`enable_noop`]: the three tasks.
 
 pub mod agent;
+pub mod ansi;
 pub mod enable_noop;
 pub mod error;
 pub mod input;

@@ -2,7 +2,7 @@
 //! capped buffer, a deadline, and signals forwarded to the whole group.
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use crate::ansi::AnsiFilter;
 use crate::output::SharedOutput;
 
 /// How often the supervisor looks at deadlines and signals.
@@ -111,30 +112,19 @@ pub fn run(argv: &[OsString], limits: Limits, signals: &Signals) -> io::Result<F
         let reader = Arc::clone(&reader);
         let sink = sink.clone();
         std::thread::spawn(move || {
-            let mut tabs = sink.clone();
-            let mut strip = strip_ansi_escapes::Writer::new(sink);
+            let mut filter = AnsiFilter::new(sink);
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 match (&*reader).read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        // The stripper drops tabs (diffs are full of them),
-                        // so they bypass it, in order.
-                        let mut pieces = buf[..n].split(|b| *b == b'\t');
-                        if let Some(first) = pieces.next() {
-                            let _ = strip.write_all(first);
-                        }
-                        for piece in pieces {
-                            let _ = strip.flush();
-                            let _ = tabs.write_all(b"\t");
-                            let _ = strip.write_all(piece);
-                        }
+                        let _ = filter.feed(&buf[..n]);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
             }
-            let _ = strip.flush();
+            let _ = filter.finish();
             let _ = done_tx.send(());
         });
     }

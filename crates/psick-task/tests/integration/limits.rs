@@ -91,13 +91,8 @@ fn vm_hwm(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-#[test]
-fn fifty_mib_of_output_is_capped_with_head_and_tail_in_bounded_memory() {
-    let node = Node::new(
-        "echo 'FIRST LINE'\n\
-         yes 'Notice: a line of puppet output that repeats' | head -c 52428800\n\
-         echo 'Error: LAST LINE' >&2\nexit 2",
-    );
+/// Runs the task with `{}` and returns its outcome and peak RSS in KiB.
+fn run_sampled(node: &Node) -> (crate::harness::Outcome, u64) {
     let start = Instant::now();
     let child = node.spawn(node.command(), "{}");
     let pid = child.id();
@@ -110,7 +105,39 @@ fn fifty_mib_of_output_is_capped_with_head_and_tail_in_bounded_memory() {
         peak
     });
     let o = finish(child, start);
-    let peak_kib = sampler.join().unwrap();
+    (o, sampler.join().unwrap())
+}
+
+#[test]
+fn an_unterminated_escape_string_swallows_neither_memory_nor_output() {
+    // ESC ] opens an OSC string that nothing closes, then 20 MiB without a
+    // newline: a naive stripper buffers all of it and drops what follows.
+    let node = Node::new(
+        "printf 'START\\033]0;'
+         yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | tr -d '\\n' | head -c 20971520
+         printf '\\nEND\\n'
+exit 0",
+    );
+    let (o, peak_kib) = run_sampled(&node);
+    assert_eq!(o.code, 0, "{}", o.json);
+    let out = o.output();
+    assert!(out.starts_with("START"), "{}", &out[..out.len().min(100)]);
+    assert!(
+        out.ends_with("\nEND\n"),
+        "{}",
+        &out[out.len().saturating_sub(100)..]
+    );
+    assert!(peak_kib < 24 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+#[test]
+fn fifty_mib_of_output_is_capped_with_head_and_tail_in_bounded_memory() {
+    let node = Node::new(
+        "echo 'FIRST LINE'\n\
+         yes 'Notice: a line of puppet output that repeats' | head -c 52428800\n\
+         echo 'Error: LAST LINE' >&2\nexit 2",
+    );
+    let (o, peak_kib) = run_sampled(&node);
     assert_eq!(o.code, 0);
     let out = o.output();
     assert!(out.len() <= 1024 * 1024, "{}", out.len());
