@@ -26,6 +26,8 @@
 //! output, errors or `tracing` events; requests are logged at `debug` level
 //! with method, path, status and elapsed time.
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod error;
