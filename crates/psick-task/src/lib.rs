@@ -130,3 +130,67 @@ fn emit<T: Serialize>(value: &T, failed: bool) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_names() {
+        assert_eq!(Task::from_name(None).unwrap(), Task::PuppetAgent);
+        assert_eq!(
+            Task::from_name(Some("psick::puppet_agent")).unwrap(),
+            Task::PuppetAgent
+        );
+        assert_eq!(
+            Task::from_name(Some("kick_psick::puppet_unlock")).unwrap(),
+            Task::PuppetUnlock
+        );
+        assert_eq!(
+            Task::from_name(Some("puppet_enable_noop")).unwrap(),
+            Task::PuppetEnableNoop
+        );
+        for bad in ["psick", "psick::reboot", "psick::puppet_agent::x", ""] {
+            assert_eq!(
+                Task::from_name(Some(bad)).unwrap_err().kind(),
+                "psick/invalid-params",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_error_carries_exitcode_in_details() {
+        let failures = [
+            Failure::InvalidParams("x".into()),
+            Failure::RunFailed {
+                status: "exit 1".into(),
+                hint: None,
+            },
+            Failure::Timeout {
+                timeout: Some(5),
+                signal: None,
+                killed: true,
+            },
+            Failure::AgentLocked {
+                pid: None,
+                held_for: None,
+                waited: 3,
+                lockfile: "/l".into(),
+            },
+        ];
+        for f in failures {
+            let e = f.to_task_error(Some(1));
+            assert_eq!(e.details["exitcode"], 1, "{f:?}");
+            assert_eq!(e.kind, f.kind());
+            assert!(!e.msg.is_empty());
+        }
+        let locked = Failure::AgentLocked {
+            pid: None,
+            held_for: None,
+            waited: 3,
+            lockfile: "/l".into(),
+        };
+        assert!(locked.to_string().contains("PID unknown"), "{locked}");
+    }
+}
