@@ -327,6 +327,19 @@ mod tests {
     }
 
     #[test]
+    fn debian_non_root_defaults_match_puppet_config_print() {
+        // `runuser -u nobody -- env HOME=... puppet config print` on Debian 7.23.
+        let s = ctx(Layout::Distro, None, false).resolve(&PuppetConf::default());
+        assert_eq!(s.confdir, Path::new("/home/u/.puppet/etc"));
+        assert_eq!(s.vardir, Path::new("/home/u/.puppet/cache"));
+        assert_eq!(s.statedir, Path::new("/home/u/.puppet/cache/state"));
+        assert_eq!(
+            s.lastrunfile,
+            Path::new("/home/u/.puppet/cache/public/last_run_summary.yaml")
+        );
+    }
+
+    #[test]
     fn aio_defaults() {
         let s = ctx(Layout::Aio, None, true).resolve(&PuppetConf::default());
         assert_eq!(s.confdir, Path::new("/etc/puppetlabs/puppet"));
