@@ -141,10 +141,20 @@ pub fn run(argv: &[OsString], limits: Limits, signals: &Signals) -> io::Result<F
     let mut killed = false;
     let mut exited_at: Option<Instant> = None;
     let mut abandoned = false;
+    let mut drained = false;
     loop {
-        match done_rx.recv_timeout(TICK) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        if drained {
+            std::thread::sleep(TICK);
+        } else if !matches!(
+            done_rx.recv_timeout(TICK),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        ) {
+            drained = true;
+        }
+        // An error here means the child is gone (or unknowable): stop too.
+        let exited = !matches!(reader.try_wait(), Ok(None));
+        if drained && exited {
+            break;
         }
         let now = Instant::now();
         let signal = signals.take();
@@ -167,7 +177,7 @@ pub fn run(argv: &[OsString], limits: Limits, signals: &Signals) -> io::Result<F
             signal_group(Signal::KILL);
             killed = true;
         }
-        if exited_at.is_none() && matches!(reader.try_wait(), Ok(Some(_))) {
+        if exited_at.is_none() && exited {
             exited_at = Some(now);
         }
         if let Some(t) = exited_at {
@@ -179,13 +189,7 @@ pub fn run(argv: &[OsString], limits: Limits, signals: &Signals) -> io::Result<F
         }
     }
 
-    let status = loop {
-        match reader.try_wait() {
-            Ok(Some(out)) => break Some(out.status),
-            Ok(None) => std::thread::sleep(TICK),
-            Err(_) => break None,
-        }
-    };
+    let status = reader.try_wait().ok().flatten().map(|out| out.status);
     let mut output = sink.render();
     if abandoned {
         output.push_str(
