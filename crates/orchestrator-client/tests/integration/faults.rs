@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use orchestrator_client::{Client, Error};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -338,4 +339,37 @@ async fn an_oversized_body_is_refused_not_buffered() {
     assert!(err.to_string().contains("larger than 256 MiB"), "{err}");
     assert!(!err.is_transient());
     assert_eq!(server.count("GET", JOB_PATH), 1);
+}
+
+#[test]
+fn errors_can_cross_threads_and_be_boxed() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    send_sync_static::<Error>();
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Usage {
+        message: "x".into(),
+    });
+    assert_eq!(boxed.to_string(), "x");
+}
+
+#[test]
+fn plain_http_to_another_host_warns_that_the_token_travels_unencrypted() {
+    let (client, warnings) = Client::new(&settings("http://pe.example:8143/")).unwrap();
+    assert_eq!(client.base_url(), "http://pe.example:8143/orchestrator/v1");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].0.contains("unencrypted"), "{warnings:?}");
+    let (_, warnings) = Client::new(&settings("http://localhost:8143")).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[tokio::test]
+async fn malformed_ids_never_reach_the_server() {
+    let server = MockServer::start().await;
+    let client = client(&server.uri(), 3);
+    for bad in ["..", "81/../../tasks", "abc"] {
+        let err = client.job(bad).await.unwrap_err();
+        assert!(matches!(err, Error::Usage { .. }), "{err:?}");
+    }
+    let first = client.nodes("../x", 10).next().await.unwrap();
+    assert!(matches!(first, Err(Error::Usage { .. })), "{first:?}");
+    assert!(server.received_requests().await.unwrap().is_empty());
 }
