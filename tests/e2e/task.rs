@@ -448,3 +448,54 @@ fn simulated_nodes_are_distinct_identities() {
     );
     assert!(text.contains("server = localhost"), "{text}");
 }
+
+#[test]
+fn timeout_kills_the_puppet_run_and_reports_psick_timeout() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-timeout");
+    node.bootstrap();
+    // `slow` sleeps 20 s in an exec; the task allows 6 s for the whole run.
+    let run = node.run_task(&json!({"environment": "slow", "timeout": 6}));
+    assert_result_shape(&run);
+    assert!(!run.exit.success(), "{}", run.dump());
+    assert_eq!(run.status(), "failed");
+    assert_eq!(run.error_kind(), Some("psick/timeout"), "{}", run.dump());
+    // 6 s + the SIGTERM→SIGKILL grace (10 s by default) + slack; not a performance target.
+    assert!(run.elapsed < Duration::from_secs(45), "{:?}", run.elapsed);
+    let left = node.wait_no_puppet_processes(Duration::from_secs(10));
+    assert!(left.is_empty(), "puppet processes left behind: {left:?}");
+}
+
+#[test]
+fn sigterm_to_the_task_is_forwarded_and_still_yields_a_result() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-sigterm");
+    node.bootstrap();
+    let task = node.spawn_task(&json!({"environment": "slow"}));
+    // Once puppet holds its lock it is mid-run; then the orchestrator gives up on the task.
+    node.wait_for_lock(Duration::from_secs(90));
+    assert!(
+        !node.puppet_processes().is_empty(),
+        "the process scan sees the running puppet (else the check below proves nothing)"
+    );
+    task.terminate();
+    let t = std::time::Instant::now();
+    let run = task.wait();
+    assert_result_shape(&run);
+    assert!(!run.exit.success(), "{}", run.dump());
+    assert_eq!(run.status(), "failed");
+    assert_eq!(run.error_kind(), Some("psick/timeout"), "{}", run.dump());
+    assert_eq!(
+        run.result["_error"]["details"]["signal"],
+        json!("TERM"),
+        "{}",
+        run.dump()
+    );
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    let left = node.wait_no_puppet_processes(Duration::from_secs(10));
+    assert!(left.is_empty(), "puppet processes left behind: {left:?}");
+}

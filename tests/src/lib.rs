@@ -16,4 +16,4 @@ mod task;
 pub use node::{AgentRun, SimNode};
 pub use paths::{repo_modulepath, sha256_file, task_bin, workspace_root};
 pub use stack::{ENV_REQUIRE_STACK, ENV_STACK, Stack};
-pub use task::TaskRun;
+pub use task::{RunningTask, TaskRun};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::stack::Stack;
-use crate::task::TaskRun;
+use crate::task::{RunningTask, TaskRun};
 
 /// One simulated node. Its files live in a temporary root removed on drop (kept when
 /// `KICK_KEEP_NODES=1`, for debugging), together with what Puppet manages for it under
@@ -239,6 +239,50 @@ impl SimNode {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// PIDs of live processes whose command line names this node's confdir (its puppet runs,
+    /// forked or not). Zombies and our own test process are not counted.
+    pub fn puppet_processes(&self) -> Vec<u32> {
+        let needle = self.confdir().display().to_string();
+        let me = std::process::id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| pid != me)
+            .filter(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // Field 3 (after the parenthesised comm) is the state; Z = zombie.
+                let state = stat
+                    .rsplit_once(") ")
+                    .map(|(_, rest)| rest.starts_with('Z'));
+                state == Some(false)
+            })
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&needle))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// Polls until no process of this node's is left, or `within` passes; returns the rest.
+    pub fn wait_no_puppet_processes(&self, within: Duration) -> Vec<u32> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = self.puppet_processes();
+            if left.is_empty() || Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Starts the task binary under test for this node without waiting for it.
+    pub fn spawn_task(&self, params: &Value) -> RunningTask {
+        RunningTask::spawn(&crate::task_bin(), &self.task_env(), params)
     }
 
     /// Runs the task binary under test for this node with `params` as its stdin JSON.

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -22,42 +22,7 @@ impl TaskRun {
     /// Runs `bin` with `env` added and `params` on stdin; panics (failing the test) when the
     /// task does not print exactly one JSON object on stdout.
     pub fn run(bin: &Path, env: &[(String, String)], params: &Value) -> TaskRun {
-        let started = Instant::now();
-        let mut child = Command::new(bin)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let input = serde_json::to_vec(params).expect("params serialise");
-        // The pipe is dropped after writing, so the task sees EOF.
-        child
-            .stdin
-            .take()
-            .expect("stdin is piped")
-            .write_all(&input)
-            .expect("write task stdin");
-        let out = child.wait_with_output().expect("wait for task");
-        let elapsed = started.elapsed();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "task stdout is not one JSON document ({e}); exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-                out.status
-            )
-        });
-        assert!(
-            result.is_object(),
-            "task result is not a JSON object: {result}"
-        );
-        TaskRun {
-            exit: out.status,
-            result,
-            stderr,
-            elapsed,
-        }
+        RunningTask::spawn(bin, env, params).wait()
     }
 
     /// `status` of the result ("unchanged" | "changed" | "failed").
@@ -89,5 +54,73 @@ impl TaskRun {
             serde_json::to_string_pretty(&self.result).unwrap_or_default(),
             self.stderr
         )
+    }
+}
+
+/// A task process still running, started by [`RunningTask::spawn`].
+#[derive(Debug)]
+pub struct RunningTask {
+    child: Child,
+    started: Instant,
+}
+
+impl RunningTask {
+    /// Starts `bin` with `env` added and `params` written to its stdin (then closed).
+    pub fn spawn(bin: &Path, env: &[(String, String)], params: &Value) -> RunningTask {
+        let started = Instant::now();
+        let mut child = Command::new(bin)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let input = serde_json::to_vec(params).expect("params serialise");
+        // The pipe is dropped after writing, so the task sees EOF.
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(&input)
+            .expect("write task stdin");
+        RunningTask { child, started }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM to the task process only (as an orchestrator's timeout does).
+    pub fn terminate(&self) {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -TERM {} failed", self.child.id());
+    }
+
+    /// Waits for the task and parses its result; panics (failing the test) when the task
+    /// does not print exactly one JSON object on stdout.
+    pub fn wait(self) -> TaskRun {
+        let out = self.child.wait_with_output().expect("wait for task");
+        let elapsed = self.started.elapsed();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "task stdout is not one JSON document ({e}); exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+                out.status
+            )
+        });
+        assert!(
+            result.is_object(),
+            "task result is not a JSON object: {result}"
+        );
+        TaskRun {
+            exit: out.status,
+            result,
+            stderr,
+            elapsed,
+        }
     }
 }
