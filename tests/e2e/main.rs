@@ -4,5 +4,6 @@
 //! Real-stack tests need `KICK_PUPPET_STACK` (see `kick_e2e::Stack::from_env`); `make test`
 //! starts the stack and sets it, with `KICK_REQUIRE_STACK=1` so that nothing is skipped.
 
+mod companions;
 mod module;
 mod task;

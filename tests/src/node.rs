@@ -318,6 +318,13 @@ impl AgentRun {
         self.child.id()
     }
 
+    /// SIGKILLs the run (no cleanup by puppet: its catalog-run lock is left behind, stale)
+    /// and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the run to end; returns its exit status and combined output.
     pub fn wait(mut self) -> (ExitStatus, String) {
         let st = self.child.wait().expect("wait for puppet agent");
