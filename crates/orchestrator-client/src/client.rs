@@ -289,19 +289,23 @@ impl Client {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            let error = match self.exchange(&method, &url, body.as_deref()).await {
-                Ok((status, bytes)) if status.is_success() => return decode(status, &bytes),
-                Ok((status, bytes)) => {
+            let outcome = match self.exchange(&method, &url, body.as_deref()).await {
+                Ok((status, bytes, _)) if status.is_success() => return decode(status, &bytes),
+                Ok((status, bytes, retry_after)) => {
                     let error = self.status_error(status, &bytes);
                     if !retryable_status(status) {
                         return Err(error);
                     }
-                    error
+                    (error, retry_after)
                 }
-                Err(f) if f.transient => f.error,
+                Err(f) if f.transient => (f.error, None),
                 Err(f) => return Err(f.error),
             };
-            let delay = policy.delay(attempt);
+            let (error, retry_after) = outcome;
+            // A server's Retry-After is honoured up to the policy's cap.
+            let delay = policy
+                .delay(attempt)
+                .max(retry_after.unwrap_or_default().min(policy.max_delay));
             if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_elapsed {
                 return Err(error);
             }
@@ -336,7 +340,7 @@ impl Client {
         let mut attempt = 1;
         let cause = loop {
             match self.exchange(&Method::POST, &url, Some(&bytes)).await {
-                Ok((status, body)) if status.is_success() => {
+                Ok((status, body, _)) if status.is_success() => {
                     match serde_json::from_slice::<orchestrator_types::JobCreated>(&body) {
                         Ok(created) => return Ok(created.job),
                         Err(e) => {
@@ -348,11 +352,11 @@ impl Client {
                     }
                 }
                 // A 5xx may come from a proxy after the orchestrator created the job.
-                Ok((status, body)) if status.is_server_error() => {
+                Ok((status, body, _)) if status.is_server_error() => {
                     break self.status_error(status, &body).to_string();
                 }
                 // Any other answer is the orchestrator's (or a proxy's) clear "no".
-                Ok((status, body)) => return Err(self.status_error(status, &body)),
+                Ok((status, body, _)) => return Err(self.status_error(status, &body)),
                 Err(f) if f.maybe_sent => break f.error.to_string(),
                 Err(f) if f.transient => {
                     let delay = policy.delay(attempt);
@@ -420,13 +424,14 @@ impl Client {
         })
     }
 
-    /// One HTTP exchange, the whole body read.
+    /// One HTTP exchange, the whole body read; also returns the
+    /// `Retry-After` delay if the server sent one in seconds.
     async fn exchange(
         &self,
         method: &Method,
         url: &Url,
         body: Option<&[u8]>,
-    ) -> Result<(StatusCode, Vec<u8>), Failure> {
+    ) -> Result<(StatusCode, Vec<u8>, Option<Duration>), Failure> {
         let started = Instant::now();
         let mut req = self
             .inner
@@ -461,10 +466,16 @@ impl Client {
             }
         };
         let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         match read_body(resp).await {
             Ok(Ok(bytes)) => {
                 log(Some(status.as_u16()), "ok");
-                Ok((status, bytes))
+                Ok((status, bytes, retry_after))
             }
             Ok(Err(too_big)) => {
                 log(Some(status.as_u16()), "body too large");

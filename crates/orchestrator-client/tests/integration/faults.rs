@@ -374,3 +374,33 @@ async fn malformed_ids_never_reach_the_server() {
     assert!(matches!(first, Err(Error::Usage { .. })), "{first:?}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn retry_after_is_honoured_up_to_the_cap() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(JOB_PATH))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(JOB_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job_body()))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let mut s = settings(&server.uri());
+    s.retry.max_delay = Duration::from_millis(700);
+    let (client, _) = Client::new(&s).unwrap();
+    let started = std::time::Instant::now();
+    client.job("81").await.unwrap();
+    // Without Retry-After the first retry waits at most 5 ms; with it, the
+    // 1 s asked for, capped at max_delay.
+    assert!(
+        started.elapsed() >= Duration::from_millis(650),
+        "{:?}",
+        started.elapsed()
+    );
+}
