@@ -9,8 +9,11 @@
 //! # Retries and submissions
 //! Reads (every GET, `POST /inventory`, and the idempotent `command/stop`)
 //! are retried on connection failures, timeouts, cut-off bodies and
-//! 502/503/504, with capped exponential backoff and jitter ([`RetryPolicy`]).
-//! Clear answers (4xx, 500) are not retried.
+//! 502/503/504, with capped exponential backoff and jitter ([`RetryPolicy`];
+//! a `Retry-After` in seconds is honoured up to its `max_delay`). Clear
+//! answers (4xx, 500) and TLS verification failures are not retried.
+//! Job ids, task names and certnames are checked before they become part
+//! of a request path; response bodies over 256 MiB are refused.
 //!
 //! Job submissions ([`Client::run_task`], [`Client::deploy`]) are never sent
 //! twice once they may have reached the server. Each carries a unique marker
