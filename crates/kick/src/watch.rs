@@ -23,6 +23,9 @@ use crate::outcome::NodeReport;
 use crate::render::{JobInfo, Progress, Reporter};
 use crate::summary::{EXIT_DETACHED, Summary};
 
+/// Consecutive failed event polls after which kick follows the job instead.
+const EVENT_FAILURES_BEFORE_FALLBACK: u32 = 5;
+
 /// Polling and paging knobs.
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
@@ -136,6 +139,7 @@ impl Watcher {
         cfg: &WatchConfig,
     ) -> Result<bool, Error> {
         let mut use_events = true;
+        let mut event_failures = 0u32;
         let mut interval = cfg.poll_min;
         let mut last_ok = Instant::now();
         let mut last_job_check = Instant::now();
@@ -147,6 +151,7 @@ impl Watcher {
                 match api.events(&self.job, self.cursor).await {
                     Ok(list) => {
                         last_ok = Instant::now();
+                        event_failures = 0;
                         active = !list.items.is_empty();
                         for ev in list.items {
                             ended |= self.event(ev, rep)?;
@@ -162,7 +167,19 @@ impl Watcher {
                                 self.job
                             ))?;
                         }
-                        Failure::Transient => failure = Some(e),
+                        Failure::Transient => {
+                            event_failures += 1;
+                            // The job endpoint may still answer when the
+                            // events one keeps timing out.
+                            if event_failures >= EVENT_FAILURES_BEFORE_FALLBACK {
+                                use_events = false;
+                                rep.notice(&format!(
+                                    "Events of job {} keep failing ({e}); following the job's state instead, node results come at the end.",
+                                    self.job
+                                ))?;
+                            }
+                            failure = Some(e);
+                        }
                     },
                 }
             }
@@ -455,5 +472,366 @@ pub async fn show<A: Api>(
             job.state
         ))?;
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use orchestrator_client::Error as ClientError;
+    use orchestrator_types::{ApiError, EventList, Job, NodeList, StopResponse};
+    use serde_json::json;
+
+    use super::*;
+    use crate::outcome::Outcome;
+
+    /// A scripted orchestrator: events and job answers are popped in order
+    /// (the last one repeats), calls are recorded.
+    #[derive(Default)]
+    struct Fake {
+        events: Mutex<VecDeque<Result<EventList, ClientError>>>,
+        jobs: Mutex<VecDeque<Result<Job, ClientError>>>,
+        nodes: Vec<Value>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    fn job(state: &str, n: u64) -> Job {
+        serde_json::from_value(
+            json!({"id": "u", "name": "7", "state": state, "type": "task",
+            "options": {"task": "t::x", "noop": false}, "node_count": n,
+            "node_states": {"finished": n}}),
+        )
+        .unwrap()
+    }
+
+    fn events(items: Value) -> EventList {
+        serde_json::from_value(json!({"items": items})).unwrap()
+    }
+
+    fn ev(id: u64, ty: &str, node: &str, detail: Value) -> Value {
+        json!({"id": id.to_string(), "type": ty, "timestamp": "2026-01-01T00:00:00Z",
+               "details": {"node": node, "detail": detail}, "message": ""})
+    }
+
+    fn api_err(status: u16, kind: &str) -> ClientError {
+        ClientError::Api {
+            status,
+            error: ApiError::new(kind, "nope", None),
+            hint: None,
+        }
+    }
+
+    fn pop<T: Clone>(q: &Mutex<VecDeque<Result<T, ClientError>>>) -> Result<T, ClientError> {
+        let mut q = q.lock().unwrap();
+        if q.len() > 1 {
+            q.pop_front().unwrap()
+        } else {
+            match q.front().unwrap() {
+                Ok(v) => Ok(v.clone()),
+                Err(ClientError::Api { status, error, .. }) => Err(ClientError::Api {
+                    status: *status,
+                    error: error.clone(),
+                    hint: None,
+                }),
+                Err(_) => Err(ClientError::Timeout {
+                    url: "u".into(),
+                    after: Duration::from_millis(1),
+                }),
+            }
+        }
+    }
+
+    impl Api for Fake {
+        async fn job(&self, _job: &str) -> Result<Job, ClientError> {
+            self.calls.lock().unwrap().push("job".into());
+            pop(&self.jobs)
+        }
+        async fn events(&self, _job: &str, start: Option<u64>) -> Result<EventList, ClientError> {
+            self.calls.lock().unwrap().push(format!("events {start:?}"));
+            pop(&self.events)
+        }
+        async fn nodes_page(
+            &self,
+            _job: &str,
+            offset: u64,
+            limit: u64,
+        ) -> Result<NodeList, ClientError> {
+            self.calls.lock().unwrap().push(format!("nodes {offset}"));
+            let items: Vec<Value> = self
+                .nodes
+                .iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .cloned()
+                .collect();
+            Ok(serde_json::from_value(json!({"items": items})).unwrap())
+        }
+        async fn stop(&self, _job: &str, force: bool) -> Result<StopResponse, ClientError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("stop force={force}"));
+            Ok(
+                serde_json::from_value(json!({"job": {"id": "u", "name": "7", "nodes": {}}}))
+                    .unwrap(),
+            )
+        }
+    }
+
+    #[derive(Default)]
+    struct Record(Vec<String>);
+
+    impl Reporter for Record {
+        fn started(&mut self, job: &JobInfo) -> std::io::Result<()> {
+            self.0.push(format!("started {}", job.name));
+            Ok(())
+        }
+        fn progress(&mut self, _p: &Progress) {}
+        fn node_done(&mut self, node: &NodeReport) -> std::io::Result<()> {
+            self.0
+                .push(format!("live {} {}", node.name, node.outcome.as_str()));
+            Ok(())
+        }
+        fn notice(&mut self, msg: &str) -> std::io::Result<()> {
+            self.0.push(format!("notice {msg}"));
+            Ok(())
+        }
+        fn begin_results(&mut self, _job: &JobInfo) -> std::io::Result<()> {
+            self.0.push("results".into());
+            Ok(())
+        }
+        fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()> {
+            self.0.push(format!(
+                "result {} {} live={seen_live}",
+                node.name,
+                node.outcome.as_str()
+            ));
+            Ok(())
+        }
+        fn finish(&mut self, _job: &JobInfo, s: &Summary, code: u8) -> std::io::Result<()> {
+            self.0.push(format!("finish {} {code}", s.total));
+            Ok(())
+        }
+    }
+
+    fn fast() -> WatchConfig {
+        WatchConfig {
+            poll_min: Duration::from_millis(1),
+            poll_max: Duration::from_millis(5),
+            page_size: 2,
+            give_up: Duration::from_millis(200),
+            job_check: Duration::from_secs(60),
+        }
+    }
+
+    fn node(name: &str, state: &str, result: Value) -> Value {
+        json!({"name": name, "state": state, "result": result, "details": {}})
+    }
+
+    fn three_nodes() -> Vec<Value> {
+        vec![
+            node("a", "finished", json!({"status": "changed"})),
+            node("b", "finished", json!({"status": "unchanged"})),
+            node("c", "failed", json!({"_error": {"kind": "k", "msg": "m"}})),
+        ]
+    }
+
+    #[tokio::test]
+    async fn nodes_are_reported_as_their_events_arrive_with_a_moving_cursor() {
+        let fake = Fake {
+            jobs: Mutex::new(VecDeque::from([
+                Ok(job("running", 3)),
+                Ok(job("failed", 3)),
+            ])),
+            events: Mutex::new(VecDeque::from([
+                Ok(events(json!([
+                    ev(1, "node_running", "a", json!({})),
+                    ev(2, "node_finished", "a", json!({"status": "changed"}))
+                ]))),
+                Ok(events(json!([]))),
+                Ok(events(json!([
+                    ev(3, "node_finished", "b", json!({"status": "unchanged"})),
+                    ev(
+                        4,
+                        "node_failed",
+                        "c",
+                        json!({"_error": {"kind": "k", "msg": "m"}})
+                    ),
+                    ev(5, "job_finished", "", json!({}))
+                ]))),
+            ])),
+            nodes: three_nodes(),
+            ..Fake::default()
+        };
+        let mut rec = Record::default();
+        let code = watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
+            .await
+            .unwrap();
+        assert_eq!(code, 6);
+        assert_eq!(
+            rec.0,
+            vec![
+                "started 7",
+                "live a changed",
+                "live b unchanged",
+                "live c failed",
+                "results",
+                "result a changed live=true",
+                "result b unchanged live=true",
+                "result c failed live=true",
+                "finish 3 6",
+            ]
+        );
+        let calls = fake.calls.lock().unwrap();
+        let ev_calls: Vec<&String> = calls.iter().filter(|c| c.starts_with("events")).collect();
+        assert_eq!(
+            ev_calls,
+            ["events None", "events Some(3)", "events Some(3)"]
+        );
+        assert!(calls.contains(&"nodes 2".to_string()), "paged: {calls:?}");
+    }
+
+    #[tokio::test]
+    async fn without_events_the_job_is_followed_and_nodes_reported_at_the_end() {
+        let fake = Fake {
+            jobs: Mutex::new(VecDeque::from([
+                Ok(job("running", 3)),
+                Ok(job("running", 3)),
+                Ok(job("finished", 3)),
+            ])),
+            events: Mutex::new(VecDeque::from([
+                Err(api_err(404, "puppetlabs.orchestrator/unknown-job")),
+                Ok(events(json!([]))),
+            ])),
+            nodes: three_nodes(),
+            ..Fake::default()
+        };
+        let mut rec = Record::default();
+        let code = watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
+            .await
+            .unwrap();
+        assert_eq!(code, 6);
+        assert!(
+            rec.0[1].starts_with("notice Events of job 7 are unavailable"),
+            "{:?}",
+            rec.0
+        );
+        assert!(rec.0.contains(&"result a changed live=false".to_string()));
+        assert_eq!(rec.0.last().unwrap(), "finish 3 6");
+    }
+
+    #[tokio::test]
+    async fn ctrl_c_stops_then_forces_then_detaches() {
+        let fake = Fake {
+            jobs: Mutex::new(VecDeque::from([Ok(job("running", 3))])),
+            events: Mutex::new(VecDeque::from([Ok(events(json!([])))])),
+            nodes: three_nodes(),
+            ..Fake::default()
+        };
+        let (tx, mut ints) = Interrupts::channel();
+        let mut rec = Record::default();
+        let presser = async {
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                tx.send(()).unwrap();
+            }
+        };
+        let cfg = fast();
+        let (code, ()) = tokio::join!(watch(&fake, "7", &mut rec, &mut ints, &cfg), presser);
+        assert_eq!(code.unwrap(), EXIT_DETACHED);
+        let calls = fake.calls.lock().unwrap();
+        let stops: Vec<&String> = calls.iter().filter(|c| c.starts_with("stop")).collect();
+        assert_eq!(stops, ["stop force=false", "stop force=true"]);
+        let notices: Vec<&String> = rec.0.iter().filter(|l| l.starts_with("notice")).collect();
+        assert_eq!(notices.len(), 3, "{notices:?}");
+        assert!(notices[0].contains("asked the orchestrator to stop job 7"));
+        assert!(notices[1].contains("force-stopping job 7"));
+        assert!(notices[2].contains("kick job watch 7"));
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_mid_watch_ends_with_a_clear_error() {
+        let fake = Fake {
+            jobs: Mutex::new(VecDeque::from([Ok(job("running", 3))])),
+            events: Mutex::new(VecDeque::from([
+                Ok(events(json!([]))),
+                Err(api_err(401, "puppetlabs.rbac/token-expired")),
+            ])),
+            ..Fake::default()
+        };
+        let err = watch(
+            &fake,
+            "7",
+            &mut Record::default(),
+            &mut Interrupts::none(),
+            &fast(),
+        )
+        .await
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("token-expired") && msg.contains("kick job watch 7"),
+            "{msg}"
+        );
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_orchestrator_that_stops_answering_is_given_up_on() {
+        let fake = Fake {
+            jobs: Mutex::new(VecDeque::from([
+                Ok(job("running", 3)),
+                Err(ClientError::Timeout {
+                    url: "u".into(),
+                    after: Duration::from_millis(1),
+                }),
+            ])),
+            events: Mutex::new(VecDeque::from([
+                Ok(events(json!([]))),
+                Err(ClientError::Timeout {
+                    url: "u".into(),
+                    after: Duration::from_millis(1),
+                }),
+            ])),
+            ..Fake::default()
+        };
+        let err = watch(
+            &fake,
+            "7",
+            &mut Record::default(),
+            &mut Interrupts::none(),
+            &fast(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::LostContact { .. }), "{err}");
+        assert!(err.to_string().contains("kick job watch 7"));
+    }
+
+    #[tokio::test]
+    async fn a_server_that_ignores_the_cursor_does_not_duplicate_nodes() {
+        let batch = json!([ev(1, "node_finished", "a", json!({"status": "unchanged"}))]);
+        let fake = Fake {
+            jobs: Mutex::new(VecDeque::from([
+                Ok(job("running", 1)),
+                Ok(job("finished", 1)),
+            ])),
+            events: Mutex::new(VecDeque::from([
+                Ok(events(batch.clone())),
+                Ok(events(batch)),
+                Ok(events(json!([ev(2, "job_finished", "", json!({}))]))),
+            ])),
+            nodes: vec![node("a", "finished", json!({"status": "unchanged"}))],
+            ..Fake::default()
+        };
+        let mut rec = Record::default();
+        let code = watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
+            .await
+            .unwrap();
+        assert_eq!(code, 0);
+        assert_eq!(rec.0.iter().filter(|l| l.starts_with("live a")).count(), 1);
+        let _ = Outcome::Unchanged;
     }
 }
