@@ -272,7 +272,7 @@ fn real_agent_holding_the_lock_blocks_then_lets_the_task_run() {
     };
     let node = SimNode::unique(&stack, "e2e-lock");
     node.bootstrap();
-    let holder = node.spawn_agent("slow");
+    let mut holder = node.spawn_agent("slow");
     let lock_pid = node.wait_for_lock(Duration::from_secs(90));
 
     // No waiting allowed: fails at once, naming the holder.
@@ -291,9 +291,13 @@ fn real_agent_holding_the_lock_blocks_then_lets_the_task_run() {
         "the message names the holder PID {lock_pid}:\n{}",
         busy.dump()
     );
-    assert!(busy.elapsed < Duration::from_secs(15), "{:?}", busy.elapsed);
+    assert!(busy.elapsed < Duration::from_secs(30), "{:?}", busy.elapsed);
 
     // Enough patience: waits for the holder's `sleep 20`, then runs.
+    assert!(
+        holder.is_running(),
+        "the holder must still hold the lock here"
+    );
     let patient = node.run_task(&json!({"environment": "idem", "wait_for_lock": 180}));
     assert_result_shape(&patient);
     let (holder_exit, holder_log) = holder.wait();

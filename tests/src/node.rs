@@ -318,6 +318,11 @@ impl AgentRun {
         self.child.id()
     }
 
+    /// Whether the run is still going.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGKILLs the run (no cleanup by puppet: its catalog-run lock is left behind, stale)
     /// and reaps it.
     pub fn kill(&mut self) {
