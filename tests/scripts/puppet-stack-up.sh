@@ -27,7 +27,11 @@ log() { echo "[puppet-stack] $*" >&2; }
 timing() { echo "$(date -u +%FT%TZ) $*" >> "$PS_STATE/timings.log"; log "$*"; }
 server_status() { curl -sk --max-time 2 "$status_url" 2>/dev/null || true; }
 recorded_pid() { cat "$PS_STATE/puppetserver.pid" 2>/dev/null || true; }
-pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# Alive and really our JVM (a recycled PID must not count as a running server).
+pid_alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null \
+    && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'puppetserver.jar'
+}
 
 if [ "$(id -u)" != 0 ]; then
   log "must run as root (installs packages, edits /etc/puppet, starts puppetserver as user puppet)"
