@@ -27,10 +27,10 @@ log() { echo "[puppet-stack] $*" >&2; }
 timing() { echo "$(date -u +%FT%TZ) $*" >> "$PS_STATE/timings.log"; log "$*"; }
 server_status() { curl -sk --max-time 2 "$status_url" 2>/dev/null || true; }
 recorded_pid() { cat "$PS_STATE/puppetserver.pid" 2>/dev/null || true; }
-# Alive and really our JVM (a recycled PID must not count as a running server).
-pid_alive() {
-  [ -n "$1" ] && kill -0 "$1" 2>/dev/null \
-    && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'puppetserver.jar'
+pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# Alive and really a puppetserver JVM (a recycled PID must not count as a running server).
+is_server_pid() {
+  pid_alive "$1" && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'puppetserver.jar'
 }
 
 if [ "$(id -u)" != 0 ]; then
@@ -96,7 +96,7 @@ wait_ready() {
 }
 
 pid=$(recorded_pid)
-if pid_alive "$pid"; then
+if is_server_pid "$pid"; then
   install_environments
   if [ "$(server_status)" != running ]; then
     log "puppetserver pid $pid is starting; waiting"
