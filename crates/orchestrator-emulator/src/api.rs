@@ -72,8 +72,10 @@ async fn not_found() -> Failure {
 }
 
 async fn status() -> impl IntoResponse {
-    axum::Json(json!({ "service_version": env!("CARGO_PKG_VERSION"), "service_status_version": 1,
-        "detail_level": "info", "state": "running", "status": {} }))
+    axum::Json(
+        json!({ "service_version": env!("CARGO_PKG_VERSION"), "service_status_version": 1,
+        "detail_level": "info", "state": "running", "status": {} }),
+    )
 }
 
 /// RBAC like PE: `X-Authentication` or `?token=`; the token itself is never logged.
@@ -194,7 +196,10 @@ async fn resolve_scope(app: &App, scope: &Scope, environment: &str) -> ApiResult
             "node_group",
         )
     } else {
-        (query_puppetdb(app, scope.query.as_ref().unwrap_or(&Value::Null)).await?, "query")
+        (
+            query_puppetdb(app, scope.query.as_ref().unwrap_or(&Value::Null)).await?,
+            "query",
+        )
     };
     let mut seen = std::collections::HashSet::new();
     let names: Vec<String> = names
@@ -267,9 +272,7 @@ fn check_params(task: &modules::ResolvedTask, params: &Map<String, Value>) -> Ap
     let Some(declared) = task.metadata.get("parameters").and_then(Value::as_object) else {
         return Ok(());
     };
-    let invalid = |msg: String| {
-        Failure::validation(msg).details(json!({ "task": task.name }))
-    };
+    let invalid = |msg: String| Failure::validation(msg).details(json!({ "task": task.name }));
     for (k, v) in params {
         if k.starts_with('_') {
             continue;
@@ -374,7 +377,9 @@ async fn command_task(State(app): Shared, req: Request) -> ApiResult<Response> {
     }
     check_params(&resolved, &r.params)?;
     if r.timeout == Some(0) {
-        return Err(Failure::validation("The 'timeout' must be at least 1 second"));
+        return Err(Failure::validation(
+            "The 'timeout' must be at least 1 second",
+        ));
     }
     let executable = resolved.executable.clone().ok_or_else(|| {
         Failure::new(
@@ -414,7 +419,14 @@ async fn command_task(State(app): Shared, req: Request) -> ApiResult<Response> {
         options["userdata"] = json!(u);
     }
     let name = app.next_job_name();
-    let rec = JobRecord::new(name, Command::Task, options, &tok.login, &environment, nodes);
+    let rec = JobRecord::new(
+        name,
+        Command::Task,
+        options,
+        &tok.login,
+        &environment,
+        nodes,
+    );
     let mut input = r.params.clone();
     input.insert("_task".into(), json!(resolved.name));
     if noop {
@@ -448,7 +460,9 @@ async fn command_deploy(State(app): Shared, req: Request) -> ApiResult<Response>
     };
     check_environment(&app, &environment)?;
     if r.noop == Some(true) && r.no_noop == Some(true) {
-        return Err(Failure::validation("'noop' and 'no_noop' cannot both be true"));
+        return Err(Failure::validation(
+            "'noop' and 'no_noop' cannot both be true",
+        ));
     }
     if !tok.deploy {
         return Err(Failure::new(
@@ -488,7 +502,12 @@ async fn command_deploy(State(app): Shared, req: Request) -> ApiResult<Response>
         set("environment", json!(environment));
     }
     let split = |s: &str| -> Value {
-        json!(s.split(',').map(str::trim).filter(|t| !t.is_empty()).collect::<Vec<_>>())
+        json!(
+            s.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+        )
     };
     if let Some(t) = r.tags.as_deref().filter(|t| !t.is_empty()) {
         set("tags", split(t));
@@ -496,7 +515,11 @@ async fn command_deploy(State(app): Shared, req: Request) -> ApiResult<Response>
     if let Some(t) = r.skip_tags.as_deref().filter(|t| !t.is_empty()) {
         set("skip_tags", split(t));
     }
-    for (k, v) in [("debug", r.debug), ("trace", r.trace), ("evaltrace", r.evaltrace)] {
+    for (k, v) in [
+        ("debug", r.debug),
+        ("trace", r.trace),
+        ("evaltrace", r.evaltrace),
+    ] {
         if let Some(b) = v {
             set(k, json!(b));
         }
@@ -514,7 +537,14 @@ async fn command_deploy(State(app): Shared, req: Request) -> ApiResult<Response>
     options["noop"] = json!(noop);
     options["description"] = json!(r.description.clone().unwrap_or_default());
     let name = app.next_job_name();
-    let rec = JobRecord::new(name, Command::Deploy, options, &tok.login, &environment, nodes);
+    let rec = JobRecord::new(
+        name,
+        Command::Deploy,
+        options,
+        &tok.login,
+        &environment,
+        nodes,
+    );
     let mut input = params;
     input.insert("_task".into(), json!(resolved.name));
     let plan = Plan {
@@ -560,7 +590,11 @@ async fn command_stop(State(app): Shared, req: Request) -> ApiResult<Response> {
                 rec.set_state(JobState::Stopping);
                 let msg = format!(
                     "Stopping job {name}{}",
-                    if level == StopLevel::Force { " (force: running nodes are killed)" } else { ": running nodes finish, no new ones start" }
+                    if level == StopLevel::Force {
+                        " (force: running nodes are killed)"
+                    } else {
+                        ": running nodes finish, no new ones start"
+                    }
                 );
                 rec.push_event(
                     EventType::JobStopping,
@@ -607,13 +641,18 @@ async fn jobs(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::Json
     let limit = p.uint("limit")?;
     let offset = p.uint("offset")?.unwrap_or(0);
     let order_by = p
-        .one_of("order_by", &["owner", "timestamp", "environment", "name", "state"])?
+        .one_of(
+            "order_by",
+            &["owner", "timestamp", "environment", "name", "state"],
+        )?
         .unwrap_or_else(|| "name".into());
     let (order, desc) = order_desc(&p)?;
     let ty = p.one_of("type", &["deploy", "task", "plan_task"])?;
     let task_filter = p.get("task").map(str::to_owned);
     if task_filter.is_some() && ty.as_deref() == Some("deploy") {
-        return Err(Failure::validation("The 'task' filter cannot be used with type=deploy"));
+        return Err(Failure::validation(
+            "The 'task' filter cannot be used with type=deploy",
+        ));
     }
     let min_fin = p.get("min_finish_timestamp").map(str::to_owned);
     let max_fin = p.get("max_finish_timestamp").map(str::to_owned);
@@ -693,7 +732,13 @@ async fn job_nodes(
     let order_by = p
         .one_of(
             "order_by",
-            &["name", "duration", "state", "start_timestamp", "finish_timestamp"],
+            &[
+                "name",
+                "duration",
+                "state",
+                "start_timestamp",
+                "finish_timestamp",
+            ],
         )?
         .unwrap_or_else(|| "name".into());
     let (_, desc) = order_desc(&p)?;
@@ -725,7 +770,13 @@ async fn job_nodes(
     match order_by.as_str() {
         // Nodes are stored sorted by name.
         "name" => {}
-        "state" => idx.sort_by(|a, b| rec.nodes[*a].state.as_str().cmp(rec.nodes[*b].state.as_str()).then(a.cmp(b))),
+        "state" => idx.sort_by(|a, b| {
+            rec.nodes[*a]
+                .state
+                .as_str()
+                .cmp(rec.nodes[*b].state.as_str())
+                .then(a.cmp(b))
+        }),
         _ => idx.sort_by(|a, b| key_f(a).total_cmp(&key_f(b)).then(a.cmp(b))),
     }
     if desc {
@@ -846,7 +897,9 @@ async fn inventory_node(State(app): Shared, Path(node): Path<String>) -> axum::J
 fn task_env(app: &App, p: &Params) -> ApiResult<String> {
     let env = p.get("environment").unwrap_or("production").to_owned();
     if env.is_empty() {
-        return Err(Failure::validation("The 'environment' parameter must not be empty"));
+        return Err(Failure::validation(
+            "The 'environment' parameter must not be empty",
+        ));
     }
     check_environment(app, &env)?;
     Ok(env)

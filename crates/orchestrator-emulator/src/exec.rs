@@ -58,6 +58,8 @@ pub struct Spec<'a> {
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
     pub max_output: usize,
+    /// Niceness given to the task process right after it starts.
+    pub nice: Option<i32>,
 }
 
 fn signal_group(pid: Option<u32>, sig: Signal) {
@@ -102,7 +104,12 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
     if let Some(d) = spec.workdir {
         cmd.current_dir(d);
     }
-    let mut child = match cmd.spawn() {
+    // fork/exec blocks; keep it off the workers that deliver other nodes'
+    // completions, so a burst of starts does not delay their events.
+    let spawned = tokio::task::spawn_blocking(move || cmd.spawn())
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             return Outcome {
@@ -114,6 +121,13 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
         }
     };
     let pid = child.id();
+    if let Some(nice) = spec.nice
+        && let Some(p) = pid.and_then(|p| Pid::from_raw(p as i32))
+    {
+        // Simulated nodes share this machine's CPUs with the service; a
+        // lower priority keeps their load from delaying the API and events.
+        let _ = rustix::process::setpriority_process(Some(p), nice);
+    }
     let writer = match (child.stdin.take(), spec.stdin) {
         (Some(mut w), Some(input)) => Some(tokio::spawn(async move {
             // A task that does not read stdin closes it: EPIPE is fine.
@@ -123,8 +137,14 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
         _ => None,
     };
     let cap = spec.max_output;
-    let out = child.stdout.take().map(|r| tokio::spawn(read_capped(r, cap)));
-    let err = child.stderr.take().map(|r| tokio::spawn(read_capped(r, cap)));
+    let out = child
+        .stdout
+        .take()
+        .map(|r| tokio::spawn(read_capped(r, cap)));
+    let err = child
+        .stderr
+        .take()
+        .map(|r| tokio::spawn(read_capped(r, cap)));
 
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
     let sleep = async {
@@ -196,7 +216,10 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
         w.abort();
     }
     let ending = ending.unwrap_or_else(|| match status {
-        Ok(st) => match (st.code(), std::os::unix::process::ExitStatusExt::signal(&st)) {
+        Ok(st) => match (
+            st.code(),
+            std::os::unix::process::ExitStatusExt::signal(&st),
+        ) {
             (Some(c), _) => Ending::Exited(c),
             (None, Some(s)) => Ending::Signaled(s),
             (None, None) => Ending::Exited(-1),

@@ -212,12 +212,18 @@ impl JobRecord {
     }
 
     pub fn url(&self, base: &str) -> String {
-        format!("{base}{}/jobs/{}", orchestrator_types::API_PREFIX, self.name)
+        format!(
+            "{base}{}/jobs/{}",
+            orchestrator_types::API_PREFIX,
+            self.name
+        )
     }
 
     pub fn duration(&self) -> Option<f64> {
         let start = self.started?;
-        Some(time::round_ms(self.finished.unwrap_or_else(time::now) - start))
+        Some(time::round_ms(
+            self.finished.unwrap_or_else(time::now) - start,
+        ))
     }
 
     /// The job as `GET /jobs/:id` (with `status`) or a `GET /jobs` item.

@@ -97,6 +97,10 @@ pub async fn serve(
     let base = config.base_url_for(addr, false);
     let (router, handle) = build(config, base)?;
     let h = handle.clone();
+    // Without TCP_NODELAY, small answers to pollers wait on delayed ACKs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -158,7 +162,10 @@ pub async fn serve_tls(
         sh.graceful_shutdown(Some(Duration::from_secs(5)));
     });
     listener.set_nonblocking(true)?;
-    axum_server::from_tcp_rustls(listener, rustls)?
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
         .handle(server_handle)
         .serve(router.into_make_service())
         .await?;

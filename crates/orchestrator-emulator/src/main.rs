@@ -8,7 +8,10 @@ use clap::Parser;
 use orchestrator_emulator::{Config, Inventory, Tls, TokenSpec};
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Local Orchestrator API v1 service that runs tasks on simulated nodes (for trying and testing; fleets use Puppet Enterprise's orchestrator)")]
+#[command(
+    version,
+    about = "Local Orchestrator API v1 service that runs tasks on simulated nodes (for trying and testing; fleets use Puppet Enterprise's orchestrator)"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8143")]
@@ -63,8 +66,7 @@ fn parse_module(s: &str) -> Result<(String, PathBuf), String> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -102,7 +104,11 @@ async fn run(args: Args) -> Result<(), orchestrator_emulator::Error> {
     };
     let listener = std::net::TcpListener::bind(&args.listen)?;
     let addr = listener.local_addr()?;
-    let scheme = if config.tls == Tls::Plain { "http" } else { "https" };
+    let scheme = if config.tls == Tls::Plain {
+        "http"
+    } else {
+        "https"
+    };
     let url = config
         .base_url
         .clone()

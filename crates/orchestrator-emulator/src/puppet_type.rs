@@ -25,7 +25,11 @@ pub enum PType {
     /// `Integer[min, max]`.
     Integer { min: i64, max: i64 },
     /// `Float[min, max]` / `Numeric`.
-    Number { min: f64, max: f64, integer_ok: bool },
+    Number {
+        min: f64,
+        max: f64,
+        integer_ok: bool,
+    },
     /// `Boolean`.
     Boolean,
     /// `Undef`.
@@ -39,11 +43,19 @@ pub enum PType {
     /// `Pattern[/re/]`: strings (regexes are not evaluated).
     Pattern,
     /// `Array[T, min, max]`.
-    Array { elem: Box<PType>, min: i64, max: i64 },
+    Array {
+        elem: Box<PType>,
+        min: i64,
+        max: i64,
+    },
     /// `Tuple[A, B]`.
     Tuple(Vec<PType>),
     /// `Hash[K, V, min, max]` (keys are always strings in JSON).
-    Hash { value: Box<PType>, min: i64, max: i64 },
+    Hash {
+        value: Box<PType>,
+        min: i64,
+        max: i64,
+    },
     /// `Struct[{a => T, Optional[b] => U}]`.
     Struct(Vec<(String, bool, PType)>),
     /// A type alias we cannot resolve: accepts anything.
@@ -138,7 +150,9 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 }
                 let t: String = chars[start..i].iter().collect();
                 if t.contains('.') {
-                    out.push(Tok::Float(t.parse().map_err(|_| format!("bad number {t}"))?));
+                    out.push(Tok::Float(
+                        t.parse().map_err(|_| format!("bad number {t}"))?,
+                    ));
                 } else {
                     out.push(Tok::Int(t.parse().map_err(|_| format!("bad number {t}"))?));
                 }
@@ -425,10 +439,7 @@ impl PType {
                 min,
                 max,
                 integer_ok,
-            } => {
-                (*integer_ok || !v.is_i64())
-                    && v.as_f64().is_some_and(|n| n >= *min && n <= *max)
-            }
+            } => (*integer_ok || !v.is_i64()) && v.as_f64().is_some_and(|n| n >= *min && n <= *max),
             PType::Boolean => v.is_boolean(),
             PType::Undef => v.is_null(),
             PType::Optional(t) => v.is_null() || t.matches(v),

@@ -62,7 +62,9 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
     app.persist(&job).await;
     let plan = Arc::new(plan);
     let stdin = Arc::new(serde_json::to_vec(&plan.input).unwrap_or_default());
-    let job_slots = plan.job_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
+    let job_slots = plan
+        .job_concurrency
+        .map(|n| Arc::new(Semaphore::new(n.max(1))));
     let mut stop_rx = job.stop.subscribe();
     let mut running = JoinSet::new();
     let what = what(plan.command, &plan.task_name);
@@ -75,7 +77,9 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         let Some(spec) = spec.as_ref().filter(|s| s.connected) else {
             let mut rec = job.lock();
             let name = rec.nodes[idx].name.clone();
-            let msg = format!("Error running {what} on {name}: {name} is not connected to the PCP broker");
+            let msg = format!(
+                "Error running {what} on {name}: {name} is not connected to the PCP broker"
+            );
             let now = time::now();
             let n = &mut rec.nodes[idx];
             n.state = NodeState::Errored;
@@ -110,7 +114,12 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
                 Command::Deploy => format!("Started puppet run on {name} ..."),
                 Command::Task => format!("Started {what} on {name} ..."),
             };
-            rec.push_event(EventType::NodeRunning, Some(idx), Detail::Noop(plan.noop), msg);
+            rec.push_event(
+                EventType::NodeRunning,
+                Some(idx),
+                Detail::Noop(plan.noop),
+                msg,
+            );
         }
         let (app2, job2, plan2, stdin2, spec2) = (
             app.clone(),
@@ -156,7 +165,10 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
 async fn acquire(
     global: &Arc<Semaphore>,
     job: Option<&Arc<Semaphore>>,
-) -> Option<(tokio::sync::OwnedSemaphorePermit, Option<tokio::sync::OwnedSemaphorePermit>)> {
+) -> Option<(
+    tokio::sync::OwnedSemaphorePermit,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+)> {
     let j = match job {
         Some(s) => Some(s.clone().acquire_owned().await.ok()?),
         None => None,
@@ -187,7 +199,13 @@ fn skip_rest(job: &JobHandle, from: usize, what: &str) {
     }
 }
 
-async fn run_node(app: &App, job: &JobHandle, plan: &Plan, node: &NodeSpec, stdin: &[u8]) -> Outcome {
+async fn run_node(
+    app: &App,
+    job: &JobHandle,
+    plan: &Plan,
+    node: &NodeSpec,
+    stdin: &[u8],
+) -> Outcome {
     let mut env: Vec<(String, String)> = Vec::new();
     if plan.input_method != "stdin" {
         for (k, v) in &plan.input {
@@ -207,18 +225,25 @@ async fn run_node(app: &App, job: &JobHandle, plan: &Plan, node: &NodeSpec, stdi
         timeout: plan.timeout,
         kill_grace: app.kill_grace,
         max_output: app.config.max_output_bytes,
+        nice: app.config.task_nice,
     };
     exec::run(spec, job.stop.subscribe()).await
 }
 
 /// PE's result rules for one process outcome: `(state, result)`.
 pub fn task_result(outcome: &Outcome, max_output: usize) -> (NodeState, Value) {
-    let error = |kind: &str, msg: String, details: Value| json!({ "_error": {
-        "kind": kind, "msg": msg, "details": details } });
+    let error = |kind: &str, msg: String, details: Value| {
+        json!({ "_error": {
+        "kind": kind, "msg": msg, "details": details } })
+    };
     if let Ending::SpawnFailed(msg) = &outcome.ending {
         return (
             NodeState::Failed,
-            error(EXECUTION_ERROR, format!("The task could not be started: {msg}"), json!({})),
+            error(
+                EXECUTION_ERROR,
+                format!("The task could not be started: {msg}"),
+                json!({}),
+            ),
         );
     }
     if outcome.overflow {
@@ -253,7 +278,10 @@ pub fn task_result(outcome: &Outcome, max_output: usize) -> (NodeState, Value) {
             json!({ "exitcode": null, "signal": sig }),
         )),
         Ending::TimedOut(t) => Some((
-            format!("The task timed out after {} seconds and was killed", t.as_secs()),
+            format!(
+                "The task timed out after {} seconds and was killed",
+                t.as_secs()
+            ),
             json!({ "exitcode": null, "timeout": t.as_secs() }),
         )),
         Ending::Killed(_) => Some((
@@ -327,7 +355,11 @@ fn deploy_summary(result: &Value, base_url: &str, job: u64, node: &str) -> Value
     let res = result.get("resources").cloned().unwrap_or(Value::Null);
     let count = |k: &str| res.get(k).and_then(Value::as_u64).unwrap_or(0);
     let hash = hex::encode(sha2::Sha256::digest(
-        format!("{job}/{node}/{}", result.get("config_version").unwrap_or(&Value::Null)).as_bytes(),
+        format!(
+            "{job}/{node}/{}",
+            result.get("config_version").unwrap_or(&Value::Null)
+        )
+        .as_bytes(),
     ))[..40]
         .to_owned();
     let config_version = match result.get("config_version") {
@@ -398,7 +430,10 @@ fn record(job: &JobHandle, plan: &Plan, idx: usize, outcome: Outcome) {
             json!({}),
         ),
         (NodeState::Stopped, _) => {
-            let m = format!("Stopped {} on {name}: the job was force-stopped", what(plan.command, &plan.task_name));
+            let m = format!(
+                "Stopped {} on {name}: the job was force-stopped",
+                what(plan.command, &plan.task_name)
+            );
             (EventType::NodeErrored, m.clone(), json!({ "message": m }))
         }
         (_, Command::Deploy) => {

@@ -12,16 +12,38 @@ async fn missing_and_wrong_tokens_are_refused() {
     assert_eq!(r.status(), 401);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["kind"], "puppetlabs.rbac/user-unauthenticated");
-    let r = s.client.get(s.url("/jobs")).header("X-Authentication", "wrong").send().await.unwrap();
+    let r = s
+        .client
+        .get(s.url("/jobs"))
+        .header("X-Authentication", "wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["kind"], "puppetlabs.rbac/invalid-token");
     assert!(!e.to_string().contains("wrong"), "the token is not echoed");
-    let r = s.client.get(s.url("/jobs?token=test-token")).send().await.unwrap();
+    let r = s
+        .client
+        .get(s.url("/jobs?token=test-token"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "token query parameter");
-    let r = s.client.post(s.url("/command/task")).json(&json!({})).send().await.unwrap();
+    let r = s
+        .client
+        .post(s.url("/command/task"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = s.client.get(format!("{}/orchestrator/v1", s.base)).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/orchestrator/v1", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     s.stop().await;
 }
@@ -34,7 +56,13 @@ async fn task_permissions() {
         tasks: Some(vec!["fixture::trivial".into()]),
         deploy: false,
     };
-    let s = Server::start(config(1).token_spec(limited).module("psick", crate::common::fixtures().join("modules/psick")).build()).await;
+    let s = Server::start(
+        config(1)
+            .token_spec(limited)
+            .module("psick", crate::common::fixtures().join("modules/psick"))
+            .build(),
+    )
+    .await;
     let post = |task: &str| {
         s.client
             .post(s.url("/command/task"))
@@ -51,12 +79,29 @@ async fn task_permissions() {
     let b: Value = r.json().await.unwrap();
     let j = s.wait(b["job"]["name"].as_str().unwrap()).await;
     assert_eq!(j["owner"]["login"], "operator");
-    let r = s.client.post(s.url("/command/deploy")).header("X-Authentication", "limited")
-        .json(&json!({"environment": "production", "scope": {"nodes": ["node-0000.example"]}})).send().await.unwrap();
+    let r = s
+        .client
+        .post(s.url("/command/deploy"))
+        .header("X-Authentication", "limited")
+        .json(&json!({"environment": "production", "scope": {"nodes": ["node-0000.example"]}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = s.client.get(s.url("/tasks")).header("X-Authentication", "limited").send().await.unwrap();
+    let r = s
+        .client
+        .get(s.url("/tasks"))
+        .header("X-Authentication", "limited")
+        .send()
+        .await
+        .unwrap();
     let t: Value = r.json().await.unwrap();
-    let plain = t["items"].as_array().unwrap().iter().find(|i| i["name"] == "fixture::plain").unwrap();
+    let plain = t["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "fixture::plain")
+        .unwrap();
     assert_eq!(plain["permitted"], false);
     s.stop().await;
 }
@@ -65,9 +110,17 @@ async fn task_permissions() {
 async fn large_bodies_are_refused() {
     let s = Server::start(config(1).max_body_bytes(1024).build()).await;
     let big = "x".repeat(4096);
-    let (st, e) = s.post("/command/task", json!({"task": "fixture::echo_json", "params": {"message": big},
-        "scope": {"nodes": ["node-0000.example"]}})).await;
+    let (st, e) = s
+        .post(
+            "/command/task",
+            json!({"task": "fixture::echo_json", "params": {"message": big},
+        "scope": {"nodes": ["node-0000.example"]}}),
+        )
+        .await;
     assert_eq!(st, 413);
-    assert!(e["msg"].as_str().unwrap().contains("1024 byte limit"), "{e}");
+    assert!(
+        e["msg"].as_str().unwrap().contains("1024 byte limit"),
+        "{e}"
+    );
     s.stop().await;
 }

@@ -7,14 +7,25 @@ use serde_json::{Value, json};
 use crate::common::{Server, config};
 
 fn types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
 async fn running_then_finished_with_events_in_order() {
     let s = Server::start(config(3).build()).await;
     let job = s
-        .task("fixture::sleep", json!({"seconds": 0.5}), &["node-0000.example", "node-0001.example", "node-0002.example"])
+        .task(
+            "fixture::sleep",
+            json!({"seconds": 0.5}),
+            &[
+                "node-0000.example",
+                "node-0001.example",
+                "node-0002.example",
+            ],
+        )
         .await;
     // While running: job running, nodes running with elapsed durations and no result.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -50,7 +61,13 @@ async fn running_then_finished_with_events_in_order() {
 #[tokio::test]
 async fn events_cursor_returns_only_new_events() {
     let s = Server::start(config(2).build()).await;
-    let job = s.task("fixture::sleep", json!({"seconds": 0.3}), &["node-0000.example", "node-0001.example"]).await;
+    let job = s
+        .task(
+            "fixture::sleep",
+            json!({"seconds": 0.3}),
+            &["node-0000.example", "node-0001.example"],
+        )
+        .await;
     let mut start = 1u64;
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -61,18 +78,32 @@ async fn events_cursor_returns_only_new_events() {
             seen.push(e["id"].as_str().unwrap().parse::<u64>().unwrap());
         }
         let next: u64 = b["next-events"]["event"].as_str().unwrap().parse().unwrap();
-        assert!(b["next-events"]["id"].as_str().unwrap().ends_with(&format!("events?start={next}")));
+        assert!(
+            b["next-events"]["id"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("events?start={next}"))
+        );
         if let Some(last) = seen.last() {
             assert_eq!(next, last + 1);
         }
         start = next;
-        if b["items"].as_array().unwrap().iter().any(|e| e["type"] == "job_finished") {
+        if b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "job_finished")
+        {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    assert_eq!(seen, (1..=5).collect::<Vec<_>>(), "each event exactly once, in order");
+    assert_eq!(
+        seen,
+        (1..=5).collect::<Vec<_>>(),
+        "each event exactly once, in order"
+    );
     let (_, b) = s.get(&format!("/jobs/{job}/events?start={start}")).await;
     assert!(b["items"].as_array().unwrap().is_empty());
     assert_eq!(b["next-events"]["event"], start.to_string());
@@ -93,7 +124,11 @@ async fn stop_lets_running_nodes_finish_and_skips_the_rest() {
     assert_eq!(j["state"], "stopping");
     let j = s.wait(&job).await;
     assert_eq!(j["state"], "stopped");
-    assert_eq!(j["node_states"], json!({"finished": 2, "skipped": 4}), "{j}");
+    assert_eq!(
+        j["node_states"],
+        json!({"finished": 2, "skipped": 4}),
+        "{j}"
+    );
     let ev = s.events(&job).await;
     let t = types(&ev);
     assert!(t.contains(&"job_stopping".to_owned()));
@@ -101,11 +136,18 @@ async fn stop_lets_running_nodes_finish_and_skips_the_rest() {
     assert_eq!(t.last().unwrap(), "job_finished");
     for n in s.nodes(&job).await {
         if n["state"] == "skipped" {
-            assert!(n["start_timestamp"].is_null() && n["duration"].is_null() && n["result"].is_null());
+            assert!(
+                n["start_timestamp"].is_null() && n["duration"].is_null() && n["result"].is_null()
+            );
         }
     }
     // Stopping again is idempotent.
-    let (st, b) = s.post("/command/stop", json!({"job": job.parse::<u64>().unwrap(), "force": true})).await;
+    let (st, b) = s
+        .post(
+            "/command/stop",
+            json!({"job": job.parse::<u64>().unwrap(), "force": true}),
+        )
+        .await;
     assert_eq!(st, 202);
     assert_eq!(b["job"]["nodes"]["skipped"], 4);
     s.stop().await;
@@ -116,17 +158,29 @@ async fn force_stop_kills_running_nodes() {
     let s = Server::start(config(4).concurrency(2).build()).await;
     let nodes: Vec<String> = (0..4).map(|i| format!("node-{i:04}.example")).collect();
     let refs: Vec<&str> = nodes.iter().map(String::as_str).collect();
-    let job = s.task("fixture::sleep", json!({"seconds": 30}), &refs).await;
+    let job = s
+        .task("fixture::sleep", json!({"seconds": 30}), &refs)
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
-    let (st, _) = s.post("/command/stop", json!({"job": job, "force": true})).await;
+    let (st, _) = s
+        .post("/command/stop", json!({"job": job, "force": true}))
+        .await;
     assert_eq!(st, 202);
     let j = s.wait(&job).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(j["state"], "stopped");
     assert_eq!(j["node_states"], json!({"stopped": 2, "skipped": 2}), "{j}");
-    let killed = s.nodes(&job).await.into_iter().find(|n| n["state"] == "stopped").unwrap();
-    assert_eq!(killed["result"]["_error"]["kind"], "puppetlabs.orchestrator/job-stopped");
+    let killed = s
+        .nodes(&job)
+        .await
+        .into_iter()
+        .find(|n| n["state"] == "stopped")
+        .unwrap();
+    assert_eq!(
+        killed["result"]["_error"]["kind"],
+        "puppetlabs.orchestrator/job-stopped"
+    );
     assert!(killed["finish_timestamp"].is_string());
     s.stop().await;
 }
@@ -138,12 +192,21 @@ async fn failed_and_errored_nodes_fail_the_job() {
     off.connected = false;
     c.inventory.nodes.push(off);
     let s = Server::start(c).await;
-    let job = s.task("fixture::trivial", json!({}), &["node-0000.example", "off.example", "unknown.example"]).await;
+    let job = s
+        .task(
+            "fixture::trivial",
+            json!({}),
+            &["node-0000.example", "off.example", "unknown.example"],
+        )
+        .await;
     let j = s.wait(&job).await;
     assert_eq!(j["state"], "failed");
     assert_eq!(j["node_states"], json!({"finished": 1, "errored": 2}));
     let ev = s.events(&job).await;
-    assert_eq!(types(&ev).iter().filter(|t| *t == "node_errored").count(), 2);
+    assert_eq!(
+        types(&ev).iter().filter(|t| *t == "node_errored").count(),
+        2
+    );
     s.stop().await;
 }
 
@@ -151,8 +214,19 @@ async fn failed_and_errored_nodes_fail_the_job() {
 async fn deploy_failure_fails_the_node_and_job() {
     let mut n = crate::common::node("bad.example");
     n.env.insert("FAIL_RUN".into(), "1".into());
-    let s = Server::start(config(0).node(n).module("psick", crate::common::fixtures().join("modules/psick")).build()).await;
-    let (st, b) = s.post("/command/deploy", json!({"environment": "production", "scope": {"nodes": ["bad.example"]}})).await;
+    let s = Server::start(
+        config(0)
+            .node(n)
+            .module("psick", crate::common::fixtures().join("modules/psick"))
+            .build(),
+    )
+    .await;
+    let (st, b) = s
+        .post(
+            "/command/deploy",
+            json!({"environment": "production", "scope": {"nodes": ["bad.example"]}}),
+        )
+        .await;
     assert_eq!(st, 202);
     let job = b["job"]["name"].as_str().unwrap().to_owned();
     let j = s.wait(&job).await;
@@ -173,20 +247,90 @@ async fn validation_errors() {
     let post = |b: Value| s.post("/command/task", b);
     let scope = json!({"nodes": ["node-0000.example"]});
     let cases: Vec<(Value, u16, &str, &str)> = vec![
-        (json!({"task": "fixture::typed", "params": {"name": ""}, "scope": scope}), 400, "validation-error", "expects a value of type String[1]"),
-        (json!({"task": "fixture::typed", "params": {"name": "x", "count": 11}, "scope": scope}), 400, "validation-error", "Integer[1,10]"),
-        (json!({"task": "fixture::typed", "params": {"name": "x", "count": "3"}, "scope": scope}), 400, "validation-error", "count"),
-        (json!({"task": "fixture::typed", "params": {"name": "x", "mode": "medium"}, "scope": scope}), 400, "validation-error", "Enum"),
-        (json!({"task": "fixture::typed", "params": {"name": "x", "tags": [1]}, "scope": scope}), 400, "validation-error", "tags"),
-        (json!({"task": "fixture::typed", "params": {"name": "x", "bogus": 1}, "scope": scope}), 400, "validation-error", "does not accept a parameter named 'bogus'"),
-        (json!({"task": "fixture::typed", "params": {}, "scope": scope}), 400, "validation-error", "requires a value for parameter 'name'"),
-        (json!({"task": "Bad Name", "params": {}, "scope": scope}), 400, "validation-error", "Invalid task name"),
-        (json!({"task": "fixture::nope", "params": {}, "scope": scope}), 404, "unknown-task", "fixture::nope"),
-        (json!({"task": "fixture::plain", "params": [], "scope": scope}), 400, "validation-error", "not valid"),
-        (json!({"params": {}, "scope": scope}), 400, "validation-error", "task"),
-        (json!({"task": "fixture::plain", "params": {}, "scope": {"nodes": ["a"], "node_group": "g"}}), 400, "validation-error", "exactly one"),
-        (json!({"task": "fixture::plain", "params": {}, "scope": {"node_group": "nobody"}}), 400, "empty-target", "No nodes"),
-        (json!({"task": "fixture::plain", "params": {}, "timeout": 0, "scope": scope}), 400, "validation-error", "timeout"),
+        (
+            json!({"task": "fixture::typed", "params": {"name": ""}, "scope": scope}),
+            400,
+            "validation-error",
+            "expects a value of type String[1]",
+        ),
+        (
+            json!({"task": "fixture::typed", "params": {"name": "x", "count": 11}, "scope": scope}),
+            400,
+            "validation-error",
+            "Integer[1,10]",
+        ),
+        (
+            json!({"task": "fixture::typed", "params": {"name": "x", "count": "3"}, "scope": scope}),
+            400,
+            "validation-error",
+            "count",
+        ),
+        (
+            json!({"task": "fixture::typed", "params": {"name": "x", "mode": "medium"}, "scope": scope}),
+            400,
+            "validation-error",
+            "Enum",
+        ),
+        (
+            json!({"task": "fixture::typed", "params": {"name": "x", "tags": [1]}, "scope": scope}),
+            400,
+            "validation-error",
+            "tags",
+        ),
+        (
+            json!({"task": "fixture::typed", "params": {"name": "x", "bogus": 1}, "scope": scope}),
+            400,
+            "validation-error",
+            "does not accept a parameter named 'bogus'",
+        ),
+        (
+            json!({"task": "fixture::typed", "params": {}, "scope": scope}),
+            400,
+            "validation-error",
+            "requires a value for parameter 'name'",
+        ),
+        (
+            json!({"task": "Bad Name", "params": {}, "scope": scope}),
+            400,
+            "validation-error",
+            "Invalid task name",
+        ),
+        (
+            json!({"task": "fixture::nope", "params": {}, "scope": scope}),
+            404,
+            "unknown-task",
+            "fixture::nope",
+        ),
+        (
+            json!({"task": "fixture::plain", "params": [], "scope": scope}),
+            400,
+            "validation-error",
+            "not valid",
+        ),
+        (
+            json!({"params": {}, "scope": scope}),
+            400,
+            "validation-error",
+            "task",
+        ),
+        (
+            json!({"task": "fixture::plain", "params": {}, "scope": {"nodes": ["a"], "node_group": "g"}}),
+            400,
+            "validation-error",
+            "exactly one",
+        ),
+        (
+            json!({"task": "fixture::plain", "params": {}, "scope": {"node_group": "nobody"}}),
+            400,
+            "empty-target",
+            "No nodes",
+        ),
+        (
+            json!({"task": "fixture::plain", "params": {}, "timeout": 0, "scope": scope}),
+            400,
+            "validation-error",
+            "timeout",
+        ),
     ];
     for (body, status, kind, msg) in cases {
         let (st, e) = post(body.clone()).await;
@@ -194,60 +338,141 @@ async fn validation_errors() {
         assert!(e["kind"].as_str().unwrap().ends_with(kind), "{body} → {e}");
         assert!(e["msg"].as_str().unwrap().contains(msg), "{body} → {e}");
     }
-    let job = s.task("fixture::typed", json!({"name": "x", "count": 3, "mode": "fast", "tags": ["a"], "secret": "hunter2"}), &["node-0000.example"]).await;
+    let job = s
+        .task(
+            "fixture::typed",
+            json!({"name": "x", "count": 3, "mode": "fast", "tags": ["a"], "secret": "hunter2"}),
+            &["node-0000.example"],
+        )
+        .await;
     let j = s.wait(&job).await;
-    assert_eq!(j["options"]["params"]["secret"], "Sensitive [value redacted]");
+    assert_eq!(
+        j["options"]["params"]["secret"],
+        "Sensitive [value redacted]"
+    );
     assert_eq!(j["options"]["sensitive"], json!(["secret"]));
 
-    let r = s.client.post(s.url("/command/task")).header("X-Authentication", crate::common::TOKEN)
-        .header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = s
+        .client
+        .post(s.url("/command/task"))
+        .header("X-Authentication", crate::common::TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["kind"], "puppetlabs.orchestrator/validation-error");
 
-    for path in ["/jobs/abc", "/jobs/1x/nodes", "/jobs/-1/events", "/jobs/abc/report"] {
+    for path in [
+        "/jobs/abc",
+        "/jobs/1x/nodes",
+        "/jobs/-1/events",
+        "/jobs/abc/report",
+    ] {
         let (st, e) = s.get(path).await;
-        assert_eq!((st, e["kind"].as_str().unwrap()), (400, "puppetlabs.orchestrator/validation-error"), "{path}");
+        assert_eq!(
+            (st, e["kind"].as_str().unwrap()),
+            (400, "puppetlabs.orchestrator/validation-error"),
+            "{path}"
+        );
     }
-    for path in ["/jobs/999", "/jobs/999/nodes", "/jobs/999/events", "/jobs/999/report"] {
+    for path in [
+        "/jobs/999",
+        "/jobs/999/nodes",
+        "/jobs/999/events",
+        "/jobs/999/report",
+    ] {
         let (st, e) = s.get(path).await;
-        assert_eq!((st, e["kind"].as_str().unwrap()), (404, "puppetlabs.orchestrator/unknown-job"), "{path}");
+        assert_eq!(
+            (st, e["kind"].as_str().unwrap()),
+            (404, "puppetlabs.orchestrator/unknown-job"),
+            "{path}"
+        );
     }
-    for path in [&format!("/jobs/{job}/events?start=x"), &format!("/jobs/{job}/nodes?limit=-1"),
-                 &format!("/jobs/{job}/nodes?state=bogus"), &format!("/jobs/{job}/nodes?order_by=color"),
-                 "/jobs?type=plan", "/jobs?order=up", "/jobs?offset=z"] {
+    for path in [
+        &format!("/jobs/{job}/events?start=x"),
+        &format!("/jobs/{job}/nodes?limit=-1"),
+        &format!("/jobs/{job}/nodes?state=bogus"),
+        &format!("/jobs/{job}/nodes?order_by=color"),
+        "/jobs?type=plan",
+        "/jobs?order=up",
+        "/jobs?offset=z",
+    ] {
         let (st, e) = s.get(path).await;
-        assert_eq!((st, e["kind"].as_str().unwrap()), (400, "puppetlabs.orchestrator/validation-error"), "{path}");
+        assert_eq!(
+            (st, e["kind"].as_str().unwrap()),
+            (400, "puppetlabs.orchestrator/validation-error"),
+            "{path}"
+        );
     }
     let (st, e) = s.post("/command/stop", json!({"job": "nope"})).await;
-    assert_eq!((st, e["kind"].as_str().unwrap()), (400, "puppetlabs.orchestrator/validation-error"));
+    assert_eq!(
+        (st, e["kind"].as_str().unwrap()),
+        (400, "puppetlabs.orchestrator/validation-error")
+    );
     let (st, e) = s.post("/command/stop", json!({"job": "4242"})).await;
-    assert_eq!((st, e["kind"].as_str().unwrap()), (404, "puppetlabs.orchestrator/unknown-job"));
-    let (st, e) = s.post("/command/deploy", json!({"scope": {"nodes": ["node-0000.example"]}})).await;
-    assert_eq!((st, e["kind"].as_str().unwrap()), (400, "puppetlabs.orchestrator/validation-error"));
+    assert_eq!(
+        (st, e["kind"].as_str().unwrap()),
+        (404, "puppetlabs.orchestrator/unknown-job")
+    );
+    let (st, e) = s
+        .post(
+            "/command/deploy",
+            json!({"scope": {"nodes": ["node-0000.example"]}}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["kind"].as_str().unwrap()),
+        (400, "puppetlabs.orchestrator/validation-error")
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn jobs_list_filters_sorts_and_pages() {
-    let s = Server::start(config(1).module("psick", crate::common::fixtures().join("modules/psick")).build()).await;
+    let s = Server::start(
+        config(1)
+            .module("psick", crate::common::fixtures().join("modules/psick"))
+            .build(),
+    )
+    .await;
     let mut names = Vec::new();
     for _ in 0..3 {
-        names.push(s.task("fixture::trivial", json!({}), &["node-0000.example"]).await);
+        names.push(
+            s.task("fixture::trivial", json!({}), &["node-0000.example"])
+                .await,
+        );
     }
-    let (_, d) = s.post("/command/deploy", json!({"environment": "production", "scope": {"nodes": ["node-0000.example"]}})).await;
+    let (_, d) = s
+        .post(
+            "/command/deploy",
+            json!({"environment": "production", "scope": {"nodes": ["node-0000.example"]}}),
+        )
+        .await;
     let deploy = d["job"]["name"].as_str().unwrap().to_owned();
     for n in names.iter().chain([&deploy]) {
         s.wait(n).await;
     }
-    let (_, l) = s.get("/jobs?limit=1&offset=0&order=desc&order_by=name").await;
+    let (_, l) = s
+        .get("/jobs?limit=1&offset=0&order=desc&order_by=name")
+        .await;
     assert_eq!(l["items"][0]["name"], deploy, "newest job first");
-    assert_eq!(l["pagination"], json!({"limit": 1, "offset": 0, "order": "desc", "order_by": "name", "total": 4}));
+    assert_eq!(
+        l["pagination"],
+        json!({"limit": 1, "offset": 0, "order": "desc", "order_by": "name", "total": 4})
+    );
     let (_, l) = s.get("/jobs?type=task").await;
     assert_eq!(l["items"].as_array().unwrap().len(), 3);
     assert_eq!(l["pagination"]["type"], "task");
     let (_, l) = s.get("/jobs?type=task&task=trivial&offset=1&limit=5").await;
-    let got: Vec<&str> = l["items"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
+    let got: Vec<&str> = l["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
     assert_eq!(got, [names[1].as_str(), names[2].as_str()]);
     let (_, l) = s.get("/jobs?type=deploy").await;
     assert_eq!(l["items"][0]["type"], "deploy");

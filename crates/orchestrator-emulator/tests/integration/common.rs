@@ -115,7 +115,10 @@ impl Server {
             if ["finished", "failed", "stopped"].contains(&j["state"].as_str().unwrap()) {
                 return j;
             }
-            assert!(tokio::time::Instant::now() < deadline, "job {job} did not end: {j}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job} did not end: {j}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

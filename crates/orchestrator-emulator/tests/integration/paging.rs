@@ -22,7 +22,9 @@ async fn ten_thousand_nodes_page_exactly_once() {
         let mut prev: Option<String> = None;
         loop {
             let (st, page) = s
-                .get(&format!("/jobs/{job}/nodes?limit={limit}&offset={offset}&order={order}&order_by=name"))
+                .get(&format!(
+                    "/jobs/{job}/nodes?limit={limit}&offset={offset}&order={order}&order_by=name"
+                ))
                 .await;
             assert_eq!(st, 200);
             assert_eq!(page["pagination"]["total"], 10_000);
@@ -43,7 +45,9 @@ async fn ten_thousand_nodes_page_exactly_once() {
         }
         assert_eq!(seen.len(), 10_000);
     }
-    let (_, page) = s.get(&format!("/jobs/{job}/nodes?state=errored&limit=1")).await;
+    let (_, page) = s
+        .get(&format!("/jobs/{job}/nodes?state=errored&limit=1"))
+        .await;
     assert_eq!(page["pagination"]["total"], 10_000);
     let (_, page) = s.get(&format!("/jobs/{job}/nodes?state=finished")).await;
     assert_eq!(page["pagination"]["total"], 0);
@@ -75,7 +79,11 @@ async fn twelve_hundred_nodes_really_run() {
     assert_eq!(j["node_states"], json!({"finished": 1200}));
     let mut seen = HashSet::new();
     for offset in (0..1200).step_by(500) {
-        let (_, page) = s.get(&format!("/jobs/{job}/nodes?limit=500&offset={offset}&order_by=finish_timestamp")).await;
+        let (_, page) = s
+            .get(&format!(
+                "/jobs/{job}/nodes?limit=500&offset={offset}&order_by=finish_timestamp"
+            ))
+            .await;
         for n in page["items"].as_array().unwrap() {
             assert_eq!(n["result"], json!({"ok": true}));
             assert!(seen.insert(n["name"].as_str().unwrap().to_owned()));

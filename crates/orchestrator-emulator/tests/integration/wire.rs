@@ -25,26 +25,54 @@ async fn command_task_and_job_match_the_captures() {
     assert_covers(&created, &capture("command-task-created.json"), &[]);
     serde_json::from_value::<JobCreated>(created.clone()).unwrap();
     let name = created["job"]["name"].as_str().unwrap();
-    assert!(created["job"]["id"].as_str().unwrap().ends_with(&format!("/orchestrator/v1/jobs/{name}")));
+    assert!(
+        created["job"]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/orchestrator/v1/jobs/{name}"))
+    );
 
     let job = s.wait(name).await;
     assert_covers(
         &job,
         &capture("job-task.json"),
-        &["$.node_states.", "$.options.params.", "$.options.scheduled-job-id", "$.owner.last_login"],
+        &[
+            "$.node_states.",
+            "$.options.params.",
+            "$.options.scheduled-job-id",
+            "$.owner.last_login",
+        ],
     );
     let parsed: Job = serde_json::from_value(job.clone()).unwrap();
     assert_eq!(parsed.state.as_str(), "finished");
-    assert!(job["duration"].is_string(), "job duration is a string: {job}");
+    assert!(
+        job["duration"].is_string(),
+        "job duration is a string: {job}"
+    );
     assert_eq!(job["node_states"], json!({"finished": 1}));
-    let states: Vec<&str> = job["status"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = job["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["new", "ready", "running", "finished"]);
     assert!(job["status"][3]["exit_time"].is_null());
     let ts = job["timestamp"].as_str().unwrap();
-    assert!(ts.len() == 20 && ts.ends_with('Z'), "second precision: {ts}");
+    assert!(
+        ts.len() == 20 && ts.ends_with('Z'),
+        "second precision: {ts}"
+    );
 
     let mut redacted = job.clone();
-    for k in ["id", "timestamp", "started_timestamp", "finished_timestamp", "duration", "name"] {
+    for k in [
+        "id",
+        "timestamp",
+        "started_timestamp",
+        "finished_timestamp",
+        "duration",
+        "name",
+    ] {
         redacted[k] = json!("[redacted]");
     }
     for k in ["nodes", "report", "events"] {
@@ -72,24 +100,49 @@ async fn nodes_match_the_captures() {
     off.connected = false;
     c.inventory.nodes.push(off);
     let s = Server::start(c).await;
-    let raw = s.task("fixture::plain", json!({}), &["node-0000.example"]).await;
+    let raw = s
+        .task("fixture::plain", json!({}), &["node-0000.example"])
+        .await;
     s.wait(&raw).await;
     let (_, page) = s.get(&format!("/jobs/{raw}/nodes")).await;
-    assert_covers(&page, &capture("nodes-raw-output.json"), &["$.items[].result._output"]);
-    assert_eq!(page["items"][0]["result"]["_output"], "hello from node-0000.example\nsecond line\n");
+    assert_covers(
+        &page,
+        &capture("nodes-raw-output.json"),
+        &["$.items[].result._output"],
+    );
+    assert_eq!(
+        page["items"][0]["result"]["_output"],
+        "hello from node-0000.example\nsecond line\n"
+    );
     assert!(page["items"][0]["duration"].is_number());
     assert!(page["items"][0]["latest-event-id"].is_u64());
     serde_json::from_value::<NodeList>(page).unwrap();
 
-    let js = s.task("fixture::echo_json", json!({}), &["node-0001.example"]).await;
+    let js = s
+        .task("fixture::echo_json", json!({}), &["node-0001.example"])
+        .await;
     s.wait(&js).await;
     let (_, page) = s.get(&format!("/jobs/{js}/nodes")).await;
-    assert_covers(&page, &capture("nodes-json-result.json"), &["$.items[].result.", "$.items[].details."]);
+    assert_covers(
+        &page,
+        &capture("nodes-json-result.json"),
+        &["$.items[].result.", "$.items[].details."],
+    );
     let next = &page["next-events"];
-    assert_eq!(next["event"], "4", "three events (running, finished, job_finished), next is 4: {page}");
-    assert!(next["id"].as_str().unwrap().ends_with(&format!("/jobs/{js}/events?start=4")));
+    assert_eq!(
+        next["event"], "4",
+        "three events (running, finished, job_finished), next is 4: {page}"
+    );
+    assert!(
+        next["id"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/jobs/{js}/events?start=4"))
+    );
 
-    let off = s.task("fixture::plain", json!({}), &["offline.example"]).await;
+    let off = s
+        .task("fixture::plain", json!({}), &["offline.example"])
+        .await;
     let job = s.wait(&off).await;
     assert_eq!(job["state"], "failed");
     let (_, page) = s.get(&format!("/jobs/{off}/nodes")).await;
@@ -103,7 +156,12 @@ async fn nodes_match_the_captures() {
 
 #[tokio::test]
 async fn deploy_events_match_the_capture() {
-    let s = Server::start(config(2).module("psick", crate::common::fixtures().join("modules/psick")).build()).await;
+    let s = Server::start(
+        config(2)
+            .module("psick", crate::common::fixtures().join("modules/psick"))
+            .build(),
+    )
+    .await;
     let (st, created) = s
         .post("/command/deploy", json!({"environment": "production", "scope": {"nodes": ["node-0000.example", "node-0001.example"]}, "noop": true, "tags": "a,b"}))
         .await;
@@ -120,10 +178,22 @@ async fn deploy_events_match_the_capture() {
     let running = items.iter().find(|e| e["type"] == "node_running").unwrap();
     assert_eq!(running["details"]["detail"], json!({"noop": true}));
     let finished = items.iter().find(|e| e["type"] == "node_finished").unwrap();
-    assert_covers(&finished["details"]["detail"], &cap["items"][3]["details"]["detail"], &[]);
+    assert_covers(
+        &finished["details"]["detail"],
+        &cap["items"][3]["details"]["detail"],
+        &[],
+    );
     assert_eq!(finished["details"]["detail"]["metrics"]["changed"], 2);
-    assert_eq!(finished["details"]["detail"]["configuration_version"], "1700000000");
-    assert!(finished["message"].as_str().unwrap().starts_with("Finished puppet run on node-000"));
+    assert_eq!(
+        finished["details"]["detail"]["configuration_version"],
+        "1700000000"
+    );
+    assert!(
+        finished["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Finished puppet run on node-000")
+    );
     // The deploy flags reached the task as psick::puppet_agent parameters.
     let (_, nodes) = s.get(&format!("/jobs/{name}/nodes")).await;
     let r = &nodes["items"][0]["result"];
@@ -131,7 +201,10 @@ async fn deploy_events_match_the_capture() {
     let last = items.last().unwrap();
     assert_eq!(last["type"], "job_finished");
     assert_eq!(last["id"], items.len().to_string());
-    assert_eq!(events["next-events"]["event"], (items.len() + 1).to_string());
+    assert_eq!(
+        events["next-events"]["event"],
+        (items.len() + 1).to_string()
+    );
     s.stop().await;
 }
 
@@ -142,20 +215,36 @@ async fn stop_errors_inventory_tasks_and_report_have_pe_shapes() {
     off.connected = false;
     c.inventory.nodes.push(off);
     let s = Server::start(c).await;
-    let job = s.task("fixture::sleep", json!({"seconds": 0.2}), &["node-0000.example"]).await;
+    let job = s
+        .task(
+            "fixture::sleep",
+            json!({"seconds": 0.2}),
+            &["node-0000.example"],
+        )
+        .await;
     let (st, stop) = s.post("/command/stop", json!({"job": job})).await;
     assert_eq!(st, 202);
     assert_covers(&stop, &capture("command-stop.json"), &["$.job.nodes."]);
     serde_json::from_value::<StopResponse>(stop).unwrap();
     s.wait(&job).await;
 
-    let (st, e) = s.post("/command/task", json!({"task": "fixture::plain", "params": {}, "scope": {"nodes": []}})).await;
+    let (st, e) = s
+        .post(
+            "/command/task",
+            json!({"task": "fixture::plain", "params": {}, "scope": {"nodes": []}}),
+        )
+        .await;
     assert_eq!(st, 400);
     assert_covers(&e, &capture("error-empty-target.json"), &[]);
     let (st, e) = s.post("/command/task", json!({"task": "fixture::plain", "params": {}, "environment": "nope", "scope": {"nodes": ["x"]}})).await;
     assert_eq!(st, 404);
     assert_covers(&e, &capture("error-unknown-environment.json"), &[]);
-    let (st, e) = s.post("/command/task", json!({"task": "fixture::plain", "params": {}, "scope": {"query": "nodes {}"}})).await;
+    let (st, e) = s
+        .post(
+            "/command/task",
+            json!({"task": "fixture::plain", "params": {}, "scope": {"query": "nodes {}"}}),
+        )
+        .await;
     assert_eq!(st, 400);
     assert_covers(&e, &capture("error-query.json"), &[]);
 
@@ -164,16 +253,34 @@ async fn stop_errors_inventory_tasks_and_report_have_pe_shapes() {
     let inv: InventoryList = serde_json::from_value(inv).unwrap();
     assert_eq!(inv.items.len(), 1, "only connected nodes");
     let ts = inv.items[0].timestamp.clone().unwrap();
-    assert!(ts.len() == 24 && ts.ends_with('Z'), "millisecond precision: {ts}");
-    let (_, inv) = s.post("/inventory", json!({"nodes": ["node-0000.example", "offline.example"]})).await;
-    assert_eq!(inv["items"][1], json!({"name": "offline.example", "connected": false}));
+    assert!(
+        ts.len() == 24 && ts.ends_with('Z'),
+        "millisecond precision: {ts}"
+    );
+    let (_, inv) = s
+        .post(
+            "/inventory",
+            json!({"nodes": ["node-0000.example", "offline.example"]}),
+        )
+        .await;
+    assert_eq!(
+        inv["items"][1],
+        json!({"name": "offline.example", "connected": false})
+    );
     let (_, one) = s.get("/inventory/node-0000.example").await;
-    assert!(serde_json::from_value::<InventoryNode>(one).unwrap().connected);
+    assert!(
+        serde_json::from_value::<InventoryNode>(one)
+            .unwrap()
+            .connected
+    );
 
     let (_, tasks) = s.get("/tasks").await;
     let tasks: TaskList = serde_json::from_value(tasks).unwrap();
     let names: Vec<&str> = tasks.items.iter().map(|t| t.name.as_str()).collect();
-    assert!(names.contains(&"fixture::typed") && names.contains(&"fixture"), "{names:?}");
+    assert!(
+        names.contains(&"fixture::typed") && names.contains(&"fixture"),
+        "{names:?}"
+    );
     let (st, t) = s.get("/tasks/fixture/sleep").await;
     assert_eq!(st, 200);
     let t: TaskDetails = serde_json::from_value(t).unwrap();
@@ -184,7 +291,10 @@ async fn stop_errors_inventory_tasks_and_report_have_pe_shapes() {
     assert_eq!(t.files[0].sha256, hex::encode(sha2::Sha256::digest(&bytes)));
     assert_eq!(t.files[0].filename, "sleep.sh");
     let (st, e) = s.get("/tasks/fixture/nope").await;
-    assert_eq!((st, e["kind"].as_str().unwrap()), (404, "puppetlabs.orchestrator/unknown-task"));
+    assert_eq!(
+        (st, e["kind"].as_str().unwrap()),
+        (404, "puppetlabs.orchestrator/unknown-task")
+    );
 
     let (st, report) = s.get(&format!("/jobs/{job}/report")).await;
     assert_eq!(st, 200);
