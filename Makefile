@@ -74,12 +74,11 @@ bench: task ## benchmarks (figures go to the README)
 	@test -x crates/psick-task/bench/bench.sh \
 	  || { echo "error: crates/psick-task/bench/bench.sh is missing" >&2; exit 1; }
 	crates/psick-task/bench/bench.sh $(TASK_BUILT)
+	$(CARGO) build --release -p orchestrator-emulator --bins
+	$(TARGET_DIR)/release/emulator-bench
 
 demo: build ## the main job: loopback puppetserver + emulator + simulated nodes, noop then real run
-	tests/scripts/puppet-stack-up.sh
-	@test -x tests/scripts/demo.sh \
-	  || { echo "error: tests/scripts/demo.sh is missing (it arrives with the emulator)" >&2; exit 1; }
-	KICK_PUPPET_STACK=$(PS_STATE) tests/scripts/demo.sh
+	KICK_DEMO_BUILD=0 tests/scripts/demo.sh
 
 stack-up: ## start (or reuse) the loopback puppetserver in PS_STATE
 	tests/scripts/puppet-stack-up.sh

@@ -5,5 +5,6 @@
 //! starts the stack and sets it, with `KICK_REQUIRE_STACK=1` so that nothing is skipped.
 
 mod companions;
+mod emulator;
 mod module;
 mod task;
