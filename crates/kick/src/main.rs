@@ -6,7 +6,15 @@ use clap::Parser;
 use kick::{Cli, Context, Interrupts, Streams};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; usage errors exit 1 (clap
+            // would use 2, which means "changed" for kick).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     kick::init_tracing(kick::verbosity(&cli));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

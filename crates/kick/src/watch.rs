@@ -70,6 +70,11 @@ impl Interrupts {
         (tx, Self(Some(rx)))
     }
 
+    /// A press already waiting, if any.
+    fn try_next(&mut self) -> bool {
+        self.0.as_mut().is_some_and(|rx| rx.try_recv().is_ok())
+    }
+
     /// Waits for the next press; never returns once the sender is gone.
     async fn next(&mut self) {
         if let Some(rx) = &mut self.0 {
@@ -225,6 +230,13 @@ impl Watcher {
                 () = interrupts.next() => {
                     if self.interrupted(api, rep).await? {
                         return Ok(true);
+                    }
+                    // Presses made while the stop request was under way
+                    // count at once: a quick triple Ctrl-C detaches.
+                    while interrupts.try_next() {
+                        if self.interrupted(api, rep).await? {
+                            return Ok(true);
+                        }
                     }
                     interval = cfg.poll_min;
                 }

@@ -52,7 +52,7 @@ pub fn params(args: &AgentArgs) -> Map<String, Value> {
 /// Runs `kick agent`.
 pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
     let scope = crate::target::scope(&args.target)?;
-    let (client, settings) = super::connect(&args.run.conn, ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let req = TaskRequest {
         environment: args
             .task_environment

@@ -31,7 +31,7 @@ fn check_id(id: &str) -> Result<(), Error> {
 
 async fn show(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
-    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let io = super::io_for(ctx.take_streams(), &a.output);
     let mut rep = render::reporter(&a.output, io);
     crate::watch::show(&client, &a.id, rep.as_mut(), &ctx.watch).await
@@ -39,13 +39,13 @@ async fn show(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
 
 async fn watch(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
-    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let io = super::io_for(ctx.take_streams(), &a.output);
     super::watch_job(ctx, &client, &a.id, &a.output, io).await
 }
 
 async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
-    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let q = JobsQuery {
         limit: Some(a.limit),
         offset: Some(0),
@@ -117,7 +117,7 @@ async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
 
 async fn stop(ctx: &mut Context, a: JobStopArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
-    let (client, _) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let resp = client.stop(&a.id, a.force).await?;
     let mut io = super::io_for(ctx.take_streams(), &a.output);
     match a.output.format {

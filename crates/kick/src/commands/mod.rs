@@ -20,14 +20,30 @@ use crate::{Context, Streams};
 
 /// Loads the settings (files < `KICK_*` variables < flags), builds the
 /// client and prints its warnings.
-pub fn connect(conn: &ConnArgs, err: &mut dyn Write) -> Result<(Client, Settings), Error> {
-    let (settings, warnings) = Settings::load(Overrides {
+///
+/// Reads are retried by the client for at most the watcher's give-up time
+/// (`KICK_WATCH_GIVE_UP`), and each request may take `KICK_REQUEST_TIMEOUT`
+/// seconds (default 30).
+pub fn connect(
+    conn: &ConnArgs,
+    watch: &crate::WatchConfig,
+    err: &mut dyn Write,
+) -> Result<(Client, Settings), Error> {
+    let (mut settings, warnings) = Settings::load(Overrides {
         service_url: conn.service_url.clone(),
         cacert: conn.cacert.clone(),
         token_file: conn.token_file.clone(),
         environment: conn.environment.clone(),
         insecure: conn.insecure,
     })?;
+    settings.retry.max_elapsed = settings.retry.max_elapsed.min(watch.give_up);
+    if let Some(secs) = std::env::var("KICK_REQUEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+    {
+        settings.request_timeout = std::time::Duration::from_secs_f64(secs);
+    }
     let (client, more) = Client::new(&settings)?;
     for w in warnings.iter().chain(&more) {
         writeln!(err, "warning: {w}")?;

@@ -12,7 +12,7 @@ use crate::error::Error;
 pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
     match cmd {
         TasksCommand::List(a) => {
-            let (client, settings) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+            let (client, settings) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
             let list = client.tasks(settings.environment.as_deref()).await?;
             let mut io = super::io_for(ctx.take_streams(), &a.output);
             match a.output.format {
@@ -36,7 +36,7 @@ pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
             }
         }
         TasksCommand::Show(a) => {
-            let (client, settings) = super::connect(&a.conn, ctx.streams.err.as_mut())?;
+            let (client, settings) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
             let t = client
                 .task(&a.task, settings.environment.as_deref())
                 .await?;

@@ -1,1 +1,12 @@
-//! Integration tests of kick.
+//! Integration tests of kick against the in-process emulator (and, for
+//! faults, scripted servers).
+
+mod harness;
+
+mod agent;
+mod faults;
+mod interrupts;
+mod jobs;
+mod scale;
+mod schema;
+mod tasks;

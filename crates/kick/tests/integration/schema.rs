@@ -1,0 +1,48 @@
+//! The `--format json` document against the committed JSON Schema.
+
+use serde_json::Value;
+
+pub fn schema() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/kick-output.schema.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Panics with every violation when `doc` does not match the schema.
+pub fn assert_valid(doc: &Value) {
+    let schema = schema();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "schema violations: {errors:#?}\n{doc:#}");
+}
+
+/// The schema must reject what kick must never print, or the checks above
+/// prove nothing.
+#[test]
+fn the_schema_rejects_malformed_documents() {
+    let schema = schema();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let good = serde_json::json!({
+        "job": {"name": "1", "state": "finished", "environment": "production", "task": null, "noop": false, "duration": 1.0},
+        "nodes": [{"name": "a", "state": "finished", "outcome": "unchanged", "duration": null, "exitcode": null,
+                   "resources": null, "output": "plain", "error": null, "result": {}}],
+        "summary": {"total": 1, "unchanged": 1, "changed": 0, "failed": 0, "errored": 0, "skipped": 0, "stopped": 0},
+        "exit_code": 0
+    });
+    assert!(v.is_valid(&good));
+    let mut ansi = good.clone();
+    ansi["nodes"][0]["output"] = "\u{1b}[0;32mcoloured".into();
+    assert!(!v.is_valid(&ansi));
+    let mut bad_outcome = good.clone();
+    bad_outcome["nodes"][0]["outcome"] = "success".into();
+    assert!(!v.is_valid(&bad_outcome));
+    let mut bad_code = good.clone();
+    bad_code["exit_code"] = 1.into();
+    assert!(!v.is_valid(&bad_code));
+}
