@@ -16,6 +16,9 @@ use orchestrator_types::{EventType, JobNode};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+/// The `_error` kind of a run ended by a force stop.
+const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
+
 /// A node's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,6 +131,15 @@ impl NodeReport {
             Value::Object(m) if !m.is_empty() => Some(detail.clone()),
             _ => None,
         };
+        // PE has no node_stopped event; a force-stopped node's event is
+        // node_errored while its record says stopped.
+        let stopped = result
+            .as_ref()
+            .and_then(|r| r.get("_error"))
+            .and_then(|e| e.get("kind"))
+            .and_then(Value::as_str)
+            == Some(JOB_STOPPED);
+        let state = if stopped { NodeState::Stopped } else { state };
         let message = Some(message.to_owned()).filter(|m| !m.trim().is_empty());
         Self::build(
             node,
