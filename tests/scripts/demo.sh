@@ -138,7 +138,7 @@ run_agent() { # noop|real
   done
   echo "job $job: $state"
   # One line per node: name, node state, run status, resource counts.
-  api GET "/jobs/$job/nodes" | tr -d '\n' | sed 's/},{"/}\n{"/g' | while read -r item; do
+  api GET "/jobs/$job/nodes" | tr -d '\n' | sed 's/},{"/}\n{"/g' | while read -r item || [ -n "$item" ]; do
     local name st status pending changed
     name=$(json_field name <<< "$item")
     st=$(json_field state <<< "$item")
@@ -149,7 +149,7 @@ run_agent() { # noop|real
   done
 }
 
-say "noop run: what would change (kick agent --noop)"
+say "noop run: what would change"
 run_agent noop
 say "real run: apply the changes"
 run_agent real
