@@ -8,4 +8,5 @@ mod behaviour;
 mod execution;
 mod paging;
 mod persistence;
+mod tls;
 mod wire;
