@@ -6,5 +6,6 @@
 
 mod companions;
 mod emulator;
+mod kick;
 mod module;
 mod task;

@@ -351,6 +351,15 @@ pub struct TasksShowArgs {
 }
 
 impl Cli {
+    /// Parses `args` (program name first), for callers without clap in scope.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        <Self as Parser>::try_parse_from(args)
+    }
+
     /// The clap command, for completions and the man page.
     pub fn command() -> clap::Command {
         <Self as clap::CommandFactory>::command()

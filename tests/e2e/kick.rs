@@ -1,0 +1,162 @@
+//! kick → emulator → the real psick::puppet_agent binary → the real puppetserver, on three
+//! simulated nodes: a noop run (pending changes: exit 2), a real run (changes: exit 2), then
+//! another real run (converged: exit 0).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use kick::{Cli, Context, Interrupts, Streams};
+use kick_e2e::{SimNode, Stack, workspace_root};
+use orchestrator_emulator::{Config, NodeSpec};
+use serde_json::Value;
+
+const TOKEN: &str = "e2e-kick-token";
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buffer").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs kick in-process; returns (exit code, the --format json document, stderr).
+async fn kick(args: &[&str]) -> (u8, Value, String) {
+    let (out, err) = (Buf::default(), Buf::default());
+    let cli = Cli::try_parse_args(std::iter::once("kick").chain(args.iter().copied()))
+        .expect("valid kick arguments");
+    let mut ctx = Context::new(
+        Streams {
+            out: Box::new(out.clone()),
+            err: Box::new(err.clone()),
+            out_tty: false,
+            err_tty: false,
+        },
+        Interrupts::none(),
+    );
+    let code = match kick::run(cli, &mut ctx).await {
+        Ok(c) => c,
+        Err(e) => panic!("kick failed: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.0.lock().expect("buffer")).into_owned();
+    let stderr = String::from_utf8_lossy(&err.0.lock().expect("buffer")).into_owned();
+    let doc = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}\n{stderr}"));
+    (code, doc, stderr)
+}
+
+fn outcomes(doc: &Value) -> Vec<String> {
+    doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["outcome"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kick_agent_noop_then_real_runs_give_exit_codes_2_2_0() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let nodes: Vec<SimNode> = (0..3)
+        .map(|i| SimNode::unique(&stack, &format!("kick{i}")))
+        .collect();
+    for n in &nodes {
+        n.bootstrap();
+    }
+    let mut config = Config::builder()
+        .token(TOKEN)
+        .module("psick", workspace_root())
+        .environments(vec!["production".into(), "idem".into()])
+        .build();
+    for n in &nodes {
+        let mut spec = NodeSpec::new(n.certname());
+        spec.env.extend(n.task_env());
+        spec.workdir = Some(n.root().to_owned());
+        config.inventory.nodes.push(spec);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(orchestrator_emulator::serve(listener, config, async move {
+        let _ = stop_rx.await;
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).expect("token file");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    }
+    let names = nodes
+        .iter()
+        .map(|n| n.certname().to_owned())
+        .collect::<Vec<_>>()
+        .join(",");
+    let token = token_file.display().to_string();
+    let base = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["agent".into(), "--nodes".into(), names.clone()];
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v.extend([
+            "-e".into(),
+            "idem".into(),
+            "--format".into(),
+            "json".into(),
+            "--service-url".into(),
+            url.clone(),
+            "--token-file".into(),
+            token.clone(),
+        ]);
+        v
+    };
+
+    let run = |extra: &'static [&'static str]| {
+        let argv = base(extra);
+        async move {
+            let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+            kick(&refs).await
+        }
+    };
+
+    // 1. noop: every node would change → exit 2, nothing changed.
+    let (code, doc, err) = run(&["--noop"]).await;
+    assert_eq!(code, 2, "{doc:#}\n{err}");
+    assert_eq!(outcomes(&doc), ["changed"; 3], "{doc:#}");
+    assert_eq!(doc["job"]["noop"], true);
+    for n in doc["nodes"].as_array().expect("nodes") {
+        assert!(
+            n["resources"]["noop_pending"].as_u64().unwrap_or(0) > 0,
+            "{n:#}"
+        );
+        assert_eq!(n["resources"]["changed"], 0, "{n:#}");
+        assert!(!n["output"].as_str().unwrap_or("").contains('\u{1b}'));
+    }
+    // 2. real run: changes applied → exit 2.
+    let (code, doc, err) = run(&["--no-noop"]).await;
+    assert_eq!(code, 2, "{doc:#}\n{err}");
+    assert_eq!(outcomes(&doc), ["changed"; 3], "{doc:#}");
+    for n in doc["nodes"].as_array().expect("nodes") {
+        assert!(n["resources"]["changed"].as_u64().unwrap_or(0) > 0, "{n:#}");
+        assert_eq!(n["exitcode"], 2);
+    }
+    // 3. again: converged → exit 0.
+    let (code, doc, err) = run(&["--no-noop"]).await;
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    assert_eq!(outcomes(&doc), ["unchanged"; 3], "{doc:#}");
+    assert_eq!(doc["summary"]["unchanged"], 3);
+
+    let _ = stop_tx.send(());
+    server
+        .await
+        .expect("join")
+        .expect("emulator stopped cleanly");
+}
