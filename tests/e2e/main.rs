@@ -1,5 +1,5 @@
 //! Kick's end-to-end suite: real puppetserver, real `puppet agent`, the built static psick task
-//! binary, (later) the Orchestrator API emulator and the kick CLI.
+//! binary, the Orchestrator API emulator and the kick CLI.
 //!
 //! Real-stack tests need `KICK_PUPPET_STACK` (see `kick_e2e::Stack::from_env`); `make test`
 //! starts the stack and sets it, with `KICK_REQUIRE_STACK=1` so that nothing is skipped.
