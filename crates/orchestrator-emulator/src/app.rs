@@ -50,6 +50,7 @@ pub struct App {
     pub started: f64,
     running: AtomicUsize,
     idle: Notify,
+    pub spawner: crate::exec::Spawner,
 }
 
 impl App {
@@ -72,6 +73,7 @@ impl App {
             http: reqwest::Client::new(),
             running: AtomicUsize::new(0),
             idle: Notify::new(),
+            spawner: crate::exec::Spawner::default(),
         })
     }
 

@@ -60,12 +60,59 @@ pub struct Spec<'a> {
     pub max_output: usize,
     /// Niceness given to the task process right after it starts.
     pub nice: Option<i32>,
+    /// Starts the process.
+    pub spawner: &'a Spawner,
 }
 
 fn signal_group(pid: Option<u32>, sig: Signal) {
     if let Some(pid) = pid.and_then(|p| Pid::from_raw(p as i32)) {
         // ESRCH (group already gone) is fine.
         let _ = kill_process_group(pid, sig);
+    }
+}
+
+type SpawnReply = tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>;
+type SpawnRequest = (tokio::process::Command, SpawnReply);
+
+/// One thread per service starts every task process: fork/exec is blocking
+/// and costly, and doing it from many threads at once starves the workers
+/// that record other nodes' completions (their events are then late). The
+/// thread ends when the service is dropped.
+#[derive(Debug, Default)]
+pub struct Spawner {
+    tx: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<SpawnRequest>>>,
+}
+
+impl Spawner {
+    fn sender(&self) -> std::sync::mpsc::Sender<SpawnRequest> {
+        self.tx
+            .get_or_init(|| {
+                let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
+                let handle = tokio::runtime::Handle::current();
+                let started = std::thread::Builder::new()
+                    .name("task-spawner".into())
+                    .spawn(move || {
+                        // Child processes register with the runtime's reactor.
+                        let _guard = handle.enter();
+                        while let Ok((mut cmd, reply)) = rx.recv() {
+                            let _ = reply.send(cmd.spawn());
+                        }
+                    });
+                if let Err(e) = started {
+                    tracing::error!(error = %e, "cannot start the task-spawner thread");
+                }
+                std::sync::Mutex::new(tx)
+            })
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn spawn(&self, cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+        let gone = || std::io::Error::other("the task-spawner thread is gone");
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.sender().send((cmd, reply)).map_err(|_| gone())?;
+        rx.await.unwrap_or_else(|_| Err(gone()))
     }
 }
 
@@ -104,11 +151,7 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
     if let Some(d) = spec.workdir {
         cmd.current_dir(d);
     }
-    // fork/exec blocks; keep it off the workers that deliver other nodes'
-    // completions, so a burst of starts does not delay their events.
-    let spawned = tokio::task::spawn_blocking(move || cmd.spawn())
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let spawned = spec.spawner.spawn(cmd).await;
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {

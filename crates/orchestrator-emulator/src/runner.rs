@@ -226,6 +226,7 @@ async fn run_node(
         kill_grace: app.kill_grace,
         max_output: app.config.max_output_bytes,
         nice: app.config.task_nice,
+        spawner: &app.spawner,
     };
     exec::run(spec, job.stop.subscribe()).await
 }

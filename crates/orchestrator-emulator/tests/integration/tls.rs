@@ -19,9 +19,13 @@ async fn self_signed_ca_is_written_and_verifies() {
         })
         .build();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(orchestrator_emulator::serve_tls(listener, cfg, async move {
-        let _ = rx.await;
-    }));
+    let server = tokio::spawn(orchestrator_emulator::serve_tls(
+        listener,
+        cfg,
+        async move {
+            let _ = rx.await;
+        },
+    ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !ca.is_file() {
         assert!(tokio::time::Instant::now() < deadline, "CA not written");
@@ -36,7 +40,12 @@ async fn self_signed_ca_is_written_and_verifies() {
         let url = format!("https://{host}:{port}/orchestrator/v1/jobs");
         let mut r = None;
         for _ in 0..50 {
-            match pinned.get(&url).header("X-Authentication", TOKEN).send().await {
+            match pinned
+                .get(&url)
+                .header("X-Authentication", TOKEN)
+                .send()
+                .await
+            {
                 Ok(resp) => {
                     r = Some(resp);
                     break;
@@ -51,10 +60,14 @@ async fn self_signed_ca_is_written_and_verifies() {
     }
     let (_, created) = {
         let r = pinned
-            .post(format!("https://127.0.0.1:{port}/orchestrator/v1/command/task"))
+            .post(format!(
+                "https://127.0.0.1:{port}/orchestrator/v1/command/task"
+            ))
             .header("X-Authentication", TOKEN)
-            .json(&serde_json::json!({"task": "fixture::trivial", "params": {},
-                "scope": {"nodes": ["node-0000.example"]}}))
+            .json(
+                &serde_json::json!({"task": "fixture::trivial", "params": {},
+                "scope": {"nodes": ["node-0000.example"]}}),
+            )
             .send()
             .await
             .unwrap();
