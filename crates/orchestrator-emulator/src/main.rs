@@ -119,14 +119,13 @@ async fn run(args: Args) -> Result<(), orchestrator_emulator::Error> {
     };
     // Printed on stdout so scripts can wait for it.
     println!("orchestrator-emulator listening service-url={url}{ca_note}");
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: running jobs are stopped and recorded as failed");
     };
     orchestrator_emulator::serve_tls(listener, config, shutdown).await
 }
