@@ -237,7 +237,10 @@ impl JobRecord {
             command: self.command.as_str().to_owned(),
             job_type: self.command.as_str().to_owned(),
             options: self.options.clone(),
-            owner: owner(&self.owner),
+            owner: owner(
+                &self.owner,
+                self.status.first().map_or(self.timestamp, |s| s.enter),
+            ),
             description: Some(self.description.clone().unwrap_or_default()),
             timestamp: Some(time::seconds(self.timestamp)),
             started_timestamp: self.started.map(time::seconds),
@@ -374,7 +377,7 @@ impl JobRecord {
 }
 
 /// The owner object: PE sends the full RBAC subject.
-fn owner(login: &str) -> Owner {
+fn owner(login: &str, logged_in: f64) -> Owner {
     use sha2::Digest;
     let h = hex::encode(sha2::Sha256::digest(login.as_bytes()));
     let id = format!(
@@ -392,7 +395,7 @@ fn owner(login: &str) -> Owner {
     extra.insert("is_remote".into(), json!(false));
     extra.insert("is_superuser".into(), json!(login == "admin"));
     extra.insert("is_group".into(), json!(false));
-    extra.insert("last_login".into(), Value::Null);
+    extra.insert("last_login".into(), json!(time::millis(logged_in)));
     extra.insert("role_ids".into(), json!([1]));
     extra.insert("group_ids".into(), json!([]));
     extra.insert("inherited_role_ids".into(), json!([]));

@@ -478,3 +478,46 @@ async fn jobs_list_filters_sorts_and_pages() {
     assert_eq!(l["items"][0]["type"], "deploy");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn query_scope_asks_puppetdb() {
+    use axum::routing::post;
+    // A stand-in PuppetDB answering PQL with certnames, recording what it was asked.
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let a = asked.clone();
+    let pdb = axum::Router::new().route(
+        "/pdb/query/v4",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let a = a.clone();
+            async move {
+                a.lock().unwrap().push(body);
+                axum::Json(
+                    json!([{"certname": "node-0001.example"}, {"certname": "node-0002.example"}]),
+                )
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pdb_url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, pdb).await });
+    let s = Server::start(config(3).puppetdb_url(pdb_url).build()).await;
+    let pql = "inventory[certname] { facts.os.family = \"Debian\" }";
+    let (st, b) = s
+        .post(
+            "/command/task",
+            json!({"task": "fixture::trivial", "params": {}, "scope": {"query": pql}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{b}");
+    let job = b["job"]["name"].as_str().unwrap().to_owned();
+    s.wait(&job).await;
+    let names: Vec<String> = s
+        .nodes(&job)
+        .await
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["node-0001.example", "node-0002.example"]);
+    assert_eq!(asked.lock().unwrap()[0], json!({"query": pql}));
+    s.stop().await;
+}
