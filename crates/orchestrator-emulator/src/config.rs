@@ -203,7 +203,7 @@ pub struct Config {
     pub base_url: Option<String>,
     /// How long a timed-out task gets between SIGTERM and SIGKILL.
     pub kill_grace: std::time::Duration,
-    /// Niceness of task processes (default 10): simulated nodes are other
+    /// Niceness of task processes (default 19): simulated nodes are other
     /// machines in real life, so their load should not slow the service.
     pub task_nice: Option<i32>,
 }
@@ -225,7 +225,7 @@ impl Config {
             tls: Tls::Plain,
             base_url: None,
             kill_grace: std::time::Duration::from_secs(5),
-            task_nice: Some(10),
+            task_nice: Some(19),
         }
     }
 
