@@ -15,6 +15,7 @@ target=${CARGO_TARGET_DIR:-$root/target}
 runs=${KICK_BENCH_RUNS:-7}
 nodes=${KICK_BENCH_NODES:-10000}
 kib=${KICK_BENCH_KIB:-20}
+only=${KICK_BENCH_ONLY:-all}   # all, latency or scale
 
 cargo build --release -q -p kick -p orchestrator-emulator --bin kick --bin orchestrator-emulator
 kick=$target/release/kick
@@ -48,6 +49,7 @@ for _ in $(seq 100); do
 done
 conn="--service-url $url --token-file $work/token"
 
+if [ "$only" != scale ]; then
 echo "== completion latency: 3 nodes running 2 s, $runs runs each"
 hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/latency.json" \
   "$kick task run fixture::sleep seconds=2 --nodes lat1,lat2,lat3 -q $conn" \
@@ -56,6 +58,9 @@ hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/latency.json" \
 kick_ms=$(jq '.results[0].median * 1000 - 2000 | round' "$work/latency.json")
 base_ms=$(jq '.results[1].median * 1000 - 2000 | round' "$work/latency.json")
 echo "kick: ${kick_ms} ms after the 2 s of work (median); 1 s poller: ${base_ms} ms; $(echo "$base_ms $kick_ms" | awk '{printf "%.1fx", $1 / ($2 > 0 ? $2 : 1)}') better"
+
+fi
+[ "$only" = latency ] && exit 0
 
 echo "== scale: $nodes nodes x $kib KiB of output"
 start=$(date +%s)

@@ -1,20 +1,35 @@
 //! The orchestrator calls the watcher needs, as a trait so that the watcher
 //! can be driven by a scripted fake in unit tests.
 
+use std::future::Future;
+
 use orchestrator_client::{Client, Error, NodesQuery};
 use orchestrator_types::{EventList, Job, NodeList, StopResponse};
 
-/// The calls [`crate::watch`] makes.
-#[allow(async_fn_in_trait)]
+/// The calls [`crate::watch`] makes. The futures are `Send` so that the
+/// next page of results can be fetched on another task.
 pub trait Api {
     /// `GET /jobs/:id`.
-    async fn job(&self, job: &str) -> Result<Job, Error>;
+    fn job(&self, job: &str) -> impl Future<Output = Result<Job, Error>> + Send;
     /// `GET /jobs/:id/events?start=N`.
-    async fn events(&self, job: &str, start: Option<u64>) -> Result<EventList, Error>;
+    fn events(
+        &self,
+        job: &str,
+        start: Option<u64>,
+    ) -> impl Future<Output = Result<EventList, Error>> + Send;
     /// One page of `GET /jobs/:id/nodes`, ordered by name.
-    async fn nodes_page(&self, job: &str, offset: u64, limit: u64) -> Result<NodeList, Error>;
+    fn nodes_page(
+        &self,
+        job: &str,
+        offset: u64,
+        limit: u64,
+    ) -> impl Future<Output = Result<NodeList, Error>> + Send;
     /// `POST /command/stop`.
-    async fn stop(&self, job: &str, force: bool) -> Result<StopResponse, Error>;
+    fn stop(
+        &self,
+        job: &str,
+        force: bool,
+    ) -> impl Future<Output = Result<StopResponse, Error>> + Send;
 }
 
 impl Api for Client {

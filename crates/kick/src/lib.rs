@@ -62,7 +62,12 @@ impl Streams {
         Self {
             out_tty: std::io::stdout().is_terminal(),
             err_tty: std::io::stderr().is_terminal(),
-            out: Box::new(std::io::stdout()),
+            // Buffered: serializing a large job makes many small writes.
+            // Reporters flush after each line meant to be seen at once.
+            out: Box::new(std::io::BufWriter::with_capacity(
+                64 * 1024,
+                std::io::stdout(),
+            )),
             err: Box::new(std::io::stderr()),
         }
     }

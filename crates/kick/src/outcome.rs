@@ -93,7 +93,7 @@ pub struct NodeReport {
 impl NodeReport {
     /// From a node record of `GET /jobs/:id/nodes`.
     pub fn from_node(node: JobNode, job_noop: bool) -> Self {
-        let payload = payload(node.result.as_ref(), &node.details);
+        let payload = substitute_payload(node.result.as_ref(), &node.details);
         let message = node
             .details
             .get("message")
@@ -141,17 +141,11 @@ impl NodeReport {
             == Some(JOB_STOPPED);
         let state = if stopped { NodeState::Stopped } else { state };
         let message = Some(message.to_owned()).filter(|m| !m.trim().is_empty());
-        Self::build(
-            node,
-            state,
-            duration,
-            result.clone(),
-            result,
-            message,
-            job_noop,
-        )
+        Self::build(node, state, duration, None, result, message, job_noop)
     }
 
+    /// `payload` is what the outcome is read from when it is not `result`
+    /// itself (see [`substitute_payload`]).
     fn build(
         name: String,
         state: NodeState,
@@ -161,7 +155,10 @@ impl NodeReport {
         message: Option<String>,
         job_noop: bool,
     ) -> Self {
-        let p = payload.as_ref();
+        let p = payload
+            .as_ref()
+            .or(result.as_ref())
+            .filter(|p| p.is_object());
         let outcome = classify(state, p, job_noop);
         let output = p
             .and_then(|p| p.get("_output"))
@@ -210,11 +207,13 @@ impl NodeReport {
     }
 }
 
-/// The object the outcome is read from: the result, else (deploy nodes on
-/// some PE versions) the details carrying the run summary.
-fn payload(result: Option<&Value>, details: &Value) -> Option<Value> {
+/// What the outcome is read from when the result is not an object: a
+/// scalar result as output, else (deploy nodes on some PE versions) the
+/// details carrying the run summary. `None` when the result itself serves
+/// (large results are not copied).
+fn substitute_payload(result: Option<&Value>, details: &Value) -> Option<Value> {
     match result {
-        Some(r @ Value::Object(_)) => Some(r.clone()),
+        Some(Value::Object(_)) => None,
         Some(other) if !other.is_null() => Some(json!({ "_output": other.to_string() })),
         _ if details.get("status").is_some() || details.get("metrics").is_some() => {
             Some(details.clone())
@@ -299,6 +298,11 @@ fn resources(p: &Value) -> Option<Value> {
 
 /// Removes ANSI escape sequences (puppet colours its output even on pipes).
 pub fn strip_ansi(s: &str) -> String {
+    // Most output (psick's always) has no escape sequence: skip the parser,
+    // which costs more than everything else when collecting large jobs.
+    if !s.contains(['\u{1b}', '\u{9b}']) {
+        return s.to_owned();
+    }
     let bytes = strip_ansi_escapes::strip(s.as_bytes());
     String::from_utf8_lossy(&bytes).into_owned()
 }
@@ -312,6 +316,12 @@ mod tests {
             "name": "n1", "state": state, "result": result, "details": details, "duration": 1.5
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn ansi_is_stripped_and_plain_text_kept() {
+        assert_eq!(strip_ansi("\u{1b}[1;31mError:\u{1b}[0m x\n"), "Error: x\n");
+        assert_eq!(strip_ansi("plain\ttext\r\n"), "plain\ttext\r\n");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Following a job until it ends, then collecting its nodes' results.
 //!
 //! Progress comes from `GET /jobs/:id/events` with the cursor `start` = last
-//! event id + 1, polled quickly at first and backing off to at most
-//! [`WatchConfig::poll_max`] while nothing happens. Each node's line is
+//! event id + 1, polled every [`WatchConfig::poll_min`] while events flow and
+//! backing off while nothing happens (the wait is 1/20 of the quiet time) to
+//! at most [`WatchConfig::poll_max`]. Each node's line is
 //! reported as soon as its `node_*` event arrives. When the events endpoint is
 //! unavailable (404, 5xx, garbage), kick follows `GET /jobs/:id` instead and
 //! reports the nodes at the end. Once the job has ended, the nodes are read
@@ -25,6 +26,9 @@ use crate::summary::{EXIT_DETACHED, Summary};
 
 /// Consecutive failed event polls after which kick follows the job instead.
 const EVENT_FAILURES_BEFORE_FALLBACK: u32 = 5;
+
+/// The poll interval is the time since the last event divided by this.
+const QUIET_FRACTION: u32 = 20;
 
 /// Polling and paging knobs.
 #[derive(Debug, Clone)]
@@ -89,7 +93,7 @@ impl Interrupts {
 
 /// Follows job `job_id` to its end and reports it; returns the exit code
 /// (0, 2, 4, 6, or 130 when detached by a third Ctrl-C).
-pub async fn watch<A: Api>(
+pub async fn watch<A: Api + Clone + Send + Sync + 'static>(
     api: &A,
     job_id: &str,
     rep: &mut dyn Reporter,
@@ -145,7 +149,7 @@ impl Watcher {
     ) -> Result<bool, Error> {
         let mut use_events = true;
         let mut event_failures = 0u32;
-        let mut interval = cfg.poll_min;
+        let mut last_activity = Instant::now();
         let mut last_ok = Instant::now();
         let mut last_job_check = Instant::now();
         loop {
@@ -211,7 +215,7 @@ impl Watcher {
             if ended {
                 return Ok(false);
             }
-            if let Some(e) = failure {
+            if let Some(e) = &failure {
                 if last_ok.elapsed() >= cfg.give_up {
                     return Err(Error::LostContact {
                         job: self.job.clone(),
@@ -219,12 +223,19 @@ impl Watcher {
                     });
                 }
                 tracing::debug!("poll failed, will retry: {e}");
-                interval = cfg.poll_max;
-            } else if active {
-                interval = cfg.poll_min;
-            } else {
-                interval = (interval * 3 / 2).min(cfg.poll_max);
             }
+            let interval = if failure.is_some() {
+                cfg.poll_max
+            } else {
+                if active {
+                    last_activity = Instant::now();
+                }
+                // The wait grows with the quiet time (1/20 of it), so the
+                // delay before kick sees a change stays around 5% of how long
+                // the job had been quiet: quick for short runs, one request a
+                // second at most for long ones.
+                (last_activity.elapsed() / QUIET_FRACTION).clamp(cfg.poll_min, cfg.poll_max)
+            };
             tokio::select! {
                 biased;
                 () = interrupts.next() => {
@@ -238,7 +249,7 @@ impl Watcher {
                             return Ok(true);
                         }
                     }
-                    interval = cfg.poll_min;
+                    last_activity = Instant::now();
                 }
                 () = tokio::time::sleep(interval) => {}
             }
@@ -382,7 +393,7 @@ impl Watcher {
     }
 
     /// Reads every node page by page and reports the results and the summary.
-    async fn collect<A: Api>(
+    async fn collect<A: Api + Clone + Send + Sync + 'static>(
         mut self,
         api: &A,
         rep: &mut dyn Reporter,
@@ -392,27 +403,37 @@ impl Watcher {
         let info = JobInfo::from_job(&job);
         rep.begin_results(&info)?;
         let mut summary = Summary::default();
-        let mut offset = 0u64;
-        loop {
-            let page = persist(cfg, &self.job, || {
-                api.nodes_page(&self.job, offset, cfg.page_size)
+        // The next page is fetched (and parsed, by the client) on another
+        // task while this one reports the current page.
+        let fetch = |offset: u64| {
+            let (api, job, cfg) = (api.clone(), self.job.clone(), cfg.clone());
+            tokio::spawn(async move {
+                persist(&cfg, &job, || api.nodes_page(&job, offset, cfg.page_size)).await
             })
-            .await?;
+        };
+        let mut offset = 0u64;
+        let mut next = Some(fetch(0));
+        while let Some(pending) = next.take() {
+            let page = pending.await.map_err(|e| Error::LostContact {
+                job: self.job.clone(),
+                cause: format!("collecting the results failed: {e}"),
+            })??;
             let n = page.items.len() as u64;
+            offset += n;
+            let total = page.pagination.as_ref().and_then(|p| p.total);
+            let more = n > 0
+                && match total {
+                    Some(t) => offset < t,
+                    None => n >= cfg.page_size,
+                };
+            if more {
+                next = Some(fetch(offset));
+            }
             for node in page.items {
                 let seen = self.printed.remove(&node.name);
                 let report = NodeReport::from_node(node, self.noop);
                 summary.add(report.outcome);
                 rep.result(report, seen)?;
-            }
-            offset += n;
-            let total = page.pagination.and_then(|p| p.total);
-            let more = match total {
-                Some(t) => offset < t,
-                None => n >= cfg.page_size,
-            };
-            if n == 0 || !more {
-                break;
             }
         }
         let code = summary.exit_code();
@@ -456,7 +477,7 @@ where
 
 /// Reports a job as it is now, without following it (`kick job show`).
 /// The exit code follows the outcomes once the job has ended, else it is 0.
-pub async fn show<A: Api>(
+pub async fn show<A: Api + Clone + Send + Sync + 'static>(
     api: &A,
     job_id: &str,
     rep: &mut dyn Reporter,
@@ -490,7 +511,7 @@ pub async fn show<A: Api>(
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use orchestrator_client::Error as ClientError;
     use orchestrator_types::{ApiError, EventList, Job, NodeList, StopResponse};
@@ -555,7 +576,7 @@ mod tests {
         }
     }
 
-    impl Api for Fake {
+    impl Api for Arc<Fake> {
         async fn job(&self, _job: &str) -> Result<Job, ClientError> {
             self.calls.lock().unwrap().push("job".into());
             pop(&self.jobs)
@@ -652,7 +673,7 @@ mod tests {
 
     #[tokio::test]
     async fn nodes_are_reported_as_their_events_arrive_with_a_moving_cursor() {
-        let fake = Fake {
+        let fake = Arc::new(Fake {
             jobs: Mutex::new(VecDeque::from([
                 Ok(job("running", 3)),
                 Ok(job("failed", 3)),
@@ -676,7 +697,7 @@ mod tests {
             ])),
             nodes: three_nodes(),
             ..Fake::default()
-        };
+        });
         let mut rec = Record::default();
         let code = watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
             .await
@@ -707,7 +728,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_events_the_job_is_followed_and_nodes_reported_at_the_end() {
-        let fake = Fake {
+        let fake = Arc::new(Fake {
             jobs: Mutex::new(VecDeque::from([
                 Ok(job("running", 3)),
                 Ok(job("running", 3)),
@@ -719,7 +740,7 @@ mod tests {
             ])),
             nodes: three_nodes(),
             ..Fake::default()
-        };
+        });
         let mut rec = Record::default();
         let code = watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
             .await
@@ -736,12 +757,12 @@ mod tests {
 
     #[tokio::test]
     async fn ctrl_c_stops_then_forces_then_detaches() {
-        let fake = Fake {
+        let fake = Arc::new(Fake {
             jobs: Mutex::new(VecDeque::from([Ok(job("running", 3))])),
             events: Mutex::new(VecDeque::from([Ok(events(json!([])))])),
             nodes: three_nodes(),
             ..Fake::default()
-        };
+        });
         let (tx, mut ints) = Interrupts::channel();
         let mut rec = Record::default();
         let presser = async {
@@ -765,14 +786,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_token_mid_watch_ends_with_a_clear_error() {
-        let fake = Fake {
+        let fake = Arc::new(Fake {
             jobs: Mutex::new(VecDeque::from([Ok(job("running", 3))])),
             events: Mutex::new(VecDeque::from([
                 Ok(events(json!([]))),
                 Err(api_err(401, "puppetlabs.rbac/token-expired")),
             ])),
             ..Fake::default()
-        };
+        });
         let err = watch(
             &fake,
             "7",
@@ -792,7 +813,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_orchestrator_that_stops_answering_is_given_up_on() {
-        let fake = Fake {
+        let fake = Arc::new(Fake {
             jobs: Mutex::new(VecDeque::from([
                 Ok(job("running", 3)),
                 Err(ClientError::Timeout {
@@ -808,7 +829,7 @@ mod tests {
                 }),
             ])),
             ..Fake::default()
-        };
+        });
         let err = watch(
             &fake,
             "7",
@@ -825,7 +846,7 @@ mod tests {
     #[tokio::test]
     async fn a_server_that_ignores_the_cursor_does_not_duplicate_nodes() {
         let batch = json!([ev(1, "node_finished", "a", json!({"status": "unchanged"}))]);
-        let fake = Fake {
+        let fake = Arc::new(Fake {
             jobs: Mutex::new(VecDeque::from([
                 Ok(job("running", 1)),
                 Ok(job("finished", 1)),
@@ -837,7 +858,7 @@ mod tests {
             ])),
             nodes: vec![node("a", "finished", json!({"status": "unchanged"}))],
             ..Fake::default()
-        };
+        });
         let mut rec = Record::default();
         let code = watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
             .await

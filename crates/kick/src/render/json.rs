@@ -17,6 +17,9 @@ pub struct Json {
     lines: bool,
     quiet: bool,
     first_node: bool,
+    /// Each node is serialized here first: one write per node instead of
+    /// thousands of small ones through the dynamic writer.
+    buf: Vec<u8>,
 }
 
 impl Json {
@@ -27,12 +30,15 @@ impl Json {
             lines,
             quiet,
             first_node: true,
+            buf: Vec::with_capacity(64 * 1024),
         }
     }
 
     fn line(&mut self, v: &impl Serialize) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.io.out, v)?;
-        self.io.out.write_all(b"\n")?;
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, v)?;
+        self.buf.push(b'\n');
+        self.io.out.write_all(&self.buf)?;
         self.io.out.flush()
     }
 }
@@ -92,12 +98,13 @@ impl Reporter for Json {
             }
             return Ok(());
         }
+        self.buf.clear();
         if !self.first_node {
-            self.io.out.write_all(b",")?;
+            self.buf.push(b',');
         }
         self.first_node = false;
-        serde_json::to_writer(&mut self.io.out, &node)?;
-        Ok(())
+        serde_json::to_writer(&mut self.buf, &node)?;
+        self.io.out.write_all(&self.buf)
     }
 
     fn finish(&mut self, job: &JobInfo, summary: &Summary, exit_code: u8) -> std::io::Result<()> {
