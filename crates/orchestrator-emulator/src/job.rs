@@ -113,6 +113,9 @@ impl JobRecord {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let userdata = options.get("userdata").cloned().filter(|u| !u.is_null());
+        let mut certnames = certnames;
+        // Kept sorted by name: the default listing order, and pages stay stable.
+        certnames.sort();
         let nodes = certnames
             .into_iter()
             .map(|name| NodeRecord {

@@ -92,3 +92,34 @@ async fn twelve_hundred_nodes_really_run() {
     assert_eq!(seen.len(), 1200);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn nodes_list_sorted_whatever_the_request_order() {
+    let s = Server::start(config(5).build()).await;
+    let refs = [
+        "node-0003.example",
+        "node-0000.example",
+        "node-0004.example",
+        "node-0001.example",
+        "node-0002.example",
+    ];
+    let job = s.task("fixture::trivial", json!({}), &refs).await;
+    s.wait(&job).await;
+    let names = |b: serde_json::Value| -> Vec<String> {
+        b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, b) = s.get(&format!("/jobs/{job}/nodes")).await;
+    let mut sorted: Vec<String> = refs.iter().map(|s| s.to_string()).collect();
+    sorted.sort();
+    assert_eq!(names(b), sorted);
+    let (_, b) = s
+        .get(&format!("/jobs/{job}/nodes?order=desc&limit=2&offset=1"))
+        .await;
+    assert_eq!(names(b), ["node-0003.example", "node-0002.example"]);
+    s.stop().await;
+}
