@@ -76,6 +76,7 @@ bench: task ## benchmarks (figures go to the README)
 	crates/psick-task/bench/bench.sh $(TASK_BUILT)
 	$(CARGO) build --release -p orchestrator-emulator --bins
 	$(TARGET_DIR)/release/emulator-bench
+	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh
 
 demo: build ## the main job: loopback puppetserver + emulator + simulated nodes, noop then real run
 	KICK_DEMO_BUILD=0 tests/scripts/demo.sh
