@@ -56,8 +56,11 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
     app.job_started();
     {
         let mut rec = job.lock();
-        rec.set_state(JobState::Ready);
-        rec.set_state(JobState::Running);
+        // A stop can arrive before the job got going; it then stays `stopping`.
+        if rec.state == JobState::New {
+            rec.set_state(JobState::Ready);
+            rec.set_state(JobState::Running);
+        }
     }
     app.persist(&job).await;
     let plan = Arc::new(plan);
