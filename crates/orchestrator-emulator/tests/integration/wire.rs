@@ -307,3 +307,38 @@ async fn stop_errors_inventory_tasks_and_report_have_pe_shapes() {
     assert_eq!(root["commands"][0]["name"], "deploy");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn rendered_nodes_events_and_errors() {
+    let s = Server::start(config(2).concurrency(1).build()).await;
+    let job = s
+        .task(
+            "fixture::exit3",
+            json!({}),
+            &["node-0000.example", "node-0001.example"],
+        )
+        .await;
+    s.wait(&job).await;
+    let (_, mut nodes) = s.get(&format!("/jobs/{job}/nodes")).await;
+    nodes["next-events"]["id"] = json!("[url]");
+    insta::assert_json_snapshot!("nodes_failed_task", nodes, {
+        ".items[].timestamp" => "[time]",
+        ".items[].start_timestamp" => "[time]",
+        ".items[].finish_timestamp" => "[time]",
+        ".items[].duration" => "[duration]",
+    });
+    let (_, mut events) = s.get(&format!("/jobs/{job}/events?start=3")).await;
+    events["next-events"]["id"] = json!("[url]");
+    insta::assert_json_snapshot!("events_from_3", events, {
+        ".items[].timestamp" => "[time]",
+    });
+    let (_, e) = s
+        .post(
+            "/command/task",
+            json!({"task": "fixture::typed", "params": {"name": "x", "count": 0},
+                   "scope": {"nodes": ["node-0000.example"]}}),
+        )
+        .await;
+    insta::assert_json_snapshot!("error_param_type", e);
+    s.stop().await;
+}
