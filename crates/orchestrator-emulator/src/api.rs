@@ -345,7 +345,7 @@ fn start(app: &Arc<App>, rec: JobRecord, mut plan: Plan) -> u64 {
     plan.nodes = rec
         .nodes
         .iter()
-        .map(|n| app.config.inventory.get(&n.name).cloned())
+        .map(|n| app.node(&n.name).cloned())
         .collect();
     let job = Arc::new(JobHandle::new(rec));
     app.insert(job.clone());
@@ -850,7 +850,7 @@ async fn job_report(State(app): Shared, Path(id): Path<String>) -> ApiResult<Res
 }
 
 fn inventory_entry(app: &App, name: &str) -> InventoryNode {
-    match app.config.inventory.get(name).filter(|n| n.connected) {
+    match app.node(name).filter(|n| n.connected) {
         Some(_) => InventoryNode {
             name: name.to_owned(),
             connected: true,

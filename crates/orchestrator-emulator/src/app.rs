@@ -51,6 +51,8 @@ pub struct App {
     running: AtomicUsize,
     idle: Notify,
     pub spawner: crate::exec::Spawner,
+    /// Certname → position in `config.inventory.nodes`.
+    node_index: std::collections::HashMap<String, usize>,
 }
 
 impl App {
@@ -61,6 +63,13 @@ impl App {
             jobs.insert(rec.name, Arc::new(JobHandle::new(rec)));
         }
         let next = jobs.keys().next_back().copied().unwrap_or(0) + 1;
+        let node_index = config
+            .inventory
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.certname.clone(), i))
+            .collect();
         Ok(Self {
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             kill_grace: config.kill_grace,
@@ -74,7 +83,15 @@ impl App {
             running: AtomicUsize::new(0),
             idle: Notify::new(),
             spawner: crate::exec::Spawner::default(),
+            node_index,
         })
+    }
+
+    /// A simulated node by certname.
+    pub fn node(&self, certname: &str) -> Option<&crate::config::NodeSpec> {
+        self.node_index
+            .get(certname)
+            .and_then(|&i| self.config.inventory.nodes.get(i))
     }
 
     pub fn next_job_name(&self) -> u64 {
