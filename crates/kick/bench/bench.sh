@@ -11,6 +11,7 @@
 # crates/kick/tests/fixtures/modules.
 set -eu
 root=$(cd "$(dirname "$0")/../../.." && pwd)
+cd "$root"
 target=${CARGO_TARGET_DIR:-$root/target}
 runs=${KICK_BENCH_RUNS:-7}
 nodes=${KICK_BENCH_NODES:-10000}
@@ -50,15 +51,18 @@ done
 conn="--service-url $url --token-file $work/token"
 
 if [ "$only" != scale ]; then
-echo "== completion latency: 3 nodes running 2 s, $runs runs each"
-hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/latency.json" \
-  "$kick task run fixture::sleep seconds=2 --nodes lat1,lat2,lat3 -q $conn" \
-  "$root/crates/kick/bench/poll-baseline.sh $url $work/token '{\"task\":\"fixture::sleep\",\"params\":{\"seconds\":2},\"scope\":{\"nodes\":[\"lat1\",\"lat2\",\"lat3\"]},\"environment\":\"production\"}'" \
-  > /dev/null
-kick_ms=$(jq '.results[0].median * 1000 - 2000 | round' "$work/latency.json")
-base_ms=$(jq '.results[1].median * 1000 - 2000 | round' "$work/latency.json")
-echo "kick: ${kick_ms} ms after the 2 s of work (median); 1 s poller: ${base_ms} ms; $(echo "$base_ms $kick_ms" | awk '{printf "%.1fx", $1 / ($2 > 0 ? $2 : 1)}') better"
-
+# Run times on the poller's 1 s grid (2 s, its best case: it looks again just
+# after the end) and half a period off it (2.5 s, its average case).
+for secs in 2 2.5; do
+  echo "== completion latency: 3 nodes running $secs s, $runs runs each"
+  hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/latency.json" \
+    "$kick task run fixture::sleep seconds=$secs --nodes lat1,lat2,lat3 -q $conn" \
+    "$root/crates/kick/bench/poll-baseline.sh $url $work/token '{\"task\":\"fixture::sleep\",\"params\":{\"seconds\":$secs},\"scope\":{\"nodes\":[\"lat1\",\"lat2\",\"lat3\"]},\"environment\":\"production\"}'" \
+    > /dev/null
+  kick_ms=$(jq ".results[0].median * 1000 - $secs * 1000 | round" "$work/latency.json")
+  base_ms=$(jq ".results[1].median * 1000 - $secs * 1000 | round" "$work/latency.json")
+  echo "kick: ${kick_ms} ms after the $secs s of work (median); 1 s poller: ${base_ms} ms; $(echo "$base_ms $kick_ms" | awk '{printf "%.1fx", $1 / ($2 > 0 ? $2 : 1)}') better"
+done
 fi
 [ "$only" = latency ] && exit 0
 

@@ -27,6 +27,9 @@ use crate::summary::{EXIT_DETACHED, Summary};
 /// Consecutive failed event polls after which kick follows the job instead.
 const EVENT_FAILURES_BEFORE_FALLBACK: u32 = 5;
 
+/// Result pages requested ahead of the one being reported.
+const PAGES_IN_FLIGHT: usize = 2;
+
 /// The poll interval is the time since the last event divided by this.
 const QUIET_FRACTION: u32 = 20;
 
@@ -405,33 +408,53 @@ impl Watcher {
         let mut summary = Summary::default();
         // The next page is fetched (and parsed, by the client) on another
         // task while this one reports the current page.
+        let noop = self.noop;
         let fetch = |offset: u64| {
             let (api, job, cfg) = (api.clone(), self.job.clone(), cfg.clone());
             tokio::spawn(async move {
-                persist(&cfg, &job, || api.nodes_page(&job, offset, cfg.page_size)).await
+                let page =
+                    persist(&cfg, &job, || api.nodes_page(&job, offset, cfg.page_size)).await?;
+                let total = page.pagination.as_ref().and_then(|p| p.total);
+                let reports: Vec<NodeReport> = page
+                    .items
+                    .into_iter()
+                    .map(|n| NodeReport::from_node(n, noop))
+                    .collect();
+                Ok::<_, Error>((reports, total))
             })
         };
-        let mut offset = 0u64;
-        let mut next = Some(fetch(0));
-        while let Some(pending) = next.take() {
-            let page = pending.await.map_err(|e| Error::LostContact {
+        // Pages are requested ahead, so that the server prepares the next
+        // ones while this process parses and reports; at most
+        // PAGES_IN_FLIGHT + 1 pages are in memory.
+        let mut pending = std::collections::VecDeque::from([fetch(0)]);
+        let mut next_offset = cfg.page_size;
+        let mut total: Option<u64> = None;
+        while let Some(handle) = pending.pop_front() {
+            let page = handle.await.map_err(|e| Error::LostContact {
                 job: self.job.clone(),
                 cause: format!("collecting the results failed: {e}"),
             })??;
-            let n = page.items.len() as u64;
-            offset += n;
-            let total = page.pagination.as_ref().and_then(|p| p.total);
-            let more = n > 0
-                && match total {
-                    Some(t) => offset < t,
-                    None => n >= cfg.page_size,
-                };
-            if more {
-                next = Some(fetch(offset));
+            let (reports, page_total) = page;
+            let n = reports.len() as u64;
+            if total.is_none() {
+                total = page_total;
             }
-            for node in page.items {
-                let seen = self.printed.remove(&node.name);
-                let report = NodeReport::from_node(node, self.noop);
+            match total {
+                Some(t) => {
+                    while pending.len() < PAGES_IN_FLIGHT && next_offset < t {
+                        pending.push_back(fetch(next_offset));
+                        next_offset += cfg.page_size;
+                    }
+                }
+                // Without a total, a full page means there may be more.
+                None if n >= cfg.page_size && pending.is_empty() => {
+                    pending.push_back(fetch(next_offset));
+                    next_offset += cfg.page_size;
+                }
+                None => {}
+            }
+            for report in reports {
+                let seen = self.printed.remove(&report.name);
                 summary.add(report.outcome);
                 rep.result(report, seen)?;
             }

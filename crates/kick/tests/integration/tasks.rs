@@ -295,3 +295,11 @@ async fn completions_and_man_page_come_from_the_cli_definition() {
     );
     assert!(r.stdout.contains("agent"));
 }
+
+#[test]
+fn agent_help_lists_the_flags_and_targets() {
+    let help = kick::Cli::try_parse_args(["kick", "agent", "--help"])
+        .unwrap_err()
+        .to_string();
+    insta::assert_snapshot!("agent_help", help);
+}
