@@ -88,6 +88,11 @@ pub struct NodeReport {
     pub error: Option<Value>,
     /// The raw result.
     pub result: Option<Value>,
+    /// This report already serialized (then `output` and `result` are
+    /// dropped): done where the results are fetched, off the task that
+    /// writes them, for the JSON formats.
+    #[serde(skip)]
+    pub json: Option<Vec<u8>>,
 }
 
 impl NodeReport {
@@ -187,6 +192,17 @@ impl NodeReport {
             output,
             error,
             result,
+            json: None,
+        }
+    }
+
+    /// Serializes the report into [`NodeReport::json`] and drops the large
+    /// fields nothing else needs.
+    pub fn pre_serialize(&mut self) {
+        if let Ok(bytes) = serde_json::to_vec(self) {
+            self.json = Some(bytes);
+            self.output = None;
+            self.result = None;
         }
     }
 

@@ -409,6 +409,7 @@ impl Watcher {
         // The next page is fetched (and parsed, by the client) on another
         // task while this one reports the current page.
         let noop = self.noop;
+        let pre_serialize = rep.wants_json();
         let fetch = |offset: u64| {
             let (api, job, cfg) = (api.clone(), self.job.clone(), cfg.clone());
             tokio::spawn(async move {
@@ -418,7 +419,13 @@ impl Watcher {
                 let reports: Vec<NodeReport> = page
                     .items
                     .into_iter()
-                    .map(|n| NodeReport::from_node(n, noop))
+                    .map(|n| {
+                        let mut r = NodeReport::from_node(n, noop);
+                        if pre_serialize {
+                            r.pre_serialize();
+                        }
+                        r
+                    })
                     .collect();
                 Ok::<_, Error>((reports, total))
             })

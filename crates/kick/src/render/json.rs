@@ -34,6 +34,25 @@ impl Json {
         }
     }
 
+    fn node_line(&mut self, node: &NodeReport) -> std::io::Result<()> {
+        match &node.json {
+            Some(bytes) => {
+                self.buf.clear();
+                self.buf.extend_from_slice(b"{\"type\":\"node\",");
+                // `bytes` is an object: splice its members in after `type`.
+                self.buf
+                    .extend_from_slice(bytes.get(1..).unwrap_or_default());
+                self.buf.push(b'\n');
+                self.io.out.write_all(&self.buf)?;
+                self.io.out.flush()
+            }
+            None => self.line(&Tagged {
+                kind: "node",
+                inner: node,
+            }),
+        }
+    }
+
     fn line(&mut self, v: &impl Serialize) -> std::io::Result<()> {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, v)?;
@@ -61,6 +80,10 @@ impl Reporter for Json {
     }
 
     fn progress(&mut self, _p: &Progress) {}
+
+    fn wants_json(&self) -> bool {
+        true
+    }
 
     fn node_done(&mut self, node: &NodeReport) -> std::io::Result<()> {
         if self.lines {
@@ -91,10 +114,7 @@ impl Reporter for Json {
     fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()> {
         if self.lines {
             if !seen_live {
-                self.line(&Tagged {
-                    kind: "node",
-                    inner: &node,
-                })?;
+                self.node_line(&node)?;
             }
             return Ok(());
         }
@@ -103,7 +123,10 @@ impl Reporter for Json {
             self.buf.push(b',');
         }
         self.first_node = false;
-        serde_json::to_writer(&mut self.buf, &node)?;
+        match &node.json {
+            Some(bytes) => self.buf.extend_from_slice(bytes),
+            None => serde_json::to_writer(&mut self.buf, &node)?,
+        }
         self.io.out.write_all(&self.buf)
     }
 

@@ -103,6 +103,11 @@ pub trait Reporter {
     /// One node from the pages; `seen_live` when [`Reporter::node_done`]
     /// already reported it.
     fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()>;
+    /// Whether [`Reporter::result`] only writes the node as JSON, so that it
+    /// may be serialized in advance ([`NodeReport::pre_serialize`]).
+    fn wants_json(&self) -> bool {
+        false
+    }
     /// All nodes were reported.
     fn finish(&mut self, job: &JobInfo, summary: &Summary, exit_code: u8) -> std::io::Result<()>;
 }
