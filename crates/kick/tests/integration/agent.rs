@@ -33,6 +33,20 @@ async fn agent_human_output_has_a_line_per_node_the_failed_and_changed_output_an
         "ANSI in output: {:?}",
         r.stdout
     );
+    // --color always colours the outcomes, and only kick's own styling: the
+    // nodes' output stays ANSI-free.
+    let r = kick(&args(
+        &["agent", "--nodes", NODES, "--color", "always"],
+        &emu,
+    ))
+    .await;
+    assert_eq!(r.code, 6);
+    assert!(
+        r.stdout.contains("\u{1b}[1m\u{1b}[33mchanged"),
+        "{:?}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("\u{1b}[0;32mInfo"), "{:?}", r.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
