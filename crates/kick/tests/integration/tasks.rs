@@ -303,3 +303,42 @@ fn agent_help_lists_the_flags_and_targets() {
         .to_string();
     insta::assert_snapshot!("agent_help", help);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_group_and_query_targets() {
+    let mut grouped = node("g1", "unchanged", 0.0);
+    grouped.groups.push("web-group".into());
+    let emu = Emu::start(vec![grouped, node("other", "unchanged", 0.0)]).await;
+    let r = kick(&args(
+        &[
+            "task",
+            "run",
+            "fixture::sleep",
+            "seconds=0",
+            "--node-group",
+            "web-group",
+            "--format",
+            "json",
+        ],
+        &emu,
+    ))
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["nodes"][0]["name"], "g1");
+    // Without PuppetDB the orchestrator refuses queries; kick says so and exits 1.
+    let r = kick(&args(
+        &[
+            "task",
+            "run",
+            "fixture::sleep",
+            "--query",
+            "nodes[certname] {}",
+        ],
+        &emu,
+    ))
+    .await;
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("query"), "{}", r.stderr);
+}
