@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use kick_e2e::{SimNode, Stack, task_bin, workspace_root};
-use orchestrator_emulator::{Config, NodeSpec};
+use kick_e2e::{EmulatedNodes, Stack, task_bin};
 use orchestrator_types::psick::{PuppetAgentResult, RunStatus};
 use serde_json::{Value, json};
 
@@ -82,36 +81,12 @@ async fn three_nodes_run_psick_puppet_agent_through_the_emulator() {
         return;
     };
     let bin = task_bin();
-    let nodes: Vec<SimNode> = (0..3)
-        .map(|i| SimNode::unique(&stack, &format!("emu{i}")))
-        .collect();
-    for n in &nodes {
-        n.bootstrap();
-    }
-    let mut config = Config::builder()
-        .token(TOKEN)
-        .module("psick", workspace_root())
-        .environments(vec!["production".into(), "idem".into()])
-        .build();
-    for n in &nodes {
-        let mut spec = NodeSpec::new(n.certname());
-        spec.env.extend(n.task_env());
-        spec.workdir = Some(n.root().to_owned());
-        config.inventory.nodes.push(spec);
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(orchestrator_emulator::serve(listener, config, async move {
-        let _ = stop_rx.await;
-    }));
+    let emu = EmulatedNodes::start(&stack, "emu", 3, TOKEN).await;
     let api = Api {
-        base,
+        base: emu.url.clone(),
         http: reqwest::Client::new(),
     };
-    let names: Vec<&str> = nodes.iter().map(|n| n.certname()).collect();
+    let names = emu.certnames();
 
     // The task file the emulator serves is the built binary.
     let t = api.get("/tasks/psick/puppet_agent").await;
@@ -190,9 +165,5 @@ async fn three_nodes_run_psick_puppet_agent_through_the_emulator() {
         );
     }
 
-    let _ = stop_tx.send(());
-    server
-        .await
-        .expect("join")
-        .expect("emulator stopped cleanly");
+    emu.stop().await;
 }

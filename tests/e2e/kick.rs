@@ -6,8 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use kick::{Cli, Context, Interrupts, Streams};
-use kick_e2e::{SimNode, Stack, workspace_root};
-use orchestrator_emulator::{Config, NodeSpec};
+use kick_e2e::{EmulatedNodes, Stack};
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-kick-token";
@@ -64,31 +63,8 @@ async fn kick_agent_noop_then_real_runs_give_exit_codes_2_2_0() {
     let Some(stack) = Stack::from_env() else {
         return;
     };
-    let nodes: Vec<SimNode> = (0..3)
-        .map(|i| SimNode::unique(&stack, &format!("kick{i}")))
-        .collect();
-    for n in &nodes {
-        n.bootstrap();
-    }
-    let mut config = Config::builder()
-        .token(TOKEN)
-        .module("psick", workspace_root())
-        .environments(vec!["production".into(), "idem".into()])
-        .build();
-    for n in &nodes {
-        let mut spec = NodeSpec::new(n.certname());
-        spec.env.extend(n.task_env());
-        spec.workdir = Some(n.root().to_owned());
-        config.inventory.nodes.push(spec);
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(orchestrator_emulator::serve(listener, config, async move {
-        let _ = stop_rx.await;
-    }));
+    let emu = EmulatedNodes::start(&stack, "kick", 3, TOKEN).await;
+    let url = emu.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token file");
@@ -97,11 +73,7 @@ async fn kick_agent_noop_then_real_runs_give_exit_codes_2_2_0() {
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
             .expect("chmod");
     }
-    let names = nodes
-        .iter()
-        .map(|n| n.certname().to_owned())
-        .collect::<Vec<_>>()
-        .join(",");
+    let names = emu.certnames().join(",");
     let token = token_file.display().to_string();
     let base = |extra: &[&'static str]| -> Vec<String> {
         let mut v: Vec<String> = vec!["agent".into(), "--nodes".into(), names.clone()];
@@ -154,9 +126,5 @@ async fn kick_agent_noop_then_real_runs_give_exit_codes_2_2_0() {
     assert_eq!(outcomes(&doc), ["unchanged"; 3], "{doc:#}");
     assert_eq!(doc["summary"]["unchanged"], 3);
 
-    let _ = stop_tx.send(());
-    server
-        .await
-        .expect("join")
-        .expect("emulator stopped cleanly");
+    emu.stop().await;
 }

@@ -8,11 +8,13 @@
 //! without `KICK_PUPPET_STACK` they print a skip note, unless `KICK_REQUIRE_STACK=1` (as in
 //! `make test` and CI), where a missing stack fails the suite instead of silently passing.
 
+mod emulator;
 mod node;
 mod paths;
 mod stack;
 mod task;
 
+pub use emulator::EmulatedNodes;
 pub use node::{AgentRun, SimNode};
 pub use paths::{repo_modulepath, sha256_file, task_bin, workspace_root};
 pub use stack::{ENV_REQUIRE_STACK, ENV_STACK, Stack};

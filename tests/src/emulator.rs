@@ -1,0 +1,69 @@
+//! The orchestrator emulator on loopback, serving this repository as module `psick` to
+//! simulated nodes.
+
+use orchestrator_emulator::{Config, NodeSpec};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::{SimNode, Stack, workspace_root};
+
+/// Simulated nodes, bootstrapped against the stack, as the inventory of an emulator that
+/// listens on a free loopback port and accepts one token. Each node's task runs use that
+/// node's own Puppet directories (its `task_env` and root as working directory).
+pub struct EmulatedNodes {
+    pub nodes: Vec<SimNode>,
+    /// `http://127.0.0.1:<port>`, without the API prefix.
+    pub url: String,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), orchestrator_emulator::Error>>,
+}
+
+impl EmulatedNodes {
+    /// `count` nodes named `<prefix><i>-…`, with environments `production` and `idem`.
+    pub async fn start(stack: &Stack, prefix: &str, count: usize, token: &str) -> EmulatedNodes {
+        let nodes: Vec<SimNode> = (0..count)
+            .map(|i| SimNode::unique(stack, &format!("{prefix}{i}")))
+            .collect();
+        for n in &nodes {
+            n.bootstrap();
+        }
+        let mut config = Config::builder()
+            .token(token)
+            .module("psick", workspace_root())
+            .environments(vec!["production".into(), "idem".into()])
+            .build();
+        for n in &nodes {
+            let mut spec = NodeSpec::new(n.certname());
+            spec.env.extend(n.task_env());
+            spec.workdir = Some(n.root().to_owned());
+            config.inventory.nodes.push(spec);
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(orchestrator_emulator::serve(listener, config, async move {
+            let _ = stop_rx.await;
+        }));
+        EmulatedNodes {
+            nodes,
+            url,
+            stop,
+            server,
+        }
+    }
+
+    pub fn certnames(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.certname()).collect()
+    }
+
+    /// Shuts the emulator down and fails the test unless it stopped cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server
+            .await
+            .expect("join")
+            .expect("emulator stopped cleanly");
+    }
+}
