@@ -16,16 +16,8 @@ pub async fn run(ctx: &mut Context, a: InventoryArgs) -> Result<u8, Error> {
     };
     let mut io = super::io_for(ctx.take_streams(), &a.output);
     match a.output.format {
-        Format::Json => writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string(&list).unwrap_or_default()
-        )?,
-        Format::Jsonl => {
-            for n in &list.items {
-                writeln!(io.out, "{}", serde_json::to_string(n).unwrap_or_default())?;
-            }
-        }
+        Format::Json => super::write_json_line(&mut io.out, &list)?,
+        Format::Jsonl => super::write_json_lines(&mut io.out, &list.items)?,
         Format::Human => {
             let width = list
                 .items

@@ -62,16 +62,8 @@ async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
     let jobs = client.jobs(&q).await?;
     let mut io = super::io_for(ctx.take_streams(), &a.output);
     match a.output.format {
-        Format::Json => writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string(&jobs.items).unwrap_or_default()
-        )?,
-        Format::Jsonl => {
-            for j in &jobs.items {
-                writeln!(io.out, "{}", serde_json::to_string(j).unwrap_or_default())?;
-            }
-        }
+        Format::Json => super::write_json_line(&mut io.out, &jobs.items)?,
+        Format::Jsonl => super::write_json_lines(&mut io.out, &jobs.items)?,
         Format::Human => {
             if jobs.items.is_empty() {
                 writeln!(io.err, "No jobs.")?;

@@ -11,6 +11,7 @@ use std::io::Write;
 
 use orchestrator_client::{Client, Overrides, Settings};
 use orchestrator_types::JobRef;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{ConnArgs, Format, OutputArgs, RunArgs};
@@ -106,4 +107,15 @@ pub async fn watch_job(
 /// The streams as [`Io`] for `output`.
 pub fn io_for(streams: Streams, output: &OutputArgs) -> Io {
     streams.into_io(output.color)
+}
+
+/// `value` as one line of JSON (`--format json`, and each item of `--format jsonl`).
+pub fn write_json_line(out: &mut dyn Write, value: &impl Serialize) -> std::io::Result<()> {
+    // The wire types always serialize; an empty line beats a panic should one ever not.
+    writeln!(out, "{}", serde_json::to_string(value).unwrap_or_default())
+}
+
+/// A listing as `--format jsonl`: one line per item.
+pub fn write_json_lines<T: Serialize>(out: &mut dyn Write, items: &[T]) -> std::io::Result<()> {
+    items.iter().try_for_each(|i| write_json_line(out, i))
 }

@@ -16,16 +16,8 @@ pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
             let list = client.tasks(settings.environment.as_deref()).await?;
             let mut io = super::io_for(ctx.take_streams(), &a.output);
             match a.output.format {
-                Format::Json => writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::to_string(&list).unwrap_or_default()
-                )?,
-                Format::Jsonl => {
-                    for t in &list.items {
-                        writeln!(io.out, "{}", serde_json::to_string(t).unwrap_or_default())?;
-                    }
-                }
+                Format::Json => super::write_json_line(&mut io.out, &list)?,
+                Format::Jsonl => super::write_json_lines(&mut io.out, &list.items)?,
                 Format::Human => {
                     let mut names: Vec<&str> = list.items.iter().map(|t| t.name.as_str()).collect();
                     names.sort_unstable();
@@ -42,9 +34,7 @@ pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
                 .await?;
             let mut io = super::io_for(ctx.take_streams(), &a.output);
             match a.output.format {
-                Format::Json | Format::Jsonl => {
-                    writeln!(io.out, "{}", serde_json::to_string(&t).unwrap_or_default())?
-                }
+                Format::Json | Format::Jsonl => super::write_json_line(&mut io.out, &t)?,
                 Format::Human => io.out.write_all(describe(&t).as_bytes())?,
             }
         }
