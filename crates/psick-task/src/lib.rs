@@ -17,7 +17,9 @@
 //! # Signals
 //! SIGTERM or SIGINT sent to the task during a run are forwarded to puppet's
 //! process group (SIGKILL after the grace period); the result then fails
-//! with kind `psick/timeout` and `details.signal` `"TERM"` or `"INT"`.
+//! with kind `psick/timeout` and `details.signal` `"TERM"` or `"INT"`. A
+//! SIGKILLed task cannot forward anything; puppet then gets SIGTERM as its
+//! parent-death signal.
 //!
 //! # Layout
 //! - [`input`], [`params`]: task input and `puppet_agent` parameters.

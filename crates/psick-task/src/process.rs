@@ -1,5 +1,6 @@
 //! Running puppet: its own process group, output drained on a thread into a
-//! capped buffer, a deadline, and signals forwarded to the whole group.
+//! capped buffer, a deadline, signals forwarded to the whole group, and a
+//! parent-death signal so puppet is stopped even when the task is SIGKILLed.
 
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -88,14 +89,40 @@ pub struct Limits {
 /// stderr into one pipe, until it ends or is stopped.
 pub fn run(argv: &[OsString], limits: Limits, signals: &Signals) -> io::Result<Finished> {
     let (program, args) = argv.split_first().expect("argv holds the program");
+    let task_pid = rustix::process::getpid();
     let reader = duct::cmd(program, args)
         .stdin_null()
         .stderr_to_stdout()
         .unchecked()
-        .before_spawn(|cmd| {
+        .before_spawn(move |cmd| {
             // Own group: signals can reach puppet and everything it starts,
             // and a terminal's Ctrl-C reaches only the task, which forwards it.
             cmd.process_group(0);
+            // The own group also means a SIGKILL of the task (an orchestrator's
+            // hard kill) never reaches puppet, and nothing would be left to
+            // forward it: the kernel sends puppet SIGTERM when the task dies.
+            #[allow(unsafe_code)]
+            // SAFETY: the closure runs in the forked child before exec, where
+            // only async-signal-safe calls are allowed. It makes two raw
+            // syscalls (prctl(PR_SET_PDEATHSIG), getppid), reads a captured
+            // `Pid` (Copy) and builds an `io::Error` from an errno, which does
+            // not allocate; no locks, no allocation, no panics.
+            //
+            // PR_SET_PDEATHSIG fires when the *thread* that forked exits, not
+            // the process. This spawn runs on the main thread (main -> agent::run
+            // -> process::run, and duct spawns on the calling thread), which
+            // lives until the task exits; keep it that way.
+            unsafe {
+                cmd.pre_exec(move || {
+                    rustix::process::set_parent_process_death_signal(Some(Signal::TERM))?;
+                    // The task may have died between fork and prctl, before
+                    // the death signal was armed: then puppet must not start.
+                    if rustix::process::getppid() != Some(task_pid) {
+                        return Err(rustix::io::Errno::SRCH.into());
+                    }
+                    Ok(())
+                });
+            }
             Ok(())
         })
         .reader()?;

@@ -68,6 +68,93 @@ fn sigterm_to_the_task_is_forwarded_and_still_yields_json() {
     assert!(o.elapsed < Duration::from_secs(8));
 }
 
+/// Kills a process group when dropped, so a failing test leaves no fake
+/// puppet behind.
+struct GroupGuard(rustix::process::Pid);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let _ = rustix::process::kill_process_group(self.0, rustix::process::Signal::KILL);
+    }
+}
+
+/// Whether `pid` is a live process; a zombie waiting for whoever adopted it
+/// counts as gone.
+fn alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name, which may hold spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
+}
+
+/// Polls `check` every 20 ms until it holds or `limit` passes.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigkill_to_the_task_still_stops_puppet() {
+    // Puppet is in its own process group, so nothing aimed at the task's group
+    // reaches it and a SIGKILLed task cannot forward anything: only the
+    // parent-death signal stops it.
+    let node = Node::new("");
+    let pidfile = node.path("puppet.pid");
+    let marker = node.path("got-term");
+    // The trap is set before the PID file appears, so the kill below always
+    // finds it in place.
+    node.set_fake(&format!(
+        r#"on_term() {{ touch '{m}'; kill "$sleeper"; exit 143; }}
+trap on_term TERM
+sleep 120 & sleeper=$!
+echo $$ > '{p}.tmp' && mv '{p}.tmp' '{p}'
+wait"#,
+        m = marker.display(),
+        p = pidfile.display()
+    ));
+    let mut child = node.spawn(node.command(), r#"{"timeout": 600}"#);
+    let mut puppet = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            puppet = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok());
+            puppet.is_some()
+        }),
+        "the fake puppet never started"
+    );
+    let puppet = puppet.unwrap();
+    let _guard = GroupGuard(rustix::process::Pid::from_raw(puppet).unwrap());
+    assert!(alive(puppet));
+
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+
+    assert!(
+        eventually(Duration::from_secs(10), || marker.exists()
+            && !alive(puppet)),
+        "puppet (PID {puppet}) outlived the SIGKILLed task: got TERM {}, alive {}",
+        marker.exists(),
+        alive(puppet)
+    );
+}
+
 #[test]
 fn sigterm_while_waiting_for_a_lock_still_yields_json() {
     let node = Node::new("exit 0");
