@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Emu, args, kick, node, redact, run_bin};
+use crate::harness::{Emu, node, redact, run_bin};
 use crate::schema::assert_valid;
 
 fn three() -> Vec<orchestrator_emulator::NodeSpec> {
@@ -20,11 +20,9 @@ const NODES: &str = "a.example.com,b.example.com,c.example.com";
 async fn agent_human_output_has_a_line_per_node_the_failed_and_changed_output_and_a_summary() {
     // One node at a time keeps the line order stable for the snapshot.
     let emu = Emu::start_with(three(), |b| b.concurrency(1)).await;
-    let r = kick(&args(
-        &["agent", "--nodes", NODES, "--color", "never"],
-        &emu,
-    ))
-    .await;
+    let r = emu
+        .kick(&["agent", "--nodes", NODES, "--color", "never"])
+        .await;
     assert_eq!(r.code, 6, "{r:?}");
     insta::assert_snapshot!("agent_human_stdout", redact(&r.stdout));
     insta::assert_snapshot!("agent_human_stderr", redact(&r.stderr));
@@ -35,11 +33,9 @@ async fn agent_human_output_has_a_line_per_node_the_failed_and_changed_output_an
     );
     // --color always colours the outcomes, and only kick's own styling: the
     // nodes' output stays ANSI-free.
-    let r = kick(&args(
-        &["agent", "--nodes", NODES, "--color", "always"],
-        &emu,
-    ))
-    .await;
+    let r = emu
+        .kick(&["agent", "--nodes", NODES, "--color", "always"])
+        .await;
     assert_eq!(r.code, 6);
     assert!(
         r.stdout.contains("\u{1b}[1m\u{1b}[33mchanged"),
@@ -52,13 +48,11 @@ async fn agent_human_output_has_a_line_per_node_the_failed_and_changed_output_an
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_json_matches_the_schema_and_counts_outcomes() {
     let emu = Emu::start(three()).await;
-    let r = kick(&args(
-        &["agent", "--nodes", NODES, "--format", "json"],
-        &emu,
-    ))
-    .await;
+    let r = emu
+        .kick(&["agent", "--nodes", NODES, "--format", "json"])
+        .await;
     assert_eq!(r.code, 6, "{r:?}");
-    let doc: Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    let doc = r.json();
     assert_valid(&doc);
     assert_eq!(doc["exit_code"], 6);
     assert_eq!(doc["job"]["task"], "psick::puppet_agent");
@@ -96,11 +90,9 @@ async fn agent_json_matches_the_schema_and_counts_outcomes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_jsonl_streams_a_job_line_node_lines_and_a_summary() {
     let emu = Emu::start(three()).await;
-    let r = kick(&args(
-        &["agent", "--nodes", NODES, "--format", "jsonl"],
-        &emu,
-    ))
-    .await;
+    let r = emu
+        .kick(&["agent", "--nodes", NODES, "--format", "jsonl"])
+        .await;
     assert_eq!(r.code, 6, "{r:?}");
     let lines: Vec<Value> = r
         .stdout
@@ -130,13 +122,11 @@ async fn agent_jsonl_streams_a_job_line_node_lines_and_a_summary() {
 #[tokio::test(flavor = "multi_thread")]
 async fn noop_runs_with_pending_changes_count_as_changed() {
     let emu = Emu::start(vec![node("a", "changed", 0.0), node("b", "unchanged", 0.0)]).await;
-    let r = kick(&args(
-        &["agent", "--nodes", "a,b", "--noop", "--format", "json"],
-        &emu,
-    ))
-    .await;
+    let r = emu
+        .kick(&["agent", "--nodes", "a,b", "--noop", "--format", "json"])
+        .await;
     assert_eq!(r.code, 2, "{r:?}");
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     assert_valid(&doc);
     assert_eq!(doc["job"]["noop"], true);
     let a = doc["nodes"]
@@ -155,8 +145,8 @@ async fn noop_runs_with_pending_changes_count_as_changed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_flags_reach_the_task_as_parameters() {
     let emu = Emu::start(vec![node("a", "unchanged", 0.0)]).await;
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "agent",
             "--nodes",
             "a",
@@ -166,12 +156,10 @@ async fn agent_flags_reach_the_task_as_parameters() {
             "production",
             "--format",
             "json",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     assert_eq!(doc["nodes"][0]["result"]["server"], "puppet.test:8140");
     assert_eq!(doc["job"]["environment"], "production");
 }
@@ -179,13 +167,11 @@ async fn agent_flags_reach_the_task_as_parameters() {
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_jobs_use_the_run_summary() {
     let emu = Emu::start(vec![node("a", "changed", 0.0), node("b", "unchanged", 0.0)]).await;
-    let r = kick(&args(
-        &["deploy", "--nodes", "a,b", "--format", "json"],
-        &emu,
-    ))
-    .await;
+    let r = emu
+        .kick(&["deploy", "--nodes", "a,b", "--format", "json"])
+        .await;
     assert_eq!(r.code, 2, "{r:?}");
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     assert_valid(&doc);
     assert_eq!(doc["job"]["task"], Value::Null);
     let a = doc["nodes"]
@@ -197,7 +183,7 @@ async fn deploy_jobs_use_the_run_summary() {
         .clone();
     assert_eq!(a["outcome"], "changed");
     assert_eq!(a["resources"]["changed"], 2);
-    let r = kick(&args(&["deploy", "--nodes", "b", "--noop"], &emu)).await;
+    let r = emu.kick(&["deploy", "--nodes", "b", "--noop"]).await;
     assert_eq!(r.code, 0, "{r:?}");
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use kick::{Cli, Context, Interrupts, Streams, WatchConfig};
 use orchestrator_emulator::{Config, NodeSpec};
+use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::{mpsc, oneshot};
 
@@ -92,6 +93,11 @@ impl Emu {
             self.token_file().display().to_string(),
         ]
     }
+
+    /// Runs kick in-process with `parts` and this emulator's connection flags.
+    pub async fn kick(&self, parts: &[&str]) -> Run {
+        kick(&args(parts, self)).await
+    }
 }
 
 pub fn write_private(path: &Path, content: &str) {
@@ -126,6 +132,14 @@ pub struct Run {
     pub code: u8,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Run {
+    /// stdout as one JSON document (`--format json`).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
 }
 
 /// Fast polling for tests.

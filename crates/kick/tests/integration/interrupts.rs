@@ -38,7 +38,7 @@ async fn first_ctrl_c_stops_the_job_and_running_nodes_finish() {
         "{}",
         r.stderr
     );
-    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     crate::schema::assert_valid(&doc);
     assert_eq!(doc["job"]["state"], "stopped");
     assert_eq!(
@@ -70,7 +70,7 @@ async fn second_ctrl_c_force_stops_running_nodes() {
     );
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("force-stopping job"), "{}", r.stderr);
-    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     assert_eq!(doc["summary"]["stopped"], 2, "{doc:#}");
 }
 

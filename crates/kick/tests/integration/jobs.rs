@@ -1,8 +1,6 @@
 //! `kick job ...`, `--no-wait` and reattaching.
 
-use serde_json::Value;
-
-use crate::harness::{Emu, args, kick, node, redact, run_bin};
+use crate::harness::{Emu, node, redact, run_bin};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_wait_prints_the_id_and_watch_reattaches_with_the_same_exit_code() {
@@ -27,7 +25,7 @@ async fn no_wait_prints_the_id_and_watch_reattaches_with_the_same_exit_code() {
     // Watching again after the end gives the same answer, as does show.
     let again = run_bin(&emu, &["job", "watch", &id, "--format", "json"]).await;
     assert_eq!(again.code, 6);
-    let doc: Value = serde_json::from_str(&again.stdout).unwrap();
+    let doc = again.json();
     crate::schema::assert_valid(&doc);
     assert_eq!(doc["job"]["name"], id.as_str());
     let show = run_bin(&emu, &["job", "show", &id]).await;
@@ -41,43 +39,32 @@ async fn job_list_show_and_stop() {
         node("b", "unchanged", 30.0),
     ])
     .await;
-    let r = kick(&args(
-        &["agent", "--nodes", "a", "--description", "first run"],
-        &emu,
-    ))
-    .await;
+    let r = emu
+        .kick(&["agent", "--nodes", "a", "--description", "first run"])
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
-    let r = kick(&args(
-        &["agent", "--nodes", "b", "--no-wait", "--format", "json"],
-        &emu,
-    ))
-    .await;
-    let started: Value = serde_json::from_str(&r.stdout).unwrap();
+    let r = emu
+        .kick(&["agent", "--nodes", "b", "--no-wait", "--format", "json"])
+        .await;
+    let started = r.json();
     let id = started["job"]["name"].as_str().unwrap().to_owned();
 
-    let list = kick(&args(&["job", "list"], &emu)).await;
+    let list = emu.kick(&["job", "list"]).await;
     assert_eq!(list.code, 0, "{list:?}");
     assert!(list.stdout.contains("first run"), "{}", list.stdout);
     assert!(list.stdout.lines().count() >= 3, "{}", list.stdout);
-    let list = kick(&args(
-        &["job", "list", "--format", "json", "--limit", "1"],
-        &emu,
-    ))
-    .await;
-    let items: Value = serde_json::from_str(&list.stdout).unwrap();
+    let list = emu
+        .kick(&["job", "list", "--format", "json", "--limit", "1"])
+        .await;
+    let items = list.json();
     assert_eq!(items.as_array().unwrap().len(), 1);
-    let none = kick(&args(
-        &["job", "list", "--type", "deploy", "--format", "json"],
-        &emu,
-    ))
-    .await;
-    assert_eq!(
-        serde_json::from_str::<Value>(&none.stdout).unwrap(),
-        serde_json::json!([])
-    );
+    let none = emu
+        .kick(&["job", "list", "--type", "deploy", "--format", "json"])
+        .await;
+    assert_eq!(none.json(), serde_json::json!([]));
 
     // A running job shown now: exit 0 and a hint to follow it.
-    let show = kick(&args(&["job", "show", &id, "--color", "never"], &emu)).await;
+    let show = emu.kick(&["job", "show", &id, "--color", "never"]).await;
     assert_eq!(show.code, 0, "{show:?}");
     assert!(
         show.stderr.contains(&format!("kick job watch {id}")),
@@ -85,21 +72,21 @@ async fn job_list_show_and_stop() {
         show.stderr
     );
 
-    let stop = kick(&args(&["job", "stop", &id, "--force"], &emu)).await;
+    let stop = emu.kick(&["job", "stop", &id, "--force"]).await;
     assert_eq!(stop.code, 0, "{stop:?}");
     assert!(
         stop.stdout.contains("force-stop requested"),
         "{}",
         stop.stdout
     );
-    let w = kick(&args(&["job", "watch", &id, "--color", "never"], &emu)).await;
+    let w = emu.kick(&["job", "watch", &id, "--color", "never"]).await;
     assert_eq!(w.code, 4, "{w:?}");
     insta::assert_snapshot!("force_stopped_job_watch", redact(&w.stdout));
 
-    let bad = kick(&args(&["job", "show", "99999"], &emu)).await;
+    let bad = emu.kick(&["job", "show", "99999"]).await;
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("kick job list"), "{}", bad.stderr);
-    let bad = kick(&args(&["job", "watch", "12ab"], &emu)).await;
+    let bad = emu.kick(&["job", "watch", "12ab"]).await;
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("not a job id"), "{}", bad.stderr);
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use orchestrator_emulator::NodeSpec;
 use serde_json::Value;
 
-use crate::harness::{Emu, args, kick};
+use crate::harness::Emu;
 
 const NODES: usize = 10_000;
 
@@ -23,8 +23,8 @@ async fn a_ten_thousand_node_job_reports_every_node_once() {
     let at = format!("@{}", list.display());
 
     // Live: one jsonl line per node as its event arrives.
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::sleep",
@@ -33,10 +33,8 @@ async fn a_ten_thousand_node_job_reports_every_node_once() {
             &at,
             "--format",
             "jsonl",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<Value> = r
         .stdout
@@ -57,9 +55,9 @@ async fn a_ten_thousand_node_job_reports_every_node_once() {
     let id = lines[0]["job"]["name"].as_str().unwrap().to_owned();
 
     // From the pages: the JSON document lists each node once, in name order.
-    let r = kick(&args(&["job", "show", &id, "--format", "json"], &emu)).await;
+    let r = emu.kick(&["job", "show", &id, "--format", "json"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     crate::schema::assert_valid(&doc);
     let got: Vec<&str> = doc["nodes"]
         .as_array()

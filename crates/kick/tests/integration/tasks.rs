@@ -3,14 +3,14 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Emu, args, kick, node, redact};
+use crate::harness::{Emu, kick, node, redact};
 use crate::schema::assert_valid;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_text_output_is_shown_ansi_free_and_counts_as_unchanged() {
     let emu = Emu::start(vec![node("a", "unchanged", 0.0)]).await;
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::echo",
@@ -21,14 +21,12 @@ async fn plain_text_output_is_shown_ansi_free_and_counts_as_unchanged() {
             "all",
             "--color",
             "never",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
     insta::assert_snapshot!("task_echo_human", redact(&r.stdout));
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::echo",
@@ -36,11 +34,9 @@ async fn plain_text_output_is_shown_ansi_free_and_counts_as_unchanged() {
             "a",
             "--format",
             "json",
-        ],
-        &emu,
-    ))
-    .await;
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        ])
+        .await;
+    let doc = r.json();
     assert_valid(&doc);
     assert_eq!(doc["nodes"][0]["output"], "hello from a\nsecond line\n");
 }
@@ -48,8 +44,8 @@ async fn plain_text_output_is_shown_ansi_free_and_counts_as_unchanged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_task_is_failed_with_its_exit_code_and_stderr() {
     let emu = Emu::start(vec![node("a", "unchanged", 0.0)]).await;
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::fail",
@@ -57,10 +53,8 @@ async fn a_failing_task_is_failed_with_its_exit_code_and_stderr() {
             "a",
             "--color",
             "never",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stdout.contains("failed"), "{}", r.stdout);
     assert!(
@@ -68,8 +62,8 @@ async fn a_failing_task_is_failed_with_its_exit_code_and_stderr() {
         "stderr of the task shown: {}",
         r.stdout
     );
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::fail",
@@ -77,11 +71,9 @@ async fn a_failing_task_is_failed_with_its_exit_code_and_stderr() {
             "a",
             "--format",
             "json",
-        ],
-        &emu,
-    ))
-    .await;
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        ])
+        .await;
+    let doc = r.json();
     assert_valid(&doc);
     assert_eq!(doc["nodes"][0]["exitcode"], 3);
     assert_eq!(
@@ -93,8 +85,8 @@ async fn a_failing_task_is_failed_with_its_exit_code_and_stderr() {
 #[tokio::test(flavor = "multi_thread")]
 async fn key_value_parameters_are_typed_like_pe() {
     let emu = Emu::start(vec![node("a", "unchanged", 0.0)]).await;
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::types",
@@ -108,12 +100,10 @@ async fn key_value_parameters_are_typed_like_pe() {
             "a",
             "--format",
             "json",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     let res = &doc["nodes"][0]["result"];
     assert_eq!(res["flag"], json!(true));
     assert_eq!(res["count"], json!(3));
@@ -125,8 +115,8 @@ async fn key_value_parameters_are_typed_like_pe() {
     let file = emu.dir.path().join("params.json");
     std::fs::write(&file, r#"{"count": 5}"#).unwrap();
     let at = format!("@{}", file.display());
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::types",
@@ -136,15 +126,13 @@ async fn key_value_parameters_are_typed_like_pe() {
             "a",
             "--format",
             "json",
-        ],
-        &emu,
-    ))
-    .await;
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        ])
+        .await;
+    let doc = r.json();
     assert_eq!(doc["nodes"][0]["result"]["count"], 5);
 
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::types",
@@ -153,25 +141,21 @@ async fn key_value_parameters_are_typed_like_pe() {
             "{}",
             "--nodes",
             "a",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("one or the other"), "{}", r.stderr);
     // The emulator checks types against the metadata, as PE does.
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::types",
             "count=many",
             "--nodes",
             "a",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 1, "{r:?}");
 }
 
@@ -185,8 +169,8 @@ async fn nodes_from_a_file_and_unknown_nodes() {
     let file = emu.dir.path().join("nodes.txt");
     std::fs::write(&file, "# web\na\n\nb  # second\n").unwrap();
     let at = format!("@{}", file.display());
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::sleep",
@@ -195,24 +179,20 @@ async fn nodes_from_a_file_and_unknown_nodes() {
             &at,
             "--format",
             "json",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     assert_eq!(doc["summary"]["total"], 2);
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::sleep",
             "--nodes",
             "@/nonexistent/list",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("/nonexistent/list"), "{}", r.stderr);
 }
@@ -220,7 +200,7 @@ async fn nodes_from_a_file_and_unknown_nodes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tasks_list_and_show() {
     let emu = Emu::start(vec![node("a", "unchanged", 0.0)]).await;
-    let r = kick(&args(&["tasks", "list"], &emu)).await;
+    let r = emu.kick(&["tasks", "list"]).await;
     assert_eq!(r.code, 0, "{r:?}");
     for t in ["fixture::echo", "fixture::sleep", "psick::puppet_agent"] {
         assert!(
@@ -229,7 +209,7 @@ async fn tasks_list_and_show() {
             r.stdout
         );
     }
-    let r = kick(&args(&["tasks", "show", "fixture::sleep"], &emu)).await;
+    let r = emu.kick(&["tasks", "show", "fixture::sleep"]).await;
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.contains("seconds: Optional[Numeric]"),
@@ -237,14 +217,12 @@ async fn tasks_list_and_show() {
         r.stdout
     );
     assert!(r.stdout.contains("sleep.sh"), "{}", r.stdout);
-    let r = kick(&args(
-        &["tasks", "show", "fixture::sleep", "--format", "json"],
-        &emu,
-    ))
-    .await;
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let r = emu
+        .kick(&["tasks", "show", "fixture::sleep", "--format", "json"])
+        .await;
+    let v = r.json();
     assert_eq!(v["name"], "fixture::sleep");
-    let r = kick(&args(&["tasks", "show", "fixture::nope"], &emu)).await;
+    let r = emu.kick(&["tasks", "show", "fixture::nope"]).await;
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("unknown-task"), "{}", r.stderr);
 }
@@ -254,23 +232,21 @@ async fn inventory_lists_connected_and_requested_nodes() {
     let mut off = node("off", "unchanged", 0.0);
     off.connected = false;
     let emu = Emu::start(vec![node("a", "unchanged", 0.0), off]).await;
-    let r = kick(&args(&["inventory"], &emu)).await;
+    let r = emu.kick(&["inventory"]).await;
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.contains("a ") && r.stdout.contains("connected"),
         "{}",
         r.stdout
     );
-    let r = kick(&args(
-        &["inventory", "off", "ghost", "--format", "json"],
-        &emu,
-    ))
-    .await;
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let r = emu
+        .kick(&["inventory", "off", "ghost", "--format", "json"])
+        .await;
+    let v = r.json();
     let items = v["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|i| i["connected"] == false), "{v:#}");
-    let r = kick(&args(&["inventory", "--format", "jsonl"], &emu)).await;
+    let r = emu.kick(&["inventory", "--format", "jsonl"]).await;
     assert!(
         r.stdout
             .lines()
@@ -309,8 +285,8 @@ async fn node_group_and_query_targets() {
     let mut grouped = node("g1", "unchanged", 0.0);
     grouped.groups.push("web-group".into());
     let emu = Emu::start(vec![grouped, node("other", "unchanged", 0.0)]).await;
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::sleep",
@@ -319,26 +295,22 @@ async fn node_group_and_query_targets() {
             "web-group",
             "--format",
             "json",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
-    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let doc = r.json();
     assert_eq!(doc["nodes"].as_array().unwrap().len(), 1);
     assert_eq!(doc["nodes"][0]["name"], "g1");
     // Without PuppetDB the orchestrator refuses queries; kick says so and exits 1.
-    let r = kick(&args(
-        &[
+    let r = emu
+        .kick(&[
             "task",
             "run",
             "fixture::sleep",
             "--query",
             "nodes[certname] {}",
-        ],
-        &emu,
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("query"), "{}", r.stderr);
 }
