@@ -629,6 +629,27 @@ fn find_job(app: &App, raw: &str) -> ApiResult<Arc<JobHandle>> {
     app.job(id).ok_or_else(|| Failure::unknown_job(raw))
 }
 
+/// The `limit` and `offset` of a listing request.
+struct Page {
+    limit: Option<u64>,
+    offset: u64,
+}
+
+impl Page {
+    fn parse(p: &Params) -> ApiResult<Page> {
+        Ok(Page {
+            limit: p.uint("limit")?,
+            offset: p.uint("offset")?.unwrap_or(0),
+        })
+    }
+
+    /// The requested window of `rows`.
+    fn of<I: Iterator>(&self, rows: I) -> impl Iterator<Item = I::Item> {
+        rows.skip(self.offset as usize)
+            .take(self.limit.map_or(usize::MAX, |l| l as usize))
+    }
+}
+
 fn order_desc(p: &Params) -> ApiResult<(String, bool)> {
     let order = p.one_of("order", &["asc", "desc", "ASC", "DESC"])?;
     let order = order.unwrap_or_else(|| "asc".into()).to_lowercase();
@@ -638,8 +659,7 @@ fn order_desc(p: &Params) -> ApiResult<(String, bool)> {
 
 async fn jobs(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::Json<JobList>> {
     let p = Params::parse(q.as_deref());
-    let limit = p.uint("limit")?;
-    let offset = p.uint("offset")?.unwrap_or(0);
+    let page = Page::parse(&p)?;
     let order_by = p
         .one_of(
             "order_by",
@@ -695,17 +715,15 @@ async fn jobs(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::Json
         rows.reverse();
     }
     let total = rows.len() as u64;
-    let items = rows
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit.map_or(usize::MAX, |l| l as usize))
+    let items = page
+        .of(rows.into_iter())
         .map(|(j, _, _)| j.lock().render(&app.base, false))
         .collect();
     Ok(axum::Json(JobList {
         items,
         pagination: Some(Pagination {
-            limit,
-            offset: Some(offset),
+            limit: page.limit,
+            offset: Some(page.offset),
             total: Some(total),
             order: Some(order),
             order_by: Some(order_by),
@@ -727,8 +745,7 @@ async fn job_nodes(
 ) -> ApiResult<Response> {
     let job = find_job(&app, &id)?;
     let p = Params::parse(q.as_deref());
-    let limit = p.uint("limit")?;
-    let offset = p.uint("offset")?.unwrap_or(0);
+    let page = Page::parse(&p)?;
     let order_by = p
         .one_of(
             "order_by",
@@ -783,18 +800,16 @@ async fn job_nodes(
         idx.reverse();
     }
     let total = idx.len() as u64;
-    let items = idx
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit.map_or(usize::MAX, |l| l as usize))
+    let items = page
+        .of(idx.into_iter())
         .map(|i| rec.render_node(&rec.nodes[i]))
         .collect();
     let list = NodeList {
         items,
         next_events: Some(rec.next_events(&app.base, rec.events.len() as u64 + 1)),
         pagination: Some(Pagination {
-            limit,
-            offset: Some(offset),
+            limit: page.limit,
+            offset: Some(page.offset),
             total: Some(total),
             ..Pagination::default()
         }),
