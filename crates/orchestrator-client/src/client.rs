@@ -690,7 +690,16 @@ fn parse_base(service_url: &str) -> Result<Url, Error> {
         return Err(bad("has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not contain credentials (the token file is used)"));
+        // The message must not repeat the password (a token pasted there, say).
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        return Err(Error::Config {
+            message: format!(
+                "the service URL {:?} must not contain credentials (the token file is used); expected something like https://<primary>:8143",
+                url.as_str()
+            ),
+        });
     }
     url.set_query(None);
     url.set_fragment(None);
@@ -821,6 +830,16 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_service_url_with_credentials_is_refused_without_repeating_them() {
+        let err = parse_base("https://admin:s3cr3t@pe:8143/?token=t0k3n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must not contain credentials"), "{err}");
+        assert!(err.contains("pe:8143"), "{err}");
+        assert!(!err.contains("s3cr3t") && !err.contains("t0k3n"), "{err}");
     }
 
     #[test]
