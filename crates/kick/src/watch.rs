@@ -106,19 +106,7 @@ pub async fn watch<A: Api + Clone + Send + Sync + 'static>(
     let job = persist(cfg, job_id, || api.job(job_id)).await?;
     let info = JobInfo::from_job(&job);
     rep.started(&info)?;
-    let mut w = Watcher {
-        job: job_id.to_owned(),
-        noop: info.noop,
-        is_task: info.job_type != "deploy",
-        progress: Progress {
-            total: info.node_count,
-            ..Progress::default()
-        },
-        printed: HashSet::new(),
-        running: HashMap::new(),
-        cursor: None,
-        stop_presses: 0,
-    };
+    let mut w = Watcher::new(job_id, &info);
     if !job.state.is_terminal() && w.follow(api, rep, interrupts, cfg).await? {
         rep.notice(&format!(
             "Detached from job {job_id}; it goes on without kick. Reattach with `kick job watch {job_id}`."
@@ -142,6 +130,22 @@ struct Watcher {
 }
 
 impl Watcher {
+    fn new(job_id: &str, info: &JobInfo) -> Watcher {
+        Watcher {
+            job: job_id.to_owned(),
+            noop: info.noop,
+            is_task: info.job_type != "deploy",
+            progress: Progress {
+                total: info.node_count,
+                ..Progress::default()
+            },
+            printed: HashSet::new(),
+            running: HashMap::new(),
+            cursor: None,
+            stop_presses: 0,
+        }
+    }
+
     /// Polls until the job ends; true when the user detached.
     async fn follow<A: Api>(
         &mut self,
@@ -516,16 +520,7 @@ pub async fn show<A: Api + Clone + Send + Sync + 'static>(
     let job = persist(cfg, job_id, || api.job(job_id)).await?;
     let info = JobInfo::from_job(&job);
     rep.started(&info)?;
-    let w = Watcher {
-        job: job_id.to_owned(),
-        noop: info.noop,
-        is_task: info.job_type != "deploy",
-        progress: Progress::default(),
-        printed: HashSet::new(),
-        running: HashMap::new(),
-        cursor: None,
-        stop_presses: 0,
-    };
+    let w = Watcher::new(job_id, &info);
     let code = w.collect(api, rep, cfg).await?;
     if job.state.is_terminal() {
         Ok(code)
