@@ -378,8 +378,8 @@ impl Watcher {
     /// Counters from `node_states` when events are unavailable; true if they moved.
     fn progress_from_job(&mut self, job: &orchestrator_types::Job) -> bool {
         let before = self.progress;
-        let states = job.node_states.clone().unwrap_or_default();
-        let count = |s: NodeState| states.get(&s).copied().unwrap_or(0);
+        let states = job.node_states.as_ref();
+        let count = |s: NodeState| states.and_then(|m| m.get(&s)).copied().unwrap_or(0);
         self.progress.total = job.node_count.max(self.progress.total);
         self.progress.running = count(NodeState::Running) + count(NodeState::Stopping);
         self.progress.failed = [
@@ -392,7 +392,8 @@ impl Watcher {
         .map(count)
         .sum();
         self.progress.done = states
-            .iter()
+            .into_iter()
+            .flatten()
             .filter(|(s, _)| s.is_terminal())
             .map(|(_, n)| n)
             .sum();
