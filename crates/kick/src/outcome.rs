@@ -38,7 +38,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// All outcomes, in summary order.
+    /// All outcomes, in summary order, which is also declaration order: an
+    /// outcome `as usize` is its index here.
     pub const ALL: [Outcome; 6] = [
         Self::Unchanged,
         Self::Changed,
@@ -98,6 +99,17 @@ pub struct NodeReport {
 impl NodeReport {
     /// From a node record of `GET /jobs/:id/nodes`.
     pub fn from_node(node: JobNode, job_noop: bool) -> Self {
+        Self::from_node_keeping(node, job_noop, |_| true)
+    }
+
+    /// Like [`NodeReport::from_node`], with `output` left out unless
+    /// `keep_output` wants it for the node's outcome: cleaning the output of
+    /// nodes nobody will see is most of the cost of collecting a large job.
+    pub fn from_node_keeping(
+        node: JobNode,
+        job_noop: bool,
+        keep_output: impl Fn(Outcome) -> bool,
+    ) -> Self {
         let payload = substitute_payload(node.result.as_ref(), &node.details);
         let message = node
             .details
@@ -112,6 +124,7 @@ impl NodeReport {
             node.result,
             message,
             job_noop,
+            keep_output,
         )
     }
 
@@ -146,11 +159,21 @@ impl NodeReport {
             == Some(JOB_STOPPED);
         let state = if stopped { NodeState::Stopped } else { state };
         let message = Some(message.to_owned()).filter(|m| !m.trim().is_empty());
-        Self::build(node, state, duration, None, result, message, job_noop)
+        Self::build(
+            node,
+            state,
+            duration,
+            None,
+            result,
+            message,
+            job_noop,
+            |_| true,
+        )
     }
 
     /// `payload` is what the outcome is read from when it is not `result`
     /// itself (see [`substitute_payload`]).
+    #[allow(clippy::too_many_arguments)]
     fn build(
         name: String,
         state: NodeState,
@@ -159,6 +182,7 @@ impl NodeReport {
         result: Option<Value>,
         message: Option<String>,
         job_noop: bool,
+        keep_output: impl Fn(Outcome) -> bool,
     ) -> Self {
         let p = payload
             .as_ref()
@@ -166,6 +190,7 @@ impl NodeReport {
             .filter(|p| p.is_object());
         let outcome = classify(state, p, job_noop);
         let output = p
+            .filter(|_| keep_output(outcome))
             .and_then(|p| p.get("_output"))
             .and_then(Value::as_str)
             .map(strip_ansi);
@@ -315,8 +340,10 @@ fn resources(p: &Value) -> Option<Value> {
 /// Removes ANSI escape sequences (puppet colours its output even on pipes).
 pub fn strip_ansi(s: &str) -> String {
     // Most output (psick's always) has no escape sequence: skip the parser,
-    // which costs more than everything else when collecting large jobs.
-    if !s.contains(['\u{1b}', '\u{9b}']) {
+    // which costs more than everything else when collecting large jobs. A
+    // 0x9b byte is also a continuation byte of other characters; those only
+    // take the slow path.
+    if memchr::memchr2(0x1b, 0x9b, s.as_bytes()).is_none() {
         return s.to_owned();
     }
     let bytes = strip_ansi_escapes::strip(s.as_bytes());
@@ -338,6 +365,37 @@ mod tests {
     fn ansi_is_stripped_and_plain_text_kept() {
         assert_eq!(strip_ansi("\u{1b}[1;31mError:\u{1b}[0m x\n"), "Error: x\n");
         assert_eq!(strip_ansi("plain\ttext\r\n"), "plain\ttext\r\n");
+        // Text whose UTF-8 holds a 0x9b byte ("ě" is c4 9b) comes through
+        // whole, with or without escapes elsewhere.
+        assert_eq!(strip_ansi("Kněžice \u{1b}[0m"), "Kněžice ");
+        assert_eq!(strip_ansi("Kněžice"), "Kněžice");
+    }
+
+    #[test]
+    fn outcome_discriminants_index_all() {
+        for (i, o) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(*o as usize, i, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn output_is_kept_only_for_wanted_outcomes() {
+        let result =
+            json!({"status": "changed", "_output": "\u{1b}[0;32mNotice: applied\u{1b}[0m"});
+        let shown = NodeReport::from_node_keeping(
+            node("finished", result.clone(), json!({})),
+            false,
+            |o| o == Outcome::Changed,
+        );
+        assert_eq!(shown.output.as_deref(), Some("Notice: applied"));
+        let hidden = NodeReport::from_node_keeping(
+            node("finished", result.clone(), json!({})),
+            false,
+            |o| o != Outcome::Changed,
+        );
+        assert_eq!(hidden.outcome, Outcome::Changed);
+        assert_eq!(hidden.output, None);
+        assert_eq!(hidden.result, Some(result));
     }
 
     #[test]

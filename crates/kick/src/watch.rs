@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::api::{Api, Failure, classify};
 use crate::error::Error;
-use crate::outcome::NodeReport;
+use crate::outcome::{NodeReport, Outcome};
 use crate::render::{JobInfo, Progress, Reporter};
 use crate::summary::{EXIT_DETACHED, Summary};
 
@@ -415,6 +415,7 @@ impl Watcher {
         // task while this one reports the current page.
         let noop = self.noop;
         let pre_serialize = rep.wants_json();
+        let wants_output = Outcome::ALL.map(|o| rep.wants_output(o));
         let fetch = |offset: u64| {
             let (api, job, cfg) = (api.clone(), self.job.clone(), cfg.clone());
             tokio::spawn(async move {
@@ -425,7 +426,8 @@ impl Watcher {
                     .items
                     .into_iter()
                     .map(|n| {
-                        let mut r = NodeReport::from_node(n, noop);
+                        let mut r =
+                            NodeReport::from_node_keeping(n, noop, |o| wants_output[o as usize]);
                         if pre_serialize {
                             r.pre_serialize();
                         }

@@ -188,6 +188,10 @@ pub fn summary_line(job: &JobInfo, summary: &Summary, color: bool) -> String {
 }
 
 impl Reporter for Human {
+    fn wants_output(&self, outcome: Outcome) -> bool {
+        show_output_selects(&self.show, outcome)
+    }
+
     fn started(&mut self, job: &JobInfo) -> std::io::Result<()> {
         if self.quiet {
             return Ok(());

@@ -108,6 +108,11 @@ pub trait Reporter {
     fn wants_json(&self) -> bool {
         false
     }
+    /// Whether [`Reporter::result`] shows the output of a node with this
+    /// outcome (the output of other nodes is not cleaned or kept).
+    fn wants_output(&self, _outcome: Outcome) -> bool {
+        true
+    }
     /// All nodes were reported.
     fn finish(&mut self, job: &JobInfo, summary: &Summary, exit_code: u8) -> std::io::Result<()>;
 }
