@@ -1,9 +1,9 @@
 //! Following a job until it ends, then collecting its nodes' results.
 //!
 //! Progress comes from `GET /jobs/:id/events` with the cursor `start` = last
-//! event id + 1, polled every [`WatchConfig::poll_min`] while events flow and
-//! backing off while nothing happens (the wait is 1/20 of the quiet time) to
-//! at most [`WatchConfig::poll_max`]. Each node's line is
+//! event id + 1, polled on the schedule of [`poll_interval`]: quickly at
+//! first, then backing off while nothing happens (the wait is 1/40 of the
+//! quiet time) to at most [`WatchConfig::poll_max`]. Each node's line is
 //! reported as soon as its `node_*` event arrives. When the events endpoint is
 //! unavailable (404, 5xx, garbage), kick follows `GET /jobs/:id` instead and
 //! reports the nodes at the end. Once the job has ended, the nodes are read
@@ -31,13 +31,19 @@ const EVENT_FAILURES_BEFORE_FALLBACK: u32 = 5;
 const PAGES_IN_FLIGHT: usize = 2;
 
 /// The poll interval is the time since the last event divided by this.
-const QUIET_FRACTION: u32 = 20;
+const QUIET_FRACTION: u32 = 40;
+
+/// While events flow, the interval is the time spent watching divided by
+/// this, at most [`WatchConfig::poll_busy`].
+const BUSY_FRACTION: u32 = 40;
 
 /// Polling and paging knobs.
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
-    /// First poll interval, used again whenever something happens.
+    /// Shortest poll interval, at the start of a watch.
     pub poll_min: Duration,
+    /// Longest interval while events keep coming.
+    pub poll_busy: Duration,
     /// Longest interval while nothing happens.
     pub poll_max: Duration,
     /// Nodes per page when collecting results.
@@ -52,7 +58,8 @@ pub struct WatchConfig {
 impl Default for WatchConfig {
     fn default() -> Self {
         Self {
-            poll_min: Duration::from_millis(50),
+            poll_min: Duration::from_millis(20),
+            poll_busy: Duration::from_millis(250),
             poll_max: Duration::from_secs(1),
             page_size: 200,
             give_up: Duration::from_secs(60),
@@ -156,6 +163,7 @@ impl Watcher {
     ) -> Result<bool, Error> {
         let mut use_events = true;
         let mut event_failures = 0u32;
+        let watching = Instant::now();
         let mut last_activity = Instant::now();
         let mut last_ok = Instant::now();
         let mut last_job_check = Instant::now();
@@ -237,11 +245,7 @@ impl Watcher {
                 if active {
                     last_activity = Instant::now();
                 }
-                // The wait grows with the quiet time (1/20 of it), so the
-                // delay before kick sees a change stays around 5% of how long
-                // the job had been quiet: quick for short runs, one request a
-                // second at most for long ones.
-                (last_activity.elapsed() / QUIET_FRACTION).clamp(cfg.poll_min, cfg.poll_max)
+                poll_interval(cfg, watching.elapsed(), last_activity.elapsed())
             };
             tokio::select! {
                 biased;
@@ -479,6 +483,21 @@ impl Watcher {
     }
 }
 
+/// The wait before the next poll, `watching` after the watch began and
+/// `quiet` after the last event. It grows with the quiet time (1/40 of it),
+/// so the delay before kick sees a change stays around 1% of how long the
+/// job had been quiet: a few ms for short runs, one request a second at most
+/// for long ones. While events keep coming, the floor grows with the time
+/// spent watching, so a long busy job is polled a few times a second, not
+/// continuously (each poll returns every event since the last one anyway).
+pub fn poll_interval(cfg: &WatchConfig, watching: Duration, quiet: Duration) -> Duration {
+    let floor = (watching / BUSY_FRACTION)
+        .min(cfg.poll_busy)
+        .max(cfg.poll_min)
+        .min(cfg.poll_max);
+    (quiet / QUIET_FRACTION).max(floor).min(cfg.poll_max)
+}
+
 /// Calls `f` until it succeeds, a fatal error comes, or nothing succeeded
 /// for [`WatchConfig::give_up`].
 async fn persist<T, F, Fut>(cfg: &WatchConfig, job: &str, mut f: F) -> Result<T, Error>
@@ -680,6 +699,7 @@ mod tests {
     fn fast() -> WatchConfig {
         WatchConfig {
             poll_min: Duration::from_millis(1),
+            poll_busy: Duration::from_millis(2),
             poll_max: Duration::from_millis(5),
             page_size: 2,
             give_up: Duration::from_millis(200),
@@ -697,6 +717,33 @@ mod tests {
             node("b", "finished", json!({"status": "unchanged"})),
             node("c", "failed", json!({"_error": {"kind": "k", "msg": "m"}})),
         ]
+    }
+
+    #[test]
+    fn polls_are_quick_at_first_back_off_when_quiet_and_stay_calm_when_busy() {
+        let cfg = WatchConfig::default();
+        let ms = Duration::from_millis;
+        assert_eq!(poll_interval(&cfg, ms(0), ms(0)), ms(20));
+        // A job quiet for 2 s is looked at every 50 ms: seen ~25 ms late.
+        assert_eq!(poll_interval(&cfg, ms(2000), ms(2000)), ms(50));
+        assert_eq!(poll_interval(&cfg, ms(600_000), ms(600_000)), ms(1000));
+        // Events just came, early on and an hour into a busy job.
+        assert_eq!(poll_interval(&cfg, ms(2000), ms(0)), ms(50));
+        assert_eq!(poll_interval(&cfg, ms(3_600_000), ms(0)), ms(250));
+        let mut last = Duration::ZERO;
+        for q in (0..120_000).step_by(500) {
+            let i = poll_interval(&cfg, ms(120_000), ms(q));
+            assert!(i >= last && i <= cfg.poll_max, "{q}: {i:?}");
+            last = i;
+        }
+        // Knobs set against each other do not panic; poll_max wins.
+        let odd = WatchConfig {
+            poll_min: ms(500),
+            poll_busy: ms(10),
+            poll_max: ms(100),
+            ..WatchConfig::default()
+        };
+        assert_eq!(poll_interval(&odd, ms(0), ms(0)), ms(100));
     }
 
     #[tokio::test]

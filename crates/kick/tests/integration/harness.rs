@@ -146,6 +146,7 @@ impl Run {
 pub fn fast_watch() -> WatchConfig {
     WatchConfig {
         poll_min: Duration::from_millis(20),
+        poll_busy: Duration::from_millis(50),
         poll_max: Duration::from_millis(200),
         page_size: 50,
         give_up: Duration::from_secs(3),
