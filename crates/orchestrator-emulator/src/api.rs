@@ -42,6 +42,9 @@ const EVENTS_PAGE: usize = 1000;
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/", get(root))
+        // Advertised by PE's root document but undocumented; answered here
+        // like the Status API so that the link leads somewhere.
+        .route("/status", get(status))
         .route("/command/task", post(command_task))
         .route("/command/deploy", post(command_deploy))
         .route("/command/stop", post(command_stop))

@@ -209,6 +209,33 @@ async fn deploy_events_match_the_capture() {
 }
 
 #[tokio::test]
+async fn root_document_links_answer() {
+    let s = Server::start(config(1).build()).await;
+    let (st, root) = s.get("").await;
+    assert_eq!(st, 200, "{root}");
+    let status = root["status"]["id"].as_str().unwrap();
+    let path = status.split("/orchestrator/v1").nth(1).unwrap();
+    let (st, body) = s.get(path).await;
+    assert_eq!(
+        (st, body["state"].as_str()),
+        (200, Some("running")),
+        "{body}"
+    );
+    // PE also lists an `environments` collection, with no documented shape;
+    // the emulator leaves it unanswered.
+    for c in root["collections"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        if c["name"] == "environments" {
+            continue;
+        }
+        let path = id.split("/orchestrator/v1").nth(1).unwrap();
+        let (st, body) = s.get(path).await;
+        assert_eq!(st, 200, "{id}: {body}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn stop_errors_inventory_tasks_and_report_have_pe_shapes() {
     let mut c = config(1).build();
     let mut off = crate::common::node("offline.example");
