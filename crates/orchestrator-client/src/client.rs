@@ -179,6 +179,17 @@ impl Client {
 
     /// One page of `GET /jobs/:id/nodes`.
     pub async fn nodes_page(&self, job: &str, q: &NodesQuery) -> Result<NodeList, Error> {
+        self.nodes_page_as(job, q).await
+    }
+
+    /// [`Client::nodes_page`] with the results held as `R`, e.g.
+    /// `Box<serde_json::value::RawValue>` to keep large results as the
+    /// server's text instead of building values from them.
+    pub async fn nodes_page_as<R: DeserializeOwned>(
+        &self,
+        job: &str,
+        q: &NodesQuery,
+    ) -> Result<NodeList<R>, Error> {
         let mut params = Vec::new();
         push(&mut params, "limit", q.limit);
         push(&mut params, "offset", q.offset);

@@ -65,9 +65,12 @@ impl std::fmt::Display for NodeState {
     }
 }
 
-/// One node of a job.
+/// One node of a job. `R` is how the result is held: parsed (`Value`), or
+/// e.g. `Box<serde_json::value::RawValue>` by clients that copy large
+/// results through without looking inside.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobNode {
+#[serde(bound(deserialize = "R: Deserialize<'de>"))]
+pub struct JobNode<R = Value> {
     /// Certname.
     pub name: String,
     /// Current state.
@@ -93,7 +96,7 @@ pub struct JobNode {
     /// The task result: the task's JSON object, or `{"_output": ...}`,
     /// with `_error` on failure; `null` until the node ends.
     #[serde(default)]
-    pub result: Option<Value>,
+    pub result: Option<R>,
     /// `pcp` for agent nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
@@ -105,6 +108,25 @@ pub struct JobNode {
         deserialize_with = "lenient::opt_u64_lenient"
     )]
     pub latest_event_id: Option<u64>,
+}
+
+impl<R> JobNode<R> {
+    /// The same node with its result converted by `f`.
+    pub fn map_result<S>(self, f: impl FnOnce(Option<R>) -> Option<S>) -> JobNode<S> {
+        JobNode {
+            name: self.name,
+            state: self.state,
+            timestamp: self.timestamp,
+            start_timestamp: self.start_timestamp,
+            finish_timestamp: self.finish_timestamp,
+            duration: self.duration,
+            transaction_uuid: self.transaction_uuid,
+            details: self.details,
+            result: f(self.result),
+            transport: self.transport,
+            latest_event_id: self.latest_event_id,
+        }
+    }
 }
 
 impl JobNode {
@@ -146,11 +168,12 @@ impl NextEvents {
     }
 }
 
-/// `GET /jobs/:id/nodes`.
+/// `GET /jobs/:id/nodes`; `R` as for [`JobNode`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeList {
+#[serde(bound(deserialize = "R: Deserialize<'de>"))]
+pub struct NodeList<R = Value> {
     /// The nodes on this page.
-    pub items: Vec<JobNode>,
+    pub items: Vec<JobNode<R>>,
     /// Cursor for the events endpoint.
     #[serde(
         rename = "next-events",
