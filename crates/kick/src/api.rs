@@ -5,6 +5,10 @@ use std::future::Future;
 
 use orchestrator_client::{Client, Error, NodesQuery};
 use orchestrator_types::{EventList, Job, NodeList, StopResponse};
+use serde_json::value::RawValue;
+
+/// A page of nodes whose results are the server's JSON text.
+pub type RawNodeList = NodeList<Box<RawValue>>;
 
 /// The calls [`crate::watch`] makes. The futures are `Send` so that the
 /// next page of results can be fetched on another task.
@@ -24,6 +28,31 @@ pub trait Api {
         offset: u64,
         limit: u64,
     ) -> impl Future<Output = Result<NodeList, Error>> + Send;
+    /// [`Api::nodes_page`] with the results left as JSON text, for the JSON
+    /// formats, which copy them through: parsing a large result into a
+    /// value and serializing it again costs more than fetching it.
+    fn nodes_page_raw(
+        &self,
+        job: &str,
+        offset: u64,
+        limit: u64,
+    ) -> impl Future<Output = Result<RawNodeList, Error>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            let page = self.nodes_page(job, offset, limit).await?;
+            Ok(NodeList {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|n| n.map_result(|r| serde_json::value::to_raw_value(&r?).ok()))
+                    .collect(),
+                next_events: page.next_events,
+                pagination: page.pagination,
+            })
+        }
+    }
     /// `POST /command/stop`.
     fn stop(
         &self,
@@ -42,18 +71,31 @@ impl Api for Client {
     }
 
     async fn nodes_page(&self, job: &str, offset: u64, limit: u64) -> Result<NodeList, Error> {
-        let q = NodesQuery {
-            limit: Some(limit),
-            offset: Some(offset),
-            order_by: Some("name".into()),
-            order: Some("asc".into()),
-            state: None,
-        };
-        Client::nodes_page(self, job, &q).await
+        Client::nodes_page(self, job, &nodes_query(offset, limit)).await
+    }
+
+    async fn nodes_page_raw(
+        &self,
+        job: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RawNodeList, Error> {
+        Client::nodes_page_as(self, job, &nodes_query(offset, limit)).await
     }
 
     async fn stop(&self, job: &str, force: bool) -> Result<StopResponse, Error> {
         Client::stop(self, job, force).await
+    }
+}
+
+/// A page of the nodes ordered by name.
+fn nodes_query(offset: u64, limit: u64) -> NodesQuery {
+    NodesQuery {
+        limit: Some(limit),
+        offset: Some(offset),
+        order_by: Some("name".into()),
+        order: Some("asc".into()),
+        state: None,
     }
 }
 

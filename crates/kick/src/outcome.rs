@@ -13,7 +13,8 @@
 
 use orchestrator_types::NodeState;
 use orchestrator_types::{EventType, JobNode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// The `_error` kind of a run ended by a force stop.
@@ -188,37 +189,94 @@ impl NodeReport {
             .as_ref()
             .or(result.as_ref())
             .filter(|p| p.is_object());
-        let outcome = classify(state, p, job_noop);
+        let f = Facts::read(state, duration, p, message, job_noop);
         let output = p
-            .filter(|_| keep_output(outcome))
+            .filter(|_| keep_output(f.outcome))
             .and_then(|p| p.get("_output"))
             .and_then(Value::as_str)
             .map(strip_ansi);
-        let mut error = p
-            .and_then(|p| p.get("_error"))
-            .filter(|e| !e.is_null())
-            .cloned();
-        if error.is_none() && outcome.is_bad() {
-            error = Some(json!({
-                "kind": format!("kick/node-{}", state.as_str()),
-                "msg": message.unwrap_or_else(|| format!("the node ended {}", state.as_str())),
-                "details": {},
-            }));
-        }
-        let duration =
-            duration.or_else(|| p.and_then(|p| p.get("duration")).and_then(Value::as_f64));
         Self {
-            exitcode: p.and_then(exitcode),
-            resources: p.and_then(resources),
             name,
             state,
-            outcome,
-            duration,
+            outcome: f.outcome,
+            duration: f.duration,
+            exitcode: f.exitcode,
+            resources: f.resources,
             output,
-            error,
+            error: f.error,
             result,
             json: None,
         }
+    }
+
+    /// From a node record whose result is the server's JSON text, for the
+    /// JSON formats: the report comes serialized ([`NodeReport::json`]),
+    /// its `result` copied from that text, and so is `output` when it holds
+    /// nothing to strip. Parsing a large result into a value and escaping
+    /// its output twice (as `output` and inside `result`) was most of the
+    /// cost of `--format json` on large jobs.
+    pub fn from_raw_node(
+        node: JobNode<Box<RawValue>>,
+        job_noop: bool,
+        keep_output: impl Fn(Outcome) -> bool,
+    ) -> Self {
+        if let Some(report) = Self::from_lean(&node, job_noop, &keep_output) {
+            return report;
+        }
+        // Results that are not objects, or that the lean reading refuses
+        // (duplicate keys, numbers out of range), take the general path.
+        let node = node.map_result(|r| serde_json::from_str(r?.get()).ok());
+        let mut report = Self::from_node_keeping(node, job_noop, keep_output);
+        report.pre_serialize();
+        report
+    }
+
+    fn from_lean(
+        node: &JobNode<Box<RawValue>>,
+        job_noop: bool,
+        keep_output: &impl Fn(Outcome) -> bool,
+    ) -> Option<Self> {
+        let raw = node
+            .result
+            .as_deref()
+            .filter(|r| r.get().starts_with('{'))?;
+        let lean: Lean = serde_json::from_str(raw.get()).ok()?;
+        let output = lean.output;
+        let p = lean.payload();
+        let message = node
+            .details
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let f = Facts::read(node.state, node.duration, Some(&p), message, job_noop);
+        let output = output
+            .filter(|_| keep_output(f.outcome))
+            .and_then(Text::output);
+        let compacted = compact(raw.get()).and_then(|s| RawValue::from_string(s).ok());
+        let json = serde_json::to_vec(&RawReport {
+            name: &node.name,
+            state: node.state,
+            outcome: f.outcome,
+            duration: f.duration,
+            exitcode: f.exitcode,
+            resources: f.resources.as_ref(),
+            output,
+            error: f.error.as_ref(),
+            result: compacted.as_deref().unwrap_or(raw),
+        })
+        .ok()?;
+        Some(Self {
+            name: node.name.clone(),
+            state: node.state,
+            outcome: f.outcome,
+            duration: f.duration,
+            exitcode: f.exitcode,
+            resources: f.resources,
+            output: None,
+            error: f.error,
+            result: None,
+            json: Some(json),
+        })
     }
 
     /// Serializes the report into [`NodeReport::json`] and drops the large
@@ -246,6 +304,211 @@ impl NodeReport {
             (true, _) => msg,
         })
     }
+}
+
+/// What a report says besides the output and the result.
+struct Facts {
+    outcome: Outcome,
+    duration: Option<f64>,
+    exitcode: Option<i64>,
+    resources: Option<Value>,
+    error: Option<Value>,
+}
+
+impl Facts {
+    /// From the payload `p` (an object, or none), by the module's rules.
+    fn read(
+        state: NodeState,
+        duration: Option<f64>,
+        p: Option<&Value>,
+        message: Option<String>,
+        job_noop: bool,
+    ) -> Self {
+        let outcome = classify(state, p, job_noop);
+        let mut error = p
+            .and_then(|p| p.get("_error"))
+            .filter(|e| !e.is_null())
+            .cloned();
+        if error.is_none() && outcome.is_bad() {
+            error = Some(json!({
+                "kind": format!("kick/node-{}", state.as_str()),
+                "msg": message.unwrap_or_else(|| format!("the node ended {}", state.as_str())),
+                "details": {},
+            }));
+        }
+        Self {
+            outcome,
+            duration: duration
+                .or_else(|| p.and_then(|p| p.get("duration")).and_then(Value::as_f64)),
+            exitcode: p.and_then(exitcode),
+            resources: p.and_then(resources),
+            error,
+        }
+    }
+}
+
+/// The members of a result object that the rules of this module read,
+/// from its JSON text; serde skips the others (a generic task's own keys)
+/// without copying them, and `_output` is only located.
+#[derive(Deserialize)]
+struct Lean<'a> {
+    #[serde(rename = "_output", default, borrow)]
+    output: Option<&'a RawValue>,
+    #[serde(rename = "_error", default)]
+    error: Option<Value>,
+    #[serde(default)]
+    status: Option<Value>,
+    #[serde(default)]
+    noop: Option<Value>,
+    #[serde(default)]
+    changed: Option<Value>,
+    #[serde(default)]
+    resources: Option<Value>,
+    #[serde(default)]
+    metrics: Option<Value>,
+    #[serde(default)]
+    exitcode: Option<Value>,
+    #[serde(default)]
+    duration: Option<Value>,
+}
+
+impl Lean<'_> {
+    /// The members read as an object, so that the same rules apply as to
+    /// a parsed result (a `null` member reads like a missing one there).
+    fn payload(self) -> Value {
+        let members = [
+            ("_error", self.error),
+            ("status", self.status),
+            ("noop", self.noop),
+            ("changed", self.changed),
+            ("resources", self.resources),
+            ("metrics", self.metrics),
+            ("exitcode", self.exitcode),
+            ("duration", self.duration),
+        ];
+        Value::Object(
+            members
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+                .collect(),
+        )
+    }
+}
+
+/// A report serialized from a raw result; the members and their order are
+/// those of [`NodeReport`].
+#[derive(Serialize)]
+struct RawReport<'a> {
+    name: &'a str,
+    state: NodeState,
+    outcome: Outcome,
+    duration: Option<f64>,
+    exitcode: Option<i64>,
+    resources: Option<&'a Value>,
+    output: Option<Text<'a>>,
+    error: Option<&'a Value>,
+    result: &'a RawValue,
+}
+
+/// The `output` member: the server's string token when it has nothing to
+/// strip, else the cleaned text.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Text<'a> {
+    Raw(&'a RawValue),
+    Clean(String),
+}
+
+impl<'a> Text<'a> {
+    /// From the `_output` token; none unless it is a string, as for a
+    /// parsed result.
+    fn output(token: &'a RawValue) -> Option<Self> {
+        let s = token.get();
+        if !s.starts_with('"') {
+            return None;
+        }
+        if needs_no_stripping(s.as_bytes()) {
+            return Some(Self::Raw(token));
+        }
+        let text: String = serde_json::from_str(s).ok()?;
+        Some(Self::Clean(strip_ansi(&text)))
+    }
+}
+
+/// True when the JSON string token `raw` cannot decode to text holding an
+/// ESC or a 0x9b byte, which is when [`strip_ansi`] returns the text as it
+/// is. Escapes of ASCII characters other than ESC are safe; any other
+/// `\u` escape is left to the decoder (serde_json writes none, and none
+/// arise from a valid string without them).
+fn needs_no_stripping(raw: &[u8]) -> bool {
+    if memchr::memchr2(0x1b, 0x9b, raw).is_some() {
+        return false;
+    }
+    let mut i = 0;
+    while let Some(at) = raw.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        let esc = i + at;
+        match raw.get(esc + 1) {
+            Some(b'u') => {
+                let ascii = raw
+                    .get(esc + 2..esc + 6)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u16::from_str_radix(h, 16).ok())
+                    .is_some_and(|c| c < 0x80 && c != 0x1b);
+                if !ascii {
+                    return false;
+                }
+                i = esc + 6;
+            }
+            Some(_) => i = esc + 2,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// `raw` without the whitespace between its tokens, when it has line
+/// breaks or tabs there (a server that pretty-prints its answers): a
+/// `jsonl` line must stay one line. Spaces alone are left; they are valid
+/// and harmless.
+fn compact(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    // Inside strings these bytes must be escaped: any is between tokens.
+    memchr::memchr3(b'\n', b'\r', b'\t', b)?;
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => {
+                let start = i;
+                i += 1;
+                // To the closing quote, jumping over escapes.
+                loop {
+                    match b
+                        .get(i..)
+                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                    {
+                        Some(k) if b[i + k] == b'"' => {
+                            i += k + 1;
+                            break;
+                        }
+                        Some(k) => i = (i + k + 2).min(b.len()),
+                        None => {
+                            i = b.len();
+                            break;
+                        }
+                    }
+                }
+                out.extend_from_slice(&b[start..i]);
+            }
+            b' ' | b'\n' | b'\r' | b'\t' => i += 1,
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// What the outcome is read from when the result is not an object: a
@@ -359,6 +622,239 @@ mod tests {
             "name": "n1", "state": state, "result": result, "details": details, "duration": 1.5
         }))
         .unwrap()
+    }
+
+    /// `node` with its result as the JSON text `text`.
+    fn raw_node(state: &str, text: &str, details: Value) -> JobNode<Box<RawValue>> {
+        let mut n = node(state, Value::Null, details).map_result(|_: Option<Value>| None);
+        n.result = Some(RawValue::from_string(text.to_owned()).unwrap());
+        n
+    }
+
+    /// The report's JSON from the raw result and from the parsed one.
+    fn both_ways(
+        state: &str,
+        result: &Value,
+        details: Value,
+        noop: bool,
+        keep: fn(Outcome) -> bool,
+    ) -> (NodeReport, Vec<u8>, Vec<u8>) {
+        let raw = NodeReport::from_raw_node(
+            raw_node(state, &result.to_string(), details.clone()),
+            noop,
+            keep,
+        );
+        let mut parsed =
+            NodeReport::from_node_keeping(node(state, result.clone(), details), noop, keep);
+        assert_eq!(raw.outcome, parsed.outcome, "{result}");
+        parsed.pre_serialize();
+        let (a, b) = (raw.json.clone().unwrap(), parsed.json.unwrap());
+        (raw, a, b)
+    }
+
+    fn member(json: &[u8], key: &str) -> Value {
+        serde_json::from_slice::<Value>(json).unwrap()[key].clone()
+    }
+
+    #[test]
+    fn raw_results_give_the_same_reports_as_parsed_ones() {
+        let cases = [
+            (
+                "finished",
+                json!({"status": "changed", "noop": false, "exitcode": 2,
+                "resources": {"total": 9, "changed": 2, "failed": 0, "out_of_sync": 2, "skipped": 0, "noop_pending": 0},
+                "_output": "\u{1b}[0;32mNotice: applied\u{1b}[0m"}),
+                json!({}),
+                false,
+            ),
+            (
+                "finished",
+                json!({"status": "unchanged", "noop": true,
+                "resources": {"total": 9, "noop_pending": 3}}),
+                json!({}),
+                false,
+            ),
+            (
+                "finished",
+                json!({"status": "unchanged",
+                "metrics": {"total": 171, "noop": 3}}),
+                json!({}),
+                true,
+            ),
+            (
+                "failed",
+                json!({"status": "failed", "exitcode": 4,
+                "_error": {"kind": "psick/resource-failures", "msg": "1 failed", "details": {"exitcode": 4}}}),
+                json!({}),
+                false,
+            ),
+            (
+                "finished",
+                json!({"_output": "hi\n", "duration": 3.25}),
+                json!({}),
+                false,
+            ),
+            (
+                "finished",
+                json!({"changed": true, "other": [1, {"x": "y"}]}),
+                json!({}),
+                false,
+            ),
+            (
+                "finished",
+                json!({"_error": null, "status": null, "noop": null}),
+                json!({}),
+                true,
+            ),
+            (
+                "finished",
+                json!({"_error": {"kind": "k", "msg": "m"}}),
+                json!({}),
+                false,
+            ),
+            (
+                "failed",
+                json!({"_error": {"kind": "puppetlabs.tasks/task-error", "msg": "x",
+                "details": {"exit_code": 3}}}),
+                json!({}),
+                false,
+            ),
+            (
+                "errored",
+                json!({}),
+                json!({"message": "n1 is not connected"}),
+                false,
+            ),
+            ("stopped", json!({"_output": 5}), json!({}), false),
+            (
+                "finished",
+                json!({"_output": {"lines": ["a"]}, "status": 7}),
+                json!({}),
+                false,
+            ),
+            // Not objects, or nothing: the general path.
+            ("finished", json!("just text"), json!({}), false),
+            ("finished", json!([1, 2]), json!({}), false),
+            (
+                "finished",
+                Value::Null,
+                json!({"status": "changed", "metrics": {"total": 1}}),
+                false,
+            ),
+            ("errored", Value::Null, json!({"message": "gone"}), false),
+        ];
+        for (state, result, details, noop) in cases {
+            for keep in [(|_| true) as fn(Outcome) -> bool, |_| false] {
+                let (_, raw, parsed) = both_ways(state, &result, details.clone(), noop, keep);
+                assert_eq!(
+                    String::from_utf8_lossy(&raw),
+                    String::from_utf8_lossy(&parsed),
+                    "{state} {result}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ansi_free_output_is_copied_as_sent_and_other_output_cleaned() {
+        // `\/` is an escape serde_json never writes: its presence shows the
+        // token was copied.
+        let r = NodeReport::from_raw_node(
+            raw_node(
+                "finished",
+                r#"{"_output":"a\/b\n\"q\" \\u001b","x":1}"#,
+                json!({}),
+            ),
+            false,
+            |_| true,
+        );
+        let json = String::from_utf8(r.json.unwrap()).unwrap();
+        assert!(json.contains(r#""output":"a\/b\n\"q\" \\u001b""#), "{json}");
+        assert!(
+            json.contains(r#""result":{"_output":"a\/b\n\"q\" \\u001b","x":1}"#),
+            "{json}"
+        );
+
+        for (text, clean) in [
+            (r#""\u001b[1;31mError:\u001B[0m x""#, "Error: x"),
+            // However strip-ansi-escapes reads a C1 CSI, the same way.
+            (r#""\u009b0mtail""#, &strip_ansi("\u{9b}0mtail")),
+            ("\"Kněžice \\u001b[0m\"", "Kněžice "),
+            ("\"Kněžice\"", "Kněžice"),
+            (r#""\u00db\ud83d\ude00""#, "Û😀"),
+        ] {
+            let r = NodeReport::from_raw_node(
+                raw_node("finished", &format!(r#"{{"_output":{text}}}"#), json!({})),
+                false,
+                |_| true,
+            );
+            assert_eq!(member(r.json.as_ref().unwrap(), "output"), clean, "{text}");
+        }
+    }
+
+    #[test]
+    fn escape_checks_and_compaction_handle_odd_input() {
+        assert!(needs_no_stripping(br#""plain \n\t\"\\ \u0041""#));
+        // An escaped backslash before `u001b` is text, not an escape.
+        assert!(needs_no_stripping(br#""\\u001b""#));
+        for risky in [
+            &br#""\u001b""#[..],
+            br#""\u001B""#,
+            br#""\u009b""#,
+            br#""\u00DB""#,
+            br#""\u12""#,
+            br#""\u+7f0""#,
+            b"\"\\",
+            b"\"\x1b\"",
+            b"\"\xc4\x9b\"",
+        ] {
+            assert!(!needs_no_stripping(risky), "{risky:?}");
+        }
+        assert_eq!(compact(r#"{"a": "b c", "d": [1, 2]}"#), None);
+        assert_eq!(
+            compact("{\n  \"a\\\"\\\\\": \"x\\ny\",\n\t\"b\": [1,\r\n 2]\n}").as_deref(),
+            Some(r#"{"a\"\\":"x\ny","b":[1,2]}"#)
+        );
+        // Truncated input does not panic.
+        assert!(compact("{\n\"a").is_some());
+        assert!(compact("{\n\"a\\").is_some());
+    }
+
+    #[test]
+    fn pretty_printed_results_stay_on_one_line() {
+        let text = "{\n  \"_output\": \"done\\n\",\n  \"status\": \"changed\"\n}";
+        let r = NodeReport::from_raw_node(raw_node("finished", text, json!({})), false, |_| true);
+        assert_eq!(r.outcome, Outcome::Changed);
+        let json = r.json.unwrap();
+        assert!(!json.contains(&b'\n'));
+        assert_eq!(
+            member(&json, "result"),
+            json!({"_output": "done\n", "status": "changed"})
+        );
+        assert_eq!(member(&json, "output"), "done\n");
+    }
+
+    #[test]
+    fn results_the_lean_reading_refuses_take_the_general_path() {
+        // Duplicate keys: the last one counts, as when parsed.
+        let r = NodeReport::from_raw_node(
+            raw_node(
+                "finished",
+                r#"{"status":"failed","status":"changed"}"#,
+                json!({}),
+            ),
+            false,
+            |_| true,
+        );
+        assert_eq!(r.outcome, Outcome::Changed);
+        // A number no f64 holds: the result is dropped, nothing panics.
+        let r = NodeReport::from_raw_node(
+            raw_node("finished", r#"{"exitcode":1e999}"#, json!({})),
+            false,
+            |_| true,
+        );
+        assert_eq!(r.outcome, Outcome::Unchanged);
+        assert!(r.json.is_some());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
-use orchestrator_types::{Event, EventType, NodeState};
+use orchestrator_types::{Event, EventType, JobNode, NodeList, NodeState};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -415,6 +415,14 @@ impl Watcher {
         let info = JobInfo::from_job(&job);
         rep.begin_results(&info)?;
         let mut summary = Summary::default();
+        /// A page's reports, and the node count the server gave.
+        fn page_reports<R>(
+            page: NodeList<R>,
+            report: impl FnMut(JobNode<R>) -> NodeReport,
+        ) -> (Vec<NodeReport>, Option<u64>) {
+            let total = page.pagination.as_ref().and_then(|p| p.total);
+            (page.items.into_iter().map(report).collect(), total)
+        }
         // The next page is fetched (and parsed, by the client) on another
         // task while this one reports the current page.
         let noop = self.noop;
@@ -423,22 +431,19 @@ impl Watcher {
         let fetch = |offset: u64| {
             let (api, job, cfg) = (api.clone(), self.job.clone(), cfg.clone());
             tokio::spawn(async move {
-                let page =
-                    persist(&cfg, &job, || api.nodes_page(&job, offset, cfg.page_size)).await?;
-                let total = page.pagination.as_ref().and_then(|p| p.total);
-                let reports: Vec<NodeReport> = page
-                    .items
-                    .into_iter()
-                    .map(|n| {
-                        let mut r =
-                            NodeReport::from_node_keeping(n, noop, |o| wants_output[o as usize]);
-                        if pre_serialize {
-                            r.pre_serialize();
-                        }
-                        r
+                let keep = |o: Outcome| wants_output[o as usize];
+                let size = cfg.page_size;
+                // The JSON formats copy results through as the server's
+                // text; the human one reads them.
+                Ok::<_, Error>(if pre_serialize {
+                    let page = persist(&cfg, &job, || api.nodes_page_raw(&job, offset, size));
+                    page_reports(page.await?, |n| NodeReport::from_raw_node(n, noop, keep))
+                } else {
+                    let page = persist(&cfg, &job, || api.nodes_page(&job, offset, size));
+                    page_reports(page.await?, |n| {
+                        NodeReport::from_node_keeping(n, noop, keep)
                     })
-                    .collect();
-                Ok::<_, Error>((reports, total))
+                })
             })
         };
         // Pages are requested ahead, so that the server prepares the next
