@@ -39,6 +39,21 @@ async fn plain_text_output_is_shown_ansi_free_and_counts_as_unchanged() {
     let doc = r.json();
     assert_valid(&doc);
     assert_eq!(doc["nodes"][0]["output"], "hello from a\nsecond line\n");
+    // The raw result keeps what the task printed.
+    assert_eq!(
+        doc["nodes"][0]["result"]["_output"],
+        "\u{1b}[0;32mhello\u{1b}[0m from a\nsecond line\n"
+    );
+    let job = doc["job"]["name"].as_str().unwrap();
+    let r = emu.kick(&["job", "watch", job, "--format", "jsonl"]).await;
+    let lines: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let node = lines.iter().find(|l| l["type"] == "node").unwrap();
+    assert_eq!(node["output"], "hello from a\nsecond line\n");
+    assert_eq!(node["result"], doc["nodes"][0]["result"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
