@@ -5,10 +5,11 @@ use std::future::Future;
 
 use orchestrator_client::{Client, Error, NodesQuery};
 use orchestrator_types::{EventList, Job, NodeList, StopResponse};
-use serde_json::value::RawValue;
 
-/// A page of nodes whose results are the server's JSON text.
-pub type RawNodeList = NodeList<Box<RawValue>>;
+use crate::outcome::RawResult;
+
+/// A page of nodes whose results are kept as the server wrote them.
+pub type RawNodeList = NodeList<RawResult>;
 
 /// The calls [`crate::watch`] makes. The futures are `Send` so that the
 /// next page of results can be fetched on another task.
@@ -46,7 +47,7 @@ pub trait Api {
                 items: page
                     .items
                     .into_iter()
-                    .map(|n| n.map_result(|r| serde_json::value::to_raw_value(&r?).ok()))
+                    .map(|n| n.map_result(|r| r.map(RawResult::from_value)))
                     .collect(),
                 next_events: page.next_events,
                 pagination: page.pagination,

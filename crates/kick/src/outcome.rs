@@ -209,40 +209,66 @@ impl NodeReport {
         }
     }
 
-    /// From a node record whose result is the server's JSON text, for the
-    /// JSON formats: the report comes serialized ([`NodeReport::json`]),
-    /// its `result` copied from that text, and so is `output` when it holds
-    /// nothing to strip. Parsing a large result into a value and escaping
-    /// its output twice (as `output` and inside `result`) was most of the
-    /// cost of `--format json` on large jobs.
+    /// From a node record whose result is kept as the server wrote it, for
+    /// the JSON formats: the report comes serialized ([`NodeReport::json`]),
+    /// its `result` copied from the server's text, and so is `output` when
+    /// it holds nothing to strip. Parsing a large result into a value and
+    /// escaping its output twice (as `output` and inside `result`) was most
+    /// of the cost of `--format json` on large jobs.
     pub fn from_raw_node(
-        node: JobNode<Box<RawValue>>,
+        mut node: JobNode<RawResult>,
         job_noop: bool,
         keep_output: impl Fn(Outcome) -> bool,
     ) -> Self {
-        if let Some(report) = Self::from_lean(&node, job_noop, &keep_output) {
-            return report;
-        }
-        // Results that are not objects, or that the lean reading refuses
-        // (duplicate keys, numbers out of range), take the general path.
-        let node = node.map_result(|r| serde_json::from_str(r?.get()).ok());
+        let result = match node.result.take() {
+            Some(RawResult::Members(mut members)) if distinct(&members) => {
+                match Self::from_members(&node, &mut members, job_noop, &keep_output) {
+                    Some(report) => return report,
+                    None => Some(RawResult::Members(members)),
+                }
+            }
+            other => other,
+        };
+        // Results that are not objects, or have a key twice (the last one
+        // counts, as when parsed), take the general path.
+        let node = node.map_result(|_| result.map(RawResult::into_value).filter(|v| !v.is_null()));
         let mut report = Self::from_node_keeping(node, job_noop, keep_output);
         report.pre_serialize();
         report
     }
 
-    fn from_lean(
-        node: &JobNode<Box<RawValue>>,
+    /// The report of a node whose result has `members`, each key once.
+    fn from_members(
+        node: &JobNode<RawResult>,
+        members: &mut [(String, Box<RawValue>)],
         job_noop: bool,
         keep_output: &impl Fn(Outcome) -> bool,
     ) -> Option<Self> {
-        let raw = node
-            .result
-            .as_deref()
-            .filter(|r| r.get().starts_with('{'))?;
-        let lean: Lean = serde_json::from_str(raw.get()).ok()?;
-        let output = lean.output;
-        let p = lean.payload();
+        for (_, raw) in members.iter_mut() {
+            // Strings cannot hold line breaks; other members may, when the
+            // server pretty-prints.
+            if !raw.get().starts_with('"')
+                && let Some(c) = compact(raw.get()).and_then(|c| RawValue::from_string(c).ok())
+            {
+                *raw = c;
+            }
+        }
+        let members = &*members;
+        let mut payload = Map::new();
+        let mut output = None;
+        for (key, raw) in members {
+            if key == "_output" {
+                output = Some(&**raw);
+            } else if PAYLOAD_KEYS.contains(&key.as_str()) {
+                // A number no f64 holds reads as null; it did not stop the
+                // page from being read.
+                let v = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                if !v.is_null() {
+                    payload.insert(key.clone(), v);
+                }
+            }
+        }
+        let p = Value::Object(payload);
         let message = node
             .details
             .get("message")
@@ -252,12 +278,13 @@ impl NodeReport {
         let output = output
             .filter(|_| keep_output(f.outcome))
             .and_then(Text::output);
-        let compacted = compact(raw.get()).and_then(|s| RawValue::from_string(s).ok());
         // Room for the result, the output beside it and the small members:
         // growing the buffer would copy the large ones again.
-        let mut json =
-            Vec::with_capacity(raw.get().len() + output.as_ref().map_or(0, Text::len) + 1024);
-        let result = compacted.as_deref().unwrap_or(raw);
+        let size: usize = members
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
+        let mut json = Vec::with_capacity(size + output.as_ref().map_or(0, Text::len) + 1024);
         serde_json::to_writer(
             &mut json,
             &RawReport {
@@ -269,7 +296,7 @@ impl NodeReport {
                 resources: f.resources.as_ref(),
                 output,
                 error: f.error.as_ref(),
-                result,
+                result: Members(members),
             },
         )
         .ok()?;
@@ -356,50 +383,125 @@ impl Facts {
 }
 
 /// The members of a result object that the rules of this module read,
-/// from its JSON text; serde skips the others (a generic task's own keys)
-/// without copying them, and `_output` is only located.
-#[derive(Deserialize)]
-struct Lean<'a> {
-    #[serde(rename = "_output", default, borrow)]
-    output: Option<&'a RawValue>,
-    #[serde(rename = "_error", default)]
-    error: Option<Value>,
-    #[serde(default)]
-    status: Option<Value>,
-    #[serde(default)]
-    noop: Option<Value>,
-    #[serde(default)]
-    changed: Option<Value>,
-    #[serde(default)]
-    resources: Option<Value>,
-    #[serde(default)]
-    metrics: Option<Value>,
-    #[serde(default)]
-    exitcode: Option<Value>,
-    #[serde(default)]
-    duration: Option<Value>,
+/// besides `_output`.
+const PAYLOAD_KEYS: [&str; 8] = [
+    "_error",
+    "status",
+    "noop",
+    "changed",
+    "resources",
+    "metrics",
+    "exitcode",
+    "duration",
+];
+
+/// A node's result as the server wrote it, for the JSON formats: an
+/// object's members each as their JSON text, so that a large `_output` is
+/// read once and written out as sent, or any other value parsed.
+#[derive(Debug, Clone)]
+pub enum RawResult {
+    /// An object's members, in the server's order.
+    Members(Vec<(String, Box<RawValue>)>),
+    /// Anything but an object.
+    Other(Value),
 }
 
-impl Lean<'_> {
-    /// The members read as an object, so that the same rules apply as to
-    /// a parsed result (a `null` member reads like a missing one there).
-    fn payload(self) -> Value {
-        let members = [
-            ("_error", self.error),
-            ("status", self.status),
-            ("noop", self.noop),
-            ("changed", self.changed),
-            ("resources", self.resources),
-            ("metrics", self.metrics),
-            ("exitcode", self.exitcode),
-            ("duration", self.duration),
-        ];
-        Value::Object(
-            members
-                .into_iter()
-                .filter_map(|(k, v)| Some((k.to_owned(), v?)))
-                .collect(),
-        )
+impl RawResult {
+    /// From a parsed result.
+    pub fn from_value(v: Value) -> Self {
+        match v {
+            Value::Object(m) => Self::Members(
+                m.into_iter()
+                    .filter_map(|(k, v)| Some((k, serde_json::value::to_raw_value(&v).ok()?)))
+                    .collect(),
+            ),
+            other => Self::Other(other),
+        }
+    }
+
+    /// The parsed result; of members with the same key the last counts,
+    /// as when a document is parsed.
+    fn into_value(self) -> Value {
+        match self {
+            Self::Members(m) => Value::Object(
+                m.into_iter()
+                    .map(|(k, raw)| (k, serde_json::from_str(raw.get()).unwrap_or(Value::Null)))
+                    .collect(),
+            ),
+            Self::Other(v) => v,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawResult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RawResultVisitor)
+    }
+}
+
+struct RawResultVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RawResultVisitor {
+    type Value = RawResult;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a task result")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawResult, A::Error> {
+        let mut members = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            members.push((key, map.next_value::<Box<RawValue>>()?));
+        }
+        Ok(RawResult::Members(members))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<RawResult, A::Error> {
+        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(RawResult::Other)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<RawResult, E> {
+        Ok(RawResult::Other(v.into()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<RawResult, E> {
+        Ok(RawResult::Other(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<RawResult, E> {
+        Ok(RawResult::Other(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<RawResult, E> {
+        Ok(RawResult::Other(v.into()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<RawResult, E> {
+        Ok(RawResult::Other(v.into()))
+    }
+
+    fn visit_unit<E>(self) -> Result<RawResult, E> {
+        Ok(RawResult::Other(Value::Null))
+    }
+}
+
+/// True when no key comes twice.
+fn distinct(members: &[(String, Box<RawValue>)]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    members.iter().all(|(k, _)| seen.insert(k.as_str()))
+}
+
+/// An object from its members, each written as its text.
+struct Members<'a>(&'a [(String, Box<RawValue>)]);
+
+impl Serialize for Members<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }
 
@@ -415,7 +517,7 @@ struct RawReport<'a> {
     resources: Option<&'a Value>,
     output: Option<Text<'a>>,
     error: Option<&'a Value>,
-    result: &'a RawValue,
+    result: Members<'a>,
 }
 
 /// The `output` member: the server's string token when it has nothing to
@@ -638,10 +740,11 @@ mod tests {
         .unwrap()
     }
 
-    /// `node` with its result as the JSON text `text`.
-    fn raw_node(state: &str, text: &str, details: Value) -> JobNode<Box<RawValue>> {
+    /// `node` with its result read from the JSON text `text`, as the
+    /// client reads it.
+    fn raw_node(state: &str, text: &str, details: Value) -> JobNode<RawResult> {
         let mut n = node(state, Value::Null, details).map_result(|_: Option<Value>| None);
-        n.result = Some(RawValue::from_string(text.to_owned()).unwrap());
+        n.result = serde_json::from_str(text).unwrap();
         n
     }
 
@@ -751,6 +854,14 @@ mod tests {
             ("finished", json!([1, 2]), json!({}), false),
             (
                 "finished",
+                json!([{"a": [1.5, null]}, "b"]),
+                json!({}),
+                false,
+            ),
+            ("finished", json!(-5), json!({}), false),
+            ("finished", json!(true), json!({}), false),
+            (
+                "finished",
                 Value::Null,
                 json!({"status": "changed", "metrics": {"total": 1}}),
                 false,
@@ -837,14 +948,14 @@ mod tests {
 
     #[test]
     fn pretty_printed_results_stay_on_one_line() {
-        let text = "{\n  \"_output\": \"done\\n\",\n  \"status\": \"changed\"\n}";
+        let text = "{\n  \"_output\": \"done\\n\",\n  \"status\": \"changed\",\n  \"resources\": {\n    \"total\": 1\n  }\n}";
         let r = NodeReport::from_raw_node(raw_node("finished", text, json!({})), false, |_| true);
         assert_eq!(r.outcome, Outcome::Changed);
         let json = r.json.unwrap();
         assert!(!json.contains(&b'\n'));
         assert_eq!(
             member(&json, "result"),
-            json!({"_output": "done\n", "status": "changed"})
+            json!({"_output": "done\n", "status": "changed", "resources": {"total": 1}})
         );
         assert_eq!(member(&json, "output"), "done\n");
     }
