@@ -29,9 +29,10 @@ pub trait Api {
         offset: u64,
         limit: u64,
     ) -> impl Future<Output = Result<NodeList, Error>> + Send;
-    /// [`Api::nodes_page`] with the results left as JSON text, for the JSON
-    /// formats, which copy them through: parsing a large result into a
-    /// value and serializing it again costs more than fetching it.
+    /// [`Api::nodes_page`] with the results kept as the server wrote them
+    /// ([`RawResult`]), for the JSON formats, which copy them through:
+    /// parsing a large result into a value and serializing it again costs
+    /// more than fetching it. The default converts parsed pages (fakes).
     fn nodes_page_raw(
         &self,
         job: &str,

@@ -185,3 +185,27 @@ pub struct NodeList<R = Value> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagination: Option<Pagination>,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    #[test]
+    fn results_can_be_kept_as_the_servers_text() {
+        let page = r#"{"items": [
+            {"name": "a", "state": "finished", "result": {"_output": "x\u001b[0m",  "b": [1, 2.50]}},
+            {"name": "b", "state": "errored", "result": null}
+        ], "pagination": {"offset": 0, "total": 2}}"#;
+        let raw: NodeList<Box<RawValue>> = serde_json::from_str(page).unwrap();
+        let text = raw.items[0].result.as_ref().unwrap().get();
+        assert_eq!(text, r#"{"_output": "x\u001b[0m",  "b": [1, 2.50]}"#);
+        assert!(raw.items[1].result.is_none());
+        let parsed: NodeList = serde_json::from_str(page).unwrap();
+        let mapped = raw.items[0]
+            .clone()
+            .map_result(|r| serde_json::from_str::<Value>(r?.get()).ok());
+        assert_eq!(mapped, parsed.items[0]);
+    }
+}
