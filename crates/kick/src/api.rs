@@ -55,6 +55,14 @@ pub trait Api {
             })
         }
     }
+    /// The `limit` nodes that ended last (`GET /jobs/:id/nodes` ordered by
+    /// finish time, newest first), to report nodes whose events carried no
+    /// result.
+    fn recent_nodes(
+        &self,
+        job: &str,
+        limit: u64,
+    ) -> impl Future<Output = Result<NodeList, Error>> + Send;
     /// `POST /command/stop`.
     fn stop(
         &self,
@@ -83,6 +91,17 @@ impl Api for Client {
         limit: u64,
     ) -> Result<RawNodeList, Error> {
         Client::nodes_page_as(self, job, &nodes_query(offset, limit)).await
+    }
+
+    async fn recent_nodes(&self, job: &str, limit: u64) -> Result<NodeList, Error> {
+        let q = NodesQuery {
+            limit: Some(limit),
+            offset: Some(0),
+            order_by: Some("finish_timestamp".into()),
+            order: Some("desc".into()),
+            state: None,
+        };
+        Client::nodes_page(self, job, &q).await
     }
 
     async fn stop(&self, job: &str, force: bool) -> Result<StopResponse, Error> {

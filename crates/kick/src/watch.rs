@@ -132,6 +132,9 @@ struct Watcher {
     printed: HashSet<String>,
     /// Nodes running now, with their start time (bounded by concurrency).
     running: HashMap<String, Option<SystemTime>>,
+    /// Nodes whose end event carried no result, with that event's type:
+    /// their records are read to report them live.
+    awaiting: HashMap<String, EventType>,
     cursor: Option<u64>,
     stop_presses: u32,
 }
@@ -148,6 +151,7 @@ impl Watcher {
             },
             printed: HashSet::new(),
             running: HashMap::new(),
+            awaiting: HashMap::new(),
             cursor: None,
             stop_presses: 0,
         }
@@ -179,6 +183,9 @@ impl Watcher {
                         active = !list.items.is_empty();
                         for ev in list.items {
                             ended |= self.event(ev, rep)?;
+                        }
+                        if !ended && !self.awaiting.is_empty() {
+                            self.report_awaiting(api, rep, cfg).await?;
                         }
                         rep.progress(&self.progress);
                     }
@@ -344,11 +351,14 @@ impl Watcher {
                     && empty
                     && matches!(t, EventType::NodeFinished | EventType::NodeFailed)
                 {
-                    // No result in the event: the node is reported from its
-                    // record when the results are collected.
+                    // No result in the event (PE does not document that
+                    // task events carry one): the node is reported from its
+                    // record, read after this poll, or when the results are
+                    // collected.
                     if t == EventType::NodeFailed {
                         self.progress.failed += 1;
                     }
+                    self.awaiting.insert(node, t);
                     return Ok(false);
                 }
                 let report = NodeReport::from_event(
@@ -377,6 +387,43 @@ impl Watcher {
             EventType::Unknown => {}
         }
         Ok(false)
+    }
+
+    /// Reports the nodes of [`Watcher::awaiting`] from their records: the
+    /// nodes that ended last come first when ordered by finish time, so one
+    /// short page holds them. Nodes not found (or a failed request) wait for
+    /// the next poll, or for the collection of results.
+    async fn report_awaiting<A: Api>(
+        &mut self,
+        api: &A,
+        rep: &mut dyn Reporter,
+        cfg: &WatchConfig,
+    ) -> Result<(), Error> {
+        let limit = (self.awaiting.len() as u64 * 2).clamp(10, cfg.page_size.max(10));
+        let page = match api.recent_nodes(&self.job, limit).await {
+            Ok(page) => page,
+            Err(e) if classify(&e) == Failure::Fatal => return Err(self.fatal(e)),
+            Err(e) => {
+                tracing::debug!("reading the records of ended nodes failed: {e}");
+                return Ok(());
+            }
+        };
+        for node in page.items {
+            if !node.state.is_terminal() || node.result.is_none() {
+                continue;
+            }
+            let Some(t) = self.awaiting.remove(&node.name) else {
+                continue;
+            };
+            let report = NodeReport::from_node(node, self.noop);
+            // A node_failed event was counted when it came.
+            if report.outcome.is_bad() && t != EventType::NodeFailed {
+                self.progress.failed += 1;
+            }
+            rep.node_done(&report)?;
+            self.printed.insert(report.name);
+        }
+        Ok(())
     }
 
     /// Counters from `node_states` when events are unavailable; true if they moved.
@@ -653,6 +700,12 @@ mod tests {
                 .collect();
             Ok(serde_json::from_value(json!({"items": items})).unwrap())
         }
+        async fn recent_nodes(&self, _job: &str, limit: u64) -> Result<NodeList, ClientError> {
+            self.calls.lock().unwrap().push(format!("recent {limit}"));
+            // Newest first: the fake's nodes ended in list order.
+            let items: Vec<Value> = self.nodes.iter().rev().cloned().collect();
+            Ok(serde_json::from_value(json!({"items": items})).unwrap())
+        }
         async fn stop(&self, _job: &str, force: bool) -> Result<StopResponse, ClientError> {
             self.calls
                 .lock()
@@ -804,6 +857,49 @@ mod tests {
             ["events None", "events Some(3)", "events Some(3)"]
         );
         assert!(calls.contains(&"nodes 2".to_string()), "paged: {calls:?}");
+    }
+
+    #[tokio::test]
+    async fn nodes_whose_events_carry_no_result_are_read_from_their_records_live() {
+        let fake = Arc::new(Fake {
+            jobs: Mutex::new(VecDeque::from([
+                Ok(job("running", 3)),
+                Ok(job("failed", 3)),
+            ])),
+            events: Mutex::new(VecDeque::from([
+                Ok(events(json!([
+                    ev(1, "node_finished", "a", json!({})),
+                    ev(2, "node_failed", "c", json!({}))
+                ]))),
+                Ok(events(json!([ev(3, "node_finished", "b", json!({}))]))),
+                Ok(events(json!([ev(4, "job_finished", "", json!({}))]))),
+            ])),
+            nodes: three_nodes(),
+            ..Fake::default()
+        });
+        let mut rec = Record::default();
+        let code = watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
+            .await
+            .unwrap();
+        assert_eq!(code, 6);
+        assert_eq!(
+            rec.0,
+            vec![
+                "started 7",
+                // Newest record first, as the server orders them.
+                "live c failed",
+                "live a changed",
+                "live b unchanged",
+                "results",
+                "result a changed live=true",
+                "result b unchanged live=true",
+                "result c failed live=true",
+                "finish 3 6",
+            ]
+        );
+        let calls = fake.calls.lock().unwrap();
+        assert_eq!(calls.iter().filter(|c| c.starts_with("recent")).count(), 2);
+        assert!(calls.contains(&"recent 10".to_owned()), "{calls:?}");
     }
 
     #[tokio::test]
