@@ -120,7 +120,7 @@ pub async fn watch<A: Api + Clone + Send + Sync + 'static>(
         ))?;
         return Ok(EXIT_DETACHED);
     }
-    w.collect(api, rep, cfg).await
+    w.collect(api, rep, interrupts, cfg).await
 }
 
 struct Watcher {
@@ -456,6 +456,7 @@ impl Watcher {
         mut self,
         api: &A,
         rep: &mut dyn Reporter,
+        interrupts: &mut Interrupts,
         cfg: &WatchConfig,
     ) -> Result<u8, Error> {
         let job = persist(cfg, &self.job, || api.job(&self.job)).await?;
@@ -499,8 +500,23 @@ impl Watcher {
         let mut pending = std::collections::VecDeque::from([fetch(0)]);
         let mut next_offset = cfg.page_size;
         let mut total: Option<u64> = None;
-        while let Some(handle) = pending.pop_front() {
-            let page = handle.await.map_err(|e| Error::LostContact {
+        while let Some(mut handle) = pending.pop_front() {
+            // The job has ended, so Ctrl-C here has nothing to stop: it
+            // ends the listing at once.
+            let joined = tokio::select! {
+                biased;
+                () = interrupts.next() => {
+                    handle.abort();
+                    pending.iter().for_each(|h| h.abort());
+                    rep.notice(&format!(
+                        "Ctrl-C: stopped listing the results of job {}, which has ended; see them all with `kick job show {}`.",
+                        self.job, self.job
+                    ))?;
+                    return Ok(EXIT_DETACHED);
+                }
+                joined = &mut handle => joined,
+            };
+            let page = joined.map_err(|e| Error::LostContact {
                 job: self.job.clone(),
                 cause: format!("collecting the results failed: {e}"),
             })??;
@@ -595,7 +611,7 @@ pub async fn show<A: Api + Clone + Send + Sync + 'static>(
     let info = JobInfo::from_job(&job);
     rep.started(&info)?;
     let w = Watcher::new(job_id, &info);
-    let code = w.collect(api, rep, cfg).await?;
+    let code = w.collect(api, rep, &mut Interrupts::none(), cfg).await?;
     if job.state.is_terminal() {
         Ok(code)
     } else {
@@ -958,6 +974,32 @@ mod tests {
         assert!(notices[0].contains("asked the orchestrator to stop job 7"));
         assert!(notices[1].contains("force-stopping job 7"));
         assert!(notices[2].contains("kick job watch 7"));
+    }
+
+    #[tokio::test]
+    async fn ctrl_c_while_results_are_listed_ends_the_listing() {
+        let fake = Arc::new(Fake {
+            jobs: Mutex::new(VecDeque::from([Ok(job("failed", 3))])),
+            nodes: three_nodes(),
+            ..Fake::default()
+        });
+        let (tx, mut ints) = Interrupts::channel();
+        tx.send(()).unwrap();
+        let mut rec = Record::default();
+        let code = watch(&fake, "7", &mut rec, &mut ints, &fast())
+            .await
+            .unwrap();
+        assert_eq!(code, EXIT_DETACHED);
+        assert_eq!(rec.0[..2], ["started 7", "results"]);
+        assert_eq!(rec.0.len(), 3, "{:?}", rec.0);
+        assert!(rec.0[2].contains("kick job show 7"), "{:?}", rec.0);
+        assert!(
+            fake.calls
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|c| !c.starts_with("stop"))
+        );
     }
 
     #[tokio::test]
