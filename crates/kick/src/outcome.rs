@@ -160,6 +160,14 @@ impl NodeReport {
             == Some(JOB_STOPPED);
         let state = if stopped { NodeState::Stopped } else { state };
         let message = Some(message.to_owned()).filter(|m| !m.trim().is_empty());
+        // Event timestamps have whole seconds (PE's format), so the time
+        // between two is off by up to a second: a duration the result
+        // carries (psick's run time) is the better figure.
+        let duration = result
+            .as_ref()
+            .and_then(|r| r.get("duration"))
+            .and_then(Value::as_f64)
+            .or(duration);
         Self::build(
             node,
             state,
@@ -991,6 +999,30 @@ mod tests {
         // whole, with or without escapes elsewhere.
         assert_eq!(strip_ansi("Kněžice \u{1b}[0m"), "Kněžice ");
         assert_eq!(strip_ansi("Kněžice"), "Kněžice");
+    }
+
+    #[test]
+    fn a_result_duration_beats_whole_second_event_timestamps() {
+        let with = json!({"status": "changed", "duration": 7.64});
+        let r = NodeReport::from_event(
+            "n".into(),
+            EventType::NodeFinished,
+            &with,
+            "",
+            Some(9.0),
+            false,
+        );
+        assert_eq!(r.duration, Some(7.64));
+        let without = json!({"status": "changed"});
+        let r = NodeReport::from_event(
+            "n".into(),
+            EventType::NodeFinished,
+            &without,
+            "",
+            Some(9.0),
+            false,
+        );
+        assert_eq!(r.duration, Some(9.0));
     }
 
     #[test]
