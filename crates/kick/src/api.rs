@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use orchestrator_client::{Client, Error, NodesQuery};
-use orchestrator_types::{EventList, Job, NodeList, StopResponse};
+use orchestrator_types::{EventList, Job, NodeList, NodeState, StopResponse};
 
 use crate::outcome::RawResult;
 
@@ -55,12 +55,14 @@ pub trait Api {
             })
         }
     }
-    /// The `limit` nodes that ended last (`GET /jobs/:id/nodes` ordered by
-    /// finish time, newest first), to report nodes whose events carried no
-    /// result.
+    /// The `limit` nodes in `state` that ended last (`GET /jobs/:id/nodes`
+    /// ordered by finish time, newest first), to report nodes whose events
+    /// carried no result. The state filter keeps out nodes without a finish
+    /// time, which a database may sort first.
     fn recent_nodes(
         &self,
         job: &str,
+        state: NodeState,
         limit: u64,
     ) -> impl Future<Output = Result<NodeList, Error>> + Send;
     /// `POST /command/stop`.
@@ -93,13 +95,18 @@ impl Api for Client {
         Client::nodes_page_as(self, job, &nodes_query(offset, limit)).await
     }
 
-    async fn recent_nodes(&self, job: &str, limit: u64) -> Result<NodeList, Error> {
+    async fn recent_nodes(
+        &self,
+        job: &str,
+        state: NodeState,
+        limit: u64,
+    ) -> Result<NodeList, Error> {
         let q = NodesQuery {
             limit: Some(limit),
             offset: Some(0),
             order_by: Some("finish_timestamp".into()),
             order: Some("desc".into()),
-            state: None,
+            state: Some(state.as_str().into()),
         };
         Client::nodes_page(self, job, &q).await
     }

@@ -27,6 +27,10 @@ use crate::summary::{EXIT_DETACHED, Summary};
 /// Consecutive failed event polls after which kick follows the job instead.
 const EVENT_FAILURES_BEFORE_FALLBACK: u32 = 5;
 
+/// Lookups of the record of a node whose end event carried no result,
+/// before it is left to the collection of results.
+const LOOKUPS: u8 = 2;
+
 /// Result pages requested ahead of the one being reported.
 const PAGES_IN_FLIGHT: usize = 2;
 
@@ -120,6 +124,9 @@ pub async fn watch<A: Api + Clone + Send + Sync + 'static>(
         ))?;
         return Ok(EXIT_DETACHED);
     }
+    // A press that came as the job ended was meant for the job, which no
+    // longer needs stopping: it must not cut the results short.
+    while interrupts.try_next() {}
     w.collect(api, rep, interrupts, cfg).await
 }
 
@@ -132,9 +139,9 @@ struct Watcher {
     printed: HashSet<String>,
     /// Nodes running now, with their start time (bounded by concurrency).
     running: HashMap<String, Option<SystemTime>>,
-    /// Nodes whose end event carried no result, with that event's type:
-    /// their records are read to report them live.
-    awaiting: HashMap<String, EventType>,
+    /// Nodes whose end event carried no result, with that event's type and
+    /// the lookups tried: their records are read to report them live.
+    awaiting: HashMap<String, (EventType, u8)>,
     cursor: Option<u64>,
     stop_presses: u32,
 }
@@ -184,7 +191,7 @@ impl Watcher {
                         for ev in list.items {
                             ended |= self.event(ev, rep)?;
                         }
-                        if !ended && !self.awaiting.is_empty() {
+                        if !ended && self.awaiting.values().any(|(_, tries)| *tries < LOOKUPS) {
                             self.report_awaiting(api, rep, cfg).await?;
                         }
                         rep.progress(&self.progress);
@@ -358,7 +365,7 @@ impl Watcher {
                     if t == EventType::NodeFailed {
                         self.progress.failed += 1;
                     }
-                    self.awaiting.insert(node, t);
+                    self.awaiting.insert(node, (t, 0));
                     return Ok(false);
                 }
                 let report = NodeReport::from_event(
@@ -389,40 +396,62 @@ impl Watcher {
         Ok(false)
     }
 
-    /// Reports the nodes of [`Watcher::awaiting`] from their records: the
-    /// nodes that ended last come first when ordered by finish time, so one
-    /// short page holds them. Nodes not found (or a failed request) wait for
-    /// the next poll, or for the collection of results.
+    /// Reports the nodes of [`Watcher::awaiting`] from their records. The
+    /// nodes that ended last come first among the finished (or failed) ones
+    /// ordered by finish time, so one short page per state holds them. A node
+    /// not found after [`LOOKUPS`] tries is left to the collection of
+    /// results, so a server that never gives its record costs two requests,
+    /// not one every poll.
     async fn report_awaiting<A: Api>(
         &mut self,
         api: &A,
         rep: &mut dyn Reporter,
         cfg: &WatchConfig,
     ) -> Result<(), Error> {
-        let limit = (self.awaiting.len() as u64 * 2).clamp(10, cfg.page_size.max(10));
-        let page = match api.recent_nodes(&self.job, limit).await {
-            Ok(page) => page,
-            Err(e) if classify(&e) == Failure::Fatal => return Err(self.fatal(e)),
-            Err(e) => {
-                tracing::debug!("reading the records of ended nodes failed: {e}");
-                return Ok(());
-            }
-        };
-        for node in page.items {
-            if !node.state.is_terminal() || node.result.is_none() {
+        for (event, state) in [
+            (EventType::NodeFinished, NodeState::Finished),
+            (EventType::NodeFailed, NodeState::Failed),
+        ] {
+            let wanted = self
+                .awaiting
+                .values()
+                .filter(|(t, tries)| *t == event && *tries < LOOKUPS)
+                .count() as u64;
+            if wanted == 0 {
                 continue;
             }
-            let Some(t) = self.awaiting.remove(&node.name) else {
-                continue;
+            let limit = (wanted * 2).clamp(10, cfg.page_size.max(10));
+            let page = match api.recent_nodes(&self.job, state, limit).await {
+                Ok(page) => page.items,
+                Err(e) if classify(&e) == Failure::Fatal => return Err(self.fatal(e)),
+                Err(e) => {
+                    tracing::debug!("reading the records of ended nodes failed: {e}");
+                    Vec::new()
+                }
             };
-            let report = NodeReport::from_node(node, self.noop);
-            // A node_failed event was counted when it came.
-            if report.outcome.is_bad() && t != EventType::NodeFailed {
-                self.progress.failed += 1;
+            for node in page {
+                if node.state != state || node.result.is_none() {
+                    continue;
+                }
+                let Some((t, _)) = self.awaiting.remove(&node.name) else {
+                    continue;
+                };
+                let report = NodeReport::from_node(node, self.noop);
+                // A node_failed event was counted when it came.
+                if report.outcome.is_bad() && t != EventType::NodeFailed {
+                    self.progress.failed += 1;
+                }
+                rep.node_done(&report)?;
+                self.printed.insert(report.name);
             }
-            rep.node_done(&report)?;
-            self.printed.insert(report.name);
+            for (t, tries) in self.awaiting.values_mut() {
+                if *t == event {
+                    *tries = tries.saturating_add(1);
+                }
+            }
         }
+        // Nodes given up on are reported with the results; forget them.
+        self.awaiting.retain(|_, (_, tries)| *tries < LOOKUPS);
         Ok(())
     }
 
@@ -509,7 +538,7 @@ impl Watcher {
                     handle.abort();
                     pending.iter().for_each(|h| h.abort());
                     rep.notice(&format!(
-                        "Ctrl-C: stopped listing the results of job {}, which has ended; see them all with `kick job show {}`.",
+                        "Ctrl-C: stopped listing the results of job {}, which has ended (`kick job show {}` lists them).",
                         self.job, self.job
                     ))?;
                     return Ok(EXIT_DETACHED);
@@ -605,13 +634,14 @@ pub async fn show<A: Api + Clone + Send + Sync + 'static>(
     api: &A,
     job_id: &str,
     rep: &mut dyn Reporter,
+    interrupts: &mut Interrupts,
     cfg: &WatchConfig,
 ) -> Result<u8, Error> {
     let job = persist(cfg, job_id, || api.job(job_id)).await?;
     let info = JobInfo::from_job(&job);
     rep.started(&info)?;
     let w = Watcher::new(job_id, &info);
-    let code = w.collect(api, rep, &mut Interrupts::none(), cfg).await?;
+    let code = w.collect(api, rep, interrupts, cfg).await?;
     if job.state.is_terminal() {
         Ok(code)
     } else {
@@ -633,7 +663,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::outcome::Outcome;
 
     /// A scripted orchestrator: events and job answers are popped in order
     /// (the last one repeats), calls are recorded.
@@ -716,10 +745,25 @@ mod tests {
                 .collect();
             Ok(serde_json::from_value(json!({"items": items})).unwrap())
         }
-        async fn recent_nodes(&self, _job: &str, limit: u64) -> Result<NodeList, ClientError> {
-            self.calls.lock().unwrap().push(format!("recent {limit}"));
+        async fn recent_nodes(
+            &self,
+            _job: &str,
+            state: NodeState,
+            limit: u64,
+        ) -> Result<NodeList, ClientError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("recent {} {limit}", state.as_str()));
             // Newest first: the fake's nodes ended in list order.
-            let items: Vec<Value> = self.nodes.iter().rev().cloned().collect();
+            let items: Vec<Value> = self
+                .nodes
+                .iter()
+                .rev()
+                .filter(|n| n["state"] == state.as_str())
+                .take(limit as usize)
+                .cloned()
+                .collect();
             Ok(serde_json::from_value(json!({"items": items})).unwrap())
         }
         async fn stop(&self, _job: &str, force: bool) -> Result<StopResponse, ClientError> {
@@ -902,9 +946,9 @@ mod tests {
             rec.0,
             vec![
                 "started 7",
-                // Newest record first, as the server orders them.
-                "live c failed",
+                // Finished nodes are looked up before failed ones.
                 "live a changed",
+                "live c failed",
                 "live b unchanged",
                 "results",
                 "result a changed live=true",
@@ -914,8 +958,51 @@ mod tests {
             ]
         );
         let calls = fake.calls.lock().unwrap();
-        assert_eq!(calls.iter().filter(|c| c.starts_with("recent")).count(), 2);
-        assert!(calls.contains(&"recent 10".to_owned()), "{calls:?}");
+        let recent: Vec<&String> = calls.iter().filter(|c| c.starts_with("recent")).collect();
+        assert_eq!(
+            recent,
+            [
+                "recent finished 10",
+                "recent failed 10",
+                "recent finished 10"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_that_never_comes_is_looked_up_twice_then_left_to_the_results() {
+        let fake = Arc::new(Fake {
+            jobs: Mutex::new(VecDeque::from([
+                Ok(job("running", 1)),
+                Ok(job("finished", 1)),
+            ])),
+            events: Mutex::new(VecDeque::from([
+                Ok(events(json!([ev(1, "node_finished", "a", json!({}))]))),
+                Ok(events(json!([]))),
+                Ok(events(json!([]))),
+                Ok(events(json!([]))),
+                Ok(events(json!([]))),
+                Ok(events(json!([ev(2, "job_finished", "", json!({}))]))),
+            ])),
+            nodes: vec![node("a", "finished", Value::Null)],
+            ..Fake::default()
+        });
+        let mut rec = Record::default();
+        watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
+            .await
+            .unwrap();
+        let calls = fake.calls.lock().unwrap();
+        assert_eq!(
+            calls.iter().filter(|c| c.starts_with("recent")).count(),
+            2,
+            "{calls:?}"
+        );
+        assert!(rec.0.iter().all(|l| !l.starts_with("live")), "{:?}", rec.0);
+        assert!(
+            rec.0.contains(&"result a unchanged live=false".to_owned()),
+            "{:?}",
+            rec.0
+        );
     }
 
     #[tokio::test]
@@ -986,7 +1073,7 @@ mod tests {
         let (tx, mut ints) = Interrupts::channel();
         tx.send(()).unwrap();
         let mut rec = Record::default();
-        let code = watch(&fake, "7", &mut rec, &mut ints, &fast())
+        let code = show(&fake, "7", &mut rec, &mut ints, &fast())
             .await
             .unwrap();
         assert_eq!(code, EXIT_DETACHED);
@@ -1000,6 +1087,23 @@ mod tests {
                 .iter()
                 .all(|c| !c.starts_with("stop"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_ctrl_c_pressed_as_the_job_ends_does_not_cut_the_results_short() {
+        let fake = Arc::new(Fake {
+            jobs: Mutex::new(VecDeque::from([Ok(job("failed", 3))])),
+            nodes: three_nodes(),
+            ..Fake::default()
+        });
+        let (tx, mut ints) = Interrupts::channel();
+        tx.send(()).unwrap();
+        let mut rec = Record::default();
+        let code = watch(&fake, "7", &mut rec, &mut ints, &fast())
+            .await
+            .unwrap();
+        assert_eq!(code, 6);
+        assert_eq!(rec.0.last().map(String::as_str), Some("finish 3 6"));
     }
 
     #[tokio::test]
@@ -1083,6 +1187,5 @@ mod tests {
             .unwrap();
         assert_eq!(code, 0);
         assert_eq!(rec.0.iter().filter(|l| l.starts_with("live a")).count(), 1);
-        let _ = Outcome::Unchanged;
     }
 }

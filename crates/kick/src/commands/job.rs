@@ -34,7 +34,14 @@ async fn show(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let io = super::io_for(ctx.take_streams(), &a.output);
     let mut rep = render::reporter(&a.output, io);
-    crate::watch::show(&client, &a.id, rep.as_mut(), &ctx.watch).await
+    crate::watch::show(
+        &client,
+        &a.id,
+        rep.as_mut(),
+        &mut ctx.interrupts,
+        &ctx.watch,
+    )
+    .await
 }
 
 async fn watch(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
