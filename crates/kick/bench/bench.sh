@@ -61,6 +61,16 @@ latency_pair() { # SECS RUNS
     > /dev/null
   jq -r "[.results[].median * 1000 - $1 * 1000 | round] | join(\" \")" "$work/latency.json"
 }
+# latency_pair into KICK_MS and BASE_MS, failing loudly (a `read` from a
+# process substitution would hide a failed run).
+measure() { # SECS RUNS
+  local pair
+  pair=$(latency_pair "$1" "$2") || { echo "error: the latency run for $1 s failed" >&2; exit 1; }
+  read -r KICK_MS BASE_MS <<< "$pair"
+  case "$KICK_MS $BASE_MS" in
+    *[!0-9\ -]* | " " | *" ") echo "error: the latency run for $1 s gave '$pair'" >&2; exit 1 ;;
+  esac
+}
 ratio() { awk -v b="$1" -v k="$2" 'BEGIN { printf "%.1fx", b / (k > 0 ? k : 1) }'; }
 
 if [ "$only" != scale ]; then
@@ -71,15 +81,15 @@ if [ "$only" != scale ]; then
 # real fleet, where dispatch to the nodes takes a variable time.
 for secs in 2 2.5; do
   echo "== completion latency: 3 nodes running $secs s, $runs runs each"
-  read -r kick_ms base_ms < <(latency_pair "$secs" "$runs")
-  echo "kick: ${kick_ms} ms after the $secs s of work (median); 1 s poller: ${base_ms} ms; $(ratio "$base_ms" "$kick_ms") better"
+  measure "$secs" "$runs"
+  echo "kick: ${KICK_MS} ms after the $secs s of work (median); 1 s poller: ${BASE_MS} ms; $(ratio "$BASE_MS" "$KICK_MS") better"
 done
 sweep_runs=${KICK_BENCH_SWEEP_RUNS:-3}
 echo "== completion latency over the poller's period: 2.0, 2.1 ... 2.9 s, $sweep_runs runs each"
 k_sum=0 b_sum=0
 for tenth in 0 1 2 3 4 5 6 7 8 9; do
-  read -r k b < <(latency_pair "2.$tenth" "$sweep_runs")
-  k_sum=$((k_sum + k)) b_sum=$((b_sum + b))
+  measure "2.$tenth" "$sweep_runs"
+  k_sum=$((k_sum + KICK_MS)) b_sum=$((b_sum + BASE_MS))
 done
 echo "kick: $((k_sum / 10)) ms after the work (mean of the medians); 1 s poller: $((b_sum / 10)) ms; $(ratio "$b_sum" "$k_sum") better"
 fi
