@@ -102,11 +102,10 @@ impl Api for Client {
         limit: u64,
     ) -> Result<NodeList, Error> {
         let q = NodesQuery {
-            limit: Some(limit),
-            offset: Some(0),
             order_by: Some("finish_timestamp".into()),
             order: Some("desc".into()),
             state: Some(state.as_str().into()),
+            ..nodes_query(0, limit)
         };
         Client::nodes_page(self, job, &q).await
     }

@@ -140,7 +140,8 @@ struct Watcher {
     /// Nodes running now, with their start time (bounded by concurrency).
     running: HashMap<String, Option<SystemTime>>,
     /// Nodes whose end event carried no result, with that event's type and
-    /// the lookups tried: their records are read to report them live.
+    /// the lookups tried (always fewer than [`LOOKUPS`]): their records are
+    /// read to report them live.
     awaiting: HashMap<String, (EventType, u8)>,
     cursor: Option<u64>,
     stop_presses: u32,
@@ -191,7 +192,7 @@ impl Watcher {
                         for ev in list.items {
                             ended |= self.event(ev, rep)?;
                         }
-                        if !ended && self.awaiting.values().any(|(_, tries)| *tries < LOOKUPS) {
+                        if !ended && !self.awaiting.is_empty() {
                             self.report_awaiting(api, rep, cfg).await?;
                         }
                         rep.progress(&self.progress);
@@ -376,11 +377,7 @@ impl Watcher {
                     duration,
                     self.noop,
                 );
-                if report.outcome.is_bad() {
-                    self.progress.failed += 1;
-                }
-                rep.node_done(&report)?;
-                self.printed.insert(report.name);
+                self.report_live(report, false, rep)?;
             }
             EventType::JobStopping => {
                 if self.stop_presses == 0 {
@@ -394,6 +391,22 @@ impl Watcher {
             EventType::Unknown => {}
         }
         Ok(false)
+    }
+
+    /// Reports a node that ended, counting it as failed unless its
+    /// `node_failed` event already did.
+    fn report_live(
+        &mut self,
+        report: NodeReport,
+        failure_counted: bool,
+        rep: &mut dyn Reporter,
+    ) -> Result<(), Error> {
+        if report.outcome.is_bad() && !failure_counted {
+            self.progress.failed += 1;
+        }
+        rep.node_done(&report)?;
+        self.printed.insert(report.name);
+        Ok(())
     }
 
     /// Reports the nodes of [`Watcher::awaiting`] from their records. The
@@ -412,11 +425,7 @@ impl Watcher {
             (EventType::NodeFinished, NodeState::Finished),
             (EventType::NodeFailed, NodeState::Failed),
         ] {
-            let wanted = self
-                .awaiting
-                .values()
-                .filter(|(t, tries)| *t == event && *tries < LOOKUPS)
-                .count() as u64;
+            let wanted = self.awaiting.values().filter(|(t, _)| *t == event).count() as u64;
             if wanted == 0 {
                 continue;
             }
@@ -437,12 +446,7 @@ impl Watcher {
                     continue;
                 };
                 let report = NodeReport::from_node(node, self.noop);
-                // A node_failed event was counted when it came.
-                if report.outcome.is_bad() && t != EventType::NodeFailed {
-                    self.progress.failed += 1;
-                }
-                rep.node_done(&report)?;
-                self.printed.insert(report.name);
+                self.report_live(report, t == EventType::NodeFailed, rep)?;
             }
             for (t, tries) in self.awaiting.values_mut() {
                 if *t == event {
