@@ -23,11 +23,14 @@ MODULE_TGZ  := pkg/$(MODULE_DIR).tar.gz
 PS_STATE    ?= /tmp/kick-puppet-stack
 export PS_STATE
 
-.PHONY: help build release task module lint test test-only bench demo stack-up stack-down clean
+.PHONY: help deps build release task module lint test test-only bench demo stack-up stack-down clean
 
 help: ## list the targets
 	@echo "Kick make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-11s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages the tests, the demo and the benchmarks need (checks first)
+	tests/scripts/install-deps.sh
 
 build: task ## debug build of the whole workspace (what the tests use) + the static task
 	$(CARGO) build --workspace --all-targets
@@ -60,17 +63,17 @@ lint: ## rustfmt check, clippy -D warnings, metadata-json-lint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@command -v metadata-json-lint >/dev/null \
-	  || { echo "error: metadata-json-lint not found: apt-get install metadata-json-lint" >&2; exit 1; }
+	  || { echo "error: metadata-json-lint not found: run make deps (tests/scripts/install-deps.sh)" >&2; exit 1; }
 	metadata-json-lint metadata.json
 	bash -n tests/scripts/*.sh .ci/run
 
-test: task module ## everything: unit, integration, real-Puppet end-to-end suite, lint
+test: deps task module ## everything: unit, integration, real-Puppet end-to-end suite, lint
 	tests/scripts/make-test.sh
 
 test-only: ## the test suites only, against an already running stack (KICK_PUPPET_STACK)
 	$(CARGO) nextest run --workspace
 
-bench: task ## benchmarks (figures go to the README)
+bench: deps task ## benchmarks (figures go to the README)
 	@test -x crates/psick-task/bench/bench.sh \
 	  || { echo "error: crates/psick-task/bench/bench.sh is missing" >&2; exit 1; }
 	crates/psick-task/bench/bench.sh $(TASK_BUILT)
@@ -78,7 +81,7 @@ bench: task ## benchmarks (figures go to the README)
 	$(TARGET_DIR)/release/emulator-bench
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh
 
-demo: build ## the main job: loopback puppetserver + emulator + simulated nodes, noop then real run
+demo: deps build ## the main job: loopback puppetserver + emulator + simulated nodes, noop then real run
 	KICK_DEMO_BUILD=0 tests/scripts/demo.sh
 
 stack-up: ## start (or reuse) the loopback puppetserver in PS_STATE

@@ -42,26 +42,11 @@ rm -f "$PS_STATE/started"
 t0=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
 
-# 1. packages, only when missing (puppetserver pulls a JRE through default-jre-headless)
-need=()
-for p in puppet-agent puppetserver curl procps; do
-  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "${PS_NO_INSTALL:-0}" = 1 ]; then
-    log "missing packages: ${need[*]} (PS_NO_INSTALL=1, not installing)"; exit 1
-  fi
-  log "installing ${need[*]}"
-  # Keep the packages' services (puppet agent daemon, a systemd puppetserver) from starting
-  # on install: this script runs its own server, and a daemon agent would share /etc/puppet.
-  own_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; own_policy=1
-  fi
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-  if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
-  timing "packages installed (${need[*]}) in $(( $(date +%s) - t0 ))s"
+# 1. packages, only when missing: the one list in install-deps.sh
+if [ "${PS_NO_INSTALL:-0}" = 1 ]; then
+  "$here/install-deps.sh" --check
+else
+  "$here/install-deps.sh"
 fi
 
 # 2. test environments (copied over; other content of the environments, such as an installed

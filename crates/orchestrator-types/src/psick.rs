@@ -120,9 +120,87 @@ pub struct PuppetAgentResult {
     /// (head and tail kept around an explicit truncation line).
     #[serde(rename = "_output", default)]
     pub output: String,
+    /// The run's resource events, one entry per resource and property, read
+    /// from the run's report (`lastrunreport`) only when this run wrote it.
+    /// Empty when the report could not be read (`report_error` says why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// How many changes were left out of `changes` by `changes_limit`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub changes_truncated: u64,
+    /// The run's transaction UUID (from the report), tying it to PuppetDB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_uuid: Option<String>,
+    /// Resources whose change was corrective (drift from the catalog) versus
+    /// intentional (a new catalog), from the report's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrective_change: Option<CorrectiveCounts>,
+    /// Why the report could not be read, when it could not; the run itself
+    /// is unaffected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_error: Option<String>,
     /// Present exactly when the task failed.
     #[serde(rename = "_error", default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The status of one resource event in a run report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeStatus {
+    /// A noop run found the property out of sync and would change it.
+    Noop,
+    /// The property was changed.
+    Success,
+    /// Changing the property failed.
+    Failure,
+    /// Puppet's audit status (rare); kept so such reports still parse.
+    Audit,
+}
+
+/// One resource event of a run: what changed (or would change, in noop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// `Type[title]`, as puppet names the resource (`File[/etc/motd]`).
+    pub resource: String,
+    /// Resource type (`File`).
+    #[serde(rename = "type", default)]
+    pub resource_type: String,
+    /// Resource title (`/etc/motd`).
+    #[serde(default)]
+    pub title: String,
+    /// The property the event is about (`content`, `ensure`); `null` for
+    /// events not tied to one (a refresh).
+    #[serde(default)]
+    pub property: Option<String>,
+    /// The value before the run, as a string, cut at 1 KiB.
+    #[serde(default)]
+    pub previous: Option<String>,
+    /// The value the catalog asks for, as a string, cut at 1 KiB.
+    #[serde(default)]
+    pub desired: Option<String>,
+    /// Puppet's message for the event.
+    #[serde(default)]
+    pub message: String,
+    /// noop, success or failure.
+    pub status: ChangeStatus,
+    /// Whether this was a corrective change (drift back to the catalog).
+    #[serde(default)]
+    pub corrective: bool,
+}
+
+/// Counts of corrective and intentional changes in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorrectiveCounts {
+    /// Changes that brought drifted state back to the catalog.
+    pub corrective: u64,
+    /// Changes the catalog itself asked for.
+    pub intentional: u64,
 }
 
 /// What the task did about one lockfile.
@@ -217,12 +295,33 @@ mod tests {
             config_version: Some("1795460334".into()),
             puppet_version: Some("7.23.0".into()),
             output: "Notice: Applied catalog".into(),
+            changes: vec![Change {
+                resource: "File[/etc/motd]".into(),
+                resource_type: "File".into(),
+                title: "/etc/motd".into(),
+                property: Some("content".into()),
+                previous: Some("{sha256}aa".into()),
+                desired: Some("{sha256}bb".into()),
+                message: "content changed".into(),
+                status: ChangeStatus::Noop,
+                corrective: false,
+            }],
+            changes_truncated: 0,
+            transaction_uuid: Some("3b1a".into()),
+            corrective_change: Some(CorrectiveCounts {
+                corrective: 0,
+                intentional: 1,
+            }),
+            report_error: None,
             error: None,
         };
         let v = serde_json::to_value(&r).unwrap();
         assert!(v.get("_error").is_none());
         assert_eq!(v["_output"], "Notice: Applied catalog");
         assert_eq!(v["status"], "changed");
+        assert_eq!(v["changes"][0]["type"], "File");
+        assert_eq!(v["changes"][0]["status"], "noop");
+        assert!(v.get("changes_truncated").is_none());
         assert_eq!(serde_json::from_value::<PuppetAgentResult>(v).unwrap(), r);
     }
 

@@ -48,6 +48,11 @@ pub fn empty_result() -> PuppetAgentResult {
         config_version: None,
         puppet_version: None,
         output: String::new(),
+        changes: Vec::new(),
+        changes_truncated: 0,
+        transaction_uuid: None,
+        corrective_change: None,
+        report_error: None,
         error: None,
     }
 }

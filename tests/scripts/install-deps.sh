@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The one place that lists and installs what `make test`, `make demo` and `make bench` need on
+# Debian bookworm: the Puppet stack (puppet-agent, puppetserver, PuppetDB with PostgreSQL),
+# the linters and the command-line tools the tests and scripts call. `make test`, `make demo`,
+# `make bench` and `tests/scripts/puppet-stack-up.sh` all call it, so nothing is installed in
+# one path and missing in another; `.ci/run` installs nothing itself.
+#
+# Usage:
+#   install-deps.sh            install what is missing (root; apt-get), say in one line what
+#   install-deps.sh --check    install nothing; exit 1 listing what is missing
+#   install-deps.sh --list     print "command package" pairs, one a line (used by the tests)
+#
+# No service may start on install (the tests run their own puppetserver and PuppetDB, and a
+# daemon agent would share /etc/puppet with them): a policy-rc.d that refuses is put in place
+# for the install, unless the machine already has one.
+set -euo pipefail
+
+# Every command the build, the tests, the benchmarks and the scripts run, and the Debian
+# package that provides it. A test (tests/e2e/install.rs) fails when a script or a test calls
+# a program that is not in this list.
+TOOLS=(
+  "puppet puppet-agent"
+  "puppetserver puppetserver"
+  "java default-jre-headless"
+  "puppetdb puppetdb"
+  "psql postgresql-client-15"
+  "pg_ctlcluster postgresql-common"
+  "metadata-json-lint metadata-json-lint"
+  "xmllint libxml2-utils"
+  "hyperfine hyperfine"
+  "jq jq"
+  "python3 python3"
+  "ruby ruby"
+  "curl curl"
+  "file file"
+  "git git"
+  "make make"
+  "gzip gzip"
+  "tar tar"
+  "setpriv util-linux"
+  "setsid util-linux"
+  "script bsdutils"
+  "ps procps"
+  "pkill procps"
+  "dpkg-deb dpkg"
+  "apt-ftparchive apt-utils"
+  "openssl openssl"
+  "/usr/bin/time time"
+)
+# Packages needed for what they hold, not for a command: the PostgreSQL server PuppetDB uses,
+# the puppetserver's PuppetDB terminus, the CA bundle curl and apt use.
+EXTRA_PACKAGES=(postgresql postgresql-15 puppet-terminus-puppetdb ca-certificates)
+
+mode=${1:-install}
+case $mode in
+  install|--install) mode=install ;;
+  --check) mode=check ;;
+  --list) for t in "${TOOLS[@]}"; do echo "$t"; done; exit 0 ;;
+  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "install-deps.sh: unknown argument '$1' (use --check, --list or no argument)" >&2; exit 2 ;;
+esac
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+has_command() {
+  case $1 in /*) [ -x "$1" ] ;; *) command -v "$1" >/dev/null 2>&1 ;; esac
+}
+
+packages=()
+for t in "${TOOLS[@]}"; do packages+=("${t#* }"); done
+packages+=("${EXTRA_PACKAGES[@]}")
+# shellcheck disable=SC2207 # package names have no spaces
+packages=($(printf '%s\n' "${packages[@]}" | sort -u))
+
+missing=()
+for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
+missing_commands=()
+for t in "${TOOLS[@]}"; do
+  cmd=${t%% *}
+  # pg_ctlcluster and the puppetdb wrapper live outside PATH for non-root users.
+  has_command "$cmd" || [ -x "/usr/bin/$cmd" ] || [ -x "/usr/sbin/$cmd" ] || missing_commands+=("$cmd")
+done
+
+if [ "$mode" = check ]; then
+  if [ ${#missing[@]} -eq 0 ] && [ ${#missing_commands[@]} -eq 0 ]; then
+    echo "[deps] all ${#packages[@]} packages installed"
+    exit 0
+  fi
+  [ ${#missing[@]} -eq 0 ] || echo "[deps] missing packages: ${missing[*]}" >&2
+  [ ${#missing_commands[@]} -eq 0 ] || echo "[deps] missing commands: ${missing_commands[*]}" >&2
+  echo "[deps] run tests/scripts/install-deps.sh as root to install them" >&2
+  exit 1
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "[deps] all ${#packages[@]} packages installed"
+else
+  if [ "$(id -u)" != 0 ]; then
+    echo "[deps] missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "[deps] installing ${#missing[@]} Debian packages: ${missing[*]}"
+  t0=$(date +%s)
+  export DEBIAN_FRONTEND=noninteractive
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  trap '[ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+  echo "[deps] installed in $(( $(date +%s) - t0 ))s"
+fi
+
+# What was installed must really provide every command (a package renamed upstream, say).
+still=()
+for t in "${TOOLS[@]}"; do
+  cmd=${t%% *}
+  has_command "$cmd" || [ -x "/usr/bin/$cmd" ] || [ -x "/usr/sbin/$cmd" ] || still+=("$cmd (${t#* })")
+done
+if [ ${#still[@]} -gt 0 ]; then
+  echo "[deps] error: still missing after install: ${still[*]}" >&2
+  exit 1
+fi
