@@ -18,7 +18,10 @@ fn listed_tools() -> BTreeSet<String> {
         .arg("--list")
         .output()
         .expect("run install-deps.sh --list");
-    assert!(out.status.success(), "install-deps.sh --list failed: {out:?}");
+    assert!(
+        out.status.success(),
+        "install-deps.sh --list failed: {out:?}"
+    );
     String::from_utf8(out.stdout)
         .expect("utf-8 list")
         .lines()
@@ -39,8 +42,8 @@ const SHELL_WORDS: &[&str] = &[
 
 /// Words after which the next word is the program.
 const PREFIX_WORDS: &[&str] = &[
-    "sudo", "env", "nohup", "if", "then", "else", "elif", "do", "while", "until", "time", "!",
-    "{", "}", ")", "exec", "command",
+    "sudo", "env", "nohup", "if", "then", "else", "elif", "do", "while", "until", "time", "!", "{",
+    "}", ")", "exec", "command",
 ];
 
 /// Commands at command position in a shell script: the first word of each simple command
@@ -236,7 +239,7 @@ fn ours(cmd: &str) -> bool {
         "rustc",
         "rustup",
     ]
-        .contains(&name)
+    .contains(&name)
         || cmd.starts_with("tests/")
         || cmd.starts_with("crates/")
         || cmd.starts_with("./")
@@ -266,7 +269,14 @@ fn resolve(cmd: &str) -> Option<String> {
     if cmd.starts_with('/') {
         return Path::new(cmd).exists().then(|| cmd.to_owned());
     }
-    for dir in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+    for dir in [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ] {
         let p = Path::new(dir).join(cmd);
         if p.exists() {
             // dpkg knows /usr/bin/x even where /bin is a symlink to it (merged /usr).
@@ -319,7 +329,10 @@ fn every_program_the_tests_and_scripts_run_is_installed_by_install_deps() {
     }
     let mut rust = Vec::new();
     files_under(&root.join("tests"), "rs", &mut rust);
-    for dir in std::fs::read_dir(root.join("crates")).expect("crates").flatten() {
+    for dir in std::fs::read_dir(root.join("crates"))
+        .expect("crates")
+        .flatten()
+    {
         files_under(&dir.path().join("tests"), "rs", &mut rust);
         files_under(&dir.path().join("bench"), "rs", &mut rust);
     }
@@ -361,7 +374,9 @@ fn every_program_the_tests_and_scripts_run_is_installed_by_install_deps() {
 #[test]
 fn install_deps_check_mode_finds_everything_installed() {
     if std::env::var("KICK_REQUIRE_STACK").as_deref() != Ok("1") {
-        eprintln!("note: skipping: install-deps.sh --check runs under make test (KICK_REQUIRE_STACK=1)");
+        eprintln!(
+            "note: skipping: install-deps.sh --check runs under make test (KICK_REQUIRE_STACK=1)"
+        );
         return;
     }
     let out = Command::new("bash")
@@ -441,7 +456,10 @@ fn the_demo_runs_noop_real_and_converged_with_exit_codes_2_2_0() {
     // Each kick command is printed before it runs, so the reader can copy it.
     assert_eq!(text.matches("$ kick agent --nodes ").count(), 3, "{text}");
     // Piped output: no bold headers, and the commands to try kick by hand at the end.
-    assert!(!text.contains('\u{1b}'), "escape codes in piped demo output:\n{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in piped demo output:\n{text}"
+    );
     assert!(text.contains("try kick by hand"), "{text}");
     assert!(text.contains("kick job list"), "{text}");
     assert!(stop.status.success(), "demo.sh down: {stop:?}");
