@@ -7,9 +7,10 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Io, JobInfo, Progress, Reporter};
+use super::{Io, Reporter};
 use crate::outcome::NodeReport;
 use crate::summary::Summary;
+use crate::watch::{JobInfo, Notice, WatchEvent};
 
 /// The JSON and JSON-lines reporter.
 pub struct Json {
@@ -70,18 +71,30 @@ struct Tagged<'a, T: Serialize> {
 }
 
 impl Reporter for Json {
+    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()> {
+        match event {
+            WatchEvent::Started(job) => self.started(job),
+            WatchEvent::Progress(_) => Ok(()),
+            WatchEvent::NodeDone(node) => self.node_done(node),
+            WatchEvent::Notice(n) => self.notice(n),
+            WatchEvent::ResultsBegin(job) => self.begin_results(job),
+            WatchEvent::Result { node, seen_live } => self.result(node, seen_live),
+            WatchEvent::Finished {
+                job,
+                summary,
+                exit_code,
+            } => self.finish(job, summary, exit_code),
+        }
+    }
+}
+
+impl Json {
     fn started(&mut self, job: &JobInfo) -> std::io::Result<()> {
         if self.lines {
             let v = json!({"type": "job", "job": job, "node_count": job.node_count});
             self.line(&v)?;
         }
         Ok(())
-    }
-
-    fn progress(&mut self, _p: &Progress) {}
-
-    fn wants_json(&self) -> bool {
-        true
     }
 
     fn node_done(&mut self, node: &NodeReport) -> std::io::Result<()> {
@@ -94,9 +107,9 @@ impl Reporter for Json {
         Ok(())
     }
 
-    fn notice(&mut self, msg: &str) -> std::io::Result<()> {
+    fn notice(&mut self, notice: &Notice) -> std::io::Result<()> {
         if !self.quiet {
-            writeln!(self.io.err, "{msg}")?;
+            writeln!(self.io.err, "{}", super::notice::text(notice))?;
         }
         Ok(())
     }
