@@ -10,8 +10,8 @@ use super::retry::retrying;
 use super::{JobInfo, Notice, ResultMode, WatchConfig, WatchEvent};
 use crate::api::Api;
 use crate::error::Error;
-use crate::outcome::NodeReport;
-use crate::render::Reporter;
+use crate::outcome::{NodeReport, read_raw};
+use crate::render::{Reporter, json};
 use crate::summary::Summary;
 
 /// Result pages requested ahead of the one being reported.
@@ -66,7 +66,7 @@ pub(super) async fn collect<A: Api + Clone + Send + Sync + 'static>(
             // the human one reads them.
             Ok::<_, Error>(if mode.raw {
                 let page = retrying(&cfg, &job, || api.nodes_page_raw(&job, offset, size));
-                page_reports(page.await?, |n| NodeReport::from_raw_node(n, noop, keep))
+                page_reports(page.await?, |n| json::prepare(read_raw(n, noop, keep)))
             } else {
                 let page = retrying(&cfg, &job, || api.nodes_page(&job, offset, size));
                 page_reports(page.await?, |n| {
