@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::cli::{ConnArgs, Format, OutputArgs, RunArgs};
 use crate::error::Error;
-use crate::render::{self, Io};
+use crate::render;
 use crate::watch::Follower;
 use crate::{Context, Streams};
 
@@ -62,7 +62,7 @@ pub async fn follow_started(
 ) -> Result<u8, Error> {
     let id = job.name.clone();
     let streams = ctx.take_streams();
-    let mut io = streams.into_io(run.output.color);
+    let mut io = streams;
     if run.no_wait {
         match run.output.format {
             Format::Human => {
@@ -107,7 +107,7 @@ pub async fn watch_job(
     client: &Client,
     id: &str,
     output: &OutputArgs,
-    io: Io,
+    io: Streams,
     look: Look,
 ) -> Result<u8, Error> {
     let mut rep = render::reporter(output, io);
@@ -125,11 +125,6 @@ pub async fn watch_job(
         Look::Show => follower.show(id).await?,
     };
     Ok(outcome.exit_code)
-}
-
-/// The streams as [`Io`] for `output`.
-pub fn io_for(streams: Streams, output: &OutputArgs) -> Io {
-    streams.into_io(output.color)
 }
 
 /// `value` as one line of JSON (`--format json`, and each item of `--format jsonl`).
