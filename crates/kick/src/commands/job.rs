@@ -39,7 +39,7 @@ async fn watch(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let io = ctx.take_streams();
-    super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Follow).await
+    super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Reattach).await
 }
 
 async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {

@@ -180,6 +180,7 @@ impl Client {
 
     fn send_failure(&self, url: &Url, e: reqwest::Error) -> Unanswered {
         let detail = chain(&e);
+        let plain = url.scheme() == "http";
         let url = url_for_message(url);
         if e.is_connect() {
             if looks_like_tls(&detail) {
@@ -208,6 +209,15 @@ impl Client {
                 },
                 maybe_sent: true,
                 transient: true,
+            };
+        }
+        // A TLS server answers a plain-HTTP request with a TLS record (an
+        // alert), which is no HTTP status line; it cannot have acted on it.
+        if plain && detail.contains("invalid HTTP version") {
+            return Unanswered {
+                error: Error::PlainHttpToTls { url },
+                maybe_sent: false,
+                transient: false,
             };
         }
         // The connection broke after the request (or part of it) was written.
