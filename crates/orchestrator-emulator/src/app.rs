@@ -2,39 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::exec::StopLevel;
-use crate::job::JobRecord;
+use crate::job::JobHandle;
 use crate::store::Store;
-
-/// A job and the means to stop it.
-#[derive(Debug)]
-pub struct JobHandle {
-    pub name: u64,
-    rec: Mutex<JobRecord>,
-    pub stop: watch::Sender<StopLevel>,
-}
-
-impl JobHandle {
-    pub fn new(rec: JobRecord) -> Self {
-        Self {
-            name: rec.name,
-            rec: Mutex::new(rec),
-            stop: watch::channel(StopLevel::None).0,
-        }
-    }
-
-    /// Locks the record; a poisoned lock (a panic elsewhere) still yields it.
-    pub fn lock(&self) -> MutexGuard<'_, JobRecord> {
-        self.rec.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 #[derive(Debug)]
 pub struct App {

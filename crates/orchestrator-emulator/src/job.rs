@@ -1,6 +1,8 @@
-//! A job's record (what is persisted) and how it renders on the wire.
+//! A job's record (what is persisted), how it renders on the wire, and the
+//! handle a running job is stopped through.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 
 use orchestrator_types::job::{EnvironmentName, Owner};
 use orchestrator_types::{
@@ -10,7 +12,71 @@ use orchestrator_types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use tokio::sync::watch;
+
+use crate::exec::StopLevel;
 use crate::time;
+
+/// A job and the means to stop it.
+#[derive(Debug)]
+pub struct JobHandle {
+    pub name: u64,
+    rec: Mutex<JobRecord>,
+    pub stop: watch::Sender<StopLevel>,
+}
+
+impl JobHandle {
+    pub fn new(rec: JobRecord) -> Self {
+        Self {
+            name: rec.name,
+            rec: Mutex::new(rec),
+            stop: watch::channel(StopLevel::None).0,
+        }
+    }
+
+    /// Locks the record; a poisoned lock (a panic elsewhere) still yields it.
+    pub fn lock(&self) -> MutexGuard<'_, JobRecord> {
+        self.rec.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the job to stop at `level` (a raise only: a force stop is never
+    /// turned back into a graceful one). The first raise moves an unfinished
+    /// job to `stopping` with a `job_stopping` event.
+    pub fn request_stop(&self, level: StopLevel) {
+        let mut rec = self.lock();
+        if rec.state.is_terminal() {
+            return;
+        }
+        let raised = self.stop.send_if_modified(|l| {
+            if *l < level {
+                *l = level;
+                true
+            } else {
+                false
+            }
+        });
+        if !raised || rec.state == JobState::Stopping {
+            return;
+        }
+        rec.set_state(JobState::Stopping);
+        let force = level == StopLevel::Force;
+        let msg = format!(
+            "Stopping job {}{}",
+            self.name,
+            if force {
+                " (force: running nodes are killed)"
+            } else {
+                ": running nodes finish, no new ones start"
+            }
+        );
+        rec.push_event(
+            EventType::JobStopping,
+            None,
+            Detail::Value(json!({ "force": force })),
+            msg,
+        );
+    }
+}
 
 /// What kind of job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

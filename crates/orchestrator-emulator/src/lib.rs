@@ -30,6 +30,7 @@
 mod api;
 mod app;
 pub mod config;
+mod deploy;
 mod error;
 mod exec;
 mod job;
@@ -37,6 +38,7 @@ mod modules;
 pub mod puppet_type;
 mod query;
 mod runner;
+mod scope;
 mod store;
 mod time;
 mod tls;

@@ -12,9 +12,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::app::{App, JobHandle};
+use crate::app::App;
 use crate::config::NodeSpec;
 use crate::exec::{self, Ending, Outcome, StopLevel};
+use crate::job::JobHandle;
 use crate::job::{Command, Detail};
 use crate::time;
 
