@@ -63,6 +63,11 @@ impl Failure {
         self
     }
 
+    pub(crate) fn message(mut self, msg: impl Into<String>) -> Self {
+        self.body.msg = msg.into();
+        self
+    }
+
     pub(crate) fn validation(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, kind::VALIDATION_ERROR, msg)
     }

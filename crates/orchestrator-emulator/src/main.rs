@@ -103,22 +103,10 @@ async fn run(args: Args) -> Result<(), orchestrator_emulator::Error> {
         },
     };
     let listener = std::net::TcpListener::bind(&args.listen)?;
-    let addr = listener.local_addr()?;
-    let scheme = if config.tls == Tls::Plain {
-        "http"
-    } else {
-        "https"
-    };
-    let url = config
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let ca_note = match &config.tls {
         Tls::SelfSigned { write_ca_to } => format!(" cacert={}", write_ca_to.display()),
         _ => String::new(),
     };
-    // Printed on stdout so scripts can wait for it.
-    println!("orchestrator-emulator listening service-url={url}{ca_note}");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let shutdown = async move {
         tokio::select! {
@@ -127,5 +115,10 @@ async fn run(args: Args) -> Result<(), orchestrator_emulator::Error> {
         }
         tracing::info!("shutting down: running jobs are stopped and recorded as failed");
     };
-    orchestrator_emulator::serve_tls(listener, config, shutdown).await
+    // Printed on stdout, once the service really answers, so that scripts
+    // can wait for it.
+    orchestrator_emulator::serve_tls_ready(listener, config, shutdown, |url| {
+        println!("orchestrator-emulator listening service-url={url}{ca_note}");
+    })
+    .await
 }

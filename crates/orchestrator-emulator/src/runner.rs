@@ -2,10 +2,12 @@
 //! (and the job's own, for deploys), each node's process result becomes its
 //! `result` by PE's rules, and events are recorded as things happen.
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use orchestrator_types::error::kind;
 use orchestrator_types::{EventType, JobState, NodeState};
 use serde_json::{Map, Value, json};
@@ -52,9 +54,45 @@ fn what(command: Command, task: &str) -> String {
     }
 }
 
-/// Runs the job to its end and saves it.
-pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
+/// Runs a job in the background. Whatever happens in the runner, the job
+/// ends: a panic fails it, saying so.
+pub fn spawn(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
     app.job_started();
+    tokio::spawn(async move {
+        let run = tokio::spawn(run_job(app.clone(), job.clone(), plan)).await;
+        if let Err(e) = run {
+            let reason = format!(
+                "the emulator's job runner failed ({}); this is a bug, please report it",
+                panic_text(e.into_panic().as_ref())
+            );
+            tracing::error!(job = job.name, "{reason}");
+            // Its node tasks were dropped with it; end their processes too.
+            job.stop.send_replace(StopLevel::Force);
+            job.lock().finish_interrupted(&reason);
+        }
+        end(&app, &job).await;
+        app.job_ended();
+    });
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+/// Once its last change is committed, an ended job leaves memory: from then
+/// on it is read from the store.
+async fn end(app: &App, job: &JobHandle) {
+    match app.store.flush().await {
+        Ok(()) => app.evict(job.name),
+        Err(e) => tracing::error!(job = job.name, "job kept in memory only: {e}"),
+    }
+}
+
+/// Runs the job to its last event.
+async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
     {
         let mut rec = job.lock();
         // A stop can arrive before the job got going; it then stays `stopping`.
@@ -63,7 +101,6 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
             rec.set_state(JobState::Running);
         }
     }
-    app.persist(&job).await;
     let plan = Arc::new(plan);
     let stdin = Arc::new(serde_json::to_vec(&plan.input).unwrap_or_default());
     let job_slots = plan
@@ -133,14 +170,25 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
             spec.clone(),
         );
         running.spawn(async move {
-            let outcome = run_node(&app2, &job2, &plan2, &spec2, &stdin2).await;
-            record(&job2, &plan2, idx, outcome);
+            let ran = AssertUnwindSafe(async {
+                let outcome = run_node(&app2, &job2, &plan2, &spec2, &stdin2).await;
+                record(&job2, &plan2, idx, outcome);
+            })
+            .catch_unwind()
+            .await;
+            if let Err(p) = ran {
+                node_broke(&job2, idx, &panic_text(p.as_ref()));
+            }
             drop(permits);
         });
         // Reap finished nodes as we go so the set stays small.
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
+    // Every node's end is committed before the job is seen to end.
+    if let Err(e) = app.store.flush().await {
+        tracing::error!(job = job.name, "{e}");
+    }
 
     {
         let mut rec = job.lock();
@@ -156,14 +204,40 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         let mut detail = json!({ "state": state, "node_states": states });
         let message = if level == StopLevel::Shutdown {
             detail["reason"] = json!(crate::store::INTERRUPTED);
-            format!("Job failed: {}", crate::store::INTERRUPTED)
+            format!(
+                "Job failed: {} while it was running",
+                crate::store::INTERRUPTED
+            )
         } else {
             format!("Job {} {state}", rec.name)
         };
         rec.push_event(EventType::JobFinished, None, Detail::Value(detail), message);
     }
-    app.persist(&job).await;
-    app.job_ended();
+}
+
+/// A node whose handling panicked fails with the reason, the job goes on.
+fn node_broke(job: &JobHandle, idx: usize, why: &str) {
+    let mut rec = job.lock();
+    let name = rec.nodes[idx].name.clone();
+    tracing::error!(job = job.name, node = %name, "node runner failed: {why}");
+    let msg = format!(
+        "The emulator failed while running the task on {name} ({why}); this is a bug, please report it"
+    );
+    let now = time::now();
+    let n = &mut rec.nodes[idx];
+    if n.state.is_terminal() {
+        return;
+    }
+    n.state = NodeState::Failed;
+    n.finish = Some(now);
+    n.timestamp = now;
+    n.details = Some(json!({ "message": msg.clone() }));
+    n.result = Some(json!({ "_error": {
+        "kind": orchestrator_types::error::kind::EXECUTION_FAILURE,
+        "msg": msg.clone(),
+        "details": { "node": name },
+    }}));
+    rec.push_event(EventType::NodeFailed, Some(idx), Detail::NodeResult, msg);
 }
 
 async fn acquire(

@@ -11,6 +11,7 @@ use orchestrator_types::{DeployRequest, StopRequest, StopResponse, TaskRequest};
 use serde_json::{Map, Value, json};
 
 use super::{ApiResult, Shared, body, check_environment, created, start, token};
+use crate::app::Found;
 use crate::deploy;
 use crate::error::Failure;
 use crate::exec::StopLevel;
@@ -171,7 +172,7 @@ pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
         base: app.base.clone(),
         max_output: app.config.max_output_bytes,
     };
-    let name = start(&app, rec, plan);
+    let name = start(&app, rec, plan).await?;
     Ok(created(&app, name))
 }
 
@@ -241,23 +242,28 @@ pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
         base: app.base.clone(),
         max_output: app.config.max_output_bytes,
     };
-    let name = start(&app, rec, plan);
+    let name = start(&app, rec, plan).await?;
     Ok(created(&app, name))
 }
 
 pub async fn stop(State(app): Shared, req: Request) -> ApiResult<Response> {
     let r: StopRequest = body(&app, req.into_body()).await?;
     let name = job_id(&r.job)?;
-    let job = app.job(name).ok_or_else(|| Failure::unknown_job(&r.job))?;
     let level = if r.force == Some(true) {
         StopLevel::Force
     } else {
         StopLevel::Graceful
     };
-    job.request_stop(level);
-    let rec = job.lock();
-    let nodes = rec
-        .node_states()
+    // Stopping an ended job changes nothing (PE: the call is idempotent).
+    let (id, states) = match app.find(name, &r.job).await? {
+        Found::Active(job) => {
+            job.request_stop(level);
+            let rec = job.lock();
+            (rec.url(&app.base), rec.node_states())
+        }
+        Found::Stored(head) => (head.url(&app.base), head.node_states.clone()),
+    };
+    let nodes = states
         .into_iter()
         .map(|(s, n)| (s.as_str().to_owned(), n))
         .collect();
@@ -265,7 +271,7 @@ pub async fn stop(State(app): Shared, req: Request) -> ApiResult<Response> {
         StatusCode::ACCEPTED,
         axum::Json(StopResponse {
             job: StoppedJob {
-                id: rec.url(&app.base),
+                id,
                 name: name.to_string(),
                 nodes,
             },

@@ -1,6 +1,5 @@
-//! `GET /jobs` and a job's nodes, events and report.
-
-use std::sync::Arc;
+//! `GET /jobs` and a job's nodes, events and report. Running jobs are read
+//! from memory, finished ones from the store.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -8,17 +7,18 @@ use orchestrator_types::{EventList, JobList, NodeList, NodeState, Pagination};
 use serde_json::{Value, json};
 
 use super::{ApiResult, Shared};
-use crate::app::App;
+use crate::app::{App, Found};
 use crate::error::Failure;
-use crate::job::JobHandle;
+use crate::job::{JobHead, render_event, render_node};
 use crate::query::{Params, job_id};
+use crate::store::{JobQuery, NodeQuery};
 use crate::time;
+
 /// The most events one `/events` answer carries; `next-events` continues.
 const EVENTS_PAGE: usize = 1000;
 
-fn find_job(app: &App, raw: &str) -> ApiResult<Arc<JobHandle>> {
-    let id = job_id(raw)?;
-    app.job(id).ok_or_else(|| Failure::unknown_job(raw))
+async fn find_job(app: &App, raw: &str) -> ApiResult<Found> {
+    app.find(job_id(raw)?, raw).await
 }
 
 /// The `limit` and `offset` of a listing request.
@@ -66,50 +66,29 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
             "The 'task' filter cannot be used with type=deploy",
         ));
     }
-    let min_fin = p.get("min_finish_timestamp").map(str::to_owned);
-    let max_fin = p.get("max_finish_timestamp").map(str::to_owned);
-    // Sort keys are extracted once, then records are rendered for the page only.
-    let mut rows: Vec<(Arc<JobHandle>, String, u64)> = Vec::new();
-    for j in app.all_jobs() {
-        let rec = j.lock();
-        if ty.as_deref().is_some_and(|t| t != rec.command.as_str()) {
-            continue;
-        }
-        if let Some(t) = &task_filter
-            && !rec.task().is_some_and(|n| n.contains(t.as_str()))
-        {
-            continue;
-        }
-        let fin = rec.finished.map(time::seconds);
-        if let Some(m) = &min_fin
-            && fin.as_deref().is_none_or(|f| f < m.as_str())
-        {
-            continue;
-        }
-        if let Some(m) = &max_fin
-            && fin.as_deref().is_none_or(|f| f > m.as_str())
-        {
-            continue;
-        }
-        let key = match order_by.as_str() {
-            "owner" => rec.owner.clone(),
-            "timestamp" => format!("{:020.3}", rec.timestamp),
-            "environment" => rec.environment.clone(),
-            "state" => rec.state.as_str().to_owned(),
-            _ => String::new(),
-        };
-        let name = rec.name;
-        drop(rec);
-        rows.push((j, key, name));
-    }
-    rows.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)));
-    if desc {
-        rows.reverse();
-    }
-    let total = rows.len() as u64;
-    let items = page
-        .of(rows.into_iter())
-        .map(|(j, _, _)| j.lock().render(&app.base, false))
+    let query = JobQuery {
+        command: ty.clone(),
+        task: task_filter,
+        min_finish: p.get("min_finish_timestamp").map(str::to_owned),
+        max_finish: p.get("max_finish_timestamp").map(str::to_owned),
+        order_by: order_by.clone(),
+        desc,
+        limit: page.limit,
+        offset: page.offset,
+    };
+    let (rows, total) = app.store.list(query).await?;
+    let items = rows
+        .into_iter()
+        .filter_map(|(name, head)| match app.active(name) {
+            Some(j) => Some(j.lock().render(&app.base, false)),
+            None => match serde_json::from_str::<JobHead>(&head) {
+                Ok(h) => Some(h.render(&app.base, false, h.node_count, &h.node_states)),
+                Err(e) => {
+                    tracing::warn!(job = name, error = %e, "skipping an unreadable job record");
+                    None
+                }
+            },
+        })
         .collect();
     Ok(axum::Json(JobList {
         items,
@@ -125,8 +104,10 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
 }
 
 pub async fn one(State(app): Shared, Path(id): Path<String>) -> ApiResult<Response> {
-    let job = find_job(&app, &id)?;
-    let j = job.lock().render(&app.base, true);
+    let j = match find_job(&app, &id).await? {
+        Found::Active(job) => job.lock().render(&app.base, true),
+        Found::Stored(h) => h.render(&app.base, true, h.node_count, &h.node_states),
+    };
     Ok(axum::Json(j).into_response())
 }
 
@@ -135,7 +116,8 @@ pub async fn nodes(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let job = find_job(&app, &id)?;
+    let job = find_job(&app, &id).await?;
+    let name = job_id(&id)?;
     let p = Params::parse(q.as_deref());
     let page = Page::parse(&p)?;
     let order_by = p
@@ -162,28 +144,67 @@ pub async fn nodes(
             Ok(st) => Some(st),
         },
     };
-    let rec = job.lock();
+    let (items, total, events) = match job {
+        Found::Active(job) => {
+            let durable = job.durable_events();
+            let rec = job.lock();
+            let (items, total) = nodes_in_memory(&rec.nodes, state, &order_by, desc, &page);
+            (items, total, durable)
+        }
+        Found::Stored(h) => {
+            let q = NodeQuery {
+                state,
+                order_by,
+                desc,
+                limit: page.limit,
+                offset: page.offset,
+            };
+            let (rows, total) = app.store.nodes(h.name, q).await?;
+            (rows.iter().map(render_node).collect(), total, h.event_count)
+        }
+    };
+    let list = NodeList {
+        items,
+        next_events: Some(JobHead::next_events_of(&app.base, name, events + 1)),
+        pagination: Some(Pagination {
+            limit: page.limit,
+            offset: Some(page.offset),
+            total: Some(total),
+            ..Pagination::default()
+        }),
+    };
+    Ok(axum::Json(list).into_response())
+}
+
+/// One page of a running job's nodes, and how many match.
+fn nodes_in_memory(
+    nodes: &[crate::job::NodeRecord],
+    state: Option<NodeState>,
+    order_by: &str,
+    desc: bool,
+    page: &Page,
+) -> (Vec<orchestrator_types::JobNode>, u64) {
     let now = time::now();
-    let mut idx: Vec<usize> = (0..rec.nodes.len())
-        .filter(|&i| state.is_none_or(|s| rec.nodes[i].state == s))
+    let mut idx: Vec<usize> = (0..nodes.len())
+        .filter(|&i| state.is_none_or(|s| nodes[i].state == s))
         .collect();
     let key_f = |i: &usize| -> f64 {
-        let n = &rec.nodes[*i];
-        match order_by.as_str() {
+        let n = &nodes[*i];
+        match order_by {
             "duration" => n.start.map_or(-1.0, |s| n.finish.unwrap_or(now) - s),
             "start_timestamp" => n.start.unwrap_or(-1.0),
             "finish_timestamp" => n.finish.unwrap_or(-1.0),
             _ => 0.0,
         }
     };
-    match order_by.as_str() {
+    match order_by {
         // Nodes are stored sorted by name.
         "name" => {}
         "state" => idx.sort_by(|a, b| {
-            rec.nodes[*a]
+            nodes[*a]
                 .state
                 .as_str()
-                .cmp(rec.nodes[*b].state.as_str())
+                .cmp(nodes[*b].state.as_str())
                 .then(a.cmp(b))
         }),
         _ => idx.sort_by(|a, b| key_f(a).total_cmp(&key_f(b)).then(a.cmp(b))),
@@ -194,20 +215,9 @@ pub async fn nodes(
     let total = idx.len() as u64;
     let items = page
         .of(idx.into_iter())
-        .map(|i| rec.render_node(&rec.nodes[i]))
+        .map(|i| render_node(&nodes[i]))
         .collect();
-    let list = NodeList {
-        items,
-        next_events: Some(rec.next_events(&app.base, rec.events.len() as u64 + 1)),
-        pagination: Some(Pagination {
-            limit: page.limit,
-            offset: Some(page.offset),
-            total: Some(total),
-            ..Pagination::default()
-        }),
-    };
-    drop(rec);
-    Ok(axum::Json(list).into_response())
+    (items, total)
 }
 
 pub async fn events(
@@ -215,43 +225,74 @@ pub async fn events(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let job = find_job(&app, &id)?;
+    let name = job_id(&id)?;
+    let job = find_job(&app, &id).await?;
     let p = Params::parse(q.as_deref());
     let start = p.uint("start")?;
-    let rec = job.lock();
-    let from = start.unwrap_or(1).max(1) as usize - 1;
-    let to = rec.events.len().min(from.saturating_add(EVENTS_PAGE));
-    let items: Vec<_> = (from..to).map(|i| rec.render_event(i)).collect();
-    let next = if to > from {
-        to as u64 + 1
+    let from = start.unwrap_or(1).max(1);
+    let (items, count): (Vec<_>, u64) = match job {
+        Found::Active(job) => {
+            // Only committed events are shown: one seen is one kept.
+            let durable = job.durable_events();
+            let rec = job.lock();
+            let to = durable
+                .min(rec.events.len() as u64)
+                .min(from.saturating_add(EVENTS_PAGE as u64 - 1));
+            (
+                (from..=to).map(|id| rec.render_event(id)).collect(),
+                durable,
+            )
+        }
+        Found::Stored(h) => {
+            let rows = app.store.events(h.name, from, EVENTS_PAGE).await?;
+            let items = rows
+                .iter()
+                .map(|(id, e, n)| render_event(*id, e, n.as_ref()))
+                .collect();
+            (items, h.event_count)
+        }
+    };
+    let next = if items.is_empty() {
+        start.unwrap_or(count + 1).max(1)
     } else {
-        start.unwrap_or(rec.events.len() as u64 + 1).max(1)
+        from + items.len() as u64
     };
     let list = EventList {
-        next_events: Some(rec.next_events(&app.base, next)),
+        next_events: Some(JobHead::next_events_of(&app.base, name, next)),
         items,
     };
-    drop(rec);
     Ok(axum::Json(list).into_response())
 }
 
 pub async fn report(State(app): Shared, Path(id): Path<String>) -> ApiResult<Response> {
-    let job = find_job(&app, &id)?;
-    let rec = job.lock();
-    let report: Vec<Value> = rec
-        .nodes
-        .iter()
-        .map(|n| {
-            json!({
-                "node": n.name,
-                "state": n.state,
-                "timestamp": time::seconds(n.timestamp),
-                "start_timestamp": n.start.map(time::seconds),
-                "finish_timestamp": n.finish.map(time::seconds),
-                "events": [],
-            })
+    let entry = |n: &crate::job::NodeRecord| {
+        json!({
+            "node": n.name,
+            "state": n.state,
+            "timestamp": time::seconds(n.timestamp),
+            "start_timestamp": n.start.map(time::seconds),
+            "finish_timestamp": n.finish.map(time::seconds),
+            "events": [],
         })
-        .collect();
-    drop(rec);
+    };
+    let report: Vec<Value> = match find_job(&app, &id).await? {
+        Found::Active(job) => job.lock().nodes.iter().map(entry).collect(),
+        Found::Stored(h) => {
+            let q = NodeQuery {
+                state: None,
+                order_by: "name".into(),
+                desc: false,
+                limit: None,
+                offset: 0,
+            };
+            app.store
+                .nodes(h.name, q)
+                .await?
+                .0
+                .iter()
+                .map(entry)
+                .collect()
+        }
+    };
     Ok(axum::Json(json!({ "report": report })).into_response())
 }

@@ -184,15 +184,19 @@ pub(crate) fn created(app: &App, name: u64) -> Response {
         .into_response()
 }
 
-pub(crate) fn start(app: &Arc<App>, rec: JobRecord, mut plan: Plan) -> u64 {
+/// Saves a new job and starts running it. The job is committed before its
+/// id is given out, so an id once answered is never handed out again.
+pub(crate) async fn start(app: &Arc<App>, mut rec: JobRecord, mut plan: Plan) -> ApiResult<u64> {
     let name = rec.name;
     plan.nodes = rec
         .nodes
         .iter()
         .map(|n| app.node(&n.name).cloned())
         .collect();
-    let job = Arc::new(JobHandle::new(rec));
+    app.store.create(&mut rec);
+    app.store.flush().await.map_err(Failure::internal)?;
+    let job = Arc::new(JobHandle::new(rec, app.store.clone()));
     app.insert(job.clone());
-    tokio::spawn(runner::run_job(app.clone(), job, plan));
-    name
+    runner::spawn(app.clone(), job, plan);
+    Ok(name)
 }

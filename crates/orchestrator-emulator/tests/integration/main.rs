@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod behaviour;
+mod crash;
 mod execution;
 mod paging;
 mod persistence;
