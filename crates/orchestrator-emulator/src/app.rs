@@ -52,7 +52,8 @@ impl App {
             .map(|(i, n)| (n.certname.clone(), i))
             .collect();
         Ok(Self {
-            slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            // Semaphore::new panics past MAX_PERMITS; the binary allows 1..=1,000,000.
+            slots: Arc::new(Semaphore::new(config.concurrency.clamp(1, 1_000_000))),
             kill_grace: config.kill_grace,
             started: crate::time::now(),
             config,

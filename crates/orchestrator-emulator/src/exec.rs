@@ -189,7 +189,10 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
         .take()
         .map(|r| tokio::spawn(read_capped(r, cap)));
 
-    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    // A deadline past what the clock can hold is no deadline.
+    let deadline = spec
+        .timeout
+        .and_then(|t| tokio::time::Instant::now().checked_add(t));
     let sleep = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,

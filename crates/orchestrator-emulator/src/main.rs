@@ -41,8 +41,12 @@ struct Args {
     /// Where job history (and the generated CA) is kept.
     #[arg(long, default_value = ".kick-emulator")]
     state_dir: PathBuf,
-    /// Nodes running at once.
-    #[arg(long, default_value_t = orchestrator_emulator::config::DEFAULT_CONCURRENCY)]
+    /// Nodes running at once (1 to 1,000,000).
+    #[arg(
+        long,
+        default_value_t = orchestrator_emulator::config::DEFAULT_CONCURRENCY,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000)
+    )]
     concurrency: usize,
     /// PuppetDB base URL for scope.query.
     #[arg(long)]

@@ -98,7 +98,7 @@ pub fn list(config: &Config) -> Vec<(String, String, String)> {
 pub fn split_name(name: &str) -> Result<(String, String), Failure> {
     let (m, t) = name.split_once("::").unwrap_or((name, "init"));
     if !valid_segment(m) || !valid_segment(t) {
-        return Err(Failure::validation(format!(
+        return Err(Failure::invalid_body(format!(
             "Invalid task name '{name}': use module::task with lowercase letters, digits and underscores"
         )));
     }

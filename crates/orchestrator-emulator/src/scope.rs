@@ -15,7 +15,7 @@ type ApiResult<T> = Result<T, Failure>;
 /// The certnames a scope names, deduplicated, in request order.
 pub async fn resolve_scope(app: &App, scope: &Scope, environment: &str) -> ApiResult<Vec<String>> {
     if scope.kinds_set() != 1 {
-        return Err(Failure::validation(
+        return Err(Failure::invalid_body(
             "The scope must have exactly one of 'nodes', 'query' or 'node_group'",
         ));
     }

@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use orchestrator_types::command::StoppedJob;
 use orchestrator_types::error::kind;
 use orchestrator_types::{DeployRequest, StopRequest, StopResponse, TaskRequest};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::checks::{check_concurrency, check_params, check_timeout, sensitive_names};
 use super::{ApiResult, Shared, body, check_environment, created, start, token};
 use crate::app::Found;
 use crate::deploy;
@@ -17,69 +18,9 @@ use crate::error::Failure;
 use crate::exec::StopLevel;
 use crate::job::{Command, JobRecord};
 use crate::modules;
-use crate::puppet_type;
 use crate::query::job_id;
 use crate::runner::Plan;
 use crate::scope::resolve_scope;
-/// Checks parameters against the task metadata's types.
-fn check_params(task: &modules::ResolvedTask, params: &Map<String, Value>) -> ApiResult<()> {
-    let Some(declared) = task.metadata.get("parameters").and_then(Value::as_object) else {
-        return Ok(());
-    };
-    let invalid = |msg: String| Failure::validation(msg).details(json!({ "task": task.name }));
-    for (k, v) in params {
-        if k.starts_with('_') {
-            continue;
-        }
-        let Some(decl) = declared.get(k) else {
-            return Err(invalid(format!(
-                "Task {} does not accept a parameter named '{k}' (it accepts: {})",
-                task.name,
-                declared.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        };
-        let ty = decl.get("type").and_then(Value::as_str).unwrap_or("Any");
-        let pt = puppet_type::parse(ty).map_err(|e| {
-            invalid(format!(
-                "Task {} declares parameter '{k}' with a type this service cannot read ({ty}: {e})",
-                task.name
-            ))
-        })?;
-        if !pt.matches(v) {
-            return Err(invalid(format!(
-                "Task {}: parameter '{k}' expects a value of type {ty}, got {v}",
-                task.name
-            )));
-        }
-    }
-    for (k, decl) in declared {
-        if params.contains_key(k) {
-            continue;
-        }
-        let ty = decl.get("type").and_then(Value::as_str).unwrap_or("Any");
-        if puppet_type::parse(ty).is_ok_and(|t| !t.accepts_missing()) {
-            return Err(invalid(format!(
-                "Task {} requires a value for parameter '{k}' ({ty})",
-                task.name
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn sensitive_names(task: &modules::ResolvedTask) -> Vec<String> {
-    task.metadata
-        .get("parameters")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(_, d)| d.get("sensitive").and_then(Value::as_bool) == Some(true))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
     let tok = token(req.extensions());
     let r: TaskRequest = body(&app, req.into_body()).await?;
@@ -97,17 +38,13 @@ pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
     }
     let noop = r.noop.unwrap_or(false);
     if noop && !resolved.supports_noop() {
-        return Err(Failure::validation(format!(
+        return Err(Failure::invalid_body(format!(
             "Task {} does not support noop",
             resolved.name
         )));
     }
     check_params(&resolved, &r.params)?;
-    if r.timeout == Some(0) {
-        return Err(Failure::validation(
-            "The 'timeout' must be at least 1 second",
-        ));
-    }
+    check_timeout("timeout", r.timeout)?;
     let executable = resolved.executable.clone().ok_or_else(|| {
         Failure::new(
             StatusCode::NOT_FOUND,
@@ -180,11 +117,20 @@ pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
     let tok = token(req.extensions());
     let r: DeployRequest = body(&app, req.into_body()).await?;
     let Some(environment) = r.environment.clone() else {
-        return Err(Failure::validation("The 'environment' key is required"));
+        return Err(Failure::invalid_body("The 'environment' key is required"));
     };
+    // PE: "" only when the nodes keep their own environment.
+    if environment.is_empty() && r.enforce_environment != Some(false) {
+        return Err(Failure::invalid_body(
+            "The 'environment' must not be empty (name one, or send enforce_environment: false to let nodes use their own)",
+        ));
+    }
+    check_timeout("timeout", r.timeout)?;
+    check_timeout("http_connect_timeout", r.http_connect_timeout)?;
+    check_concurrency(r.concurrency)?;
     check_environment(&app, &environment)?;
     if r.noop == Some(true) && r.no_noop == Some(true) {
-        return Err(Failure::validation(
+        return Err(Failure::invalid_body(
             "'noop' and 'no_noop' cannot both be true",
         ));
     }
@@ -236,7 +182,7 @@ pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
         noop,
         // The task gets the timeout as a parameter and reports; the process
         // group is killed only if it overruns by a minute.
-        timeout: r.timeout.map(|t| Duration::from_secs(t + 60)),
+        timeout: r.timeout.map(|t| Duration::from_secs(t.saturating_add(60))),
         job_concurrency: r.concurrency.map(|c| c as usize),
         nodes: Vec::new(),
         base: app.base.clone(),

@@ -1,10 +1,10 @@
 //! `/inventory`: which simulated nodes are connected.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use orchestrator_types::inventory::InventoryNode;
 use orchestrator_types::{InventoryList, InventoryRequest};
 
-use super::{ApiResult, Shared, body};
+use super::{ApiPath, ApiResult, Shared, body};
 use crate::app::App;
 use crate::time;
 fn inventory_entry(app: &App, name: &str) -> InventoryNode {
@@ -48,6 +48,6 @@ pub async fn lookup(State(app): Shared, req: Request) -> ApiResult<axum::Json<In
     }))
 }
 
-pub async fn one(State(app): Shared, Path(node): Path<String>) -> axum::Json<InventoryNode> {
+pub async fn one(State(app): Shared, ApiPath(node): ApiPath<String>) -> axum::Json<InventoryNode> {
     axum::Json(inventory_entry(&app, &node))
 }

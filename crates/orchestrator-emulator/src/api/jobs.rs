@@ -1,12 +1,12 @@
 //! `GET /jobs` and a job's nodes, events and report. Running jobs are read
 //! from memory, finished ones from the store.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use orchestrator_types::{EventList, JobList, NodeList, NodeState, Pagination};
 use serde_json::{Value, json};
 
-use super::{ApiResult, Shared};
+use super::{ApiPath, ApiResult, Shared};
 use crate::app::{App, Found};
 use crate::error::Failure;
 use crate::job::{JobHead, render_event, render_node};
@@ -103,7 +103,7 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
     }))
 }
 
-pub async fn one(State(app): Shared, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn one(State(app): Shared, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
     let j = match find_job(&app, &id).await? {
         Found::Active(job) => job.lock().render(&app.base, true),
         Found::Stored(h) => h.render(&app.base, true, h.node_count, &h.node_states),
@@ -113,7 +113,7 @@ pub async fn one(State(app): Shared, Path(id): Path<String>) -> ApiResult<Respon
 
 pub async fn nodes(
     State(app): Shared,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let job = find_job(&app, &id).await?;
@@ -222,7 +222,7 @@ fn nodes_in_memory(
 
 pub async fn events(
     State(app): Shared,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let name = job_id(&id)?;
@@ -264,7 +264,7 @@ pub async fn events(
     Ok(axum::Json(list).into_response())
 }
 
-pub async fn report(State(app): Shared, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn report(State(app): Shared, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
     let entry = |n: &crate::job::NodeRecord| {
         json!({
             "node": n.name,

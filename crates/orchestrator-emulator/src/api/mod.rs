@@ -23,12 +23,31 @@ use crate::modules;
 use crate::query::Params;
 use crate::runner::{self, Plan};
 
+mod checks;
 mod commands;
 mod inventory;
 mod jobs;
 mod tasks;
 
 pub(crate) type Shared = State<Arc<App>>;
+
+/// Path segments, answering a bad one (such as `%FF`, not UTF-8) with PE's
+/// JSON validation error instead of axum's plain text.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Failure;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Failure> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| Self(t))
+            .map_err(|e| Failure::validation(format!("The URL is not valid: {}", e.body_text())))
+    }
+}
 pub(crate) type ApiResult<T> = Result<T, Failure>;
 
 pub fn router(app: Arc<App>) -> Router {
@@ -50,9 +69,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/tasks", get(tasks::list))
         .route("/tasks/{module}/{task}", get(tasks::one))
         .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(app.clone(), auth));
+    // The root document answers with a trailing slash too.
+    let root_slash = get(root)
+        .fallback(wrong_method)
         .layer(middleware::from_fn_with_state(app.clone(), auth));
     Router::new()
         .nest(API_PREFIX, api)
+        .route(&format!("{API_PREFIX}/"), root_slash)
         .route("/status/v1/services/orchestrator-service", get(status))
         .fallback(not_found)
         .with_state(app)
@@ -66,6 +91,22 @@ async fn not_found() -> Failure {
     )
 }
 
+/// PE answers every error as `{kind, msg, details}`, a wrong method too.
+async fn wrong_method(
+    method: axum::http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> Failure {
+    Failure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "puppetlabs.orchestrator/method-not-allowed",
+        format!(
+            "{method} is not allowed on {}; see the root document at /orchestrator/v1",
+            uri.path()
+        ),
+    )
+    .details(json!({ "method": method.as_str(), "path": uri.path() }))
+}
+
 async fn status() -> impl IntoResponse {
     axum::Json(
         json!({ "service_version": env!("CARGO_PKG_VERSION"), "service_status_version": 1,
@@ -73,13 +114,15 @@ async fn status() -> impl IntoResponse {
     )
 }
 
-/// RBAC like PE: `X-Authentication` or `?token=`; the token itself is never logged.
+/// RBAC like PE: `X-Authentication` or `?token=` (an empty header counts as
+/// none); the token itself is never logged.
 async fn auth(State(app): Shared, mut req: Request, next: Next) -> Response {
     let header = req
         .headers()
         .get("x-authentication")
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned());
+        .map(|s| s.trim().to_owned())
+        .filter(|t| !t.is_empty());
     let token = header.or_else(|| {
         Params::parse(req.uri().query())
             .get("token")
@@ -93,7 +136,7 @@ async fn auth(State(app): Shared, mut req: Request, next: Next) -> Response {
         )
         .into_response();
     };
-    let Some(spec) = app.config.tokens.iter().find(|t| t.token == token).cloned() else {
+    let Some(spec) = app.config.token(&token).cloned() else {
         return Failure::new(
             StatusCode::UNAUTHORIZED,
             kind::INVALID_TOKEN,
@@ -150,7 +193,7 @@ pub(crate) async fn body<T: DeserializeOwned>(app: &App, body: Body) -> ApiResul
             )
         })?;
     serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::validation(format!("The request body is not valid: {e}")))
+        .map_err(|e| Failure::invalid_body(format!("The request body is not valid: {e}")))
 }
 
 pub(crate) fn check_environment(app: &App, env: &str) -> ApiResult<()> {

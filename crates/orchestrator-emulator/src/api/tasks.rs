@@ -1,11 +1,11 @@
 //! `/tasks`: the tasks the modules hold, with their metadata and files.
 
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use orchestrator_types::task::{FileUri, TaskEnvironment};
 use orchestrator_types::{API_PREFIX, TaskDetails, TaskFile, TaskList, TaskRef};
 use serde_json::json;
 
-use super::{ApiResult, Shared, check_environment, token};
+use super::{ApiPath, ApiResult, Shared, check_environment, token};
 use crate::app::App;
 use crate::error::Failure;
 use crate::modules;
@@ -47,7 +47,7 @@ pub async fn list(
 
 pub async fn one(
     State(app): Shared,
-    Path((module, task)): Path<(String, String)>,
+    ApiPath((module, task)): ApiPath<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<axum::Json<TaskDetails>> {
     let env = task_env(&app, &Params::parse(q.as_deref()))?;

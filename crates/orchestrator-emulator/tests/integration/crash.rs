@@ -254,3 +254,30 @@ async fn random_kills_lose_no_acknowledged_node_end() {
     assert!(seen_ids.iter().all(|&s| s < next), "{next} reuses an id");
     b.kill();
 }
+
+/// A service that cannot start never says it is listening.
+#[test]
+fn no_listening_line_when_the_state_dir_is_unusable() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &[("node-0000.example".into(), "0".into())]);
+    // A file where the state directory should be.
+    let state = dir.path().join("state");
+    std::fs::write(&state, "not a directory").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_orchestrator-emulator"))
+        .args(["--plain", "--listen", "127.0.0.1:0"])
+        .arg("--tokens-file")
+        .arg(dir.path().join("tokens"))
+        .arg("--inventory")
+        .arg(dir.path().join("inventory.json"))
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "no ready line");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("state directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -7,6 +7,7 @@ mod auth;
 mod behaviour;
 mod crash;
 mod execution;
+mod hostile;
 mod paging;
 mod persistence;
 mod tls;
