@@ -21,6 +21,10 @@ pub struct App {
     next_job: AtomicU64,
     pub slots: Arc<Semaphore>,
     pub store: Store,
+    /// pxp-agent's task cache: `<sha256>/<filename>`.
+    pub cache_dir: std::path::PathBuf,
+    /// Install directories of multi-file task runs.
+    pub spool_dir: std::path::PathBuf,
     pub http: reqwest::Client,
     pub kill_grace: Duration,
     /// When the service started (inventory connection times).
@@ -60,6 +64,8 @@ impl App {
             base,
             jobs: RwLock::new(BTreeMap::new()),
             next_job: AtomicU64::new(opened.next_job),
+            cache_dir: store.dir().join("task-cache"),
+            spool_dir: store.dir().join("spool"),
             store,
             http: reqwest::Client::new(),
             running: AtomicUsize::new(0),

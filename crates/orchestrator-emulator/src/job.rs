@@ -79,6 +79,30 @@ impl JobHandle {
         }
     }
 
+    /// The job as readers may see it: an end is shown only once its
+    /// `job_finished` event is committed, so a client that sees the job
+    /// ended finds every event and result of it.
+    pub fn render(&self, base: &str, with_status: bool) -> Job {
+        let durable = self.durable_events() as usize;
+        let rec = self.lock();
+        if rec.state.is_terminal() && durable < rec.events.len() && rec.status.len() >= 2 {
+            let mut head = rec.head.clone();
+            head.status.pop();
+            if let Some(last) = head.status.last_mut() {
+                last.exit = None;
+                head.state = last.state;
+            }
+            head.finished = None;
+            return head.render(
+                base,
+                with_status,
+                rec.nodes.len() as u64,
+                &rec.node_states(),
+            );
+        }
+        rec.render(base, with_status)
+    }
+
     /// How many events readers may see (those committed to the store).
     pub fn durable_events(&self) -> u64 {
         self.durable.load(Ordering::Acquire)

@@ -48,6 +48,11 @@ struct Args {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000)
     )]
     concurrency: usize,
+    /// Niceness of task processes (0-19). pxp-agent runs tasks at 0; the
+    /// default 19 keeps simulated nodes, which share this machine's CPUs,
+    /// from delaying the API and its events. 0 runs them as pxp-agent does.
+    #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
+    task_nice: i32,
     /// PuppetDB base URL for scope.query.
     #[arg(long)]
     puppetdb_url: Option<String>,
@@ -94,6 +99,7 @@ async fn run(args: Args) -> Result<(), orchestrator_emulator::Error> {
     config.state_dir = Some(args.state_dir.clone());
     config.concurrency = args.concurrency.max(1);
     config.puppetdb_url = args.puppetdb_url;
+    config.task_nice = (args.task_nice != 0).then_some(args.task_nice);
     config.base_url = args.base_url;
     if !args.environments.is_empty() {
         config.environments = args.environments;

@@ -270,6 +270,12 @@ impl Store {
         ))
     }
 
+    /// The directory the database is in (the state directory, or a scratch
+    /// one).
+    pub fn dir(&self) -> &Path {
+        self.inner.path.parent().unwrap_or(Path::new("."))
+    }
+
     fn send(&self, msg: Msg) {
         let tx = self.inner.tx.lock().unwrap_or_else(|p| p.into_inner());
         if tx.send(msg).is_err() {

@@ -11,7 +11,10 @@ use orchestrator_types::{DeployRequest, StopRequest, StopResponse, TaskRequest};
 use serde_json::{Value, json};
 
 use super::checks::{check_concurrency, check_params, check_timeout, sensitive_names};
-use super::{ApiResult, Shared, body, check_environment, created, start, token};
+use super::{
+    ApiResult, Shared, body, body_bytes, check_environment, created, parse, start, task_files,
+    token,
+};
 use crate::app::Found;
 use crate::deploy;
 use crate::error::Failure;
@@ -23,7 +26,9 @@ use crate::runner::Plan;
 use crate::scope::resolve_scope;
 pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
     let tok = token(req.extensions());
-    let r: TaskRequest = body(&app, req.into_body()).await?;
+    let bytes = body_bytes(&app, req.into_body()).await?;
+    let r: TaskRequest = parse(&bytes)?;
+    let order: ParamOrder = parse(&bytes)?;
     let environment = r.environment.clone().unwrap_or_else(|| "production".into());
     check_environment(&app, &environment)?;
     let (module, task) = modules::split_name(&r.task)?;
@@ -45,16 +50,17 @@ pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
     }
     check_params(&resolved, &r.params)?;
     check_timeout("timeout", r.timeout)?;
-    let executable = resolved.executable.clone().ok_or_else(|| {
-        Failure::new(
+    if resolved.executable.is_none() {
+        return Err(Failure::new(
             StatusCode::NOT_FOUND,
             kind::UNKNOWN_TASK,
             format!(
                 "Task {} has metadata but no executable file next to it (for psick tasks, build them with `make task`)",
                 resolved.name
             ),
-        )
-    })?;
+        ));
+    }
+    let files = task_files(&app, &resolved).await?;
     let nodes = resolve_scope(&app, &r.scope, &environment).await?;
 
     let sensitive = sensitive_names(&resolved);
@@ -91,15 +97,15 @@ pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
         &environment,
         nodes,
     );
-    let mut input = r.params.clone();
-    input.insert("_task".into(), json!(resolved.name));
+    // The request's order, as pxp-agent passes it on.
+    let mut input = order.params.0;
     if noop {
-        input.insert("_noop".into(), json!(true));
+        input.push(("_noop".into(), json!(true)));
     }
     let plan = Plan {
         command: Command::Task,
         task_name: resolved.name.clone(),
-        executable,
+        files,
         input_method: resolved.input_method.clone(),
         input,
         noop,
@@ -146,9 +152,12 @@ pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
             "Puppet runs need the psick module (psick::puppet_agent) on the emulator's modulepath; start it with --module psick=<kick checkout>",
         )
     })?;
-    let executable = resolved.executable.clone().ok_or_else(|| {
-        Failure::internal("psick::puppet_agent has no executable; build it with `make task`")
-    })?;
+    if resolved.executable.is_none() {
+        return Err(Failure::internal(
+            "psick::puppet_agent has no executable; build it with `make task`",
+        ));
+    }
+    let files = task_files(&app, &resolved).await?;
     let nodes = resolve_scope(&app, &r.scope, &environment).await?;
 
     let declared = resolved
@@ -171,12 +180,11 @@ pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
         &environment,
         nodes,
     );
-    let mut input = params;
-    input.insert("_task".into(), json!(resolved.name));
+    let input = params.into_iter().collect();
     let plan = Plan {
         command: Command::Deploy,
         task_name: resolved.name.clone(),
-        executable,
+        files,
         input_method: resolved.input_method.clone(),
         input,
         noop,
@@ -224,4 +232,54 @@ pub async fn stop(State(app): Shared, req: Request) -> ApiResult<Response> {
         }),
     )
         .into_response())
+}
+
+/// The request's `params` with their keys in the order sent (the typed
+/// request holds them sorted).
+#[derive(Debug, Default, serde::Deserialize)]
+struct ParamOrder {
+    #[serde(default)]
+    params: Ordered,
+}
+
+#[derive(Debug, Default)]
+struct Ordered(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of task parameters")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut pairs: Vec<(String, Value)> = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                    // A repeated key keeps its last value, as the typed map does.
+                    pairs.retain(|(x, _)| *x != k);
+                    pairs.push((k, v));
+                }
+                Ok(Ordered(pairs))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn params_keep_the_request_order() {
+        let o: super::ParamOrder = serde_json::from_str(
+            r#"{"task": "x", "params": {"zeta": 1, "alpha": "a", "zeta": 2}}"#,
+        )
+        .unwrap();
+        let keys: Vec<&str> = o.params.0.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["alpha", "zeta"]);
+        assert_eq!(o.params.0[1].1, 2);
+    }
 }

@@ -80,7 +80,7 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
     let items = rows
         .into_iter()
         .filter_map(|(name, head)| match app.active(name) {
-            Some(j) => Some(j.lock().render(&app.base, false)),
+            Some(j) => Some(j.render(&app.base, false)),
             None => match serde_json::from_str::<JobHead>(&head) {
                 Ok(h) => Some(h.render(&app.base, false, h.node_count, &h.node_states)),
                 Err(e) => {
@@ -105,7 +105,7 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
 
 pub async fn one(State(app): Shared, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
     let j = match find_job(&app, &id).await? {
-        Found::Active(job) => job.lock().render(&app.base, true),
+        Found::Active(job) => job.render(&app.base, true),
         Found::Stored(h) => h.render(&app.base, true, h.node_count, &h.node_states),
     };
     Ok(axum::Json(j).into_response())

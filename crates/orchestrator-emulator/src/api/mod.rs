@@ -180,7 +180,30 @@ async fn root(State(app): Shared) -> impl IntoResponse {
 
 /// Reads a JSON body within the size limit.
 pub(crate) async fn body<T: DeserializeOwned>(app: &App, body: Body) -> ApiResult<T> {
-    let bytes: Bytes = axum::body::to_bytes(body, app.config.max_body_bytes)
+    parse(&body_bytes(app, body).await?)
+}
+
+/// A JSON body parsed as `T`.
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Failure::invalid_body(format!("The request body is not valid: {e}")))
+}
+
+/// The files of a task with their sha256 (hashing reads them: off the
+/// async workers).
+pub(crate) async fn task_files(
+    app: &Arc<App>,
+    task: &modules::ResolvedTask,
+) -> ApiResult<Vec<crate::cache::TaskFile>> {
+    let (app, task) = (app.clone(), task.clone());
+    tokio::task::spawn_blocking(move || crate::cache::task_files(&app.config, &task))
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
+}
+
+/// A body within the size limit.
+pub(crate) async fn body_bytes(app: &App, body: Body) -> ApiResult<Bytes> {
+    axum::body::to_bytes(body, app.config.max_body_bytes)
         .await
         .map_err(|_| {
             Failure::new(
@@ -191,9 +214,7 @@ pub(crate) async fn body<T: DeserializeOwned>(app: &App, body: Body) -> ApiResul
                     app.config.max_body_bytes
                 ),
             )
-        })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::invalid_body(format!("The request body is not valid: {e}")))
+        })
 }
 
 pub(crate) fn check_environment(app: &App, env: &str) -> ApiResult<()> {

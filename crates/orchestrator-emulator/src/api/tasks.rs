@@ -5,7 +5,7 @@ use orchestrator_types::task::{FileUri, TaskEnvironment};
 use orchestrator_types::{API_PREFIX, TaskDetails, TaskFile, TaskList, TaskRef};
 use serde_json::json;
 
-use super::{ApiPath, ApiResult, Shared, check_environment, token};
+use super::{ApiPath, ApiResult, Shared, check_environment, task_files, token};
 use crate::app::App;
 use crate::error::Failure;
 use crate::modules;
@@ -57,44 +57,27 @@ pub async fn one(
         )));
     }
     let resolved = modules::resolve(&app.config, &module, &task)?;
-    let mut files = Vec::new();
-    if let Some(exe) = &resolved.executable {
-        let path = exe.clone();
-        let digest = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
-            use sha2::Digest;
-            use std::io::Read;
-            let mut f = std::fs::File::open(&path)?;
-            let mut h = sha2::Sha256::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut size = 0u64;
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                size += n as u64;
-                h.update(&buf[..n]);
+    let found = task_files(&app, &resolved).await?;
+    let files = found
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            // The executable by its name, the other files by their path.
+            let (path, filename) = match i {
+                0 => (format!("/{module}/tasks/{}", f.filename), f.filename),
+                _ => (format!("/{}", f.install), f.install.clone()),
+            };
+            TaskFile {
+                uri: FileUri {
+                    path,
+                    params: json!({ "environment": env }),
+                },
+                filename,
+                sha256: f.sha256,
+                size_bytes: f.size,
             }
-            Ok((hex::encode(h.finalize()), size))
         })
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?
-        .map_err(|e| Failure::internal(format!("cannot read the task file: {e}")))?;
-        let filename = exe
-            .file_name()
-            .and_then(|f| f.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        files.push(TaskFile {
-            uri: FileUri {
-                path: format!("/{module}/tasks/{filename}"),
-                params: json!({ "environment": env }),
-            },
-            filename,
-            sha256: digest.0,
-            size_bytes: digest.1,
-        });
-    }
+        .collect();
     Ok(axum::Json(TaskDetails {
         id: format!("{}{API_PREFIX}/tasks/{module}/{task}", app.base),
         name: resolved.name,

@@ -2,102 +2,12 @@
 //! end was seen is lost, ids never repeat, the service always comes back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{TOKEN, fixtures};
-
-/// The emulator binary on a state directory, killed with SIGKILL on drop.
-struct Binary {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-/// Writes the tokens file and an inventory of `nodes` (certname → SLEEP).
-fn setup(dir: &Path, nodes: &[(String, String)]) {
-    std::fs::write(dir.join("tokens"), format!("{TOKEN}\n")).unwrap();
-    let inv: Vec<Value> = nodes
-        .iter()
-        .map(|(n, sleep)| json!({"certname": n, "env": {"NODE_NAME": n, "SLEEP": sleep}}))
-        .collect();
-    std::fs::write(
-        dir.join("inventory.json"),
-        serde_json::to_vec(&json!({ "nodes": inv })).unwrap(),
-    )
-    .unwrap();
-}
-
-impl Binary {
-    /// Starts the binary and waits for its "listening" line.
-    fn start(dir: &Path) -> Self {
-        let state: PathBuf = dir.join("state");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orchestrator-emulator"))
-            .args(["--plain", "--listen", "127.0.0.1:0", "--concurrency", "8"])
-            .arg("--tokens-file")
-            .arg(dir.join("tokens"))
-            .arg("--inventory")
-            .arg(dir.join("inventory.json"))
-            .arg("--modulepath")
-            .arg(fixtures().join("modules"))
-            .arg("--state-dir")
-            .arg(&state)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .split("service-url=")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no listening line, got {line:?}"))
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned();
-        Self {
-            child,
-            base,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    fn kill(mut self) {
-        // SIGKILL by pid: std's kill sends it.
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    async fn call(&self, post: Option<Value>, path: &str) -> (u16, Value) {
-        let url = format!("{}/orchestrator/v1{path}", self.base);
-        let req = match post {
-            Some(b) => self.client.post(url).json(&b),
-            None => self.client.get(url),
-        };
-        match req.header("X-Authentication", TOKEN).send().await {
-            Ok(r) => {
-                let s = r.status().as_u16();
-                (s, r.json().await.unwrap_or(Value::Null))
-            }
-            Err(_) => (0, Value::Null),
-        }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common::{Binary, setup};
 
 fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("node-{i:04}.example")).collect()
@@ -126,7 +36,7 @@ async fn a_kill_keeps_finished_nodes_and_fails_only_running_ones() {
         .map(|(i, n)| (n.clone(), if i < 15 { "0" } else { "60" }.to_owned()))
         .collect();
     setup(dir.path(), &inv);
-    let b = Binary::start(dir.path());
+    let b = Binary::start(dir.path(), &[]);
     let job = submit(&b, &all).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -145,7 +55,7 @@ async fn a_kill_keeps_finished_nodes_and_fails_only_running_ones() {
     }
     b.kill();
 
-    let b = Binary::start(dir.path());
+    let b = Binary::start(dir.path(), &[]);
     let (s, j) = b.call(None, &format!("/jobs/{job}")).await;
     assert_eq!(s, 200, "{j}");
     assert_eq!(j["state"], "failed");
@@ -191,7 +101,7 @@ async fn random_kills_lose_no_acknowledged_node_end() {
     let mut rounds = 0;
     while rounds < 12 && started.elapsed() < Duration::from_secs(60) {
         rounds += 1;
-        let b = Binary::start(dir.path());
+        let b = Binary::start(dir.path(), &[]);
         let mut jobs = Vec::new();
         for _ in 0..3 {
             let id = submit(&b, &all).await;
@@ -223,7 +133,7 @@ async fn random_kills_lose_no_acknowledged_node_end() {
         b.kill();
     }
     // Every acknowledged end is there, with the result its event showed.
-    let b = Binary::start(dir.path());
+    let b = Binary::start(dir.path(), &[]);
     let mut checked = 0;
     for (job, ended) in &acked {
         let (s, nodes) = b.call(None, &format!("/jobs/{job}/nodes")).await;

@@ -10,5 +10,6 @@ mod execution;
 mod hostile;
 mod paging;
 mod persistence;
+mod pxp;
 mod tls;
 mod wire;
