@@ -35,6 +35,10 @@ pub mod kind {
     pub const SPAWN_FAILED: &str = "psick/spawn-failed";
     /// A node-side file (puppet.conf, a lockfile) could not be read or written.
     pub const IO_FAILED: &str = "psick/io-failed";
+    /// `puppet config print` did not give the settings the task needs.
+    pub const SETTINGS_UNKNOWN: &str = "psick/settings-unknown";
+    /// A lock path holds a FIFO, directory or device instead of a file.
+    pub const INVALID_LOCKFILE: &str = "psick/invalid-lockfile";
 }
 
 /// Outcome of a `psick::puppet_agent` run.

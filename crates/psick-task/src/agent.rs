@@ -75,7 +75,19 @@ pub fn build_argv(puppet: &Puppet, params: &AgentParams) -> Vec<OsString> {
 fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
     let params = AgentParams::from_input(input)?;
     r.noop = params.noop.unwrap_or(false);
-    let puppet = Puppet::from_env()?;
+    // Without handlers a SIGTERM would kill the task silently; with them it
+    // stops puppet and still yields a result.
+    let signals = Signals::install().map_err(Failure::signals)?;
+    // One deadline covers everything the task waits for: asking puppet for
+    // its settings, the lock and the run.
+    let deadline = params
+        .timeout
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t)));
+    let limits_now = || Limits {
+        timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
+        grace: kill_grace(),
+    };
+    let puppet = Puppet::from_env(limits_now(), &signals)?;
     let s = &puppet.settings;
     r.noop = params.noop.unwrap_or(s.noop);
     r.server = params
@@ -96,25 +108,25 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
 
-    // Without handlers a SIGTERM would kill the task silently; with them it
-    // stops puppet and still yields a result.
-    let signals = Signals::install().map_err(|e| Failure::Io {
-        action: "install signal handlers for",
-        path: "the task".into(),
-        source: e,
-    })?;
+    // Puppet reads both lock paths with a blocking read: a FIFO there would
+    // hang it before its own run timeout applies.
+    for path in [&s.disabled_lock, &s.catalog_lock] {
+        if let Some(what) = lockfile::non_regular(path) {
+            return Err(Failure::InvalidLockfile {
+                path: path.clone(),
+                what,
+            });
+        }
+    }
     if let Some(message) = lockfile::disabled_message(&s.disabled_lock) {
         return Err(Failure::AgentDisabled {
             message,
             lockfile: s.disabled_lock.clone(),
         });
     }
-    let limits = Limits {
-        timeout: params.timeout.map(Duration::from_secs),
-        grace: kill_grace(),
-    };
     let wait_started = Instant::now();
-    let wait_until = wait_started + Duration::from_secs(params.wait_for_lock);
+    let lock_wait_ends = wait_started + Duration::from_secs(params.wait_for_lock);
+    let wait_until = deadline.map_or(lock_wait_ends, |d| d.min(lock_wait_ends));
     let mut note = String::new();
     let mut attempt = 1;
     let (finished, before) = loop {
@@ -138,10 +150,11 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
             }
         }
         let before = Stamp::of(&s.lastrunfile);
-        let finished = process::run(&argv, limits, &signals).map_err(|e| Failure::SpawnFailed {
-            program: puppet.bin.clone(),
-            source: e,
-        })?;
+        let finished =
+            process::run(&argv, limits_now(), &signals).map_err(|e| Failure::SpawnFailed {
+                program: puppet.bin.clone(),
+                source: e,
+            })?;
         let raced = finished.code == Some(1)
             && finished.stopped.is_none()
             && finished.output.contains(LOCKED_MSG);
@@ -157,7 +170,12 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         break (finished, before);
     };
     r.output = note + &finished.output;
-    r.exitcode = finished.code;
+    // Puppet exits 0 when it catches a TERM: after a stop from outside its
+    // code says nothing about the run, the signal does.
+    r.exitcode = match finished.stopped {
+        Some(Stop::Signal(_)) => None,
+        _ => finished.code,
+    };
 
     if let Some(stop) = finished.stopped {
         return Err(Failure::Timeout {
@@ -287,6 +305,7 @@ mod tests {
             confdir: confdir.map(Into::into),
             root: true,
             home: "/root".into(),
+            sys: crate::sysroot::SysRoot::default(),
         };
         Puppet {
             bin: "/usr/bin/puppet".into(),

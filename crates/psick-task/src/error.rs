@@ -100,6 +100,32 @@ pub enum Failure {
         source: io::Error,
     },
 
+    /// `puppet config print` did not answer with the settings the task needs.
+    #[error(
+        "could not read puppet's settings: `{command}` failed{}; check that puppet works on \
+         the node, or set PSICK_PUPPET_CONFDIR",
+        if output.is_empty() { String::new() } else { format!(" ({output})") }
+    )]
+    SettingsUnknown {
+        /// The command that was run.
+        command: String,
+        /// What it printed, shortened.
+        output: String,
+    },
+
+    /// A lock path holds something puppet would block on or choke on.
+    #[error(
+        "{} is {what}, not a lockfile puppet writes; puppet would hang reading it, so the run \
+         was not started. Remove it (psick::puppet_unlock removes it)",
+        path.display()
+    )]
+    InvalidLockfile {
+        /// The lock path.
+        path: PathBuf,
+        /// What is there (`a FIFO`...).
+        what: &'static str,
+    },
+
     /// A node-side file could not be read or written.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -113,20 +139,35 @@ pub enum Failure {
 }
 
 fn timeout_message(timeout: Option<u64>, signal: Option<&str>, killed: bool) -> String {
-    let why = match (signal, timeout) {
-        (Some(sig), _) => format!("the task received SIG{sig} and stopped the puppet run"),
-        (None, Some(t)) => format!("the puppet run exceeded the timeout of {t}s and was stopped"),
-        (None, None) => "the puppet run was stopped".to_owned(),
-    };
     let how = if killed {
         " (puppet ignored SIGTERM and was killed)"
     } else {
         ""
     };
-    format!("{why}{how}; raise `timeout` or look at _output for where it hung")
+    match (signal, timeout) {
+        (Some(sig), _) => format!(
+            "the task was stopped by SIG{sig} from outside (a local kill, the emulator's job \
+             stop, or Bolt) and stopped the puppet run{how}; the run did not finish, see \
+             _output for how far it got"
+        ),
+        (None, Some(t)) => format!(
+            "the puppet run exceeded the timeout of {t}s and was stopped{how}; raise `timeout` \
+             or look at _output for where it hung"
+        ),
+        (None, None) => format!("the puppet run was stopped{how}; see _output for where it was"),
+    }
 }
 
 impl Failure {
+    /// Signal handlers could not be installed.
+    pub fn signals(source: io::Error) -> Failure {
+        Failure::Io {
+            action: "install signal handlers for",
+            path: "the task".into(),
+            source,
+        }
+    }
+
     /// The `_error.kind` of this failure.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -139,6 +180,8 @@ impl Failure {
             Failure::ResourceFailures { .. } => kind::RESOURCE_FAILURES,
             Failure::SpawnFailed { .. } => kind::SPAWN_FAILED,
             Failure::Io { .. } => kind::IO_FAILED,
+            Failure::SettingsUnknown { .. } => kind::SETTINGS_UNKNOWN,
+            Failure::InvalidLockfile { .. } => kind::INVALID_LOCKFILE,
         }
     }
 
@@ -171,6 +214,10 @@ impl Failure {
                 json!({ "program": program.display().to_string() })
             }
             Failure::Io { path, .. } => json!({ "path": path.display().to_string() }),
+            Failure::SettingsUnknown { command, .. } => json!({ "command": command }),
+            Failure::InvalidLockfile { path, what } => {
+                json!({ "path": path.display().to_string(), "file_type": what })
+            }
             Failure::ResourceFailures { failed, .. } => json!({ "failed": failed }),
             Failure::InvalidParams(_) | Failure::RunFailed { .. } => Value::Null,
         };

@@ -13,6 +13,7 @@
 //! - `PSICK_PUPPET_CONFDIR`: puppet's confdir, read for puppet.conf and
 //!   passed as `--confdir`.
 //! - `PSICK_KILL_GRACE`: seconds between SIGTERM and SIGKILL (default 10).
+//! - `PSICK_TEST_SYSROOT`: tests only; see [`sysroot`].
 //!
 //! # Signals
 //! SIGTERM or SIGINT sent to the task during a run are forwarded to puppet's
@@ -38,9 +39,11 @@ pub mod locate;
 pub mod lockfile;
 pub mod output;
 pub mod params;
+pub mod probe;
 pub mod process;
 pub mod settings;
 pub mod summary;
+pub mod sysroot;
 pub mod unlock;
 
 use std::io::Write;

@@ -10,6 +10,7 @@ use crate::error::Failure;
 use crate::input::Input;
 use crate::locate::Puppet;
 use crate::lockfile::{self, CatalogLock};
+use crate::process::Signals;
 
 /// Parameter names `psick::puppet_unlock` accepts.
 pub const UNLOCK_PARAMS: &[&str] = &["force", "enable"];
@@ -20,7 +21,8 @@ pub fn run(input: &Input) -> Result<UnlockResult, Failure> {
     let force = input.bool("force")?.unwrap_or(false);
     let enable = input.bool("enable")?.unwrap_or(false);
     let noop = input.meta_noop()?;
-    let puppet = Puppet::from_env()?;
+    let signals = Signals::install().map_err(Failure::signals)?;
+    let puppet = Puppet::from_env_bounded(&signals)?;
     let s = &puppet.settings;
     let mut removed = Vec::new();
 
