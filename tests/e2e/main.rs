@@ -7,5 +7,7 @@
 mod companions;
 mod emulator;
 mod kick;
+mod layouts;
 mod module;
+mod stops;
 mod task;

@@ -14,9 +14,6 @@ use crate::params::{AgentParams, FIXED_FLAGS};
 use crate::process::{self, Limits, Signals, Stop};
 use crate::summary::{self, Stamp};
 
-/// Time between SIGTERM and SIGKILL when a run is stopped.
-const DEFAULT_GRACE: Duration = Duration::from_secs(10);
-
 /// How often a run skipped because of a lock race is retried.
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -85,7 +82,7 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         .and_then(|t| Instant::now().checked_add(Duration::from_secs(t)));
     let limits_now = || Limits {
         timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
-        grace: kill_grace(),
+        grace: process::kill_grace(),
     };
     let puppet = Puppet::from_env(limits_now(), &signals)?;
     let s = &puppet.settings;
@@ -247,15 +244,6 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         }
     };
     Ok(())
-}
-
-/// `PSICK_KILL_GRACE` (seconds, for tests), else 10 s.
-fn kill_grace() -> Duration {
-    std::env::var("PSICK_KILL_GRACE")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|g| g.is_finite() && *g >= 0.0 && *g <= 3600.0)
-        .map_or(DEFAULT_GRACE, Duration::from_secs_f64)
 }
 
 fn locked_after_race(lock: &Path, wait_started: Instant) -> Failure {

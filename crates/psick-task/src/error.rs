@@ -126,6 +126,21 @@ pub enum Failure {
         what: &'static str,
     },
 
+    /// `force` could not stop the run holding the catalog-run lock.
+    #[error(
+        "could not stop the puppet run (PID {pid}) holding {}: {source}; the lock was left in \
+         place. Stop that process as root, then run psick::puppet_unlock again",
+        lockfile.display()
+    )]
+    StopFailed {
+        /// The holder.
+        pid: u32,
+        /// The catalog-run lockfile.
+        lockfile: PathBuf,
+        /// Why.
+        source: crate::stop::StopError,
+    },
+
     /// A node-side file could not be read or written.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -182,6 +197,7 @@ impl Failure {
             Failure::Io { .. } => kind::IO_FAILED,
             Failure::SettingsUnknown { .. } => kind::SETTINGS_UNKNOWN,
             Failure::InvalidLockfile { .. } => kind::INVALID_LOCKFILE,
+            Failure::StopFailed { .. } => kind::STOP_FAILED,
         }
     }
 
@@ -215,6 +231,9 @@ impl Failure {
             }
             Failure::Io { path, .. } => json!({ "path": path.display().to_string() }),
             Failure::SettingsUnknown { command, .. } => json!({ "command": command }),
+            Failure::StopFailed { pid, lockfile, .. } => {
+                json!({ "pid": pid, "lockfile": lockfile.display().to_string() })
+            }
             Failure::InvalidLockfile { path, what } => {
                 json!({ "path": path.display().to_string(), "file_type": what })
             }

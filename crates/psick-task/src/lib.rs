@@ -42,6 +42,7 @@ pub mod params;
 pub mod probe;
 pub mod process;
 pub mod settings;
+pub mod stop;
 pub mod summary;
 pub mod sysroot;
 pub mod unlock;

@@ -125,6 +125,11 @@ pub fn inspect_catalog_lock(path: &Path) -> CatalogLock {
     }
 }
 
+/// Whether `pid` is a live process (not a zombie).
+pub fn is_running(pid: u32) -> bool {
+    !matches!(process_kind(pid), ProcessKind::Dead)
+}
+
 enum ProcessKind {
     Dead,
     Other(String),
