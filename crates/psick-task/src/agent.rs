@@ -1,7 +1,6 @@
 //! The `psick::puppet_agent` task: checks, lock wait, one puppet run, result.
 
 use std::ffi::OsString;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use orchestrator_types::psick::{PuppetAgentResult, RunStatus};
@@ -9,16 +8,11 @@ use orchestrator_types::psick::{PuppetAgentResult, RunStatus};
 use crate::error::Failure;
 use crate::input::Input;
 use crate::locate::Puppet;
-use crate::lockfile::{self, WaitOutcome};
+use crate::lockfile;
 use crate::params::{AgentParams, FIXED_FLAGS};
 use crate::process::{self, Limits, Signals, Stop};
+use crate::run_once::{self, DISABLED_MSG, LOCKED_MSG, Ran};
 use crate::summary::{self, Stamp};
-
-/// How often a run skipped because of a lock race is retried.
-const MAX_ATTEMPTS: u32 = 3;
-
-const LOCKED_MSG: &str = "Run of Puppet configuration client already in progress";
-const DISABLED_MSG: &str = "administratively disabled";
 
 /// Runs the task; the result carries `_error` on failure.
 pub fn run(input: &Input, started: Instant) -> PuppetAgentResult {
@@ -105,67 +99,15 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
 
-    // Puppet reads both lock paths with a blocking read: a FIFO there would
-    // hang it before its own run timeout applies.
-    for path in [&s.disabled_lock, &s.catalog_lock] {
-        if let Some(what) = lockfile::non_regular(path) {
-            return Err(Failure::InvalidLockfile {
-                path: path.clone(),
-                what,
-            });
-        }
-    }
-    if let Some(message) = lockfile::disabled_message(&s.disabled_lock) {
-        return Err(Failure::AgentDisabled {
-            message,
-            lockfile: s.disabled_lock.clone(),
-        });
-    }
+    run_once::preflight(s)?;
     let wait_started = Instant::now();
     let lock_wait_ends = wait_started + Duration::from_secs(params.wait_for_lock);
     let wait_until = deadline.map_or(lock_wait_ends, |d| d.min(lock_wait_ends));
-    let mut note = String::new();
-    let mut attempt = 1;
-    let (finished, before) = loop {
-        let wait = wait_until.saturating_duration_since(Instant::now());
-        match lockfile::wait_for_free(&s.catalog_lock, wait, || signals.take()) {
-            WaitOutcome::Free => {}
-            WaitOutcome::StillHeld { pid, age } => {
-                return Err(Failure::AgentLocked {
-                    pid: Some(pid),
-                    held_for: age,
-                    waited: wait_started.elapsed().as_secs(),
-                    lockfile: s.catalog_lock.clone(),
-                });
-            }
-            WaitOutcome::Interrupted(sig) => {
-                return Err(Failure::Timeout {
-                    timeout: None,
-                    signal: Some(process::signal_name(sig)),
-                    killed: false,
-                });
-            }
-        }
-        let before = Stamp::of(&s.lastrunfile);
-        let finished =
-            process::run(&argv, limits_now(), &signals).map_err(|e| Failure::SpawnFailed {
-                program: puppet.bin.clone(),
-                source: e,
-            })?;
-        let raced = finished.code == Some(1)
-            && finished.stopped.is_none()
-            && finished.output.contains(LOCKED_MSG);
-        if raced && attempt < MAX_ATTEMPTS && Instant::now() < wait_until {
-            // Another run took the lock between our check and puppet's.
-            note.push_str(
-                "[psick: puppet skipped the run because another run took the lock; \
-                 waiting for it and retrying]\n",
-            );
-            attempt += 1;
-            continue;
-        }
-        break (finished, before);
-    };
+    let Ran {
+        finished,
+        before,
+        note,
+    } = run_once::run_when_free(&argv, s, &s.lastrunfile, wait_until, limits_now, &signals)?;
     r.output = note + &finished.output;
     // Puppet exits 0 when it catches a TERM: after a stop from outside its
     // code says nothing about the run, the signal does.
@@ -189,7 +131,7 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
     }
     if finished.code == Some(1) {
         if finished.output.contains(LOCKED_MSG) {
-            return Err(locked_after_race(&s.catalog_lock, wait_started));
+            return Err(run_once::locked_after_race(&s.catalog_lock, wait_started));
         }
         if finished.output.contains(DISABLED_MSG) {
             return Err(Failure::AgentDisabled {
@@ -244,19 +186,6 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         }
     };
     Ok(())
-}
-
-fn locked_after_race(lock: &Path, wait_started: Instant) -> Failure {
-    let (pid, held_for) = match lockfile::inspect_catalog_lock(lock) {
-        lockfile::CatalogLock::Held { pid, age } => (Some(pid), age),
-        _ => (None, None),
-    };
-    Failure::AgentLocked {
-        pid,
-        held_for,
-        waited: wait_started.elapsed().as_secs(),
-        lockfile: lock.to_path_buf(),
-    }
 }
 
 /// The reason in puppet's "administratively disabled (Reason: '...')".

@@ -32,6 +32,7 @@
 
 pub mod agent;
 pub mod ansi;
+pub mod cli;
 pub mod enable_noop;
 pub mod error;
 pub mod input;
@@ -41,6 +42,8 @@ pub mod output;
 pub mod params;
 pub mod probe;
 pub mod process;
+pub mod pxp;
+pub mod run_once;
 pub mod settings;
 pub mod stop;
 pub mod summary;
@@ -87,8 +90,27 @@ impl Task {
     }
 }
 
-/// Runs the task named in the process's input and prints its result.
+/// Runs what the command line selects: a task (no arguments), a pxp-agent
+/// module action, or the usage.
 pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    match cli::parse(&args) {
+        cli::Mode::Task => task_main(),
+        cli::Mode::ModuleMetadata => pxp::print_metadata(),
+        cli::Mode::ModuleRun => pxp::main_run(),
+        cli::Mode::Usage(unknown) => {
+            let mut err = std::io::stderr().lock();
+            if let Some(arg) = unknown {
+                let _ = writeln!(err, "puppet_agent: unknown arguments {arg:?}");
+            }
+            let _ = err.write_all(cli::USAGE.as_bytes());
+            ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}
+
+/// Runs the task named in the process's input and prints its result.
+fn task_main() -> ExitCode {
     let started = Instant::now();
     let input = Input::from_process();
     let task = match &input {
@@ -127,9 +149,14 @@ fn emit<T: Serialize>(value: &T, failed: bool) -> ExitCode {
                           "details": {"exitcode": null}}})
         .to_string()
     });
+    print_stdout(&(text + "\n"), failed)
+}
+
+/// Writes `text` to stdout; the exit code is 1 when `failed`.
+pub(crate) fn print_stdout(text: &str, failed: bool) -> ExitCode {
     let mut out = std::io::stdout().lock();
     // Nobody left to tell if stdout is gone; the exit code still says it.
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     if failed {
         ExitCode::FAILURE
     } else {

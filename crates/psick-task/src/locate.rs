@@ -51,6 +51,13 @@ impl Puppet {
             std::env::var_os("PATH"),
             &fixed,
         )?;
+        Puppet::with_bin(bin, limits, signals)
+    }
+
+    /// [`Puppet::from_env`] for a given executable (pxp-agent's module
+    /// configuration names one).
+    pub fn with_bin(bin: PathBuf, limits: Limits, signals: &Signals) -> Result<Puppet, Failure> {
+        let sys = SysRoot::from_env();
         let confdir_override = std::env::var_os("PSICK_PUPPET_CONFDIR")
             .filter(|d| !d.is_empty())
             .map(PathBuf::from);

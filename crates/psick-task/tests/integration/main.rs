@@ -7,5 +7,6 @@ mod input;
 mod layouts;
 mod limits;
 mod locks;
+mod module;
 mod snapshots;
 mod tasks;

@@ -1,0 +1,99 @@
+//! Result documents of the rest of the psick binary: the pxp-agent module
+//! mode (a drop-in `pxp-module-puppet`, [`PxpRunResult`]),
+//! `psick::system_update` ([`SystemUpdateResult`]) and
+//! `psick::puppet_install` ([`PuppetInstallResult`]).
+//!
+//! `psick::puppet_agent`, `puppet_unlock` and `puppet_enable_noop` are in
+//! [`crate::psick`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `error_type` values of the module's `run` action, exactly those of
+/// pxp-module-puppet (so PE reads them the same way).
+pub mod pxp_error {
+    /// The request (or its flags) was not acceptable.
+    pub const INVALID_JSON: &str = "invalid_json";
+    /// The configured puppet executable does not exist.
+    pub const NO_PUPPET_BIN: &str = "no_puppet_bin";
+    /// No report was written by the run (or its path is unknown).
+    pub const NO_LAST_RUN_REPORT: &str = "no_last_run_report";
+    /// The report could not be parsed.
+    pub const INVALID_LAST_RUN_REPORT: &str = "invalid_last_run_report";
+    /// The agent is administratively disabled.
+    pub const AGENT_DISABLED: &str = "agent_disabled";
+    /// Another run held the lock for the whole wait.
+    pub const AGENT_LOCKED: &str = "agent_locked";
+    /// Puppet could not be started.
+    pub const AGENT_FAILED_TO_START: &str = "agent_failed_to_start";
+    /// Puppet exited non-zero (or was stopped).
+    pub const AGENT_EXIT_NON_ZERO: &str = "agent_exit_non_zero";
+}
+
+/// Result of the module's `run` action: pxp-module-puppet's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PxpRunResult {
+    /// The report's `time`, else `"unknown"`.
+    pub time: String,
+    /// The report's `transaction_uuid`, else `"unknown"`.
+    pub transaction_uuid: String,
+    /// The report's `environment`, else `"unknown"`.
+    pub environment: String,
+    /// The report's `status` (`changed`, `unchanged`, `failed`), else `"unknown"`.
+    pub status: String,
+    /// The report's resource metrics, `{name: value}`.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, Value>,
+    /// Puppet's exit code (without `--detailed-exitcodes`, as
+    /// pxp-module-puppet runs it), `-1` when it did not run or was stopped.
+    pub exitcode: i64,
+    /// Always 1.
+    pub version: u32,
+    /// One of [`pxp_error`] on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// What went wrong, on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl PxpRunResult {
+    /// The result before anything is known (pxp-module-puppet's defaults).
+    pub fn unknown() -> PxpRunResult {
+        PxpRunResult {
+            time: "unknown".into(),
+            transaction_uuid: "unknown".into(),
+            environment: "unknown".into(),
+            status: "unknown".into(),
+            metrics: BTreeMap::new(),
+            exitcode: -1,
+            version: 1,
+            error_type: None,
+            error: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pxp_result_has_the_required_fields_and_omits_no_error() {
+        let v = serde_json::to_value(PxpRunResult::unknown()).unwrap();
+        for key in [
+            "time",
+            "transaction_uuid",
+            "environment",
+            "status",
+            "exitcode",
+            "version",
+        ] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert!(v.get("error").is_none() && v.get("error_type").is_none());
+        assert_eq!(v["exitcode"], -1);
+    }
+}
