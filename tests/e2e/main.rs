@@ -9,5 +9,6 @@ mod emulator;
 mod kick;
 mod layouts;
 mod module;
+mod pxp_module;
 mod stops;
 mod task;

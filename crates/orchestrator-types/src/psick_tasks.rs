@@ -76,6 +76,101 @@ impl PxpRunResult {
     }
 }
 
+/// `_error` kinds of `psick::system_update` and `psick::puppet_install`
+/// (besides the shared `psick/invalid-params`, `psick/timeout`,
+/// `psick/spawn-failed`).
+pub mod package_kind {
+    /// No supported package manager (apt, dnf, yum, zypper) on the node.
+    pub const NO_PACKAGE_MANAGER: &str = "psick/no-package-manager";
+    /// The requested option does not exist for this package manager
+    /// (`security_only` with apt).
+    pub const UNSUPPORTED: &str = "psick/unsupported";
+    /// Another process held the package manager's lock for the whole wait.
+    pub const PACKAGE_MANAGER_LOCKED: &str = "psick/package-manager-locked";
+    /// A requested package (or version) is not known to the repositories.
+    pub const PACKAGE_NOT_FOUND: &str = "psick/package-not-found";
+    /// The package manager failed.
+    pub const PACKAGE_MANAGER_FAILED: &str = "psick/package-manager-failed";
+}
+
+/// One package update: installed version before, version after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageUpdate {
+    /// Package name.
+    pub name: String,
+    /// Installed version before (`null` for a new package pulled in).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The candidate (noop) or installed (real run) version.
+    pub to: String,
+}
+
+/// Result of `psick::system_update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemUpdateResult {
+    /// Whether this was a noop run (the manager's simulation only).
+    #[serde(default)]
+    pub noop: bool,
+    /// The package manager detected on the node: `apt`, `dnf`, `yum`, `zypper`.
+    #[serde(default)]
+    pub manager: Option<String>,
+    /// Whether only security updates were asked for.
+    #[serde(default)]
+    pub security_only: bool,
+    /// The `packages` the run was limited to; empty means all.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Pending updates (noop) or the updates applied (real run).
+    #[serde(default)]
+    pub updates: Vec<PackageUpdate>,
+    /// Whether the OS says a reboot is needed (`null` when it cannot tell).
+    #[serde(default)]
+    pub reboot_required: Option<bool>,
+    /// The commands run, each an argv.
+    #[serde(default)]
+    pub commands: Vec<Vec<String>>,
+    /// The package manager's output.
+    #[serde(default, rename = "_output")]
+    pub output: String,
+    /// Present on failure.
+    #[serde(default, rename = "_error", skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::psick::TaskError>,
+}
+
+/// Result of `psick::puppet_install`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PuppetInstallResult {
+    /// Whether this was a noop run.
+    #[serde(default)]
+    pub noop: bool,
+    /// The package manager detected on the node.
+    #[serde(default)]
+    pub manager: Option<String>,
+    /// The package (`puppet-agent` unless `package` said otherwise).
+    pub package: String,
+    /// The `version` asked for, `null` for the newest.
+    #[serde(default)]
+    pub requested_version: Option<String>,
+    /// Installed version before (`null` when not installed).
+    #[serde(default)]
+    pub version_before: Option<String>,
+    /// The version that would be installed (noop) or is installed after.
+    #[serde(default)]
+    pub version_after: Option<String>,
+    /// Whether the installed version changed (or would change, in noop).
+    #[serde(default)]
+    pub changed: bool,
+    /// The commands run, each an argv.
+    #[serde(default)]
+    pub commands: Vec<Vec<String>>,
+    /// The package manager's output.
+    #[serde(default, rename = "_output")]
+    pub output: String,
+    /// Present on failure.
+    #[serde(default, rename = "_error", skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::psick::TaskError>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

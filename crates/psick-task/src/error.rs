@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use orchestrator_types::psick::{TaskError, kind};
+use orchestrator_types::psick_tasks::package_kind;
 use serde_json::{Value, json};
 
 /// A task failure; [`Failure::to_task_error`] turns it into the `_error`
@@ -141,6 +142,64 @@ pub enum Failure {
         source: crate::stop::StopError,
     },
 
+    /// No supported package manager on the node.
+    #[error(
+        "no supported package manager found (looked for {looked}); system_update and \
+         puppet_install support apt, dnf, yum and zypper"
+    )]
+    NoPackageManager {
+        /// The paths that were looked at.
+        looked: String,
+    },
+
+    /// An option the node's package manager does not have.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// The package manager's lock stayed held for the whole wait.
+    #[error(
+        "{manager} is locked by another process{}; gave up after waiting {waited}s. Retry when \
+         it is done, or raise lock_wait",
+        holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
+    ManagerLocked {
+        /// `apt`, `dnf`...
+        manager: &'static str,
+        /// What the manager or the lockfile said about the holder.
+        holder: Option<String>,
+        /// Seconds waited.
+        waited: u64,
+    },
+
+    /// A requested package or version is unknown to the repositories.
+    #[error(
+        "{manager} does not know {what}{}; check the name and version, and that the node's \
+         repositories provide it (refresh=true updates the package lists first)",
+        detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+    )]
+    PackageNotFound {
+        /// `apt`, `dnf`...
+        manager: &'static str,
+        /// `package foo` or `version 1.2 of foo`.
+        what: String,
+        /// The manager's own message.
+        detail: Option<String>,
+    },
+
+    /// The package manager failed.
+    #[error(
+        "{manager} failed ({status}){}; see _output",
+        hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
+    )]
+    ManagerFailed {
+        /// `apt`, `dnf`...
+        manager: &'static str,
+        /// `exit 100`...
+        status: String,
+        /// The manager's first error line.
+        hint: Option<String>,
+    },
+
     /// A node-side file could not be read or written.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -198,6 +257,11 @@ impl Failure {
             Failure::SettingsUnknown { .. } => kind::SETTINGS_UNKNOWN,
             Failure::InvalidLockfile { .. } => kind::INVALID_LOCKFILE,
             Failure::StopFailed { .. } => kind::STOP_FAILED,
+            Failure::NoPackageManager { .. } => package_kind::NO_PACKAGE_MANAGER,
+            Failure::Unsupported(_) => package_kind::UNSUPPORTED,
+            Failure::ManagerLocked { .. } => package_kind::PACKAGE_MANAGER_LOCKED,
+            Failure::PackageNotFound { .. } => package_kind::PACKAGE_NOT_FOUND,
+            Failure::ManagerFailed { .. } => package_kind::PACKAGE_MANAGER_FAILED,
         }
     }
 
@@ -238,7 +302,19 @@ impl Failure {
                 json!({ "path": path.display().to_string(), "file_type": what })
             }
             Failure::ResourceFailures { failed, .. } => json!({ "failed": failed }),
-            Failure::InvalidParams(_) | Failure::RunFailed { .. } => Value::Null,
+            Failure::NoPackageManager { looked } => json!({ "looked": looked }),
+            Failure::ManagerLocked {
+                manager,
+                holder,
+                waited,
+            } => json!({ "manager": manager, "holder": holder, "waited": waited }),
+            Failure::PackageNotFound { manager, what, .. } => {
+                json!({ "manager": manager, "what": what })
+            }
+            Failure::ManagerFailed { manager, .. } => json!({ "manager": manager }),
+            Failure::InvalidParams(_) | Failure::RunFailed { .. } | Failure::Unsupported(_) => {
+                Value::Null
+            }
         };
         if let (Value::Object(d), Value::Object(e)) = (&mut details, extra) {
             d.extend(e);

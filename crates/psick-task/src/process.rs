@@ -100,9 +100,23 @@ pub struct Limits {
 /// Runs `argv` (executable first) with stdin from /dev/null and stdout and
 /// stderr into one pipe, until it ends or is stopped.
 pub fn run(argv: &[OsString], limits: Limits, signals: &Signals) -> io::Result<Finished> {
+    run_with_env(argv, &[], limits, signals)
+}
+
+/// [`run`] with variables added to the environment (`DEBIAN_FRONTEND`...).
+pub fn run_with_env(
+    argv: &[OsString],
+    env: &[(&str, &str)],
+    limits: Limits,
+    signals: &Signals,
+) -> io::Result<Finished> {
     let (program, args) = argv.split_first().expect("argv holds the program");
     let task_pid = rustix::process::getpid();
-    let reader = duct::cmd(program, args)
+    let mut expr = duct::cmd(program, args);
+    for (k, v) in env {
+        expr = expr.env(k, v);
+    }
+    let reader = expr
         .stdin_null()
         .stderr_to_stdout()
         .unchecked()
