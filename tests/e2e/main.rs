@@ -9,6 +9,7 @@ mod emulator;
 mod kick;
 mod layouts;
 mod module;
+mod packages;
 mod pxp_module;
 mod stops;
 mod task;

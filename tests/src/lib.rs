@@ -8,6 +8,7 @@
 //! without `KICK_PUPPET_STACK` they print a skip note, unless `KICK_REQUIRE_STACK=1` (as in
 //! `make test` and CI), where a missing stack fails the suite instead of silently passing.
 
+mod apt_repo;
 mod emulator;
 mod node;
 mod paths;
@@ -15,6 +16,7 @@ mod pxp;
 mod stack;
 mod task;
 
+pub use apt_repo::AptRepo;
 pub use emulator::EmulatedNodes;
 pub use node::{AgentRun, SimNode};
 pub use paths::{repo_modulepath, sha256_file, task_bin, workspace_root};

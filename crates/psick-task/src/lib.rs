@@ -1,6 +1,8 @@
 //! The node side of Kick: one static binary behind the psick tasks
-//! `psick::puppet_agent` (the default), `psick::puppet_unlock` and
-//! `psick::puppet_enable_noop`, told apart by the `_task` metaparameter.
+//! `psick::puppet_agent` (the default), `psick::puppet_unlock`,
+//! `psick::puppet_enable_noop`, `psick::system_update` and
+//! `psick::puppet_install`, told apart by the `_task` metaparameter; with an
+//! argument it is pxp-agent's external module `pxp-module-puppet` ([`pxp`]).
 //!
 //! It reads the task input (stdin JSON, else `PT_*` variables), runs puppet
 //! directly (never through a shell) and prints exactly one JSON object on
@@ -28,7 +30,11 @@
 //! - [`lockfile`], [`summary`]: lockfiles and last_run_summary.yaml.
 //! - [`process`], [`ansi`], [`output`]: running puppet and capturing its
 //!   output.
-//! - [`agent`], [`unlock`], [`enable_noop`]: the three tasks.
+//! - [`agent`], [`unlock`], [`enable_noop`], [`system_update`],
+//!   [`puppet_install`]: the five tasks; [`packages`]: the package managers.
+//! - [`cli`], [`pxp`]: the command line and the pxp-agent module mode.
+//! - [`probe`], [`sysroot`], [`stop`], [`run_once`]: asking puppet for its
+//!   settings, fixed system paths, stopping a live run, the guarded run.
 
 pub mod agent;
 pub mod ansi;
@@ -39,15 +45,18 @@ pub mod input;
 pub mod locate;
 pub mod lockfile;
 pub mod output;
+pub mod packages;
 pub mod params;
 pub mod probe;
 pub mod process;
+pub mod puppet_install;
 pub mod pxp;
 pub mod run_once;
 pub mod settings;
 pub mod stop;
 pub mod summary;
 pub mod sysroot;
+pub mod system_update;
 pub mod unlock;
 
 use std::io::Write;
@@ -69,6 +78,10 @@ pub enum Task {
     PuppetUnlock,
     /// `psick::puppet_enable_noop`.
     PuppetEnableNoop,
+    /// `psick::system_update`.
+    SystemUpdate,
+    /// `psick::puppet_install`.
+    PuppetInstall,
 }
 
 impl Task {
@@ -82,9 +95,12 @@ impl Task {
             "puppet_agent" => Ok(Task::PuppetAgent),
             "puppet_unlock" => Ok(Task::PuppetUnlock),
             "puppet_enable_noop" => Ok(Task::PuppetEnableNoop),
+            "system_update" => Ok(Task::SystemUpdate),
+            "puppet_install" => Ok(Task::PuppetInstall),
             _ => Err(Failure::InvalidParams(format!(
                 "unknown task {name:?} (`_task`); this executable implements \
-                 psick::puppet_agent, psick::puppet_unlock and psick::puppet_enable_noop"
+                 psick::puppet_agent, psick::puppet_unlock, psick::puppet_enable_noop, \
+                 psick::system_update and psick::puppet_install"
             ))),
         }
     }
@@ -131,6 +147,14 @@ fn task_main() -> ExitCode {
         }
         (Ok(Task::PuppetUnlock), Ok(input)) => emit_plain(unlock::run(&input)),
         (Ok(Task::PuppetEnableNoop), Ok(input)) => emit_plain(enable_noop::run(&input)),
+        (Ok(Task::SystemUpdate), Ok(input)) => {
+            let result = system_update::run(&input);
+            emit(&result, result.error.is_some())
+        }
+        (Ok(Task::PuppetInstall), Ok(input)) => {
+            let result = puppet_install::run(&input);
+            emit(&result, result.error.is_some())
+        }
         (Ok(_), Err(failure)) => emit_plain::<()>(Err(failure)),
     }
 }
