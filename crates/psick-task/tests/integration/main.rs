@@ -8,5 +8,6 @@ mod layouts;
 mod limits;
 mod locks;
 mod module;
+mod packages;
 mod snapshots;
 mod tasks;
