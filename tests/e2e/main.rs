@@ -11,5 +11,6 @@ mod layouts;
 mod module;
 mod packages;
 mod pxp_module;
+mod setup;
 mod stops;
 mod task;

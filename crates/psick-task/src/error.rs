@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use orchestrator_types::psick::{TaskError, kind};
+use orchestrator_types::psick::{ParamError, TaskError, kind};
 use orchestrator_types::psick_tasks::package_kind;
 use serde_json::{Value, json};
 
@@ -229,6 +229,12 @@ fn timeout_message(timeout: Option<u64>, signal: Option<&str>, killed: bool) -> 
              or look at _output for where it hung"
         ),
         (None, None) => format!("the puppet run was stopped{how}; see _output for where it was"),
+    }
+}
+
+impl From<ParamError> for Failure {
+    fn from(e: ParamError) -> Self {
+        Failure::InvalidParams(e.0)
     }
 }
 
