@@ -103,6 +103,9 @@ impl Node {
         }
         cmd.env("PSICK_PUPPET_BIN", &self.bin)
             .env("PSICK_PUPPET_CONFDIR", &self.conf)
+            // The node's own system root: no /etc/puppetlabs or /opt/puppetlabs
+            // of the machine can change how the task reads its settings.
+            .env("PSICK_TEST_SYSROOT", self.dir.path())
             .current_dir(self.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
