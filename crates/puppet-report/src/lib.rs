@@ -1113,15 +1113,20 @@ mod tests {
         assert!(matches!(e, ReportError::Io { .. }), "{e}");
     }
 
+    fn prefiltered(text: &str) -> String {
+        let mut kept = String::new();
+        Prefilter::new(text.as_bytes())
+            .read_to_string(&mut kept)
+            .unwrap();
+        kept
+    }
+
     #[test]
     fn logs_and_metrics_are_skipped_and_everything_else_kept() {
         let text = "--- !ruby/object:Puppet::Transaction::Report\nhost: a\nlogs:\n- level: info\n  \
                     message: |-\n    two\n\n    lines\n- level: notice\nmetrics:\n  resources:\n    \
                     name: r\nresource_statuses: {}\nlogs: []\n---\nx: 1\n";
-        let mut kept = String::new();
-        Prefilter::new(text.as_bytes())
-            .read_to_string(&mut kept)
-            .unwrap();
+        let kept = prefiltered(text);
         assert_eq!(
             kept,
             "--- !ruby/object:Puppet::Transaction::Report\nhost: a\nresource_statuses: {}\n---\nx: 1\n"
@@ -1136,10 +1141,7 @@ mod tests {
                     containment_path:\n    - Stage[main]\n    corrective_change: false\n  \
                     Notify[b]: !ruby/object:Puppet::Resource::Status\n    time: 1\n    \
                     resource: Notify[b]\ncorrective_change: false\n";
-        let mut kept = String::new();
-        Prefilter::new(text.as_bytes())
-            .read_to_string(&mut kept)
-            .unwrap();
+        let kept = prefiltered(text);
         assert_eq!(
             kept,
             "resource_statuses:\n  File[/a]:\n    title: \"/a\"\n    events:\n    - property: mode\n      \
