@@ -600,3 +600,80 @@ fn noop_run_lists_each_pending_change_with_previous_and_desired() {
         again.dump()
     );
 }
+
+/// Every flag the PE deploy keys map to is one the real puppet accepts: a run with all of them
+/// succeeds, and puppet's own `--configprint` shows the values they set.
+#[test]
+fn pe_deploy_parameters_are_flags_puppet_accepts() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-flags");
+    let params = json!({
+        "environment": "idem", "http_connect_timeout": 20, "http_keepalive_timeout": 0,
+        "http_read_timeout": 120, "filetimeout": 0, "ordering": "manifest",
+        "use_cached_catalog": false, "usecacheonfailure": true, "skip_tags": ["nothing_has_this"],
+        "evaltrace": true, "changes_limit": 1
+    });
+    let run = node.run_task(&params);
+    assert_result_shape(&run);
+    assert!(run.exit.success(), "{}", run.dump());
+    let argv = argv(&run);
+    let flags: Vec<&str> = argv
+        .iter()
+        .map(String::as_str)
+        .filter(|a| {
+            [
+                "--http",
+                "--filetimeout",
+                "--use_cached",
+                "--no-use_cached",
+                "--usecache",
+            ]
+            .iter()
+            .any(|p| a.starts_with(p))
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            "--usecacheonfailure",
+            "--http_connect_timeout=20",
+            "--http_keepalive_timeout=0",
+            "--http_read_timeout=120",
+            "--filetimeout=0",
+            "--no-use_cached_catalog",
+        ],
+        "{}",
+        run.dump()
+    );
+    // The first run creates the node's directory and file (and /tmp/kick-e2e, unless another
+    // test did): one event listed, the others counted.
+    assert_eq!(run.result["changes"].as_array().map(Vec::len), Some(1));
+    assert!(
+        run.result["changes_truncated"].as_u64() >= Some(1),
+        "{}",
+        run.dump()
+    );
+    // Puppet itself parses each of those flags into its setting.
+    let mut print = node.puppet("agent");
+    print.args(
+        flags
+            .iter()
+            .filter(|f| f.contains('=') || f.starts_with("--no-")),
+    );
+    print.args(["--usecacheonfailure", "--configprint"]);
+    print.arg("http_connect_timeout,http_keepalive_timeout,http_read_timeout,filetimeout,use_cached_catalog,usecacheonfailure");
+    let out = print.output().expect("puppet --configprint");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "http_connect_timeout = 20",
+        "http_keepalive_timeout = 0",
+        "http_read_timeout = 120",
+        "filetimeout = 0",
+        "use_cached_catalog = false",
+        "usecacheonfailure = true",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+}
