@@ -16,8 +16,8 @@ use crate::process::Signals;
 
 /// Runs the task.
 pub fn run(input: &Input) -> Result<EnableNoopResult, Failure> {
-    input.reject_unknown(&[])?;
-    let noop = input.meta_noop()?;
+    input.reject_unknown(&["noop"])?;
+    let noop = input.noop()?;
     let signals = Signals::install().map_err(Failure::signals)?;
     let puppet = Puppet::from_env_bounded(&signals)?;
     let path = puppet.puppet_conf();

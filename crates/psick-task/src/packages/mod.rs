@@ -126,7 +126,7 @@ impl Common {
     /// Reads `noop`, `refresh`, `timeout`, `lock_wait`.
     pub fn from_input(input: &Input) -> Result<Common, Failure> {
         Ok(Common {
-            noop: input.bool("noop")?.unwrap_or(false) || input.meta_noop()?,
+            noop: input.noop()?,
             refresh: input.bool("refresh")?.unwrap_or(true),
             timeout: input
                 .uint("timeout", 1, MAX_SECONDS)?
