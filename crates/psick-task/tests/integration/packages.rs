@@ -470,3 +470,40 @@ fn puppet_install_with_dnf_picks_the_newest_and_installs() {
         f.calls()
     );
 }
+
+#[test]
+fn puppet_install_with_zypper_noop_and_version() {
+    let f = Fakes::new();
+    f.tool(
+        "zypper",
+        r#"case "$*" in
+  *" info puppet-agent"*) echo 'Information for package puppet-agent:'; echo 'Version        : 7.28.0-1.sles15' ;;
+  *"install --dry-run --oldpackage puppet-agent=7.27.0-1.sles15"*) echo 'The following package is going to be downgraded:' ;;
+  *"install --oldpackage puppet-agent=7.27.0-1.sles15"*) echo 7.27.0-1.sles15 > "$STATE/puppet-agent" ;;
+  *"install --dry-run --oldpackage puppet-agent=9"*) echo "No provider of 'puppet-agent = 9' found."; exit 104 ;;
+esac"#,
+    )
+    .tool(
+        "rpm",
+        r#"v=$(cat "$STATE/$4" 2>/dev/null) || exit 1
+echo "$v""#,
+    );
+    let o = f.run(json!({"_task": "psick::puppet_install", "_noop": true, "refresh": false}));
+    assert_eq!(o.code, 0, "{}", o.json);
+    assert_eq!(o.json["manager"], "zypper");
+    assert_eq!(o.json["version_after"], "7.28.0-1.sles15");
+    let o = f.run(
+        json!({"_task": "psick::puppet_install", "_noop": true, "version": "7.27.0-1.sles15"}),
+    );
+    assert_eq!(o.code, 0, "{}", o.json);
+    assert_eq!(o.json["version_after"], "7.27.0-1.sles15");
+    let o = f.run(
+        json!({"_task": "psick::puppet_install", "version": "7.27.0-1.sles15", "refresh": false}),
+    );
+    assert_eq!(o.code, 0, "{}", o.json);
+    assert_eq!(o.json["version_after"], "7.27.0-1.sles15");
+    let o = f.run(
+        json!({"_task": "psick::puppet_install", "noop": true, "version": "9", "refresh": false}),
+    );
+    assert_eq!(o.kind(), "psick/package-not-found", "{}", o.json);
+}
