@@ -399,7 +399,7 @@ fn a_fifo_at_a_lock_path_is_agent_failed_to_start_without_running_puppet() {
     let node = reporting_node(0);
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &node.catalog_lock(),
+        node.catalog_lock(),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
