@@ -1,6 +1,7 @@
 //! The `psick::puppet_agent` task: checks, lock wait, one puppet run, result.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use orchestrator_types::psick::{PuppetAgentResult, RunStatus, shorten};
@@ -106,8 +107,9 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
     let Ran {
         finished,
         before,
+        report_before,
         note,
-    } = run_once::run_when_free(&argv, s, &s.lastrunfile, wait_until, limits_now, &signals)?;
+    } = run_once::run_when_free(&argv, s, wait_until, limits_now, &signals)?;
     r.output = note + &finished.output;
     // Puppet exits 0 when it catches a TERM: after a stop from outside its
     // code says nothing about the run, the signal does.
@@ -156,6 +158,8 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         }
     }
 
+    read_report(r, &s.lastrunreport, report_before, params.changes_limit);
+
     let pending = r.resources.map_or(0, |res| res.noop_pending);
     r.status = match finished.code {
         Some(0) if r.noop && pending > 0 => RunStatus::Changed,
@@ -186,6 +190,36 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         }
     };
     Ok(())
+}
+
+/// Fills the result's `changes` from the report this run wrote; anything
+/// that keeps them from being read goes to `report_error`, never failing
+/// the run.
+fn read_report(r: &mut PuppetAgentResult, path: &Path, before: Stamp, limit: usize) {
+    if !Stamp::of(path).written_since(before) {
+        r.report_error = Some(if path.exists() {
+            format!(
+                "puppet did not write a report in this run ({} is from an earlier run), so no \
+                 changes are listed",
+                path.display()
+            )
+        } else {
+            format!(
+                "puppet wrote no report ({} does not exist), so no changes are listed",
+                path.display()
+            )
+        });
+        return;
+    }
+    match puppet_report::read(path, limit) {
+        Ok(report) => {
+            r.changes = report.changes;
+            r.changes_truncated = report.changes_truncated;
+            r.transaction_uuid = report.transaction_uuid;
+            r.corrective_change = Some(report.corrective_change);
+        }
+        Err(e) => r.report_error = Some(e.to_string()),
+    }
 }
 
 /// The reason in puppet's "administratively disabled (Reason: '...')".

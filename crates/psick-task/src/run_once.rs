@@ -48,19 +48,22 @@ pub fn preflight(s: &Settings) -> Result<(), Failure> {
 pub struct Ran {
     /// How puppet ended.
     pub finished: Finished,
-    /// The stamp of `stamped` just before the run that counted.
+    /// The stamp of the run summary (`lastrunfile`) just before the run that
+    /// counted.
     pub before: Stamp,
+    /// The stamp of the run report (`lastrunreport`) just before that run.
+    pub report_before: Stamp,
     /// Notes about retries, to put before puppet's output.
     pub note: String,
 }
 
 /// Waits (until `wait_until`) while a live run holds `s.catalog_lock`, then
-/// runs `argv`; retries when puppet still found the lock taken. `stamped` is
-/// the file whose rewrite tells that this run reported (summary or report).
+/// runs `argv`; retries when puppet still found the lock taken. The summary
+/// and report are stamped before the attempt that counts, so that their
+/// rewrite tells that this run wrote them.
 pub fn run_when_free(
     argv: &[OsString],
     s: &Settings,
-    stamped: &Path,
     wait_until: Instant,
     limits: impl Fn() -> Limits,
     signals: &Signals,
@@ -88,7 +91,8 @@ pub fn run_when_free(
                 });
             }
         }
-        let before = Stamp::of(stamped);
+        let before = Stamp::of(&s.lastrunfile);
+        let report_before = Stamp::of(&s.lastrunreport);
         let finished = process::run(argv, limits(), signals).map_err(|e| Failure::SpawnFailed {
             program: argv[0].clone().into(),
             source: e,
@@ -108,6 +112,7 @@ pub fn run_when_free(
         return Ok(Ran {
             finished,
             before,
+            report_before,
             note,
         });
     }

@@ -344,6 +344,10 @@ mod tests {
             s.lastrunfile,
             Path::new("/var/cache/puppet/public/last_run_summary.yaml")
         );
+        assert_eq!(
+            s.lastrunreport,
+            Path::new("/var/cache/puppet/state/last_run_report.yaml")
+        );
         assert!(!s.noop);
         assert_eq!(s.server, None);
     }
@@ -387,6 +391,11 @@ mod tests {
         let s = ctx(Layout::Distro, Some("/tmp/n1/conf"), true).resolve(&conf);
         assert_eq!(s.confdir, Path::new("/tmp/n1/conf"));
         assert_eq!(s.statedir, Path::new("/tmp/n1/var/state"));
+        // `puppet config print lastrunreport` for a simulated node.
+        assert_eq!(
+            s.lastrunreport,
+            Path::new("/tmp/n1/var/state/last_run_report.yaml")
+        );
         assert_eq!(
             s.catalog_lock,
             Path::new("/tmp/n1/var/state/agent_catalog_run.lock")

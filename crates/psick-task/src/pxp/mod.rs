@@ -271,7 +271,7 @@ fn execute(
     let lock_wait_ends = wait_started + Duration::from_secs(config.wait_for_lock);
     let wait_until = deadline.map_or(lock_wait_ends, |d| d.min(lock_wait_ends));
     let report = &s.lastrunreport;
-    let ran = run_once::run_when_free(&argv, s, report, wait_until, limits, signals)
+    let ran = run_once::run_when_free(&argv, s, wait_until, limits, signals)
         .map_err(|f| Box::new(from_failure(-1, &f)))?;
     let finished = ran.finished;
     log.push_str(&ran.note);
@@ -328,7 +328,7 @@ fn execute(
             ),
         )));
     }
-    result_from_report(report, ran.before, exitcode)
+    result_from_report(report, ran.report_before, exitcode)
 }
 
 /// The argv: puppet, `agent`, `--confdir` when overridden, the flags.

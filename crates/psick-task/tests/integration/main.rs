@@ -9,5 +9,6 @@ mod limits;
 mod locks;
 mod module;
 mod packages;
+mod report;
 mod snapshots;
 mod tasks;
