@@ -412,3 +412,10 @@ fn a_fifo_at_a_lock_path_is_agent_failed_to_start_without_running_puppet() {
     assert!(m.elapsed < Duration::from_secs(5));
     assert_eq!(node.argv(), None);
 }
+
+#[test]
+fn run_result_document() {
+    let node = reporting_node(0);
+    let m = module(&node, &["run"], &request(&["--noop"]));
+    insta::assert_json_snapshot!(m.json());
+}

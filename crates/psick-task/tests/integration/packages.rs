@@ -507,3 +507,15 @@ echo "$v""#,
     );
     assert_eq!(o.kind(), "psick/package-not-found", "{}", o.json);
 }
+
+#[test]
+fn system_update_noop_result_document() {
+    let f = Fakes::new();
+    f.apt();
+    let o = f.run(json!({"_task": "psick::system_update", "_noop": true, "packages": ["kick-a"]}));
+    let text = o
+        .stdout
+        .replace(&f.node.dir.path().display().to_string(), "[node]");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    insta::assert_json_snapshot!(v);
+}
