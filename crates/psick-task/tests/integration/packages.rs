@@ -95,7 +95,7 @@ case "$2" in kick-none) echo '  Candidate: (none)' ;; *) echo '  Candidate: 7.23
 fn apt_noop_refreshes_and_lists_the_simulated_updates_without_changing_anything() {
     let f = Fakes::new();
     f.apt();
-    let o = f.run(json!({"_task": "psick::system_update", "_noop": true}));
+    let o = f.run(json!({"_task": "psick::system_update", "_noop": true, "refresh": true}));
     assert_eq!(o.code, 0, "{}", o.json);
     assert_eq!(o.json["manager"], "apt");
     assert_eq!(o.json["noop"], true);
@@ -112,6 +112,29 @@ fn apt_noop_refreshes_and_lists_the_simulated_updates_without_changing_anything(
     assert_eq!(f.version("kick-a").as_deref(), Some("1.0"));
     assert!(o.output().contains("Inst kick-a"), "{}", o.output());
     assert_eq!(o.json["commands"].as_array().unwrap().len(), 2);
+    // Without `refresh`, a noop run leaves even the package lists alone.
+    let o = f.run(json!({"_task": "psick::system_update", "_noop": true}));
+    assert_eq!(
+        o.json["commands"].as_array().unwrap().len(),
+        1,
+        "{}",
+        o.json
+    );
+    assert!(
+        o.json["commands"][0]
+            .as_array()
+            .unwrap()
+            .contains(&json!("-s"))
+    );
+}
+
+#[test]
+fn a_real_run_refreshes_the_lists_first_by_default() {
+    let f = Fakes::new();
+    f.apt();
+    let o = f.run(json!({"_task": "psick::system_update"}));
+    assert_eq!(o.code, 0, "{}", o.json);
+    assert!(f.calls()[0].ends_with(" update"), "{:?}", f.calls());
 }
 
 #[test]
@@ -512,7 +535,10 @@ echo "$v""#,
 fn system_update_noop_result_document() {
     let f = Fakes::new();
     f.apt();
-    let o = f.run(json!({"_task": "psick::system_update", "_noop": true, "packages": ["kick-a"]}));
+    let o = f.run(
+        json!({"_task": "psick::system_update", "_noop": true, "packages": ["kick-a"],
+                         "refresh": true}),
+    );
     let text = o
         .stdout
         .replace(&f.node.dir.path().display().to_string(), "[node]");
