@@ -29,6 +29,12 @@ pub fn run(input: &Input) -> Result<EnableNoopResult, Failure> {
             source,
         }
     };
+    // A FIFO there would block the read forever.
+    if let Some(what) = crate::lockfile::non_regular(&path) {
+        return Err(io_err("read")(io::Error::other(format!(
+            "it is {what}, not a file"
+        ))));
+    }
     let text = match fs::read_to_string(&path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,

@@ -90,7 +90,7 @@ fn help_and_unknown_arguments_print_usage_exit_2_and_never_run_puppet() {
         let m = module(&node, args, "");
         assert_eq!(m.code, 2, "{args:?}");
         assert!(m.stdout.is_empty(), "{args:?}: {}", m.stdout);
-        assert!(m.stderr.contains("usage: puppet_agent"), "{}", m.stderr);
+        assert!(m.stderr.contains("usage: psick-task"), "{}", m.stderr);
         assert_eq!(node.argv(), None, "{args:?} started puppet");
     }
 }
