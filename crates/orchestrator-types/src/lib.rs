@@ -14,7 +14,10 @@
 //! - [`event`]: `GET /jobs/:id/events`.
 //! - [`inventory`], [`task`], [`report`]: the other read endpoints.
 //! - [`error`]: the `{kind, msg, details}` error body and the known kinds.
-//! - [`psick`]: the result document of the `psick::puppet_agent` task.
+//! - [`psick`]: the psick tasks' results, error kinds and the typed
+//!   `psick::puppet_agent` parameters ([`psick::params`]).
+//! - [`psick_tasks`]: results of the pxp-agent module mode, system_update and
+//!   puppet_install.
 //! - [`plan`]: plan jobs; [`schedule`]: scheduled jobs; [`usage`]: node
 //!   counts per day; [`task_target`]: task targets.
 #![warn(missing_docs)]
@@ -28,6 +31,7 @@ pub mod lenient;
 pub mod node;
 pub mod plan;
 pub mod psick;
+pub mod psick_tasks;
 pub mod report;
 pub mod schedule;
 pub mod task;

@@ -8,18 +8,22 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
 use super::style::{self, paint};
-use super::{Io, JobInfo, Progress, Reporter, show_output_selects};
+use super::{Reporter, show_output_selects};
+use crate::Streams;
 use crate::cli::{OutputArgs, ShowOutput};
 use crate::outcome::{NodeReport, Outcome};
 use crate::summary::Summary;
 use crate::time;
+use crate::watch::{JobInfo, Notice, Progress, WatchEvent};
 
 /// Node names are padded to this width so columns line up in the common case.
 const NAME_WIDTH: usize = 28;
 
 /// The human reporter.
 pub struct Human {
-    io: Io,
+    streams: Streams,
+    /// Colour stdout.
+    color: bool,
     show: Vec<ShowOutput>,
     quiet: bool,
     bar: Option<ProgressBar>,
@@ -27,9 +31,10 @@ pub struct Human {
 
 impl Human {
     /// A reporter writing to `io`.
-    pub fn new(io: Io, output: &OutputArgs) -> Self {
+    pub fn new(streams: Streams, color: bool, output: &OutputArgs) -> Self {
         Self {
-            io,
+            streams,
+            color,
             show: output.show_output.clone(),
             quiet: output.quiet,
             bar: None,
@@ -37,7 +42,7 @@ impl Human {
     }
 
     fn write_out(&mut self, text: &str) -> std::io::Result<()> {
-        let out = &mut self.io.out;
+        let out = &mut self.streams.out;
         match &self.bar {
             Some(bar) => bar.suspend(|| out.write_all(text.as_bytes()).and_then(|()| out.flush())),
             None => out.write_all(text.as_bytes()).and_then(|()| out.flush()),
@@ -45,7 +50,7 @@ impl Human {
     }
 
     fn write_err(&mut self, text: &str) -> std::io::Result<()> {
-        let err = &mut self.io.err;
+        let err = &mut self.streams.err;
         match &self.bar {
             Some(bar) => bar.suspend(|| err.write_all(text.as_bytes())),
             None => err.write_all(text.as_bytes()),
@@ -61,7 +66,7 @@ impl Human {
             (_, Some(result)) => readable_result(result)?,
             _ => node.error_line()?,
         };
-        let c = self.io.color;
+        let c = self.color;
         let mut s = format!(
             "\n{} {}\n",
             paint(c, style::bold(), &node.name),
@@ -188,10 +193,28 @@ pub fn summary_line(job: &JobInfo, summary: &Summary, color: bool) -> String {
 }
 
 impl Reporter for Human {
-    fn wants_output(&self, outcome: Outcome) -> bool {
-        show_output_selects(&self.show, outcome)
+    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()> {
+        match event {
+            WatchEvent::Started(job) => self.started(job),
+            WatchEvent::Progress(p) => {
+                self.progress(p);
+                Ok(())
+            }
+            WatchEvent::NodeDone(node) => self.node_done(node),
+            WatchEvent::Notice(n) => self.notice(n),
+            WatchEvent::ResultsBegin(_) => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                Ok(())
+            }
+            WatchEvent::Result { node, seen_live } => self.result(node, seen_live),
+            WatchEvent::Finished { job, summary, .. } => self.finish(job, summary),
+        }
     }
+}
 
+impl Human {
     fn started(&mut self, job: &JobInfo) -> std::io::Result<()> {
         if self.quiet {
             return Ok(());
@@ -204,7 +227,7 @@ impl Reporter for Human {
             job.what(),
             job.node_count
         ))?;
-        if self.io.err_tty && job.node_count > 0 {
+        if self.streams.err_tty && job.node_count > 0 {
             let bar =
                 ProgressBar::with_draw_target(Some(job.node_count), ProgressDrawTarget::stderr());
             let st = ProgressStyle::with_template(
@@ -233,19 +256,12 @@ impl Reporter for Human {
         if self.quiet {
             return Ok(());
         }
-        let line = node_line(node, self.io.color);
+        let line = node_line(node, self.color);
         self.write_out(&line)
     }
 
-    fn notice(&mut self, msg: &str) -> std::io::Result<()> {
-        self.write_err(&format!("{msg}\n"))
-    }
-
-    fn begin_results(&mut self, _job: &JobInfo) -> std::io::Result<()> {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        Ok(())
+    fn notice(&mut self, notice: &Notice) -> std::io::Result<()> {
+        self.write_err(&format!("{}\n", super::notice::text(notice)))
     }
 
     fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()> {
@@ -254,7 +270,7 @@ impl Reporter for Human {
         }
         let mut text = String::new();
         if !seen_live {
-            text.push_str(&node_line(&node, self.io.color));
+            text.push_str(&node_line(&node, self.color));
         }
         if let Some(block) = self.output_block(&node) {
             text.push_str(&block);
@@ -265,12 +281,12 @@ impl Reporter for Human {
         self.write_out(&text)
     }
 
-    fn finish(&mut self, job: &JobInfo, summary: &Summary, _exit_code: u8) -> std::io::Result<()> {
+    fn finish(&mut self, job: &JobInfo, summary: &Summary) -> std::io::Result<()> {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
         let sep = if self.quiet { "" } else { "\n" };
-        let line = summary_line(job, summary, self.io.color);
+        let line = summary_line(job, summary, self.color);
         self.write_out(&format!("{sep}{line}"))
     }
 }
