@@ -188,6 +188,8 @@ pub struct Store {
 
 struct Inner {
     tx: Mutex<mpsc::Sender<Msg>>,
+    /// Dropped with the store: ends the checkpoint thread.
+    _checkpoints: mpsc::Sender<()>,
     read: Mutex<Connection>,
     path: PathBuf,
     /// Without a state directory the database lives in a directory removed
@@ -300,6 +302,16 @@ impl Store {
         }
 
         let read = connect(&path).map_err(err)?;
+        // Checkpoints (which sync the database file) run beside the writer,
+        // not inside its commits, so a commit never waits for a disk sync.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(err)?;
+        let checkpointer = connect(&path).map_err(err)?;
+        let (stop_checkpoints, ticks) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("job-store-checkpoint".into())
+            .spawn(move || checkpoint(checkpointer, ticks))
+            .map_err(|e| state_err(&path, e))?;
         let (tx, rx) = mpsc::channel();
         let keep_ids = scratch.is_none().then_some(id_file);
         std::thread::Builder::new()
@@ -310,6 +322,7 @@ impl Store {
             Self {
                 inner: Arc::new(Inner {
                     tx: Mutex::new(tx),
+                    _checkpoints: stop_checkpoints,
                     read: Mutex::new(read),
                     path,
                     _scratch: scratch,
@@ -779,6 +792,18 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, id_file: Option<PathBuf
                     let _ = tx.send(result.clone());
                 }
             }
+        }
+    }
+}
+
+/// Moves the WAL into the database every second (PASSIVE: never blocks the
+/// writer), until the store is dropped.
+fn checkpoint(conn: Connection, until: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) =
+        until.recv_timeout(std::time::Duration::from_secs(1))
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "job history checkpoint failed; will retry");
         }
     }
 }

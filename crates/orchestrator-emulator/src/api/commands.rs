@@ -200,7 +200,7 @@ pub async fn submit_deploy(
         .metadata
         .get("parameters")
         .and_then(Value::as_object);
-    let params = deploy::agent_params(&r, &environment, declared);
+    let params = deploy::agent_params(&r, &environment, declared)?;
     check_params(&resolved, &params)?;
     let noop = r.noop == Some(true);
     let mut options = serde_json::to_value(&r).unwrap_or_else(|_| json!({}));
