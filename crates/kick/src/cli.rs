@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// succeeded and at least one changed (or would change, in noop); 4 at least
 /// one node failed, errored, was skipped or stopped; 6 both 2 and 4; 1 kick
 /// itself failed (usage, configuration, authentication, API or network);
-/// 130 detached from a running job with a third Ctrl-C.
+/// 8 `kick job show` of a job that has not ended; 130 detached from a
+/// running job with a third Ctrl-C.
 #[derive(Debug, Parser)]
 #[command(name = "kick", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {

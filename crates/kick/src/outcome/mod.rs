@@ -42,18 +42,22 @@ pub enum Outcome {
     Skipped,
     /// Was stopped.
     Stopped,
+    /// Has not ended yet: only for nodes of a job that is still going
+    /// (`kick job show` of a job in progress).
+    Running,
 }
 
 impl Outcome {
     /// All outcomes, in summary order, which is also declaration order: an
     /// outcome `as usize` is its index here.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Self::Unchanged,
         Self::Changed,
         Self::Failed,
         Self::Errored,
         Self::Skipped,
         Self::Stopped,
+        Self::Running,
     ];
 
     /// The name used in output.
@@ -65,12 +69,13 @@ impl Outcome {
             Self::Errored => "errored",
             Self::Skipped => "skipped",
             Self::Stopped => "stopped",
+            Self::Running => "running",
         }
     }
 
     /// True for the outcomes that make the exit code include 4.
     pub fn is_bad(self) -> bool {
-        !matches!(self, Self::Unchanged | Self::Changed)
+        !matches!(self, Self::Unchanged | Self::Changed | Self::Running)
     }
 }
 
