@@ -130,3 +130,38 @@ async fn sigint_to_the_binary_stops_the_job() {
         "{stderr}"
     );
 }
+
+/// Three SIGINTs in quick succession each count: stop, force-stop, detach.
+#[tokio::test(flavor = "multi_thread")]
+async fn fast_sigints_each_count() {
+    let emu = Emu::start(vec![node("a", "unchanged", 5.0)]).await;
+    let child = kick_bin(emu.dir.path())
+        .args(args(&["agent", "--nodes", "a"], &emu))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "kill -INT $0; sleep 0.02; kill -INT $0; sleep 0.02; kill -INT $0",
+            &pid,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("asked the orchestrator to stop job"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("force-stopping job"), "{stderr}");
+    assert!(stderr.contains("Detached from job"), "{stderr}");
+}
