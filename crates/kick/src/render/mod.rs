@@ -5,6 +5,7 @@ pub mod human;
 pub mod json;
 pub mod notice;
 pub mod style;
+pub mod table;
 
 use crate::Streams;
 use crate::cli::{Format, OutputArgs, ShowOutput};

@@ -188,3 +188,38 @@ async fn job_show_of_a_running_job_shows_running_nodes_and_exits_8() {
     insta::assert_snapshot!("running_job_show", redact(&r.stdout));
     let _ = emu.kick(&["job", "stop", &id, "--force"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_are_tables_with_descriptions_outcomes_and_durations() {
+    let emu = Emu::start(vec![node("a", "unchanged", 0.0)]).await;
+    let r = emu.kick(&["tasks", "list"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    insta::assert_snapshot!("tasks_list", r.stdout);
+    let r = emu
+        .kick(&["agent", "--nodes", "a", "--description", "first run"])
+        .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = emu.kick(&["job", "list"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut lines = r.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "ID",
+            "STATE",
+            "TYPE",
+            "TASK/ENVIRONMENT",
+            "NODES",
+            "OUTCOME",
+            "DURATION",
+            "OWNER",
+            "STARTED",
+            "DESCRIPTION"
+        ]
+    );
+    let row = lines.next().unwrap();
+    assert!(row.ends_with("  first run"), "{row:?}");
+    assert!(row.contains("  1 ok  "), "{row:?}");
+    assert!(!r.stdout.contains("[kick:"), "{}", r.stdout);
+}
