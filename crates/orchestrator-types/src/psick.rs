@@ -3,6 +3,9 @@
 //! for `psick::puppet_unlock` and [`EnableNoopResult`] for
 //! `psick::puppet_enable_noop`.
 //!
+//! The parameters of `psick::puppet_agent` are typed in [`params`]
+//! ([`AgentParams`]).
+//!
 //! The task prints exactly one of these as a JSON object on stdout; the
 //! orchestrator hands it back as the node's `result`. Deserialisation is
 //! tolerant so that results of older or newer task versions still parse:
@@ -13,6 +16,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::lenient;
+
+pub mod params;
+
+pub use params::{AgentParams, Ordering, ParamError, ParamSpec, Server};
+
+/// Cuts `text` to at most `max` bytes (at a character boundary), ending it
+/// with `...` when anything was cut, so a reader sees that it was.
+pub fn shorten(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut cut = max.saturating_sub(3);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str("...");
+}
 
 /// Error kinds the psick tasks put in `_error.kind`.
 pub mod kind {
@@ -35,6 +56,12 @@ pub mod kind {
     pub const SPAWN_FAILED: &str = "psick/spawn-failed";
     /// A node-side file (puppet.conf, a lockfile) could not be read or written.
     pub const IO_FAILED: &str = "psick/io-failed";
+    /// `puppet config print` did not give the settings the task needs.
+    pub const SETTINGS_UNKNOWN: &str = "psick/settings-unknown";
+    /// A lock path holds a FIFO, directory or device instead of a file.
+    pub const INVALID_LOCKFILE: &str = "psick/invalid-lockfile";
+    /// `psick::puppet_unlock` with `force` could not stop the live run.
+    pub const STOP_FAILED: &str = "psick/stop-failed";
 }
 
 /// Outcome of a `psick::puppet_agent` run.
@@ -239,6 +266,27 @@ pub struct LockReport {
     /// Message recorded by `puppet agent --disable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_message: Option<String>,
+    /// The live run `force` stopped before removing its lock (or, in noop,
+    /// would have stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_run: Option<StoppedRun>,
+}
+
+/// A live agent run stopped by `psick::puppet_unlock` with `force`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoppedRun {
+    /// The lock holder's PID.
+    pub pid: u32,
+    /// The process group that was signalled (the holder alone when it shares
+    /// the task's own group).
+    pub process_group: u32,
+    /// The last signal needed: `"TERM"`, or `"KILL"` when the run outlived
+    /// the grace period; `null` in noop.
+    #[serde(default)]
+    pub signal: Option<String>,
+    /// Seconds from SIGTERM until the holder was gone.
+    #[serde(default)]
+    pub waited: f64,
 }
 
 /// Result of `psick::puppet_unlock`.
@@ -323,6 +371,19 @@ mod tests {
         assert_eq!(v["changes"][0]["status"], "noop");
         assert!(v.get("changes_truncated").is_none());
         assert_eq!(serde_json::from_value::<PuppetAgentResult>(v).unwrap(), r);
+    }
+
+    #[test]
+    fn shorten_cuts_at_a_character_boundary_and_marks_the_cut() {
+        let mut s = "abcdef".to_owned();
+        shorten(&mut s, 6);
+        assert_eq!(s, "abcdef");
+        shorten(&mut s, 5);
+        assert_eq!(s, "ab...");
+        let mut e = "ééééé".to_owned(); // 10 bytes
+        shorten(&mut e, 8);
+        assert_eq!(e, "éé...");
+        assert!(e.len() <= 8);
     }
 
     #[test]
