@@ -27,7 +27,7 @@ pub fn params(args: &AgentArgs) -> Map<String, Value> {
     if let Some(s) = &args.server {
         p.insert("puppet_master".into(), Value::from(s.as_str()));
     }
-    if let Some(e) = &args.run.conn.environment {
+    if let Some(e) = &args.run.env.environment {
         p.insert("environment".into(), Value::from(e.as_str()));
     }
     let tags: Vec<Value> = args
@@ -52,7 +52,11 @@ pub fn params(args: &AgentArgs) -> Map<String, Value> {
 /// Runs `kick agent`.
 pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
     let scope = crate::target::scope(&args.target)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = TaskRequest {
         environment: args
             .task_environment

@@ -10,7 +10,7 @@ use crate::render::{style, table};
 
 /// Runs `kick inventory`.
 pub async fn run(ctx: &mut Context, a: InventoryArgs) -> Result<u8, Error> {
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let list = if a.nodes.is_empty() {
         client.inventory().await?
     } else {

@@ -32,20 +32,20 @@ fn check_id(id: &str) -> Result<(), Error> {
 
 async fn show(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let io = ctx.take_streams();
     super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Show).await
 }
 
 async fn watch(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let io = ctx.take_streams();
     super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Reattach).await
 }
 
 async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let q = JobsQuery {
         limit: Some(a.limit),
         offset: Some(0),
@@ -149,7 +149,7 @@ fn outcome(j: &orchestrator_types::Job) -> String {
 
 async fn stop(ctx: &mut Context, a: JobStopArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let resp = client.stop(&a.id, a.force).await?;
     let mut io = ctx.take_streams();
     match a.output.format {

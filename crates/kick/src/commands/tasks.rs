@@ -13,7 +13,8 @@ use crate::render::table;
 pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
     match cmd {
         TasksCommand::List(a) => {
-            let (client, settings) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+            let (client, settings) =
+                super::connect(&a.conn, Some(&a.env), ctx.streams.err.as_mut())?;
             let list = client.tasks(settings.environment.as_deref()).await?;
             let mut io = ctx.take_streams();
             match a.output.format {
@@ -36,7 +37,8 @@ pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
             }
         }
         TasksCommand::Show(a) => {
-            let (client, settings) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+            let (client, settings) =
+                super::connect(&a.conn, Some(&a.env), ctx.streams.err.as_mut())?;
             let t = client
                 .task(&a.task, settings.environment.as_deref())
                 .await?;

@@ -155,7 +155,8 @@ async fn an_unknown_job_fails_at_once() {
 async fn job_show_of_a_running_job_shows_running_nodes_and_exits_8() {
     let emu = Emu::start_with(
         vec![node("a", "unchanged", 0.0), node("b", "unchanged", 30.0)],
-        |b| b.concurrency(2),
+        // One at a time: b starts once a has ended.
+        |b| b.concurrency(1),
     )
     .await;
     let r = emu
@@ -167,7 +168,7 @@ async fn job_show_of_a_running_job_shows_running_nodes_and_exits_8() {
     for _ in 0..100 {
         let r = emu.kick(&["job", "show", &id, "--format", "json"]).await;
         doc = r.json();
-        if doc["summary"]["unchanged"] == 1 {
+        if doc["summary"]["unchanged"] == 1 && doc["summary"]["running"] == 1 {
             assert_eq!(r.code, 8, "{r:?}");
             break;
         }
@@ -222,4 +223,82 @@ async fn listings_are_tables_with_descriptions_outcomes_and_durations() {
     assert!(row.ends_with("  first run"), "{row:?}");
     assert!(row.contains("  1 ok  "), "{row:?}");
     assert!(!r.stdout.contains("[kick:"), "{}", r.stdout);
+}
+
+#[test]
+fn options_are_offered_only_where_they_apply() {
+    let parse = |args: &[&str]| kick::Cli::try_parse_args(args.iter().copied());
+    for bad in [
+        &["kick", "job", "list", "--show-output", "all"][..],
+        &["kick", "job", "list", "-e", "production"],
+        &["kick", "job", "stop", "1", "-q"],
+        &["kick", "inventory", "--give-up", "5"],
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?} parsed");
+    }
+    let help = parse(&["kick", "job", "list", "--help"])
+        .unwrap_err()
+        .to_string();
+    insta::assert_snapshot!("job_list_help", help);
+    let help = parse(&["kick", "task", "run", "--help"])
+        .unwrap_err()
+        .to_string();
+    assert!(help.contains("Examples:\n  kick task run"), "{help}");
+    let help = parse(&["kick", "deploy", "--help"])
+        .unwrap_err()
+        .to_string();
+    assert!(help.contains("Examples:\n  kick deploy"), "{help}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kick_man_writes_every_page_with_environment_files_and_exit_status() {
+    let emu = Emu::start(vec![]).await;
+    let out = kick_bin(emu.dir.path()).arg("man").output().await.unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for section in [
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH \"EXIT STATUS\"",
+        "KICK_WATCH_GIVE_UP",
+    ] {
+        assert!(page.contains(section), "{section} missing");
+    }
+    let dir = emu.dir.path().join("man");
+    let out = kick_bin(emu.dir.path())
+        .args(["man", "--dir", dir.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for page in [
+        "kick.1",
+        "kick-agent.1",
+        "kick-task-run.1",
+        "kick-job-watch.1",
+        "kick-man.1",
+    ] {
+        assert!(dir.join(page).is_file(), "{page} missing");
+    }
+    // Every page the main page names exists.
+    let main = std::fs::read_to_string(dir.join("kick.1")).unwrap();
+    for sub in [
+        "agent",
+        "task",
+        "deploy",
+        "job",
+        "inventory",
+        "tasks",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            main.contains(&format!("kick\\-{sub}(1)")),
+            "kick-{sub}(1) not named"
+        );
+        assert!(
+            dir.join(format!("kick-{sub}.1")).is_file(),
+            "kick-{sub}.1 missing"
+        );
+    }
 }
