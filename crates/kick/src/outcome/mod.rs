@@ -112,8 +112,13 @@ impl Facts {
         }
         Self {
             outcome,
-            duration: duration
-                .or_else(|| p.and_then(|p| p.get("duration")).and_then(Value::as_f64)),
+            // One figure everywhere (live line, `kick job show`, JSON): the
+            // task's own run time when its result has one (psick's), else
+            // the orchestrator's.
+            duration: p
+                .and_then(|p| p.get("duration"))
+                .and_then(Value::as_f64)
+                .or(duration),
             exitcode: p.and_then(exitcode),
             resources: p.and_then(resources),
             error,
