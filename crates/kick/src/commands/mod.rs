@@ -123,6 +123,8 @@ pub async fn watch_job(
     io: Streams,
     look: Look,
 ) -> Result<u8, Error> {
+    // The follower retries its calls itself.
+    let client = client.with_retry(RetryPolicy::none());
     if look != Look::Follow {
         // An id the user typed that names no job is final: say so at once
         // rather than retrying for a job that will never appear.
@@ -138,8 +140,6 @@ pub async fn watch_job(
         ctx.watch.give_up = std::time::Duration::from_secs_f64(secs);
     }
     let mut rep = render::reporter(output, io);
-    // The follower retries its calls itself.
-    let client = client.with_retry(RetryPolicy::none());
     let mut follower = Follower::new(
         &client,
         rep.as_mut(),
