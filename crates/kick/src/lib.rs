@@ -186,7 +186,7 @@ pub fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         // Colours only on a terminal: piped logs stay plain text.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(|| render::human::LogWriter)
         .with_target(false)
         .try_init();
 }

@@ -21,6 +21,35 @@ use crate::watch::{JobInfo, Notice, Progress, WatchEvent};
 use line::{LineStyle, node_line};
 use summary::{BadNodes, summary_text};
 
+/// The progress bar on screen, if any: `-v` logs are written around it
+/// ([`LogWriter`]) so that they never share its line.
+static BAR: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+fn show_bar(bar: Option<ProgressBar>) {
+    if let Ok(mut slot) = BAR.lock() {
+        *slot = bar;
+    }
+}
+
+/// stderr for `tracing`: with the progress bar on screen, its line is
+/// cleared before a log line and drawn again after.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// The human reporter.
 pub struct Human {
     streams: Streams,
@@ -161,6 +190,7 @@ impl Human {
             .progress_chars("=> ");
             bar.set_style(st);
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            show_bar(Some(bar.clone()));
             self.bar = Some(bar);
         }
         Ok(())
@@ -208,6 +238,7 @@ impl Human {
 
     fn finish(&mut self, job: &JobInfo, summary: &Summary) -> std::io::Result<()> {
         if let Some(bar) = self.bar.take() {
+            show_bar(None);
             bar.finish_and_clear();
         }
         let sep = if self.quiet { "" } else { "\n" };
