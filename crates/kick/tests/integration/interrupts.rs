@@ -134,14 +134,26 @@ async fn sigint_to_the_binary_stops_the_job() {
 /// Three SIGINTs in quick succession each count: stop, force-stop, detach.
 #[tokio::test(flavor = "multi_thread")]
 async fn fast_sigints_each_count() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     let emu = Emu::start(vec![node("a", "unchanged", 5.0)]).await;
-    let child = kick_bin(emu.dir.path())
+    let mut child = kick_bin(emu.dir.path())
         .args(args(&["agent", "--nodes", "a"], &emu))
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Once the job is being followed (the handler is in place long before).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Job ") {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(20), stderr.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "kick ended early: {seen}");
+        seen.push_str(&line);
+    }
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("sh")
         .args([
@@ -152,16 +164,16 @@ async fn fast_sigints_each_count() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+    let code = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .unwrap()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    stderr.read_to_string(&mut seen).await.unwrap();
+    assert_eq!(code.code(), Some(130), "{seen}");
     assert!(
-        stderr.contains("asked the orchestrator to stop job"),
-        "{stderr}"
+        seen.contains("asked the orchestrator to stop job"),
+        "{seen}"
     );
-    assert!(stderr.contains("force-stopping job"), "{stderr}");
-    assert!(stderr.contains("Detached from job"), "{stderr}");
+    assert!(seen.contains("force-stopping job"), "{seen}");
+    assert!(seen.contains("Detached from job"), "{seen}");
 }
