@@ -302,3 +302,64 @@ async fn kick_man_writes_every_page_with_environment_files_and_exit_status() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_say_what_to_do_once() {
+    let emu = Emu::start(vec![node("a", "unchanged", 0.0)]).await;
+    // A rejected token: `puppet access login` is said once.
+    let bad_token = emu.dir.path().join("bad-token");
+    crate::harness::write_private(&bad_token, "not-the-token");
+    let r = crate::harness::run_bin_raw(
+        &emu,
+        ["job", "list", "--service-url", &emu.url, "--token-file"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([bad_token.display().to_string()])
+            .collect(),
+    )
+    .await;
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("puppet access login").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    // A bare word where KEY=VALUE belongs.
+    let r = run_bin(
+        &emu,
+        &["task", "run", "fixture::sleep", "seconds", "--nodes", "a"],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("KEY=VALUE is expected (e.g. seconds=VALUE)"),
+        "{}",
+        r.stderr
+    );
+    // A CA file that is not there: named, with how to get the Puppet CA.
+    let r = crate::harness::run_bin_raw(
+        &emu,
+        [
+            "job",
+            "list",
+            "--service-url",
+            "https://localhost:1",
+            "--cacert",
+            "/nonexistent/ca.pem",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+    .await;
+    assert_eq!(r.code, 1, "{r:?}");
+    for part in [
+        "/nonexistent/ca.pem: there is no such file",
+        "puppet config print localcacert",
+        "/etc/puppetlabs/puppet/ssl/certs/ca.pem",
+    ] {
+        assert!(r.stderr.contains(part), "{part}: {}", r.stderr);
+    }
+}
