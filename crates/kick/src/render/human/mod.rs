@@ -167,11 +167,13 @@ impl Reporter for Human {
 
 impl Human {
     fn started(&mut self, job: &JobInfo) -> std::io::Result<()> {
+        // Each job followed gets its own summary.
+        self.bad = BadNodes::default();
+        self.style.noop = job.noop;
+        self.style.generic = job.is_generic_task();
         if self.quiet {
             return Ok(());
         }
-        self.style.noop = job.noop;
-        self.style.generic = job.is_generic_task();
         let noop = if job.noop { " (noop)" } else { "" };
         let nodes = if job.node_count == 1 { "node" } else { "nodes" };
         self.write_err(&format!(
