@@ -10,7 +10,11 @@ use crate::error::Error;
 pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
     let scope = crate::target::scope(&args.target)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = TaskRequest {
         environment: settings.environment.clone(),
         scope,
