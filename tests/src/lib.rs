@@ -11,11 +11,13 @@
 mod emulator;
 mod node;
 mod paths;
+mod puppetdb;
 mod stack;
 mod task;
 
 pub use emulator::EmulatedNodes;
 pub use node::{AgentRun, SimNode};
 pub use paths::{repo_modulepath, sha256_file, task_bin, workspace_root};
+pub use puppetdb::{ENV_PUPPETDB, PuppetDb};
 pub use stack::{ENV_REQUIRE_STACK, ENV_STACK, Stack};
 pub use task::{RunningTask, TaskRun};
