@@ -39,7 +39,9 @@ up_pid=$!
 while kill -0 "$up_pid" 2>/dev/null && [ ! -e "$PDB_STATE/started" ]; do sleep 0.5; done
 [ -e "$PDB_STATE/started" ] && pdb_started=1
 wait "$up_pid"
-export "$(tail -n1 "$PDB_STATE/up.out")"
+while IFS= read -r line; do
+  case $line in KICK_PUPPETDB_URL=*|KICK_PUPPETDB_TLS_URL=*) export "${line?}" ;; esac
+done < "$PDB_STATE/up.out"
 echo "[make test] PuppetDB ready in $(( $(date +%s) - tp ))s at $KICK_PUPPETDB_URL (started by this run: $pdb_started)"
 
 export KICK_PUPPET_STACK=$PS_STATE KICK_REQUIRE_STACK=1

@@ -17,7 +17,8 @@
 #   PDB_SSL_PORT       TLS port for the puppetserver (default 8081)
 #   PDB_PG_PORT        PostgreSQL port (default 5433)
 #   PDB_READY_TIMEOUT  seconds to wait for PuppetDB (default 240)
-# Output: the last line is `KICK_PUPPETDB_URL=http://127.0.0.1:<port>`; the state dir holds
+# Output: the last two lines are `KICK_PUPPETDB_TLS_URL=https://localhost:<ssl port>` and
+#   `KICK_PUPPETDB_URL=http://127.0.0.1:<port>` (the query URL); the state dir holds
 #   puppetdb.pid, puppetdb.log, pg/ (cluster, postgres.log), timings.log, and `started` (only
 #   when this call started PuppetDB, so callers know whether they own it).
 set -euo pipefail
@@ -40,6 +41,10 @@ pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 # Alive and really the PuppetDB JVM (a recycled PID must not count).
 is_pdb_pid() {
   pid_alive "$1" && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'puppetlabs.puppetdb.core'
+}
+urls() {
+  echo "KICK_PUPPETDB_TLS_URL=https://localhost:$PDB_SSL_PORT"
+  echo "KICK_PUPPETDB_URL=http://127.0.0.1:$PDB_HTTP_PORT"
 }
 pg_pid() { head -n1 "$PDB_STATE/pg/data/postmaster.pid" 2>/dev/null || true; }
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
@@ -68,7 +73,7 @@ if is_pdb_pid "$pid"; then
     sleep 1
   done
   timing "reusing running PuppetDB (pid $pid)"
-  echo "KICK_PUPPETDB_URL=http://127.0.0.1:$PDB_HTTP_PORT"
+  urls
   exit 0
 fi
 if [ -n "$(pdb_state)" ]; then
@@ -190,4 +195,4 @@ until [ "$(pdb_state)" = running ]; do
 done
 rss=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$pid/status" 2>/dev/null || echo '?')
 timing "PuppetDB ready after $(( $(date +%s) - t1 ))s (pid $pid, RSS ${rss} MiB); total $(( $(date +%s) - t0 ))s"
-echo "KICK_PUPPETDB_URL=http://127.0.0.1:$PDB_HTTP_PORT"
+urls
