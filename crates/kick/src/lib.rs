@@ -13,6 +13,7 @@
 //! - [`outcome`], [`summary`]: what each node amounted to, the exit code.
 //! - [`render`]: human, JSON and JSON-lines output.
 //! - [`params`], [`target`]: task parameters and TARGET flags.
+//! - [`rollout`]: waves, canary and failure budget over several jobs.
 
 pub mod api;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod outcome;
 pub mod params;
 pub mod render;
+pub mod rollout;
 pub mod summary;
 pub mod target;
 pub mod time;
