@@ -37,6 +37,9 @@ pub enum Command {
     Job(JobCommand),
     /// Show which nodes are connected to the orchestrator.
     Inventory(InventoryArgs),
+    /// List, show or resume rollouts (`--batch` runs).
+    #[command(subcommand)]
+    Rollout(crate::rollout::RolloutCommand),
     /// List the tasks available, or show one task's parameters.
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -83,6 +86,8 @@ pub struct AgentArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub rollout: crate::rollout::RolloutArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
@@ -110,6 +115,8 @@ pub struct TaskRunArgs {
     pub noop: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub rollout: crate::rollout::RolloutArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -146,6 +153,10 @@ pub struct TargetArgs {
     /// A node group id from the classifier.
     #[arg(long, value_name = "ID")]
     pub node_group: Option<String>,
+    /// The nodes of an earlier job (or `rollout:ID`) that ended with these outcomes
+    /// [default: failed,errored,skipped,stopped], from the server's records.
+    #[arg(long, value_name = "JOB[:OUTCOME,...]")]
+    pub nodes_from: Option<String>,
 }
 
 /// Flags of every command that starts a job.
@@ -187,6 +198,10 @@ pub struct ConnArgs {
     /// `agent` and `deploy`, the one the nodes run in.
     #[arg(long, short = 'e', value_name = "ENV")]
     pub environment: Option<String>,
+    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
+    /// puppetdb.conf and KICK_PUPPETDB_URL).
+    #[arg(long, value_name = "URL")]
+    pub puppetdb_url: Option<String>,
 }
 
 /// Output flags.
@@ -259,6 +274,9 @@ pub enum JobCommand {
     /// Stop a job: no new nodes start, running ones finish (or are killed
     /// with --force).
     Stop(JobStopArgs),
+    /// Run a job's task (or deploy) again, with the same parameters, on its nodes that
+    /// failed (or ended as --only says).
+    Rerun(crate::rollout::JobRerunArgs),
 }
 
 /// A job id plus connection and output flags.

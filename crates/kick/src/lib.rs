@@ -160,6 +160,7 @@ pub async fn run(cli: Cli, ctx: &mut Context) -> Result<u8, Error> {
         Command::Deploy(a) => commands::deploy::run(ctx, a).await,
         Command::Job(c) => commands::job::run(ctx, c).await,
         Command::Inventory(a) => commands::inventory::run(ctx, a).await,
+        Command::Rollout(c) => rollout::commands::run(ctx, c).await,
         Command::Tasks(c) => commands::tasks::run(ctx, c).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
@@ -187,6 +188,11 @@ fn output_args(cli: &Cli) -> Option<&cli::OutputArgs> {
         Command::Job(cli::JobCommand::List(a)) => &a.output,
         Command::Job(cli::JobCommand::Stop(a)) => &a.output,
         Command::Inventory(a) => &a.output,
+        Command::Rollout(rollout::RolloutCommand::List(a)) => &a.output,
+        Command::Rollout(rollout::RolloutCommand::Show(a) | rollout::RolloutCommand::Resume(a)) => {
+            &a.output
+        }
+        Command::Job(cli::JobCommand::Rerun(a)) => &a.run.output,
         Command::Tasks(cli::TasksCommand::List(a)) => &a.output,
         Command::Tasks(cli::TasksCommand::Show(a)) => &a.output,
         Command::Completions { .. } | Command::Man => return None,

@@ -51,14 +51,16 @@ pub fn params(args: &AgentArgs) -> Map<String, Value> {
 
 /// Runs `kick agent`.
 pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
-    let scope = crate::target::scope(&args.target)?;
+    if args.target.nodes_from.is_none() {
+        crate::target::scope(&args.target)?;
+    }
     let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let req = TaskRequest {
         environment: args
             .task_environment
             .clone()
             .or(settings.environment.clone()),
-        scope,
+        scope: Default::default(),
         task: args.task.clone(),
         params: params(&args),
         description: args.run.description.clone(),
@@ -69,8 +71,14 @@ pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
         timeout: args.run.timeout,
         userdata: None,
     };
-    let job = client.run_task(req).await?;
-    super::follow_started(ctx, &client, job, &args.run).await
+    let sub = crate::rollout::run::Submission {
+        request: req,
+        target: &args.target,
+        rollout: &args.rollout,
+        run: &args.run,
+        command: "agent",
+    };
+    crate::rollout::run::run_task(ctx, &client, &settings, sub).await
 }
 
 #[cfg(test)]

@@ -162,7 +162,11 @@ async fn nodes_from(client: &Client, spec: &str) -> Result<Vec<String>, Error> {
         let which: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
         return Err(Error::Usage(format!(
             "--nodes-from {spec}: no node of {} ended {}; nothing to run",
-            if jobs.len() == 1 { "that job" } else { "those jobs" },
+            if jobs.len() == 1 {
+                "that job"
+            } else {
+                "those jobs"
+            },
             which.join(" or ")
         )));
     }
@@ -191,7 +195,7 @@ pub async fn job_nodes(
             info.state.as_str()
         )));
     }
-    let noop = crate::render::JobInfo::from_job(&info).noop;
+    let noop = crate::watch::JobInfo::from_job(&info).noop;
     let mut pages = client.nodes(job, PAGE);
     let mut out = Vec::new();
     while let Some(node) = pages.next().await {
@@ -216,7 +220,10 @@ mod tests {
         let e = parse_outcomes("failed,broken").unwrap_err().to_string();
         assert!(e.contains("\"broken\"") && e.contains("unchanged"), "{e}");
         assert!(parse_outcomes(",").is_err());
-        assert_eq!(split_outcomes("12").unwrap(), ("12", DEFAULT_RERUN.to_vec()));
+        assert_eq!(
+            split_outcomes("12").unwrap(),
+            ("12", DEFAULT_RERUN.to_vec())
+        );
         assert_eq!(
             split_outcomes("12:changed").unwrap(),
             ("12", vec![Outcome::Changed])
