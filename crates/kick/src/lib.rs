@@ -125,6 +125,8 @@ pub struct Context {
     pub interrupts: Interrupts,
     /// Polling knobs.
     pub watch: WatchConfig,
+    /// Where rollout state files go; `None`: `$XDG_STATE_HOME/kick/rollouts`.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Context {
@@ -143,6 +145,7 @@ impl Context {
             streams,
             interrupts,
             watch,
+            state_dir: None,
         }
     }
 

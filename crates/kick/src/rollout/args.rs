@@ -5,9 +5,8 @@ use clap::{Args, Subcommand};
 
 use crate::cli::{ConnArgs, OutputArgs};
 
-/// Waves, budget, retries and the pre-flight.
+/// Waves, budget and the pre-flight.
 #[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "Rollout")]
 pub struct RolloutArgs {
     /// Run in waves of N nodes, or P% of the target, each its own job.
     #[arg(long, value_name = "N|P%")]
@@ -25,13 +24,6 @@ pub struct RolloutArgs {
     /// Mix the nodes before cutting waves (default: the order given; PQL answers by certname).
     #[arg(long)]
     pub shuffle: bool,
-    /// Resubmit nodes that failed for a transient reason (agent locked, no connection),
-    /// up to N times, in a follow-up job.
-    #[arg(long, value_name = "N")]
-    pub retry: Option<u32>,
-    /// Wait before each retry [default: 10s].
-    #[arg(long, value_name = "DURATION", requires = "retry")]
-    pub retry_delay: Option<String>,
     /// Resolve the target, check which nodes are connected, print the plan and exit 0
     /// without starting anything.
     #[arg(long)]

@@ -15,7 +15,7 @@ use crate::error::Error;
 
 /// Runs `kick rollout ...`.
 pub async fn run(ctx: &mut Context, cmd: RolloutCommand) -> Result<u8, Error> {
-    let store = Store::from_env()?;
+    let store = Store::for_context(ctx)?;
     match cmd {
         RolloutCommand::List(a) => {
             let all = store.list()?;

@@ -96,10 +96,11 @@ pub async fn resolve(
     t: &TargetArgs,
     client: &Client,
     puppetdb: Option<&PuppetDb>,
+    store: &super::state::Store,
     need_list: bool,
 ) -> Result<Resolved, Error> {
     if let Some(from) = &t.nodes_from {
-        return nodes_from(client, from).await.map(Resolved::Nodes);
+        return nodes_from(client, store, from).await.map(Resolved::Nodes);
     }
     if t.query.is_some() {
         let scope = crate::target::scope(t)?;
@@ -136,11 +137,15 @@ pub async fn resolve(
 }
 
 /// `JOB[:OUTCOME,...]` or `rollout:ID[:OUTCOME,...]`.
-async fn nodes_from(client: &Client, spec: &str) -> Result<Vec<String>, Error> {
+async fn nodes_from(
+    client: &Client,
+    store: &super::state::Store,
+    spec: &str,
+) -> Result<Vec<String>, Error> {
     let (jobs, outcomes) = match spec.strip_prefix("rollout:") {
         Some(rest) => {
             let (id, outcomes) = split_outcomes(rest)?;
-            let state = super::state::Store::from_env()?.load(id)?;
+            let state = store.load(id)?;
             let jobs: Vec<String> = state.waves.iter().filter_map(|w| w.job.clone()).collect();
             if jobs.is_empty() {
                 return Err(Error::Usage(format!(

@@ -105,7 +105,8 @@ pub async fn run_task(
     } else {
         None
     };
-    let resolved = resolve(target, client, puppetdb.as_ref(), need_list).await?;
+    let store = Store::for_context(ctx)?;
+    let resolved = resolve(target, client, puppetdb.as_ref(), &store, need_list).await?;
     let mut nodes = match resolved {
         Resolved::Nodes(n) if need_list => n,
         other => {
@@ -160,7 +161,8 @@ pub async fn run_task(
     let id = super::state::new_id(SystemTime::now());
     let mut request = serde_json::to_value(&req).map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(o) = request.as_object_mut() {
-        o.remove("scope");
+        // Each wave has its own scope and userdata.
+        o.insert("scope".into(), Value::Object(Map::new()));
         o.remove("userdata");
     }
     let state = RolloutState {
@@ -174,7 +176,6 @@ pub async fn run_task(
         spec: effective,
         max_failures: plan.max_failures,
         request,
-        retry: ra.retry.unwrap_or(0),
         status: RolloutStatus::Running,
         waves: plan
             .waves
@@ -189,7 +190,6 @@ pub async fn run_task(
             })
             .collect(),
     };
-    let store = Store::from_env()?;
     store.save(&state)?;
     if !run.output.quiet {
         let total: usize = state.waves.iter().map(|w| w.nodes.len()).sum();

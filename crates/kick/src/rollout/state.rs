@@ -91,9 +91,6 @@ pub struct RolloutState {
     pub max_failures: Option<usize>,
     /// The task request each wave sends, with `scope` and the wave's userdata left out.
     pub request: Value,
-    /// `--retry N` attempts for transient failures.
-    #[serde(default)]
-    pub retry: u32,
     /// Overall status.
     pub status: RolloutStatus,
     /// The waves, in order.
@@ -151,6 +148,14 @@ pub struct Store {
 }
 
 impl Store {
+    /// The context's state dir, else [`Store::from_env`].
+    pub fn for_context(ctx: &crate::Context) -> Result<Store, Error> {
+        match &ctx.state_dir {
+            Some(d) => Ok(Store::at(d)),
+            None => Store::from_env(),
+        }
+    }
+
     /// `$XDG_STATE_HOME/kick/rollouts`, else `$HOME/.local/state/kick/rollouts`.
     pub fn from_env() -> Result<Store, Error> {
         let base = std::env::var_os("XDG_STATE_HOME")
@@ -310,7 +315,6 @@ mod tests {
             },
             max_failures: Some(0),
             request: serde_json::json!({"task": "psick::puppet_agent", "params": {}}),
-            retry: 0,
             status: RolloutStatus::Running,
             waves: vec![
                 WaveRecord {
