@@ -9,4 +9,5 @@ mod emulator;
 mod kick;
 mod module;
 mod rollout;
+mod setup;
 mod task;

@@ -4,13 +4,13 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use orchestrator_types::psick::{PuppetAgentResult, RunStatus};
+use orchestrator_types::psick::{PuppetAgentResult, RunStatus, shorten};
 
 use crate::error::Failure;
 use crate::input::Input;
 use crate::locate::Puppet;
 use crate::lockfile::{self, WaitOutcome};
-use crate::params::{AgentParams, FIXED_FLAGS};
+use crate::params::AgentOptions;
 use crate::process::{self, Limits, Signals, Stop};
 use crate::summary::{self, Stamp};
 
@@ -59,9 +59,9 @@ pub fn empty_result() -> PuppetAgentResult {
 
 /// The full argv: executable, `agent`, the fixed flags, `--confdir` when
 /// overridden, then the flags the parameters ask for.
-pub fn build_argv(puppet: &Puppet, params: &AgentParams) -> Vec<OsString> {
+pub fn build_argv(puppet: &Puppet, params: &AgentOptions) -> Vec<OsString> {
     let mut argv: Vec<OsString> = vec![puppet.bin.clone().into(), "agent".into()];
-    argv.extend(FIXED_FLAGS.iter().map(OsString::from));
+    argv.extend(params.fixed_flags().iter().map(OsString::from));
     if let Some(dir) = &puppet.confdir_override {
         let mut flag = OsString::from("--confdir=");
         flag.push(dir);
@@ -73,7 +73,7 @@ pub fn build_argv(puppet: &Puppet, params: &AgentParams) -> Vec<OsString> {
 }
 
 fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
-    let params = AgentParams::from_input(input)?;
+    let params = AgentOptions::from_input(input)?;
     r.noop = params.noop.unwrap_or(false);
     let puppet = Puppet::from_env()?;
     let s = &puppet.settings;
@@ -117,7 +117,7 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
     let wait_until = wait_started + Duration::from_secs(params.wait_for_lock);
     let mut note = String::new();
     let mut attempt = 1;
-    let (finished, before) = loop {
+    let (finished, before, report_before) = loop {
         let wait = wait_until.saturating_duration_since(Instant::now());
         match lockfile::wait_for_free(&s.catalog_lock, wait, || signals.take()) {
             WaitOutcome::Free => {}
@@ -138,6 +138,7 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
             }
         }
         let before = Stamp::of(&s.lastrunfile);
+        let report_before = Stamp::of(&s.lastrunreport);
         let finished = process::run(&argv, limits, &signals).map_err(|e| Failure::SpawnFailed {
             program: puppet.bin.clone(),
             source: e,
@@ -154,7 +155,7 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
             attempt += 1;
             continue;
         }
-        break (finished, before);
+        break (finished, before, report_before);
     };
     r.output = note + &finished.output;
     r.exitcode = finished.code;
@@ -199,6 +200,8 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         }
     }
 
+    read_report(r, &s.lastrunreport, report_before, params.changes_limit);
+
     let pending = r.resources.map_or(0, |res| res.noop_pending);
     r.status = match finished.code {
         Some(0) if r.noop && pending > 0 => RunStatus::Changed,
@@ -229,6 +232,36 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         }
     };
     Ok(())
+}
+
+/// Fills the result's `changes` from the report this run wrote; anything
+/// that keeps them from being read goes to `report_error`, never failing
+/// the run.
+fn read_report(r: &mut PuppetAgentResult, path: &Path, before: Stamp, limit: usize) {
+    if !Stamp::of(path).written_since(before) {
+        r.report_error = Some(if path.exists() {
+            format!(
+                "puppet did not write a report in this run ({} is from an earlier run), so no \
+                 changes are listed",
+                path.display()
+            )
+        } else {
+            format!(
+                "puppet wrote no report ({} does not exist), so no changes are listed",
+                path.display()
+            )
+        });
+        return;
+    }
+    match puppet_report::read(path, limit) {
+        Ok(report) => {
+            r.changes = report.changes;
+            r.changes_truncated = report.changes_truncated;
+            r.transaction_uuid = report.transaction_uuid;
+            r.corrective_change = Some(report.corrective_change);
+        }
+        Err(e) => r.report_error = Some(e.to_string()),
+    }
 }
 
 /// `PSICK_KILL_GRACE` (seconds, for tests), else 10 s.
@@ -265,14 +298,7 @@ fn disabled_reason(output: &str) -> Option<String> {
 fn first_error_line(output: &str) -> Option<String> {
     let line = output.lines().find(|l| l.starts_with("Error: "))?;
     let mut line = line.trim_end().to_owned();
-    if line.len() > 300 {
-        let mut cut = 297;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
-        line.push_str("...");
-    }
+    shorten(&mut line, 300);
     Some(line)
 }
 
@@ -295,8 +321,8 @@ mod tests {
         }
     }
 
-    fn params(json: &str) -> AgentParams {
-        AgentParams::from_input(&Input::parse(json, Vec::new()).unwrap()).unwrap()
+    fn params(json: &str) -> AgentOptions {
+        AgentOptions::from_input(&Input::parse(json, Vec::new()).unwrap()).unwrap()
     }
 
     #[test]

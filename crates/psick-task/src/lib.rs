@@ -24,7 +24,8 @@
 //! # Layout
 //! - [`input`], [`params`]: task input and `puppet_agent` parameters.
 //! - [`locate`], [`settings`]: the puppet executable and its settings.
-//! - [`lockfile`], [`summary`]: lockfiles and last_run_summary.yaml.
+//! - [`lockfile`], [`summary`]: lockfiles and last_run_summary.yaml; the
+//!   run's report (its `changes`) is read by the `puppet-report` crate.
 //! - [`process`], [`ansi`], [`output`]: running puppet and capturing its
 //!   output.
 //! - [`agent`], [`unlock`], [`enable_noop`]: the three tasks.

@@ -151,6 +151,8 @@ pub struct Settings {
     pub publicdir: PathBuf,
     /// `lastrunfile`: last_run_summary.yaml.
     pub lastrunfile: PathBuf,
+    /// `lastrunreport`: last_run_report.yaml.
+    pub lastrunreport: PathBuf,
     /// `agent_catalog_run_lockfile`.
     pub catalog_lock: PathBuf,
     /// `agent_disabled_lockfile`.
@@ -199,6 +201,7 @@ impl Context {
         defaults.insert("confdir", confdir.display().to_string());
         defaults.insert("statedir", "$vardir/state".into());
         defaults.insert("lastrunfile", "$publicdir/last_run_summary.yaml".into());
+        defaults.insert("lastrunreport", "$statedir/last_run_report.yaml".into());
         defaults.insert(
             "agent_catalog_run_lockfile",
             "$statedir/agent_catalog_run.lock".into(),
@@ -220,6 +223,7 @@ impl Context {
             statedir: path("statedir"),
             publicdir: path("publicdir"),
             lastrunfile: path("lastrunfile"),
+            lastrunreport: path("lastrunreport"),
             catalog_lock: path("agent_catalog_run_lockfile"),
             disabled_lock: path("agent_disabled_lockfile"),
             noop: opt("noop").is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -322,6 +326,10 @@ mod tests {
             s.lastrunfile,
             Path::new("/var/cache/puppet/public/last_run_summary.yaml")
         );
+        assert_eq!(
+            s.lastrunreport,
+            Path::new("/var/cache/puppet/state/last_run_report.yaml")
+        );
         assert!(!s.noop);
         assert_eq!(s.server, None);
     }
@@ -365,6 +373,11 @@ mod tests {
         let s = ctx(Layout::Distro, Some("/tmp/n1/conf"), true).resolve(&conf);
         assert_eq!(s.confdir, Path::new("/tmp/n1/conf"));
         assert_eq!(s.statedir, Path::new("/tmp/n1/var/state"));
+        // `puppet config print lastrunreport` for a simulated node.
+        assert_eq!(
+            s.lastrunreport,
+            Path::new("/tmp/n1/var/state/last_run_report.yaml")
+        );
         assert_eq!(
             s.catalog_lock,
             Path::new("/tmp/n1/var/state/agent_catalog_run.lock")

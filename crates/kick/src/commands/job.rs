@@ -35,15 +35,15 @@ fn check_id(id: &str) -> Result<(), Error> {
 async fn show(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
-    let io = super::io_for(ctx.take_streams(), &a.output);
+    let io = ctx.take_streams();
     super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Show).await
 }
 
 async fn watch(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
-    let io = super::io_for(ctx.take_streams(), &a.output);
-    super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Follow).await
+    let io = ctx.take_streams();
+    super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Reattach).await
 }
 
 async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
@@ -62,7 +62,7 @@ async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
         }),
     };
     let jobs = client.jobs(&q).await?;
-    let mut io = super::io_for(ctx.take_streams(), &a.output);
+    let mut io = ctx.take_streams();
     match a.output.format {
         Format::Json => super::write_json_line(&mut io.out, &jobs.items)?,
         Format::Jsonl => super::write_json_lines(&mut io.out, &jobs.items)?,
@@ -113,7 +113,7 @@ async fn stop(ctx: &mut Context, a: JobStopArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let resp = client.stop(&a.id, a.force).await?;
-    let mut io = super::io_for(ctx.take_streams(), &a.output);
+    let mut io = ctx.take_streams();
     match a.output.format {
         Format::Json | Format::Jsonl => {
             writeln!(io.out, "{}", json!({"job": resp.job, "force": a.force}))?

@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::Streams;
 use crate::cli::{Format, OutputArgs};
 use crate::outcome::{NodeReport, Outcome};
+use crate::render::Reporter;
 use crate::render::style::{self, paint};
-use crate::render::{Io, Reporter};
 use crate::summary::Summary;
 use crate::watch::{Notice, Progress, WatchEvent};
 
@@ -118,26 +119,29 @@ pub struct RolloutReporter {
 }
 
 impl RolloutReporter {
-    /// A reporter for `output` over `io`, for rollout `id` of `total` nodes in `waves` waves.
+    /// A reporter for `output` over `streams`, for rollout `id` of `total` nodes in `waves`
+    /// waves.
     pub fn new(
         output: &OutputArgs,
-        io: Io,
+        streams: Streams,
         id: &str,
         total: u64,
         waves: usize,
         budget: Option<usize>,
         trip: UnboundedSender<()>,
     ) -> Self {
-        let out = Shared::new(io.out);
-        let err = Shared::new(io.err);
+        let color = streams.color(output.color);
+        let (out_tty, err_tty) = (streams.out_tty, streams.err_tty);
+        let out = Shared::new(streams.out);
+        let err = Shared::new(streams.err);
         let sink = match output.format {
             Format::Human => Sink::Human(crate::render::reporter(
                 output,
-                Io {
+                Streams {
                     out: Box::new(out.clone()),
                     err: Box::new(err.clone()),
-                    color: io.color,
-                    err_tty: io.err_tty,
+                    out_tty,
+                    err_tty,
                 },
             )),
             Format::Json => Sink::Json {
@@ -153,7 +157,7 @@ impl RolloutReporter {
             sink,
             out,
             err,
-            color: io.color,
+            color,
             quiet: output.quiet,
             id: id.to_owned(),
             total,

@@ -8,9 +8,8 @@
 
 use std::io::Write;
 
-use futures::StreamExt;
 use orchestrator_client::puppetdb::{PuppetDb, PuppetDbError, PuppetDbSettings};
-use orchestrator_client::{Client, Settings};
+use orchestrator_client::{Client, NodesQuery, Settings};
 use orchestrator_types::Scope;
 
 use crate::cli::{ConnArgs, TargetArgs};
@@ -201,15 +200,32 @@ pub async fn job_nodes(
         )));
     }
     let noop = crate::watch::JobInfo::from_job(&info).noop;
-    let mut pages = client.nodes(job, PAGE);
     let mut out = Vec::new();
-    while let Some(node) = pages.next().await {
-        let report = NodeReport::from_node_keeping(node?, noop, |_| false);
-        if outcomes.contains(&report.outcome) {
-            out.push(report.name);
+    let mut offset = 0;
+    loop {
+        let page = client
+            .nodes_page(
+                job,
+                &NodesQuery {
+                    limit: Some(PAGE),
+                    offset: Some(offset),
+                    order_by: Some("name".into()),
+                    ..NodesQuery::default()
+                },
+            )
+            .await?;
+        let n = page.items.len() as u64;
+        for node in page.items {
+            let report = NodeReport::from_node_keeping(node, noop, |_| false);
+            if outcomes.contains(&report.outcome) {
+                out.push(report.name);
+            }
         }
+        if n < PAGE {
+            return Ok(out);
+        }
+        offset += n;
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -245,10 +245,9 @@ pub async fn run_waves(
     };
 
     let streams = ctx.take_streams();
-    let io = streams.into_io(output.color);
     let mut rep = RolloutReporter::new(
         output,
-        io,
+        streams,
         &state.id,
         total,
         waves,

@@ -71,14 +71,20 @@ async fn jobs(emu: &Emu) -> Vec<orchestrator_types::Job> {
 }
 
 async fn job_nodes(emu: &Emu, job: &str) -> Vec<(String, String)> {
-    use futures::StreamExt;
-    let mut s = client(emu).nodes(job, 100);
-    let mut out = Vec::new();
-    while let Some(n) = s.next().await {
-        let n = n.unwrap();
-        out.push((n.name, n.state.as_str().to_owned()));
-    }
-    out
+    let page = client(emu)
+        .nodes_page(
+            job,
+            &orchestrator_client::NodesQuery {
+                limit: Some(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    page.items
+        .into_iter()
+        .map(|n| (n.name, n.state.as_str().to_owned()))
+        .collect()
 }
 
 fn node_waves(doc: &Value) -> Vec<(String, u64, String)> {

@@ -6,5 +6,6 @@ mod harness;
 mod input;
 mod limits;
 mod locks;
+mod report;
 mod snapshots;
 mod tasks;
