@@ -80,6 +80,7 @@ bench: deps task ## benchmarks (figures go to the README)
 	$(CARGO) build --release -p orchestrator-emulator --bins
 	$(TARGET_DIR)/release/emulator-bench
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh
+	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/rollout.sh
 
 demo: deps ## the main job: loopback puppetserver + emulator + three nodes; noop, real, converged runs
 	tests/scripts/demo.sh all
