@@ -187,6 +187,28 @@ impl RolloutReporter {
         self.tripped
     }
 
+    /// A wave that ended before this run (on resume): counted, not shown again.
+    pub fn earlier_wave(
+        &mut self,
+        wave: usize,
+        job: Option<&str>,
+        nodes: usize,
+        canary: bool,
+        summary: Summary,
+    ) {
+        self.done_before += nodes as u64;
+        self.bad_before += summary.bad();
+        add_summary(&mut self.summary, &summary);
+        self.wave_summaries.push(WaveSummary {
+            wave,
+            job: job.map(str::to_owned),
+            nodes,
+            canary,
+            state: "done",
+            summary,
+        });
+    }
+
     /// The earlier waves' failures (from the state file, on resume).
     pub fn set_failures_before(&mut self, n: usize) {
         self.failures_before = n;

@@ -187,6 +187,7 @@ pub async fn run_task(
                 marker: None,
                 job: None,
                 failures: 0,
+                counts: None,
             })
             .collect(),
     };
@@ -255,6 +256,17 @@ pub async fn run_waves(
         press.clone(),
     );
     rep.set_failures_before(state.failures());
+    for (i, w) in state.waves.iter().enumerate() {
+        if let (WaveState::Done, Some(c)) = (w.state, w.counts) {
+            rep.earlier_wave(
+                i + 1,
+                w.job.as_deref(),
+                w.nodes.len(),
+                w.canary,
+                c.summary(),
+            );
+        }
+    }
     rep.planned(total, waves, resumed)?;
     let follower_client = client.with_retry(RetryPolicy::none());
     let mode = crate::render::result_mode(output);
@@ -264,6 +276,7 @@ pub async fn run_waves(
     let result: Result<(), Error> = async {
         while let Some(i) = state.next_wave() {
             if presses.load(Ordering::SeqCst) > 0 {
+                state.status = RolloutStatus::Stopped;
                 stop_reason = Some(NotStarted::Stopped);
                 break;
             }
@@ -292,6 +305,7 @@ pub async fn run_waves(
             let failed_now = outcome.summary.failed + outcome.summary.errored;
             state.waves[i].failures = usize::try_from(failed_now).unwrap_or(usize::MAX);
             state.waves[i].state = WaveState::Done;
+            state.waves[i].counts = Some(super::state::Counts::of(&outcome.summary));
             rep.end_wave(&job, wave_nodes, outcome.summary, "done");
             let over = state.max_failures.is_some_and(|m| state.failures() > m);
             let canary_failed = state.waves[i].canary && outcome.summary.bad() > 0;

@@ -52,6 +52,59 @@ pub struct WaveRecord {
     /// Nodes of this wave that failed (for the budget over the whole rollout).
     #[serde(default)]
     pub failures: usize,
+    /// The wave's counts per outcome, once its job ended (for the summary of a resumed
+    /// rollout).
+    #[serde(default)]
+    pub counts: Option<Counts>,
+}
+
+/// Counts per outcome, as kept in the state file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Succeeded, no change.
+    pub unchanged: u64,
+    /// Succeeded with changes.
+    pub changed: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Could not run.
+    pub errored: u64,
+    /// Not run.
+    pub skipped: u64,
+    /// Stopped.
+    pub stopped: u64,
+}
+
+impl Counts {
+    /// From a summary.
+    pub fn of(s: &crate::summary::Summary) -> Self {
+        Self {
+            unchanged: s.unchanged,
+            changed: s.changed,
+            failed: s.failed,
+            errored: s.errored,
+            skipped: s.skipped,
+            stopped: s.stopped,
+        }
+    }
+
+    /// Back to a summary.
+    pub fn summary(&self) -> crate::summary::Summary {
+        let mut s = crate::summary::Summary::default();
+        for (o, n) in [
+            (crate::outcome::Outcome::Unchanged, self.unchanged),
+            (crate::outcome::Outcome::Changed, self.changed),
+            (crate::outcome::Outcome::Failed, self.failed),
+            (crate::outcome::Outcome::Errored, self.errored),
+            (crate::outcome::Outcome::Skipped, self.skipped),
+            (crate::outcome::Outcome::Stopped, self.stopped),
+        ] {
+            for _ in 0..n {
+                s.add(o);
+            }
+        }
+        s
+    }
 }
 
 /// How the rollout as a whole stands.
@@ -324,6 +377,7 @@ mod tests {
                     marker: Some("m1".into()),
                     job: Some("7".into()),
                     failures: 1,
+                    counts: None,
                 },
                 WaveRecord {
                     nodes: vec!["c".into()],
@@ -332,6 +386,7 @@ mod tests {
                     marker: None,
                     job: None,
                     failures: 0,
+                    counts: None,
                 },
             ],
         }

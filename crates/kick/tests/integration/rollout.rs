@@ -702,3 +702,99 @@ async fn pauses_separate_the_waves() {
         r.stderr
     );
 }
+
+#[tokio::test]
+async fn ctrl_c_during_a_pause_ends_the_rollout_there() {
+    let emu = Emu::start(fleet(3, &[], 0.0)).await;
+    let state = tempfile::tempdir().unwrap();
+    let (press, interrupts) = ctrl_c();
+    let argv = args(
+        &[
+            "agent",
+            "--nodes",
+            &names(3),
+            "--batch",
+            "1",
+            "--batch-pause",
+            "30s",
+            "--format",
+            "json",
+        ],
+        &emu,
+    );
+    let (url, token) = (emu.url.clone(), emu.token_file());
+    let presser = tokio::spawn(async move {
+        let c = client_for(&url, token);
+        let t0 = Instant::now();
+        // Wave 1 has ended (the pause has begun) once its job is finished.
+        loop {
+            let l = c.jobs(&JobsQuery::default()).await.unwrap().items;
+            if l.first().is_some_and(|j| j.state.is_terminal()) {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        press.send(()).unwrap();
+    });
+    let t0 = Instant::now();
+    let r = kick_in(argv, interrupts, Some(state.path())).await;
+    presser.await.unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "the pause was cut short"
+    );
+    assert_eq!(r.code, 4, "{r:?}");
+    let doc = r.json();
+    assert_eq!(doc["rollout"]["status"], "stopped");
+    assert_eq!(jobs(&emu).await.len(), 1);
+}
+
+/// The built binary, SIGKILLed while its second wave runs, then resumed: every node ran once.
+#[tokio::test]
+async fn resume_after_sigkill_runs_no_wave_and_no_node_twice() {
+    let emu = Emu::start(fleet(3, &[], 1.0)).await;
+    let home = emu.dir.path();
+    let mut child = crate::harness::kick_bin(home)
+        .args(args(
+            &["agent", "--nodes", &names(3), "--batch", "1", "-q"],
+            &emu,
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while jobs(&emu).await.len() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let dir = home.join(".local/state/kick/rollouts");
+    let id = std::fs::read_dir(&dir)
+        .unwrap()
+        .find_map(|e| {
+            e.ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_suffix(".json")
+                .map(str::to_owned)
+        })
+        .expect("a state file");
+    let r = crate::harness::run_bin(&emu, &["rollout", "resume", &id, "--format", "json"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let all = jobs(&emu).await;
+    assert_eq!(all.len(), 3, "one job per wave");
+    let mut seen = Vec::new();
+    for j in &all {
+        seen.extend(job_nodes(&emu, &j.name).await.into_iter().map(|n| n.0));
+    }
+    seen.sort();
+    assert_eq!(seen, ["r1", "r2", "r3"], "each node once");
+    let doc = r.json();
+    assert_eq!(doc["summary"]["total"], 3, "{doc:#}");
+    assert_eq!(doc["rollout"]["status"], "finished");
+}
