@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 
 use crate::cli::{ConnArgs, OutputArgs};
 
-/// Waves, budget and the pre-flight.
+/// Waves, budget, retries and the pre-flight.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RolloutArgs {
     /// Run in waves of N nodes, or P% of the target, each its own job.
@@ -24,6 +24,14 @@ pub struct RolloutArgs {
     /// Mix the nodes before cutting waves (default: the order given; PQL answers by certname).
     #[arg(long)]
     pub shuffle: bool,
+    /// Resubmit nodes that failed for a transient reason (agent locked, no connection to
+    /// the Puppet server, not connected to the orchestrator), up to N times, each in a
+    /// follow-up job; resource failures and catalog errors never are.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retry: Option<u32>,
+    /// Wait before each retry [default: 10s].
+    #[arg(long, value_name = "DURATION", requires = "retry")]
+    pub retry_delay: Option<String>,
     /// Resolve the target, check which nodes are connected, print the plan and exit 0
     /// without starting anything.
     #[arg(long)]

@@ -111,6 +111,12 @@ pub struct RolloutReporter {
     /// Pressing this stops the running wave.
     trip: UnboundedSender<()>,
     tripped: bool,
+    /// Retries are left for this wave: its transient failures do not count yet.
+    pub retries_left: bool,
+    /// The attempt being followed (1: the wave's own job).
+    attempt: u32,
+    /// This attempt's nodes that failed for a transient reason, with their outcome.
+    transient: Vec<(String, Outcome)>,
     /// The whole rollout's counts.
     pub summary: Summary,
     /// Each wave followed so far.
@@ -171,6 +177,9 @@ impl RolloutReporter {
             failed_now: HashSet::new(),
             trip,
             tripped: false,
+            retries_left: false,
+            attempt: 1,
+            transient: Vec::new(),
             summary: Summary::default(),
             wave_summaries: Vec::new(),
             buf: Vec::with_capacity(64 * 1024),
@@ -242,6 +251,8 @@ impl RolloutReporter {
     ) -> std::io::Result<()> {
         self.wave = wave;
         self.canary = canary;
+        self.attempt = 1;
+        self.transient.clear();
         self.failed_now.clear();
         match self.sink {
             Sink::Human(_) => {
@@ -262,6 +273,31 @@ impl RolloutReporter {
             }
             Sink::Json { .. } => Ok(()),
         }
+    }
+
+    /// Attempt `attempt` (2 and up) of the current wave: `nodes` nodes as `job`.
+    pub fn begin_retry(&mut self, attempt: u32, job: &str, nodes: usize) -> std::io::Result<()> {
+        self.attempt = attempt;
+        self.transient.clear();
+        match self.sink {
+            Sink::Human(_) => {
+                let s = if nodes == 1 { "" } else { "s" };
+                self.say(&format!(
+                    "== Rollout {} wave {}/{}, attempt {attempt}: {nodes} node{s} that failed for a transient reason, job {job} ==",
+                    self.id, self.wave, self.waves
+                ))
+            }
+            Sink::Json { lines: true, .. } => {
+                let v = json!({"type": "retry", "rollout": self.id, "wave": self.wave, "attempt": attempt, "job": job, "node_count": nodes});
+                self.line(&v)
+            }
+            Sink::Json { .. } => Ok(()),
+        }
+    }
+
+    /// The nodes of the attempt just followed that failed for a transient reason.
+    pub fn take_transient(&mut self) -> Vec<(String, Outcome)> {
+        std::mem::take(&mut self.transient)
     }
 
     /// The wave's job ended with `summary` (its nodes' outcomes).
@@ -449,13 +485,25 @@ impl RolloutReporter {
             v.push(b'{');
         }
         v.extend_from_slice(
-            format!("\"rollout\":{},\"wave\":{},", json!(self.id), self.wave).as_bytes(),
+            format!(
+                "\"rollout\":{},\"wave\":{},\"attempt\":{},",
+                json!(self.id),
+                self.wave,
+                self.attempt
+            )
+            .as_bytes(),
         );
         v.extend_from_slice(body.get(1..).unwrap_or_default());
         Ok(v)
     }
 
     fn count_failure(&mut self, node: &NodeReport) {
+        if transient(node) {
+            self.transient.push((node.name.clone(), node.outcome));
+            if self.retries_left {
+                return;
+            }
+        }
         if matches!(node.outcome, Outcome::Failed | Outcome::Errored) {
             self.failed_now.insert(node.name.clone());
         }
@@ -469,6 +517,47 @@ impl RolloutReporter {
             self.tripped = true;
             let _ = self.trip.send(());
         }
+    }
+}
+
+/// Patterns of a Puppet run that could not reach its server (puppet's own words).
+const CONNECTION_FAILURES: [&str; 9] = [
+    "connection refused",
+    "connect(2)",
+    "failed to open tcp connection",
+    "could not connect",
+    "connection reset",
+    "no route to host",
+    "network is unreachable",
+    "name or service not known",
+    "temporary failure in name resolution",
+];
+
+/// Whether a node failed for a reason that may pass by itself: its agent was busy
+/// (`psick/agent-locked`), its run could not reach the Puppet server (`psick/run-failed`
+/// with a connection failure), or it was not connected to the orchestrator. Resource
+/// failures and catalog errors are not.
+pub fn transient(node: &NodeReport) -> bool {
+    if !node.outcome.is_bad() || node.outcome == Outcome::Skipped {
+        return false;
+    }
+    let kind = node
+        .error
+        .as_ref()
+        .and_then(|e| e.get("kind"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let text = node
+        .error
+        .as_ref()
+        .and_then(|e| e.get("msg"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match kind {
+        "psick/agent-locked" => true,
+        "psick/run-failed" => CONNECTION_FAILURES.iter().any(|p| text.contains(p)),
+        _ => node.outcome == Outcome::Errored && text.contains("not connected"),
     }
 }
 

@@ -33,6 +33,8 @@ pub const ROLLOUT_KEY: &str = "kick_rollout";
 pub const WAVE_KEY: &str = "kick_wave";
 /// The number of waves.
 pub const WAVES_KEY: &str = "kick_waves";
+/// The attempt of a `--retry` follow-up job (2 and up).
+pub const ATTEMPT_KEY: &str = "kick_attempt";
 
 /// Jobs listed when looking for a wave already on the server.
 const LOOKUP_JOBS: u64 = 200;
@@ -98,7 +100,19 @@ pub async fn run_task(
             "--max-failures, --batch-pause and --shuffle shape waves; add --batch N (or --canary N)".into(),
         ));
     }
-    let need_list = spec.is_rollout() || ra.dry_run || ra.skip_disconnected;
+    let need_list = spec.is_rollout() || ra.dry_run || ra.skip_disconnected || ra.retry.is_some();
+    let retry_delay = ra
+        .retry_delay
+        .as_deref()
+        .map(|d| {
+            parse_pause(d).map_err(|_| {
+                Error::Usage(format!(
+                    "--retry-delay {d:?} is not a duration; give e.g. 10s or 1m"
+                ))
+            })
+        })
+        .transpose()?
+        .unwrap_or(std::time::Duration::from_secs(10));
     let wants_pdb = target.query.is_some() || ra.dry_run;
     let puppetdb = if wants_pdb {
         super::resolve::puppetdb(settings, &run.conn, ctx.streams.err.as_mut())?
@@ -176,6 +190,8 @@ pub async fn run_task(
         spec: effective,
         max_failures: plan.max_failures,
         request,
+        retry: ra.retry.unwrap_or(0),
+        retry_delay: retry_delay.as_secs_f64(),
         status: RolloutStatus::Running,
         waves: plan
             .waves
@@ -187,6 +203,7 @@ pub async fn run_task(
                 marker: None,
                 job: None,
                 failures: 0,
+                retries: Vec::new(),
                 counts: None,
             })
             .collect(),
@@ -286,6 +303,7 @@ pub async fn run_waves(
             let job = state.waves[i].job.clone().unwrap_or_default();
             let wave_nodes = state.waves[i].nodes.len();
             rep.begin_wave(i + 1, &job, wave_nodes, state.waves[i].canary)?;
+            rep.retries_left = state.retry > 0;
             let outcome = {
                 let mut follower = Follower::new(
                     &follower_client,
@@ -302,20 +320,79 @@ pub async fn run_waves(
                 store.save(&state)?;
                 return Ok(());
             }
-            let failed_now = outcome.summary.failed + outcome.summary.errored;
+            let mut counts = super::state::Counts::of(&outcome.summary);
+            let mut interrupted = outcome.interrupted;
+            // --retry: follow-up jobs for the nodes that failed for a transient reason.
+            let mut attempt = 1u32;
+            loop {
+                let transient = rep.take_transient();
+                if transient.is_empty()
+                    || attempt > state.retry
+                    || interrupted
+                    || rep.budget_tripped()
+                {
+                    break;
+                }
+                let delay = std::time::Duration::try_from_secs_f64(state.retry_delay)
+                    .unwrap_or_default();
+                rep.say(&format!(
+                    "Retrying {} node{} of wave {}/{waves} that failed for a transient reason in {} (attempt {}/{}).",
+                    transient.len(),
+                    if transient.len() == 1 { "" } else { "s" },
+                    i + 1,
+                    humantime::format_duration(delay),
+                    attempt + 1,
+                    state.retry + 1
+                ))?;
+                let notified = pressed.notified();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = notified => { interrupted = true; break; }
+                }
+                let nodes: Vec<String> = transient.iter().map(|(n, _)| n.clone()).collect();
+                attempt += 1;
+                let retry_job =
+                    submit_retry(client, store, &mut state, i, &base, nodes.clone(), attempt)
+                        .await?;
+                rep.retries_left = attempt <= state.retry;
+                rep.begin_retry(attempt, &retry_job, nodes.len())?;
+                let o = {
+                    let mut follower = Follower::new(
+                        &follower_client,
+                        &mut rep,
+                        &mut follower_presses,
+                        &ctx.watch,
+                        mode,
+                    );
+                    follower.follow(&retry_job).await?
+                };
+                if o.end == End::Detached {
+                    detached = true;
+                    state.status = RolloutStatus::Stopped;
+                    store.save(&state)?;
+                    return Ok(());
+                }
+                for (_, first) in &transient {
+                    counts.remove(*first);
+                }
+                counts.add(&o.summary);
+                interrupted |= o.interrupted;
+            }
+            let summary = counts.summary();
+            let failed_now = summary.failed + summary.errored;
             state.waves[i].failures = usize::try_from(failed_now).unwrap_or(usize::MAX);
             state.waves[i].state = WaveState::Done;
-            state.waves[i].counts = Some(super::state::Counts::of(&outcome.summary));
-            rep.end_wave(&job, wave_nodes, outcome.summary, "done");
+            state.waves[i].counts = Some(counts);
+            rep.end_wave(&job, wave_nodes, summary, "done");
             let over = state.max_failures.is_some_and(|m| state.failures() > m);
-            let canary_failed = state.waves[i].canary && outcome.summary.bad() > 0;
+            let canary_failed = state.waves[i].canary && summary.bad() > 0;
             if over || canary_failed || rep.budget_tripped() {
                 state.status = RolloutStatus::BudgetReached;
                 stop_reason = Some(NotStarted::Budget);
                 store.save(&state)?;
                 break;
             }
-            if outcome.interrupted {
+            if interrupted {
                 state.status = RolloutStatus::Stopped;
                 stop_reason = Some(NotStarted::Stopped);
                 store.save(&state)?;
@@ -429,6 +506,40 @@ async fn submit_wave(
     Ok(())
 }
 
+/// Submits attempt `attempt` of wave `i` for `nodes` (a `--retry` follow-up job) and records it.
+async fn submit_retry(
+    client: &Client,
+    store: &Store,
+    state: &mut RolloutState,
+    i: usize,
+    base: &TaskRequest,
+    nodes: Vec<String>,
+    attempt: u32,
+) -> Result<String, Error> {
+    let waves = state.waves.len();
+    let mut req = base.clone();
+    req.scope = Scope::nodes(nodes);
+    let mut userdata = Map::new();
+    userdata.insert(ROLLOUT_KEY.into(), Value::from(state.id.as_str()));
+    userdata.insert(WAVE_KEY.into(), Value::from(i + 1));
+    userdata.insert(WAVES_KEY.into(), Value::from(waves));
+    userdata.insert(ATTEMPT_KEY.into(), Value::from(attempt));
+    req.userdata = Some(userdata);
+    let head = format!(
+        "kick rollout {} wave {}/{waves} attempt {attempt}",
+        state.id,
+        i + 1
+    );
+    req.description = Some(match &base.description {
+        Some(d) if !d.trim().is_empty() => format!("{head}: {d}"),
+        _ => head,
+    });
+    let job = client.run_task(req).await?;
+    state.waves[i].retries.push(job.name.clone());
+    store.save(state)?;
+    Ok(job.name)
+}
+
 /// The job of wave `wave` of rollout `id` submitted with `marker`, if the server has one.
 pub async fn find_wave(
     client: &Client,
@@ -449,7 +560,8 @@ pub async fn find_wave(
         u.is_some_and(|u| {
             u.get(MARKER_KEY).and_then(Value::as_str) == Some(marker)
                 || (u.get(ROLLOUT_KEY).and_then(Value::as_str) == Some(id)
-                    && u.get(WAVE_KEY).and_then(Value::as_u64) == Some(wave as u64))
+                    && u.get(WAVE_KEY).and_then(Value::as_u64) == Some(wave as u64)
+                    && u.get(ATTEMPT_KEY).is_none())
         })
     };
     Ok(list

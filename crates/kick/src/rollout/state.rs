@@ -52,6 +52,9 @@ pub struct WaveRecord {
     /// Nodes of this wave that failed (for the budget over the whole rollout).
     #[serde(default)]
     pub failures: usize,
+    /// The follow-up jobs of `--retry`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<String>,
     /// The wave's counts per outcome, once its job ended (for the summary of a resumed
     /// rollout).
     #[serde(default)]
@@ -86,6 +89,31 @@ impl Counts {
             skipped: s.skipped,
             stopped: s.stopped,
         }
+    }
+
+    /// One node less with outcome `o` (a node that is tried again).
+    pub fn remove(&mut self, o: crate::outcome::Outcome) {
+        use crate::outcome::Outcome::*;
+        let slot = match o {
+            Unchanged => &mut self.unchanged,
+            Changed => &mut self.changed,
+            Failed => &mut self.failed,
+            Errored => &mut self.errored,
+            Skipped => &mut self.skipped,
+            Stopped => &mut self.stopped,
+        };
+        *slot = slot.saturating_sub(1);
+    }
+
+    /// Adds a summary's counts.
+    pub fn add(&mut self, s: &crate::summary::Summary) {
+        let o = Self::of(s);
+        self.unchanged += o.unchanged;
+        self.changed += o.changed;
+        self.failed += o.failed;
+        self.errored += o.errored;
+        self.skipped += o.skipped;
+        self.stopped += o.stopped;
     }
 
     /// Back to a summary.
@@ -144,6 +172,12 @@ pub struct RolloutState {
     pub max_failures: Option<usize>,
     /// The task request each wave sends, with `scope` and the wave's userdata left out.
     pub request: Value,
+    /// `--retry`: follow-up jobs for transient failures, per wave.
+    #[serde(default)]
+    pub retry: u32,
+    /// `--retry-delay`, seconds.
+    #[serde(default)]
+    pub retry_delay: f64,
     /// Overall status.
     pub status: RolloutStatus,
     /// The waves, in order.
@@ -367,6 +401,8 @@ mod tests {
                 ..Spec::default()
             },
             max_failures: Some(0),
+            retry: 0,
+            retry_delay: 0.0,
             request: serde_json::json!({"task": "psick::puppet_agent", "params": {}}),
             status: RolloutStatus::Running,
             waves: vec![
@@ -377,6 +413,7 @@ mod tests {
                     marker: Some("m1".into()),
                     job: Some("7".into()),
                     failures: 1,
+                    retries: Vec::new(),
                     counts: None,
                 },
                 WaveRecord {
@@ -386,6 +423,7 @@ mod tests {
                     marker: None,
                     job: None,
                     failures: 0,
+                    retries: Vec::new(),
                     counts: None,
                 },
             ],

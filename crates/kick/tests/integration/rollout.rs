@@ -798,3 +798,83 @@ async fn resume_after_sigkill_runs_no_wave_and_no_node_twice() {
     assert_eq!(doc["summary"]["total"], 3, "{doc:#}");
     assert_eq!(doc["rollout"]["status"], "finished");
 }
+
+#[tokio::test]
+async fn retry_resubmits_transient_failures_only_in_a_follow_up_job() {
+    let state = tempfile::tempdir().unwrap();
+    let mut locked = node("r1", "locked-once", 0.0);
+    locked.env.insert(
+        "FIXTURE_ONCE".into(),
+        state.path().join("r1-once").display().to_string(),
+    );
+    let emu = Emu::start(vec![
+        locked,
+        node("r2", "failed", 0.0),
+        node("r3", "unchanged", 0.0),
+    ])
+    .await;
+    let r = run(
+        &emu,
+        state.path(),
+        &[
+            "agent",
+            "--nodes",
+            "r1,r2,r3",
+            "--retry",
+            "2",
+            "--retry-delay",
+            "0s",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 4, "{r:?}");
+    let doc = r.json();
+    // r1 twice (locked, then unchanged), r2 (a resource failure) once: never retried.
+    let seen: Vec<(String, u64, String)> = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_owned(),
+                n["attempt"].as_u64().unwrap_or_else(|| panic!("{n}")),
+                n["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        seen.contains(&("r1".into(), 1, "failed".into())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("r1".into(), 2, "unchanged".into())),
+        "{seen:?}"
+    );
+    assert_eq!(seen.iter().filter(|s| s.0 == "r2").count(), 1, "{seen:?}");
+    // Counted once each, by their last attempt.
+    assert_eq!(doc["summary"]["total"], 3, "{doc:#}");
+    assert_eq!(doc["summary"]["unchanged"], 2);
+    assert_eq!(doc["summary"]["failed"], 1);
+    let jobs = jobs(&emu).await;
+    assert_eq!(jobs.len(), 2);
+    let retry = &jobs[1];
+    let ud = retry
+        .userdata
+        .clone()
+        .or_else(|| retry.options.get("userdata").cloned())
+        .unwrap();
+    assert_eq!(ud["kick_attempt"], 2);
+    let names: Vec<String> = job_nodes(&emu, &retry.name)
+        .await
+        .into_iter()
+        .map(|n| n.0)
+        .collect();
+    assert_eq!(names, ["r1"]);
+    assert!(
+        r.stderr.contains("Retrying 1 node of wave 1/1"),
+        "{}",
+        r.stderr
+    );
+}
