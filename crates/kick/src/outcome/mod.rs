@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 pub use raw::{RawRead, RawResult, read_raw};
 pub use report::{NodeReport, Reading};
 
-/// The `_error` kind of a run ended by a force stop.
-const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
+// The `_error` kind of a run ended by a force stop.
+use orchestrator_types::error::kind::JOB_STOPPED;
 
 /// A node's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
