@@ -51,7 +51,9 @@ pub fn params(args: &AgentArgs) -> Map<String, Value> {
 
 /// Runs `kick agent`.
 pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
-    let scope = crate::target::scope(&args.target)?;
+    if args.target.nodes_from.is_none() {
+        crate::target::scope(&args.target)?;
+    }
     let (client, settings) = super::connect(
         &args.run.conn,
         Some(&args.run.env),
@@ -62,7 +64,7 @@ pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
             .task_environment
             .clone()
             .or(settings.environment.clone()),
-        scope,
+        scope: Default::default(),
         task: args.task.clone(),
         params: params(&args),
         description: args.run.description.clone(),
@@ -73,8 +75,14 @@ pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
         timeout: args.run.timeout,
         userdata: None,
     };
-    let job = client.run_task(req).await?;
-    super::follow_started(ctx, &client, job, &args.run).await
+    let sub = crate::rollout::run::Submission {
+        request: req,
+        target: &args.target,
+        rollout: &args.rollout,
+        run: &args.run,
+        command: "agent",
+    };
+    crate::rollout::run::run_task(ctx, &client, &settings, sub).await
 }
 
 #[cfg(test)]
