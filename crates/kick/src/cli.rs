@@ -361,7 +361,7 @@ pub enum JobCommand {
     Stop(JobStopArgs),
     /// Run a job's task (or deploy) again, with the same parameters, on its nodes that
     /// failed (or ended as --only says).
-    Rerun(crate::rollout::JobRerunArgs),
+    Rerun(Box<crate::rollout::JobRerunArgs>),
 }
 
 /// A job id plus connection and output flags.
