@@ -234,8 +234,8 @@ pub struct ConnArgs {
     #[arg(long, value_name = "SECS", env = "KICK_REQUEST_TIMEOUT", value_parser = positive_secs)]
     pub request_timeout: Option<f64>,
     /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
-    /// puppetdb.conf and KICK_PUPPETDB_URL).
-    #[arg(long, value_name = "URL")]
+    /// puppetdb.conf).
+    #[arg(long, value_name = "URL", env = "KICK_PUPPETDB_URL")]
     pub puppetdb_url: Option<String>,
 }
 
