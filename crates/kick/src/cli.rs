@@ -205,8 +205,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
-    /// puppetdb.conf and KICK_PUPPETDB_URL).
-    #[arg(long, value_name = "URL", help_heading = "Targets")]
+    /// puppetdb.conf).
+    #[arg(long, value_name = "URL", help_heading = "Targets", env = "KICK_PUPPETDB_URL")]
     pub puppetdb_url: Option<String>,
     #[command(flatten)]
     pub env: EnvArgs,
@@ -361,7 +361,7 @@ pub enum JobCommand {
     Stop(JobStopArgs),
     /// Run a job's task (or deploy) again, with the same parameters, on its nodes that
     /// failed (or ended as --only says).
-    Rerun(crate::rollout::JobRerunArgs),
+    Rerun(Box<crate::rollout::JobRerunArgs>),
 }
 
 /// A job id plus connection and output flags.

@@ -1,6 +1,6 @@
 //! What a node's run amounted to, from its state and its result: the
 //! rules ([`Outcome`], [`classify`]) here, the [`NodeReport`] built from
-//! them in [`report`], results kept as the server's text in [`raw`].
+//! them in `report`, results kept as the server's text in `raw`.
 //!
 //! Rules (documented in the README):
 //! - `finished` nodes are `unchanged` or `changed`: `changed` when the result
