@@ -206,7 +206,12 @@ pub struct RunArgs {
     pub no_wait: bool,
     /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
     /// puppetdb.conf).
-    #[arg(long, value_name = "URL", help_heading = "Targets", env = "KICK_PUPPETDB_URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Targets",
+        env = "KICK_PUPPETDB_URL"
+    )]
     pub puppetdb_url: Option<String>,
     #[command(flatten)]
     pub env: EnvArgs,
