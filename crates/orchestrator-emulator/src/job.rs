@@ -36,8 +36,6 @@ pub struct JobHandle {
 pub struct RecordGuard<'a> {
     rec: MutexGuard<'a, JobRecord>,
     job: &'a JobHandle,
-    /// Leave the changes to the next commit instead of committing them.
-    later: bool,
 }
 
 impl std::ops::Deref for RecordGuard<'_> {
@@ -55,12 +53,7 @@ impl std::ops::DerefMut for RecordGuard<'_> {
 
 impl Drop for RecordGuard<'_> {
     fn drop(&mut self) {
-        if self.rec.pending.is_empty() {
-            return;
-        }
-        if self.later {
-            self.job.store.save_later(&mut self.rec, &self.job.durable);
-        } else {
+        if !self.rec.pending.is_empty() {
             self.job.store.save(&mut self.rec, &self.job.durable);
         }
     }
@@ -83,17 +76,6 @@ impl JobHandle {
         RecordGuard {
             rec: self.rec.lock().unwrap_or_else(|p| p.into_inner()),
             job: self,
-            later: false,
-        }
-    }
-
-    /// [`JobHandle::lock`] whose changes wait for the next commit (still in
-    /// order, still shown only once committed).
-    pub fn lock_later(&self) -> RecordGuard<'_> {
-        RecordGuard {
-            rec: self.rec.lock().unwrap_or_else(|p| p.into_inner()),
-            job: self,
-            later: true,
         }
     }
 

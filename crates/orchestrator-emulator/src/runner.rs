@@ -120,7 +120,7 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
             break;
         }
         let Some(spec) = spec.as_ref().filter(|s| s.connected) else {
-            let mut rec = job.lock_later();
+            let mut rec = job.lock();
             let name = rec.nodes[idx].name.clone();
             let msg = format!(
                 "Error running {what} on {name}: {name} is not connected to the PCP broker"
@@ -148,7 +148,7 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
             break;
         };
         {
-            let mut rec = job.lock_later();
+            let mut rec = job.lock();
             let now = time::now();
             let name = rec.nodes[idx].name.clone();
             let n = &mut rec.nodes[idx];
@@ -175,11 +175,6 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         );
         running.spawn(async move {
             let ran = AssertUnwindSafe(async {
-                // A node is started only once its start is committed: after
-                // a crash, a node found never started really was not.
-                if let Err(e) = app2.store.flush().await {
-                    tracing::error!(job = job2.name, "{e}");
-                }
                 let outcome = run_node(&app2, &job2, &plan2, &spec2, &stdin2).await;
                 record(&job2, &plan2, idx, outcome);
             })

@@ -344,18 +344,6 @@ impl Store {
         self.inner.committer.submit(msg);
     }
 
-    /// [`Store::save`] without committing: the next commit (or
-    /// [`Store::flush`]) takes the changes, still in order. For the dispatch
-    /// of a job's nodes, which should not wait on each start's commit; each
-    /// node's task flushes before its process starts.
-    pub fn save_later(&self, rec: &mut JobRecord, durable: &Arc<AtomicU64>) {
-        let rows = pending_rows(rec);
-        self.inner.committer.enqueue(Msg::Rows {
-            rows,
-            durable: Some((durable.clone(), rec.events.len() as u64)),
-        });
-    }
-
     /// Writes a new job with all its nodes.
     pub fn create(&self, rec: &mut JobRecord) {
         rec.pending.clear();
@@ -757,19 +745,10 @@ struct Committer {
 
 impl Committer {
     fn submit(&self, msg: Msg) {
-        self.enqueue(msg);
-        self.drain();
-    }
-
-    fn enqueue(&self, msg: Msg) {
         self.queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(msg);
-    }
-
-    /// Commits the queue unless another committer is at it.
-    fn drain(&self) {
         loop {
             let Ok(mut conn) = self.conn.try_lock() else {
                 // The committer holding it takes the queue before it lets go.
