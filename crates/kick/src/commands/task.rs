@@ -9,11 +9,17 @@ use crate::error::Error;
 /// Runs `kick task run`.
 pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
-    let scope = crate::target::scope(&args.target)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    if args.target.nodes_from.is_none() {
+        crate::target::scope(&args.target)?;
+    }
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = TaskRequest {
         environment: settings.environment.clone(),
-        scope,
+        scope: Default::default(),
         task: args.task.clone(),
         params,
         description: args.run.description.clone(),
@@ -21,6 +27,12 @@ pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
         timeout: args.run.timeout,
         userdata: None,
     };
-    let job = client.run_task(req).await?;
-    super::follow_started(ctx, &client, job, &args.run).await
+    let sub = crate::rollout::run::Submission {
+        request: req,
+        target: &args.target,
+        rollout: &args.rollout,
+        run: &args.run,
+        command: "task run",
+    };
+    crate::rollout::run::run_task(ctx, &client, &settings, sub).await
 }
