@@ -7,7 +7,12 @@
 mod companions;
 mod emulator;
 mod kick;
+mod layouts;
+mod lock_paths;
 mod module;
+mod packages;
+mod pxp_module;
 mod rollout;
 mod setup;
+mod stops;
 mod task;

@@ -12,12 +12,14 @@ use orchestrator_types::psick::EnableNoopResult;
 use crate::error::Failure;
 use crate::input::Input;
 use crate::locate::Puppet;
+use crate::process::Signals;
 
 /// Runs the task.
 pub fn run(input: &Input) -> Result<EnableNoopResult, Failure> {
-    input.reject_unknown(&[])?;
-    let noop = input.meta_noop()?;
-    let puppet = Puppet::from_env()?;
+    input.reject_unknown(&["noop"])?;
+    let noop = input.noop()?;
+    let signals = Signals::install().map_err(Failure::signals)?;
+    let puppet = Puppet::from_env_bounded(&signals)?;
     let path = puppet.puppet_conf();
     let io_err = |action: &'static str| {
         let path = path.clone();
@@ -27,6 +29,12 @@ pub fn run(input: &Input) -> Result<EnableNoopResult, Failure> {
             source,
         }
     };
+    // A FIFO there would block the read forever.
+    if let Some(what) = crate::lockfile::non_regular(&path) {
+        return Err(io_err("read")(io::Error::other(format!(
+            "it is {what}, not a file"
+        ))));
+    }
     let text = match fs::read_to_string(&path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,

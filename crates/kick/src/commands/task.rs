@@ -12,7 +12,11 @@ pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = TaskRequest {
         environment: settings.environment.clone(),
         scope: Default::default(),

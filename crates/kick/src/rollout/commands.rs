@@ -80,7 +80,7 @@ async fn resume(ctx: &mut Context, store: &Store, a: RolloutIdArgs) -> Result<u8
     if conn.service_url.is_none() {
         conn.service_url = Some(state.service_url.clone());
     }
-    let (client, _) = crate::commands::connect(&conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = crate::commands::connect(&conn, None, ctx.streams.err.as_mut())?;
     // Which waves the server already has: a wave whose submission kick did not get to
     // record (killed in between) is found by its marker or its rollout and wave numbers.
     for i in 0..state.waves.len() {
@@ -198,7 +198,7 @@ pub async fn rerun(ctx: &mut Context, a: JobRerunArgs) -> Result<u8, Error> {
         None => DEFAULT_RERUN.to_vec(),
     };
     let (client, settings) =
-        crate::commands::connect(&a.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+        crate::commands::connect(&a.run.conn, Some(&a.run.env), ctx.streams.err.as_mut())?;
     let job = client.job(&a.id).await?;
     let nodes = job_nodes(&client, &a.id, &outcomes).await?;
     if nodes.is_empty() {
@@ -227,7 +227,7 @@ pub async fn rerun(ctx: &mut Context, a: JobRerunArgs) -> Result<u8, Error> {
             .cloned()
             .unwrap_or_default();
         let req = TaskRequest {
-            environment: a.run.conn.environment.clone().or(environment),
+            environment: a.run.env.environment.clone().or(environment),
             scope: Scope::default(),
             task: task.to_owned(),
             params,

@@ -101,6 +101,8 @@ impl Counts {
             Errored => &mut self.errored,
             Skipped => &mut self.skipped,
             Stopped => &mut self.stopped,
+            // Not counted until it ends.
+            Running => return,
         };
         *slot = slot.saturating_sub(1);
     }

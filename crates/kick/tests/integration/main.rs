@@ -7,6 +7,7 @@ mod agent;
 mod faults;
 mod interrupts;
 mod jobs;
+mod output;
 mod rollout;
 mod scale;
 mod schema;
