@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::stack::ENV_REQUIRE_STACK;
 
 /// Env var holding PuppetDB's query URL (printed by `puppetdb-up.sh`, exported by `make test`).
-pub const ENV_PUPPETDB: &str = "KICK_PUPPETDB_URL";
+pub const ENV_PUPPETDB: &str = "KICK_TEST_PUPPETDB_URL";
 
 /// A PuppetDB answering PQL on plain HTTP at loopback.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct PuppetDb {
 }
 
 impl PuppetDb {
-    /// The PuppetDB named by `KICK_PUPPETDB_URL`, checked to be answering.
+    /// The PuppetDB named by `KICK_TEST_PUPPETDB_URL`, checked to be answering.
     ///
     /// Like [`crate::Stack::from_env`]: `None` with a skip note when unset, a panic when unset
     /// under `KICK_REQUIRE_STACK=1` or when set but not answering.

@@ -83,7 +83,7 @@ fi
 
 if [ "$only" = all ] || [ "$only" = pql ]; then
   out=$(PDB_STATE=${PDB_STATE:-/tmp/kick-puppetdb} tests/scripts/puppetdb-up.sh)
-  url=$(echo "$out" | sed -n 's/^KICK_PUPPETDB_URL=//p')
+  url=$(echo "$out" | sed -n 's/^KICK_TEST_PUPPETDB_URL=//p')
   pql='inventory[certname] { facts.kick_bench = "pql10k" }'
   count() { curl -s -G "$url/pdb/query/v4" --data-urlencode "query=$pql" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
   have=$(count)

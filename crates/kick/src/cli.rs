@@ -204,6 +204,10 @@ pub struct RunArgs {
     /// Print the job id and exit 0 once the orchestrator accepted the job.
     #[arg(long)]
     pub no_wait: bool,
+    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
+    /// puppetdb.conf).
+    #[arg(long, value_name = "URL", help_heading = "Targets", env = "KICK_PUPPETDB_URL")]
+    pub puppetdb_url: Option<String>,
     #[command(flatten)]
     pub env: EnvArgs,
     #[command(flatten)]
@@ -233,10 +237,6 @@ pub struct ConnArgs {
     /// Seconds each request may take [default: 30].
     #[arg(long, value_name = "SECS", env = "KICK_REQUEST_TIMEOUT", value_parser = positive_secs)]
     pub request_timeout: Option<f64>,
-    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
-    /// puppetdb.conf and KICK_PUPPETDB_URL).
-    #[arg(long, value_name = "URL")]
-    pub puppetdb_url: Option<String>,
 }
 
 /// The Puppet environment, for the commands that use one.
@@ -361,7 +361,7 @@ pub enum JobCommand {
     Stop(JobStopArgs),
     /// Run a job's task (or deploy) again, with the same parameters, on its nodes that
     /// failed (or ended as --only says).
-    Rerun(crate::rollout::JobRerunArgs),
+    Rerun(Box<crate::rollout::JobRerunArgs>),
 }
 
 /// A job id plus connection and output flags.

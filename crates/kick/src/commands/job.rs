@@ -20,7 +20,7 @@ pub async fn run(ctx: &mut Context, cmd: JobCommand) -> Result<u8, Error> {
         JobCommand::Stop(a) => stop(ctx, a).await,
         JobCommand::Rerun(a) => {
             check_id(&a.id)?;
-            crate::rollout::commands::rerun(ctx, a).await
+            crate::rollout::commands::rerun(ctx, *a).await
         }
     }
 }
