@@ -11,12 +11,16 @@
 //! - [`commands`]: one module per subcommand.
 //! - [`watch`]: following a job through its events and collecting results.
 //! - [`outcome`], [`summary`]: what each node amounted to, the exit code.
+//! - [`drift`]: the same change grouped across nodes.
+//! - [`ci`]: JUnit XML and Markdown reports for CI systems.
 //! - [`render`]: human, JSON and JSON-lines output.
 //! - [`params`], [`target`]: task parameters and TARGET flags.
 
 pub mod api;
+pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod drift;
 pub mod error;
 pub mod outcome;
 pub mod params;

@@ -1,6 +1,7 @@
 //! Turning a job's progress and results into output: [`human`] lines and a
 //! summary, one [`json`] document, or [`json`] lines.
 
+pub mod drift;
 pub mod human;
 pub mod json;
 pub mod style;
