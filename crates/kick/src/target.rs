@@ -12,6 +12,7 @@ pub fn scope(t: &TargetArgs) -> Result<Scope, Error> {
     if let Some(nodes) = &t.nodes {
         let list = match nodes.strip_prefix('@') {
             Some(path) => parse_node_file(&crate::read_arg_file(path)?),
+            None if nodes == "-" => parse_node_file(&crate::read_stdin("--nodes")?),
             None => nodes
                 .split(',')
                 .map(str::trim)

@@ -16,8 +16,8 @@ use crate::error::Error;
 /// The task `kick agent` runs unless `--task` says otherwise.
 pub const DEFAULT_TASK: &str = "psick::puppet_agent";
 
-/// The task parameters for the agent flags.
-pub fn params(args: &AgentArgs) -> Map<String, Value> {
+/// The task parameters for the agent flags, and those of `--params`.
+pub fn params(args: &AgentArgs) -> Result<Map<String, Value>, Error> {
     let mut p = Map::new();
     if args.noop {
         p.insert("noop".into(), Value::Bool(true));
@@ -30,28 +30,101 @@ pub fn params(args: &AgentArgs) -> Map<String, Value> {
     if let Some(e) = &args.run.conn.environment {
         p.insert("environment".into(), Value::from(e.as_str()));
     }
-    let tags: Vec<Value> = args
-        .tags
-        .iter()
+    let f = &args.puppet;
+    for (name, list) in [("tags", &f.tags), ("skip_tags", &f.skip_tags)] {
+        let list = tag_list(list);
+        if !list.is_empty() {
+            p.insert(name.into(), Value::from(list));
+        }
+    }
+    for (name, on) in [
+        ("debug", f.debug),
+        ("trace", f.trace),
+        ("evaltrace", f.evaltrace),
+    ] {
+        if on {
+            p.insert(name.into(), Value::Bool(true));
+        }
+    }
+    for (name, secs) in [
+        ("wait_for_lock", args.wait_for_lock),
+        ("timeout", args.run_timeout),
+        ("connect_timeout", f.connect_timeout),
+        ("http_keepalive_timeout", f.http_keepalive_timeout),
+        ("http_read_timeout", f.http_read_timeout),
+        ("filetimeout", f.filetimeout),
+    ] {
+        if let Some(secs) = secs {
+            p.insert(name.into(), Value::from(secs));
+        }
+    }
+    if let Some(o) = f.ordering {
+        p.insert("ordering".into(), Value::from(o.as_str()));
+    }
+    for (name, value) in [
+        (
+            "use_cached_catalog",
+            either(f.use_cached_catalog, f.no_use_cached_catalog),
+        ),
+        (
+            "usecacheonfailure",
+            either(f.usecacheonfailure, f.no_usecacheonfailure),
+        ),
+    ] {
+        if let Some(v) = value {
+            p.insert(name.into(), Value::Bool(v));
+        }
+    }
+    if let Some(json) = &args.params_json {
+        for (k, v) in crate::params::parse_json(json)? {
+            if p.contains_key(&k) {
+                return Err(Error::Usage(format!(
+                    "task parameter `{k}` is set both by a flag and by --params; give it once"
+                )));
+            }
+            p.insert(k, v);
+        }
+    }
+    Ok(p)
+}
+
+/// A `--flag`/`--no-flag` pair (clap refuses both): `Some(true)`,
+/// `Some(false)`, or `None` to leave the node's setting.
+pub fn either(yes: bool, no: bool) -> Option<bool> {
+    match (yes, no) {
+        (true, _) => Some(true),
+        (false, true) => Some(false),
+        (false, false) => None,
+    }
+}
+
+/// Tags as given (comma separated, possibly repeated), trimmed, empty ones
+/// dropped.
+pub fn tag_list(tags: &[String]) -> Vec<String> {
+    tags.iter()
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
-        .map(Value::from)
-        .collect();
-    if !tags.is_empty() {
-        p.insert("tags".into(), Value::Array(tags));
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Refuses reading standard input twice.
+pub fn check_stdin(nodes: Option<&str>, params: Option<&str>) -> Result<(), Error> {
+    if nodes == Some("-") && params == Some("-") {
+        return Err(Error::Usage(
+            "--nodes - and --params - both read standard input; put one of them in a file (@FILE)"
+                .into(),
+        ));
     }
-    if let Some(w) = args.wait_for_lock {
-        p.insert("wait_for_lock".into(), Value::from(w));
-    }
-    if let Some(t) = args.run_timeout {
-        p.insert("timeout".into(), Value::from(t));
-    }
-    p
+    Ok(())
 }
 
 /// Runs `kick agent`.
 pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
+    check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
     let scope = crate::target::scope(&args.target)?;
+    let params = params(&args)?;
+    let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let req = TaskRequest {
         environment: args
@@ -60,14 +133,14 @@ pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
             .or(settings.environment.clone()),
         scope,
         task: args.task.clone(),
-        params: params(&args),
+        params,
         description: args.run.description.clone(),
         // psick::puppet_agent supports noop, so the job is also marked noop
         // (PE shows it in job listings); another --task may not, and gets
         // only the parameter.
         noop: (args.noop && args.task == DEFAULT_TASK).then_some(true),
         timeout: args.run.timeout,
-        userdata: None,
+        userdata,
     };
     let job = client.run_task(req).await?;
     super::follow_started(ctx, &client, job, &args.run).await
@@ -107,15 +180,71 @@ mod tests {
             "600",
         ]);
         assert_eq!(
-            Value::Object(params(&a)),
+            Value::Object(params(&a).unwrap()),
             json!({"noop": true, "puppet_master": "puppet:8140", "environment": "dev",
                    "tags": ["ntp", "ssh"], "wait_for_lock": 30, "timeout": 600})
         );
         let a = agent(&["--nodes", "a", "--no-noop"]);
-        assert_eq!(Value::Object(params(&a)), json!({"noop": false}));
+        assert_eq!(Value::Object(params(&a).unwrap()), json!({"noop": false}));
         let a = agent(&["--nodes", "a"]);
-        assert_eq!(Value::Object(params(&a)), json!({}));
+        assert_eq!(Value::Object(params(&a).unwrap()), json!({}));
         assert_eq!(a.task, DEFAULT_TASK);
+    }
+
+    #[test]
+    fn every_agent_flag_has_its_parameter() {
+        let a = agent(&[
+            "--nodes",
+            "a",
+            "--skip-tags",
+            "slow, ,heavy",
+            "--debug",
+            "--trace",
+            "--evaltrace",
+            "--connect-timeout",
+            "5",
+            "--http-keepalive-timeout",
+            "0",
+            "--http-read-timeout",
+            "60",
+            "--filetimeout",
+            "15",
+            "--ordering",
+            "manifest",
+            "--no-use-cached-catalog",
+            "--usecacheonfailure",
+            "--params",
+            r#"{"changes_limit": 10}"#,
+        ]);
+        assert_eq!(
+            Value::Object(params(&a).unwrap()),
+            json!({"skip_tags": ["slow", "heavy"], "debug": true, "trace": true,
+                   "evaltrace": true, "connect_timeout": 5, "http_keepalive_timeout": 0,
+                   "http_read_timeout": 60, "filetimeout": 15, "ordering": "manifest",
+                   "use_cached_catalog": false, "usecacheonfailure": true,
+                   "changes_limit": 10})
+        );
+        let a = agent(&["--nodes", "a", "--http-connect-timeout", "7"]);
+        assert_eq!(a.puppet.connect_timeout, Some(7));
+    }
+
+    #[test]
+    fn params_may_not_repeat_a_flag_and_stdin_is_read_once() {
+        let a = agent(&["--nodes", "a", "--debug", "--params", r#"{"debug": false}"#]);
+        assert!(params(&a).unwrap_err().to_string().contains("`debug`"));
+        assert!(check_stdin(Some("-"), Some("-")).is_err());
+        assert!(check_stdin(Some("-"), Some("{}")).is_ok());
+        for bad in [
+            &["--connect-timeout", "0"][..],
+            &["--http-read-timeout", "-1"],
+            &["--filetimeout", "99999999999"],
+            &["--ordering", "sideways"],
+            &["--usecacheonfailure", "--no-usecacheonfailure"],
+        ] {
+            let mut v = vec!["kick", "agent", "--nodes", "a"];
+            v.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(v).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod harness;
 
 mod agent;
+mod agent_flags;
 mod faults;
 mod interrupts;
 mod jobs;
