@@ -23,7 +23,7 @@ MODULE_TGZ  := pkg/$(MODULE_DIR).tar.gz
 PS_STATE    ?= /tmp/kick-puppet-stack
 export PS_STATE
 
-.PHONY: help deps build release task module lint test test-only bench demo stack-up stack-down clean
+.PHONY: help deps build release task module lint test test-only bench demo demo-up demo-down stack-up stack-down clean
 
 help: ## list the targets
 	@echo "Kick make targets:"
@@ -81,8 +81,14 @@ bench: deps task ## benchmarks (figures go to the README)
 	$(TARGET_DIR)/release/emulator-bench
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh
 
-demo: deps build ## the main job: loopback puppetserver + emulator + simulated nodes, noop then real run
-	KICK_DEMO_BUILD=0 tests/scripts/demo.sh
+demo: deps ## the main job: loopback puppetserver + emulator + three nodes; noop, real, converged runs
+	tests/scripts/demo.sh all
+
+demo-up: deps ## start the demo (stack, nodes, emulator) and leave it running to try kick by hand
+	tests/scripts/demo.sh up
+
+demo-down: ## stop what demo-up started, by PID
+	tests/scripts/demo.sh down
 
 stack-up: ## start (or reuse) the loopback puppetserver in PS_STATE
 	tests/scripts/puppet-stack-up.sh

@@ -8,4 +8,5 @@ mod companions;
 mod emulator;
 mod kick;
 mod module;
+mod setup;
 mod task;

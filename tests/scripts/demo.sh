@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Kick's main job, for a newcomer: a loopback puppetserver, the orchestrator emulator with
-# three simulated nodes (each its own certname, confdir, vardir, ssldir), and
-# psick::puppet_agent run through the Orchestrator API: first a noop run that shows the
-# pending changes, then a real run; per-node results are printed.
+# three simulated nodes (each its own certname, confdir, vardir, ssldir), and kick running
+# psick::puppet_agent on them through the Orchestrator API three times: a noop run that shows
+# what would change (exit 2), a real run that changes it (exit 2), and a third run that finds
+# the nodes converged (exit 0). Each kick command is printed before it runs.
 #
-# Uses the kick CLI when it is built (target/debug/kick), else curl and polling.
-# Everything this script starts is stopped at the end, by PID; a puppetserver that was
-# already running is left alone.
+# Usage: demo.sh [all|up|run|down]
+#   all   (default) up, run, then down, unless KICK_DEMO_KEEP=1 leaves everything running
+#   up    build what the demo needs, start the stack, the nodes and the emulator; print the
+#         commands to try kick by hand (`make demo-up`)
+#   run   the three kick runs against what `up` started; exit 1 unless they exit 2, 2, 0
+#   down  stop the emulator and, when `up` started it, the puppetserver, by PID (`make demo-down`)
 #
 # Env: PS_STATE (puppet stack state dir, default /tmp/kick-puppet-stack),
 #      KICK_DEMO_DIR (default /tmp/kick-demo), KICK_DEMO_PORT (default 8143),
-#      KICK_DEMO_BUILD=0 to skip building, KICK_DEMO_CURL=1 to use curl even if kick exists.
+#      KICK_DEMO_BUILD=0 to skip building, KICK_DEMO_KEEP=1 to leave everything running.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -19,138 +23,173 @@ demo=${KICK_DEMO_DIR:-/tmp/kick-demo}
 port=${KICK_DEMO_PORT:-8143}
 cargo=${CARGO:-cargo}
 target=${CARGO_TARGET_DIR:-$root/target}
+bindir=$target/debug
+action=${1:-all}
 cd "$root"
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headers only on a terminal; piped output stays plain text.
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
+say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
-emu_pid= stack_ours=0
-cleanup() {
-  if [ -n "$emu_pid" ] && kill -0 "$emu_pid" 2>/dev/null; then
-    kill -TERM "$emu_pid" 2>/dev/null || true
-    wait "$emu_pid" 2>/dev/null || true
+# The emulator this demo started, recorded so `down` (or another shell) can stop it by PID.
+emulator_pid() {
+  local pid
+  pid=$(cat "$demo/emulator.pid" 2>/dev/null) || return 1
+  case $pid in ''|*[!0-9]*) return 1 ;; esac
+  # Guard against a recycled PID: only our emulator binary counts.
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'orchestrator-emulator' || return 1
+  echo "$pid"
+}
+
+down() {
+  local pid
+  if pid=$(emulator_pid); then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    echo "demo: emulator (pid $pid) stopped"
   fi
-  if [ "$stack_ours" = 1 ]; then "$here/puppet-stack-down.sh" || true; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# 1. Build: the static task binary (staged at tasks/puppet_agent), the emulator, kick.
-if [ "${KICK_DEMO_BUILD:-1}" = 1 ]; then
-  say "building the task binary, the emulator and kick"
-  make task
-  "$cargo" build -p orchestrator-emulator --bin orchestrator-emulator
-  "$cargo" build -p kick --bin kick 2>/dev/null || echo "(kick not buildable yet; using curl)"
-fi
-[ -x tasks/puppet_agent ] || die "tasks/puppet_agent is missing: run \`make task\`"
-emulator=$target/debug/orchestrator-emulator
-[ -x "$emulator" ] || die "$emulator is missing: run \`cargo build -p orchestrator-emulator\`"
-
-# 2. The loopback puppetserver (installs Debian's puppet packages when missing; needs root).
-say "loopback puppetserver on https://127.0.0.1:8140"
-if [ "$(id -u)" != 0 ]; then
-  die "the Puppet stack needs root (it installs puppet-agent and puppetserver and starts the server)"
-fi
-mkdir -p "$PS_STATE"
-rm -f "$PS_STATE/started"
-"$here/puppet-stack-up.sh"
-[ -e "$PS_STATE/started" ] && stack_ours=1
-
-# 3. Three simulated nodes. The CA signs a certname once, so each demo run uses new ones.
-say "three simulated nodes"
-rm -rf "$demo"
-mkdir -p "$demo/nodes" "$demo/state"
-run_id=$(date +%s)
-nodes=()
-inv="$demo/inventory.yaml"
-echo "nodes:" > "$inv"
-for i in 1 2 3; do
-  certname="demo$i-$run_id.example"
-  nodes+=("$certname")
-  env_lines=$("$here/sim-node.sh" --bootstrap "$certname" "$demo/nodes/$certname")
-  {
-    echo "  - certname: $certname"
-    echo "    workdir: $demo/nodes/$certname"
-    echo "    env:"
-    while IFS='=' read -r k v; do echo "      $k: \"$v\""; done <<< "$env_lines"
-  } >> "$inv"
-  echo "  $certname (confdir $demo/nodes/$certname/etc)"
-done
-node_list=$(IFS=,; echo "${nodes[*]}")
-
-# 4. The emulator: TLS with a generated CA (pinned by the clients), a fresh token.
-say "orchestrator emulator on https://127.0.0.1:$port (module psick = this repository)"
-token_file="$demo/token"
-( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$token_file" )
-"$emulator" --listen "127.0.0.1:$port" --tokens-file "$token_file" --inventory "$inv" \
-  --module "psick=$root" --state-dir "$demo/state" > "$demo/emulator.out" 2> "$demo/emulator.log" &
-emu_pid=$!
-for _ in $(seq 1 100); do
-  grep -q 'listening' "$demo/emulator.out" 2>/dev/null && break
-  kill -0 "$emu_pid" 2>/dev/null || { cat "$demo/emulator.log" >&2; die "the emulator did not start"; }
-  sleep 0.1
-done
-cat "$demo/emulator.out"
-url="https://127.0.0.1:$port"
-cacert="$demo/state/ca.pem"
-
-kick=$target/debug/kick
-use_kick=0
-if [ "${KICK_DEMO_CURL:-0}" != 1 ] && [ -x "$kick" ] && "$kick" agent --help >/dev/null 2>&1; then
-  use_kick=1
-fi
-
-api() { # METHOD PATH [BODY]
-  local args=(-sS --fail-with-body --cacert "$cacert" -H "X-Authentication: $(cat "$token_file")")
-  if [ $# -ge 3 ]; then args+=(-H 'Content-Type: application/json' -d "$3"); fi
-  curl "${args[@]}" -X "$1" "$url/orchestrator/v1$2"
-}
-json_field() { # KEY: first string or number value of "KEY" in stdin
-  sed -n "s/.*\"$1\" *: *\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" | head -n1
-}
-
-run_agent() { # noop|real
-  local mode=$1
-  if [ "$use_kick" = 1 ]; then
-    local flag=--no-noop
-    [ "$mode" = noop ] && flag=--noop
-    local rc=0
-    "$kick" agent "$flag" --nodes "$node_list" --service-url "$url" --cacert "$cacert" \
-      --token-file "$token_file" --show-output none --color never || rc=$?
-    # kick exits 0 (no changes) or 2 (changes, or pending changes in noop) when all succeed.
-    [ "$rc" = 0 ] || [ "$rc" = 2 ] || die "kick agent exited $rc"
-    return
+  rm -f "$demo/emulator.pid"
+  # What puppet created on the nodes' behalf (site.pp of the demo environment).
+  local n
+  for n in $(tr ',' ' ' < "$demo/nodes.txt" 2>/dev/null); do rm -rf "/tmp/kick-demo-managed/$n"; done
+  if [ -e "$demo/stack-ours" ]; then
+    "$here/puppet-stack-down.sh" || true
+    rm -f "$demo/stack-ours"
   fi
-  local noop=false
-  [ "$mode" = noop ] && noop=true
-  local nodes_json
-  nodes_json=$(printf '"%s",' "${nodes[@]}")
-  local job
-  job=$(api POST /command/task \
-    "{\"task\":\"psick::puppet_agent\",\"environment\":\"production\",\"params\":{\"noop\":$noop},\"scope\":{\"nodes\":[${nodes_json%,}]}}" \
-    | json_field name)
-  echo "job $job started; polling"
-  local state=
-  for _ in $(seq 1 600); do
-    state=$(api GET "/jobs/$job" | tr -d '\n' | sed 's/"status" *: *\[.*//' | json_field state)
-    case $state in finished|failed|stopped) break ;; esac
-    sleep 1
-  done
-  echo "job $job: $state"
-  # One line per node: name, node state, run status, resource counts.
-  api GET "/jobs/$job/nodes" | tr -d '\n' | sed 's/},{"/}\n{"/g' | while read -r item || [ -n "$item" ]; do
-    local name st status pending changed
-    name=$(json_field name <<< "$item")
-    st=$(json_field state <<< "$item")
-    status=$(json_field status <<< "$item")
-    pending=$(json_field noop_pending <<< "$item")
-    changed=$(json_field changed <<< "$item")
-    printf '  %-32s %-9s status=%-9s changed=%s noop_pending=%s\n' "$name" "$st" "$status" "$changed" "$pending"
-  done
 }
 
-say "noop run: what would change"
-run_agent noop
-say "real run: apply the changes"
-run_agent real
-say "done: job history is kept in $demo/state/jobs; the emulator and any stack started here stop now"
+build() {
+  [ "${KICK_DEMO_BUILD:-1}" = 1 ] || return 0
+  say "building the task binary, the emulator and kick (a first build takes 3 to 5 minutes on 2 cores; later ones seconds)"
+  local t0
+  t0=$(date +%s)
+  make --no-print-directory task
+  "$cargo" build -p orchestrator-emulator --bin orchestrator-emulator -p kick --bin kick
+  echo "built in $(( $(date +%s) - t0 ))s"
+}
+
+up() {
+  build
+  [ -x tasks/puppet_agent ] || die "tasks/puppet_agent is missing: run \`make task\`"
+  [ -x "$bindir/orchestrator-emulator" ] || die "$bindir/orchestrator-emulator is missing: run \`cargo build -p orchestrator-emulator\`"
+  [ -x "$bindir/kick" ] || die "$bindir/kick is missing: run \`cargo build -p kick\`"
+  [ "$(id -u)" = 0 ] || die "the Puppet stack needs root (it installs packages and starts puppetserver)"
+  if emulator_pid >/dev/null; then die "a demo is already up in $demo: run \`$0 down\` first"; fi
+
+  say "loopback puppetserver on https://127.0.0.1:8140"
+  mkdir -p "$PS_STATE"
+  rm -f "$PS_STATE/started"
+  "$here/puppet-stack-up.sh"
+  rm -rf "$demo"
+  mkdir -p "$demo/nodes" "$demo/state"
+  [ -e "$PS_STATE/started" ] && touch "$demo/stack-ours"
+
+  # The CA signs a certname once per key, so each demo uses new ones.
+  say "three simulated nodes"
+  local run_id i certname env_lines inv=$demo/inventory.yaml nodes=()
+  run_id=$(date +%s)
+  echo "nodes:" > "$inv"
+  for i in 1 2 3; do
+    certname="web$i-$run_id.demo"
+    nodes+=("$certname")
+    env_lines=$("$here/sim-node.sh" --bootstrap "$certname" "$demo/nodes/$certname")
+    {
+      echo "  - certname: $certname"
+      echo "    workdir: $demo/nodes/$certname"
+      echo "    env:"
+      while IFS='=' read -r k v; do echo "      $k: \"$v\""; done <<< "$env_lines"
+    } >> "$inv"
+    echo "  $certname (confdir $demo/nodes/$certname/etc)"
+  done
+  (IFS=,; echo "${nodes[*]}") > "$demo/nodes.txt"
+
+  say "orchestrator emulator on https://127.0.0.1:$port (module psick = this repository)"
+  ( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$demo/token" )
+  # The environments the puppetserver really has, so the emulator knows the same ones.
+  local envs=() e
+  for e in /etc/puppet/code/environments/*/; do envs+=(--environment "$(basename "$e")"); done
+  "$bindir/orchestrator-emulator" --listen "127.0.0.1:$port" --tokens-file "$demo/token" \
+    --inventory "$inv" --module "psick=$root" --state-dir "$demo/state" "${envs[@]}" \
+    > "$demo/emulator.out" 2> "$demo/emulator.log" < /dev/null &
+  local pid=$!
+  echo "$pid" > "$demo/emulator.pid"
+  # Ready means answering over TLS with the CA it wrote, not only the "listening" line.
+  local ready=0
+  for _ in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || { cat "$demo/emulator.log" >&2; die "the emulator did not start"; }
+    if [ -s "$demo/state/ca.pem" ] && curl -s -o /dev/null --max-time 2 --cacert "$demo/state/ca.pem" \
+        "https://127.0.0.1:$port/orchestrator/v1"; then
+      ready=1; break
+    fi
+    sleep 0.1
+  done
+  [ "$ready" = 1 ] || die "the emulator did not answer in 20 s (see $demo/emulator.log)"
+  cat "$demo/emulator.out"
+  cat > "$demo/env" <<ENV
+export PATH="$bindir:\$PATH"
+export KICK_SERVICE_URL=https://127.0.0.1:$port
+export KICK_CACERT=$demo/state/ca.pem
+export KICK_TOKEN_FILE=$demo/token
+ENV
+}
+
+try_by_hand() {
+  local nodes
+  nodes=$(cat "$demo/nodes.txt")
+  say "try kick by hand"
+  cat <<TXT
+  . $demo/env          # kick on PATH, and where the emulator is (KICK_SERVICE_URL, KICK_CACERT, KICK_TOKEN_FILE)
+  kick agent --nodes $nodes --noop -e demo
+  kick agent --nodes $nodes -e production --show-output all
+  kick job list
+  kick job show 1
+  kick task run psick::puppet_unlock --nodes $nodes
+  kick tasks list
+  kick --help
+TXT
+}
+
+run() {
+  [ -f "$demo/env" ] && emulator_pid >/dev/null || die "nothing is up in $demo: run \`$0 up\` first"
+  # shellcheck disable=SC1091 # written by up()
+  . "$demo/env"
+  local nodes codes=() expected=(2 2 0) labels rc i
+  nodes=$(cat "$demo/nodes.txt")
+  labels=("noop run: what would change on each node" "real run: apply the changes" "again: the nodes are converged, nothing to do")
+  local flags=("--noop" "--no-noop" "--no-noop")
+  for i in 0 1 2; do
+    say "${labels[$i]}"
+    printf '$ kick agent --nodes %s %s -e demo\n' "$nodes" "${flags[$i]}"
+    rc=0
+    kick agent --nodes "$nodes" "${flags[$i]}" -e demo || rc=$?
+    echo "kick exited $rc (expected ${expected[$i]})"
+    codes+=("$rc")
+  done
+  echo
+  echo "exit codes: ${codes[*]} (0: nothing changed; 2: changes, or changes pending in noop; 4: failures; see kick --help)"
+  [ "${codes[*]}" = "${expected[*]}" ] || die "expected exit codes ${expected[*]}, got ${codes[*]}"
+}
+
+case $action in
+  up) up; try_by_hand; echo; echo "stop it with: make demo-down (or $0 down)" ;;
+  run) run ;;
+  down) down ;;
+  all)
+    if [ "${KICK_DEMO_KEEP:-0}" != 1 ]; then
+      trap down EXIT
+    fi
+    trap 'exit 130' INT TERM
+    up
+    run
+    try_by_hand
+    if [ "${KICK_DEMO_KEEP:-0}" = 1 ]; then
+      echo
+      echo "KICK_DEMO_KEEP=1: the emulator (pid $(cat "$demo/emulator.pid")) and the stack stay up; stop them with: make demo-down (or $0 down)"
+    else
+      echo
+      echo "the emulator and any stack started here stop now; KICK_DEMO_KEEP=1 make demo (or make demo-up) leaves them running"
+    fi
+    ;;
+  *) echo "usage: $0 [all|up|run|down]" >&2; exit 2 ;;
+esac

@@ -1,9 +1,13 @@
-//! Capped exponential backoff with jitter for reads, and the timing of the
-//! look-up that follows an ambiguous job submission.
+//! The one retry loop: capped exponential backoff with jitter, within a
+//! number of attempts and a time budget; also the timing of the look-up
+//! that follows an ambiguous job submission.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
-/// How idempotent requests are retried.
+/// How an operation is retried; [`RetryPolicy::run`] runs it. The client
+/// retries idempotent requests with one; kick's watcher, which turns the
+/// client's own retries off, runs its calls with another.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first included (1 = no retry).
@@ -43,6 +47,46 @@ impl RetryPolicy {
         }
     }
 
+    /// Runs `op` until it succeeds, `retry` calls its error final (`None`),
+    /// the attempts are used up, or the next wait would end past
+    /// `max_elapsed`; then returns the last error. `retry` gives the least
+    /// wait the server asked for (`Retry-After`), honoured up to `max_delay`.
+    /// The worst case is `max_elapsed` plus the time of the last attempt.
+    pub async fn run<T, E, F, Fut>(
+        &self,
+        mut op: F,
+        mut retry: impl FnMut(&E) -> Option<Duration>,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let started = Instant::now();
+        let mut attempt = 1;
+        loop {
+            let error = match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let Some(at_least) = retry(&error) else {
+                return Err(error);
+            };
+            let delay = self.delay(attempt).max(at_least.min(self.max_delay));
+            if attempt >= self.max_attempts || started.elapsed() + delay > self.max_elapsed {
+                return Err(error);
+            }
+            tracing::debug!(
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %error,
+                "retrying"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
     /// The delay before retry number `retry` (1-based): the capped
     /// exponential value, of which a random upper half is used so that many
     /// clients failing together do not come back together.
@@ -61,6 +105,60 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn run_stops_at_final_errors_attempts_and_the_budget() {
+        let p = RetryPolicy {
+            max_attempts: 4,
+            initial_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_elapsed: Duration::from_secs(5),
+            submit_settle: Duration::ZERO,
+        };
+        let mut calls = 0;
+        let r: Result<(), String> = p
+            .run(
+                || {
+                    calls += 1;
+                    std::future::ready(Err(format!("try {calls}")))
+                },
+                |_| Some(Duration::ZERO),
+            )
+            .await;
+        assert_eq!(r.unwrap_err(), "try 4");
+        let mut calls = 0;
+        let r: Result<(), String> = p
+            .run(
+                || {
+                    calls += 1;
+                    std::future::ready(Err("final".to_owned()))
+                },
+                |_| None,
+            )
+            .await;
+        assert_eq!((r.unwrap_err().as_str(), calls), ("final", 1));
+        let mut calls = 0;
+        let r = p
+            .run(
+                || {
+                    calls += 1;
+                    std::future::ready(if calls < 3 { Err("no") } else { Ok(calls) })
+                },
+                |_| Some(Duration::ZERO),
+            )
+            .await;
+        assert_eq!(r, Ok(3));
+        let budget = RetryPolicy {
+            max_attempts: u32::MAX,
+            max_elapsed: Duration::from_millis(30),
+            ..p
+        };
+        let start = Instant::now();
+        let r: Result<(), &str> = budget
+            .run(|| std::future::ready(Err("down")), |_| Some(Duration::ZERO))
+            .await;
+        assert!(r.is_err() && start.elapsed() < Duration::from_secs(1));
+    }
 
     #[test]
     fn delays_grow_and_are_capped() {

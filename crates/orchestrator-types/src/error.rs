@@ -73,6 +73,8 @@ pub mod kind {
     pub const TOKEN_EXPIRED: &str = "puppetlabs.rbac/token-expired";
     /// The token was revoked.
     pub const TOKEN_REVOKED: &str = "puppetlabs.rbac/token-revoked";
+    /// The `_error` kind of a node whose run a force stop ended.
+    pub const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
     /// A task exited non-zero without supplying `_error`.
     pub const TASK_ERROR: &str = "puppetlabs.tasks/task-error";
 }

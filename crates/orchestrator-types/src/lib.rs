@@ -14,7 +14,8 @@
 //! - [`event`]: `GET /jobs/:id/events`.
 //! - [`inventory`], [`task`], [`report`]: the other read endpoints.
 //! - [`error`]: the `{kind, msg, details}` error body and the known kinds.
-//! - [`psick`]: the result document of the `psick::puppet_agent` task.
+//! - [`psick`]: the psick tasks' results, error kinds and the typed
+//!   `psick::puppet_agent` parameters ([`psick::params`]).
 #![warn(missing_docs)]
 
 pub mod command;

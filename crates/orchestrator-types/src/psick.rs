@@ -3,6 +3,9 @@
 //! for `psick::puppet_unlock` and [`EnableNoopResult`] for
 //! `psick::puppet_enable_noop`.
 //!
+//! The parameters of `psick::puppet_agent` are typed in [`params`]
+//! ([`AgentParams`]).
+//!
 //! The task prints exactly one of these as a JSON object on stdout; the
 //! orchestrator hands it back as the node's `result`. Deserialisation is
 //! tolerant so that results of older or newer task versions still parse:
@@ -13,6 +16,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::lenient;
+
+pub mod params;
+
+pub use params::{AgentParams, Ordering, ParamError, ParamSpec, Server};
+
+/// Cuts `text` to at most `max` bytes (at a character boundary), ending it
+/// with `...` when anything was cut, so a reader sees that it was.
+pub fn shorten(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut cut = max.saturating_sub(3);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str("...");
+}
 
 /// Error kinds the psick tasks put in `_error.kind`.
 pub mod kind {
@@ -323,6 +344,19 @@ mod tests {
         assert_eq!(v["changes"][0]["status"], "noop");
         assert!(v.get("changes_truncated").is_none());
         assert_eq!(serde_json::from_value::<PuppetAgentResult>(v).unwrap(), r);
+    }
+
+    #[test]
+    fn shorten_cuts_at_a_character_boundary_and_marks_the_cut() {
+        let mut s = "abcdef".to_owned();
+        shorten(&mut s, 6);
+        assert_eq!(s, "abcdef");
+        shorten(&mut s, 5);
+        assert_eq!(s, "ab...");
+        let mut e = "ééééé".to_owned(); // 10 bytes
+        shorten(&mut e, 8);
+        assert_eq!(e, "éé...");
+        assert!(e.len() <= 8);
     }
 
     #[test]

@@ -4,13 +4,13 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use orchestrator_types::psick::{PuppetAgentResult, RunStatus};
+use orchestrator_types::psick::{PuppetAgentResult, RunStatus, shorten};
 
 use crate::error::Failure;
 use crate::input::Input;
 use crate::locate::Puppet;
 use crate::lockfile::{self, WaitOutcome};
-use crate::params::{AgentParams, FIXED_FLAGS};
+use crate::params::AgentOptions;
 use crate::process::{self, Limits, Signals, Stop};
 use crate::summary::{self, Stamp};
 
@@ -59,9 +59,9 @@ pub fn empty_result() -> PuppetAgentResult {
 
 /// The full argv: executable, `agent`, the fixed flags, `--confdir` when
 /// overridden, then the flags the parameters ask for.
-pub fn build_argv(puppet: &Puppet, params: &AgentParams) -> Vec<OsString> {
+pub fn build_argv(puppet: &Puppet, params: &AgentOptions) -> Vec<OsString> {
     let mut argv: Vec<OsString> = vec![puppet.bin.clone().into(), "agent".into()];
-    argv.extend(FIXED_FLAGS.iter().map(OsString::from));
+    argv.extend(params.fixed_flags().iter().map(OsString::from));
     if let Some(dir) = &puppet.confdir_override {
         let mut flag = OsString::from("--confdir=");
         flag.push(dir);
@@ -73,7 +73,7 @@ pub fn build_argv(puppet: &Puppet, params: &AgentParams) -> Vec<OsString> {
 }
 
 fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
-    let params = AgentParams::from_input(input)?;
+    let params = AgentOptions::from_input(input)?;
     r.noop = params.noop.unwrap_or(false);
     let puppet = Puppet::from_env()?;
     let s = &puppet.settings;
@@ -265,14 +265,7 @@ fn disabled_reason(output: &str) -> Option<String> {
 fn first_error_line(output: &str) -> Option<String> {
     let line = output.lines().find(|l| l.starts_with("Error: "))?;
     let mut line = line.trim_end().to_owned();
-    if line.len() > 300 {
-        let mut cut = 297;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
-        line.push_str("...");
-    }
+    shorten(&mut line, 300);
     Some(line)
 }
 
@@ -295,8 +288,8 @@ mod tests {
         }
     }
 
-    fn params(json: &str) -> AgentParams {
-        AgentParams::from_input(&Input::parse(json, Vec::new()).unwrap()).unwrap()
+    fn params(json: &str) -> AgentOptions {
+        AgentOptions::from_input(&Input::parse(json, Vec::new()).unwrap()).unwrap()
     }
 
     #[test]

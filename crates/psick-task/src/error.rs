@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use orchestrator_types::psick::{TaskError, kind};
+use orchestrator_types::psick::{ParamError, TaskError, kind};
 use serde_json::{Value, json};
 
 /// A task failure; [`Failure::to_task_error`] turns it into the `_error`
@@ -124,6 +124,12 @@ fn timeout_message(timeout: Option<u64>, signal: Option<&str>, killed: bool) -> 
         ""
     };
     format!("{why}{how}; raise `timeout` or look at _output for where it hung")
+}
+
+impl From<ParamError> for Failure {
+    fn from(e: ParamError) -> Self {
+        Failure::InvalidParams(e.0)
+    }
 }
 
 impl Failure {

@@ -5,10 +5,10 @@
 //! (`"true"`, `"5"`, `"null"`, `"[\"a\"]"`), so the accessors accept booleans
 //! and integers as strings too, and `null` always means "absent".
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 
+use orchestrator_types::psick::params::coerce;
 use serde_json::{Map, Value};
 
 use crate::error::Failure;
@@ -56,7 +56,7 @@ impl Input {
                 Value::Object(params) => Ok(Input { params }),
                 other => Err(Failure::InvalidParams(format!(
                     "stdin must hold a JSON object of parameters, got {}",
-                    json_type(&other)
+                    coerce::json_type(&other)
                 ))),
             };
         }
@@ -82,94 +82,39 @@ impl Input {
         Ok(self.bool("_noop")?.unwrap_or(false))
     }
 
-    /// Rejects any parameter that is not in `known` and not a metaparameter.
-    pub fn reject_unknown(&self, known: &[&str]) -> Result<(), Failure> {
-        let unknown: BTreeSet<&str> = self
-            .params
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !k.starts_with('_') && !known.contains(k))
-            .collect();
-        if unknown.is_empty() {
-            return Ok(());
-        }
-        let list: Vec<&str> = unknown.into_iter().collect();
-        let accepted = if known.is_empty() {
-            "this task takes no parameters".to_owned()
-        } else {
-            format!("accepted: {}", known.join(", "))
-        };
-        Err(Failure::InvalidParams(format!(
-            "unknown parameter{} {} ({accepted})",
-            if list.len() == 1 { "" } else { "s" },
-            list.join(", "),
-        )))
+    /// The parameters as sent, metaparameters included.
+    pub fn params(&self) -> &Map<String, Value> {
+        &self.params
     }
 
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.params.get(name).filter(|v| !v.is_null())
+    /// Rejects any parameter that is not in `known` and not a metaparameter.
+    pub fn reject_unknown(&self, known: &[&str]) -> Result<(), Failure> {
+        Ok(coerce::reject_unknown(
+            self.params.keys().map(String::as_str),
+            known,
+        )?)
     }
 
     /// An `Optional[Boolean]`; also accepts `"true"`/`"false"`.
     pub fn bool(&self, name: &str) -> Result<Option<bool>, Failure> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(other) => Err(type_error(name, "a Boolean (true or false)", other)),
-        }
+        Ok(coerce::boolean(name, self.params.get(name))?)
     }
 
     /// An `Optional[Integer[min]]` no larger than `max`; also accepts a
     /// string of digits.
     pub fn uint(&self, name: &str, min: u64, max: u64) -> Result<Option<u64>, Failure> {
-        let n = match self.get(name) {
-            None => return Ok(None),
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
-            Some(_) => None,
-        };
-        match n {
-            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(type_error(
-                name,
-                &format!("an integer from {min} to {max}"),
-                self.get(name).unwrap_or(&Value::Null),
-            )),
-        }
+        Ok(coerce::uint(name, self.params.get(name), min, max)?)
     }
 
     /// An `Optional[String[1]]`.
     pub fn string(&self, name: &str) -> Result<Option<String>, Failure> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-            Some(other) => Err(type_error(name, "a non-empty string", other)),
-        }
+        Ok(coerce::string(name, self.params.get(name))?)
     }
 
     /// An `Optional[Variant[String[1], Array[String[1]]]]`; a string is split
     /// on commas (psick compatibility).
     pub fn string_list(&self, name: &str) -> Result<Vec<String>, Failure> {
-        let items: Vec<String> = match self.get(name) {
-            None => return Ok(Vec::new()),
-            Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    other => Err(type_error(name, "a string or an array of strings", other)),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => return Err(type_error(name, "a string or an array of strings", other)),
-        };
-        if items.is_empty() || items.iter().any(String::is_empty) {
-            return Err(Failure::InvalidParams(format!(
-                "`{name}` must not hold empty items"
-            )));
-        }
-        Ok(items)
+        Ok(coerce::list(name, self.params.get(name))?.unwrap_or_default())
     }
 }
 
@@ -200,33 +145,6 @@ fn decode_env_value(s: &str) -> Value {
         return v;
     }
     Value::String(s.to_owned())
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn type_error(name: &str, expected: &str, got: &Value) -> Failure {
-    let mut shown = got.to_string();
-    if shown.len() > 80 {
-        let mut cut = 77;
-        while !shown.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        shown.truncate(cut);
-        shown.push_str("...");
-    }
-    Failure::InvalidParams(format!(
-        "`{name}` must be {expected}, got {} {shown}",
-        json_type(got)
-    ))
 }
 
 #[cfg(test)]

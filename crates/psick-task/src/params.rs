@@ -1,56 +1,16 @@
-//! The parameters of `psick::puppet_agent`, validated so that nothing a task
-//! user sends can become an unintended puppet option.
+//! The options of one `psick::puppet_agent` run: the typed parameters of
+//! [`orchestrator_types::psick::params`], validated there, turned into
+//! puppet flags here.
 
-use std::net::Ipv4Addr;
+use orchestrator_types::psick::params::{AgentParams, Server};
 
 use crate::error::Failure;
 use crate::input::Input;
 
-/// Parameter names `psick::puppet_agent` accepts (besides `_` metaparameters).
-pub const AGENT_PARAMS: &[&str] = &[
-    "noop",
-    "no_noop",
-    "puppet_master",
-    "environment",
-    "tags",
-    "skip_tags",
-    "verbose",
-    "debug",
-    "trace",
-    "evaltrace",
-    "timeout",
-    "wait_for_lock",
-    "connect_timeout",
-];
-
-/// Default of `wait_for_lock`, seconds.
-pub const DEFAULT_WAIT_FOR_LOCK: u64 = 300;
-
-/// Upper bound for every duration parameter: one year, which also keeps
-/// deadline arithmetic far from overflow.
-const MAX_SECONDS: u64 = 365 * 24 * 3600;
-
-/// A `puppet_master` value split into host and optional port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Server {
-    /// Hostname or IPv4 address.
-    pub host: String,
-    /// Port, when given as `host:port`.
-    pub port: Option<u16>,
-}
-
-impl std::fmt::Display for Server {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.port {
-            Some(p) => write!(f, "{}:{p}", self.host),
-            None => f.write_str(&self.host),
-        }
-    }
-}
-
-/// Validated `psick::puppet_agent` parameters.
+/// Validated `psick::puppet_agent` parameters, with `_noop` applied and
+/// defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AgentParams {
+pub struct AgentOptions {
     /// `Some(true)` → `--noop`, `Some(false)` → `--no-noop`, `None` → the
     /// node's configuration decides.
     pub noop: Option<bool>,
@@ -72,52 +32,64 @@ pub struct AgentParams {
     pub timeout: Option<u64>,
     /// Seconds to wait for another run's catalog-run lock.
     pub wait_for_lock: u64,
-    /// `--http_connect_timeout`, seconds.
+    /// `--http_connect_timeout`, seconds (`connect_timeout` too).
     pub connect_timeout: Option<u64>,
+    /// `--http_keepalive_timeout`, seconds.
+    pub keepalive_timeout: Option<u64>,
+    /// `--http_read_timeout`, seconds.
+    pub read_timeout: Option<u64>,
+    /// `--filetimeout`, seconds.
+    pub filetimeout: Option<u64>,
+    /// `--use_cached_catalog` / `--no-use_cached_catalog`.
+    pub use_cached_catalog: Option<bool>,
+    /// `--usecacheonfailure` instead of the default `--no-usecacheonfailure`.
+    pub usecacheonfailure: bool,
+    /// How many changes the result lists.
+    pub changes_limit: usize,
 }
 
-impl AgentParams {
+impl AgentOptions {
     /// Validates the input of a `psick::puppet_agent` run.
     pub fn from_input(input: &Input) -> Result<Self, Failure> {
-        input.reject_unknown(AGENT_PARAMS)?;
-        let noop = resolve_noop(
-            input.bool("noop")?,
-            input.bool("no_noop")?,
-            input.meta_noop()?,
-        )?;
-        // `verbose` is accepted for psick compatibility only: the task always
-        // runs with --verbose, without which onetime runs print nothing.
-        input.bool("verbose")?;
-        let server = input
-            .string("puppet_master")?
-            .map(|s| parse_server(&s))
-            .transpose()?;
-        let environment = input.string("environment")?;
-        if let Some(env) = &environment {
-            validate_environment(env)?;
-        }
-        let tags = input.string_list("tags")?;
-        let skip_tags = input.string_list("skip_tags")?;
-        for (name, list) in [("tags", &tags), ("skip_tags", &skip_tags)] {
-            for tag in list {
-                validate_tag(name, tag)?;
-            }
-        }
-        Ok(AgentParams {
-            noop,
-            server,
-            environment,
-            tags,
-            skip_tags,
-            debug: input.bool("debug")?.unwrap_or(false),
-            trace: input.bool("trace")?.unwrap_or(false),
-            evaltrace: input.bool("evaltrace")?.unwrap_or(false),
-            timeout: input.uint("timeout", 1, MAX_SECONDS)?,
-            wait_for_lock: input
-                .uint("wait_for_lock", 0, MAX_SECONDS)?
-                .unwrap_or(DEFAULT_WAIT_FOR_LOCK),
-            connect_timeout: input.uint("connect_timeout", 1, MAX_SECONDS)?,
+        let p = AgentParams::from_json(input.params())?;
+        Ok(AgentOptions {
+            noop: p.resolve_noop(input.meta_noop()?)?,
+            server: p.server()?,
+            environment: p.environment.clone(),
+            tags: p.tags.clone().unwrap_or_default(),
+            skip_tags: p.skip_tags.clone().unwrap_or_default(),
+            debug: p.debug.unwrap_or(false),
+            trace: p.trace.unwrap_or(false),
+            evaltrace: p.evaltrace.unwrap_or(false),
+            timeout: p.timeout,
+            wait_for_lock: p.wait_for_lock_or_default(),
+            connect_timeout: p.effective_connect_timeout(),
+            keepalive_timeout: p.http_keepalive_timeout,
+            read_timeout: p.http_read_timeout,
+            filetimeout: p.filetimeout,
+            use_cached_catalog: p.use_cached_catalog,
+            usecacheonfailure: p.usecacheonfailure.unwrap_or(false),
+            // Bounded by MAX_CHANGES_LIMIT, far below usize::MAX.
+            changes_limit: usize::try_from(p.changes_limit_or_default()).unwrap_or(usize::MAX),
         })
+    }
+
+    /// The options every run gets, in this order, right after `agent`;
+    /// only the cache fallback can be turned on.
+    pub fn fixed_flags(&self) -> [&'static str; 7] {
+        [
+            "--onetime",
+            "--no-daemonize",
+            "--verbose",
+            if self.usecacheonfailure {
+                "--usecacheonfailure"
+            } else {
+                "--no-usecacheonfailure"
+            },
+            "--no-splay",
+            "--detailed-exitcodes",
+            "--color=false",
+        ]
     }
 
     /// The puppet options these parameters ask for, after the fixed ones.
@@ -156,121 +128,22 @@ impl AgentParams {
                 flags.push(flag.to_owned());
             }
         }
-        if let Some(t) = self.connect_timeout {
-            flags.push(format!("--http_connect_timeout={t}"));
+        for (value, setting) in [
+            (self.connect_timeout, "http_connect_timeout"),
+            (self.keepalive_timeout, "http_keepalive_timeout"),
+            (self.read_timeout, "http_read_timeout"),
+            (self.filetimeout, "filetimeout"),
+        ] {
+            if let Some(seconds) = value {
+                flags.push(format!("--{setting}={seconds}"));
+            }
+        }
+        match self.use_cached_catalog {
+            Some(true) => flags.push("--use_cached_catalog".to_owned()),
+            Some(false) => flags.push("--no-use_cached_catalog".to_owned()),
+            None => {}
         }
         flags
-    }
-}
-
-/// The options every run gets, in this order, right after `agent`.
-pub const FIXED_FLAGS: &[&str] = &[
-    "--onetime",
-    "--no-daemonize",
-    "--verbose",
-    "--no-usecacheonfailure",
-    "--no-splay",
-    "--detailed-exitcodes",
-    "--color=false",
-];
-
-fn resolve_noop(
-    noop: Option<bool>,
-    no_noop: Option<bool>,
-    meta_noop: bool,
-) -> Result<Option<bool>, Failure> {
-    let requested = match (noop, no_noop) {
-        (Some(true), Some(true)) => {
-            return Err(Failure::InvalidParams(
-                "`noop: true` and `no_noop: true` contradict each other; pass only one".to_owned(),
-            ));
-        }
-        (_, Some(true)) => Some(false),
-        (n, _) => n,
-    };
-    if meta_noop {
-        if requested == Some(false) {
-            return Err(Failure::InvalidParams(
-                "the run was requested as noop (`_noop: true`) but `noop: false`/`no_noop: true` \
-                 asks for a real run; drop one of them"
-                    .to_owned(),
-            ));
-        }
-        return Ok(Some(true));
-    }
-    Ok(requested)
-}
-
-/// Parses `host` or `host:port`, where host is a DNS name or an IPv4 address.
-pub fn parse_server(value: &str) -> Result<Server, Failure> {
-    let bad = |why: &str| {
-        Failure::InvalidParams(format!(
-            "`puppet_master` must be `host` or `host:port` with a DNS name or IPv4 address \
-             ({why}), got {value:?}"
-        ))
-    };
-    if value.starts_with('[') || value.matches(':').count() > 1 {
-        return Err(bad("IPv6 literals are not supported, use a hostname"));
-    }
-    let (host, port) = match value.split_once(':') {
-        Some((h, p)) => {
-            let port = Some(p)
-                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|p| p.parse::<u16>().ok())
-                .filter(|p| *p > 0)
-                .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?;
-            (h, Some(port))
-        }
-        None => (value, None),
-    };
-    if host.parse::<Ipv4Addr>().is_err() && !is_hostname(host) {
-        return Err(bad("not a valid hostname"));
-    }
-    Ok(Server {
-        host: host.to_owned(),
-        port,
-    })
-}
-
-fn is_hostname(host: &str) -> bool {
-    host.len() <= 253
-        && host.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b.len() <= 63
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        })
-}
-
-/// Puppet's environment name rule: `\A[a-z0-9_]+\z`.
-pub fn validate_environment(env: &str) -> Result<(), Failure> {
-    if env
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        Ok(())
-    } else {
-        Err(Failure::InvalidParams(format!(
-            "`environment` must be a Puppet environment name (lowercase letters, digits and \
-             underscores only), got {env:?}"
-        )))
-    }
-}
-
-/// Puppet's tag rule, ASCII only: `\A\w[\w.:-]*\z`.
-pub fn validate_tag(param: &str, tag: &str) -> Result<(), Failure> {
-    let b = tag.as_bytes();
-    let word = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
-    if !b.is_empty() && word(&b[0]) && b.iter().all(|c| word(c) || b".:-".contains(c)) {
-        Ok(())
-    } else {
-        Err(Failure::InvalidParams(format!(
-            "`{param}` items must be Puppet tags (letters, digits, `_`, then also `.`, `:`, `-`; \
-             no spaces), got {tag:?}"
-        )))
     }
 }
 
@@ -278,8 +151,8 @@ pub fn validate_tag(param: &str, tag: &str) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    fn params(json: &str) -> Result<AgentParams, Failure> {
-        AgentParams::from_input(&Input::parse(json, Vec::new()).unwrap())
+    fn params(json: &str) -> Result<AgentOptions, Failure> {
+        AgentOptions::from_input(&Input::parse(json, Vec::new()).unwrap())
     }
 
     #[test]
@@ -318,6 +191,37 @@ mod tests {
         assert!(
             p.puppet_flags(true)
                 .contains(&"--server_list=puppet.example.com:8141".to_owned())
+        );
+    }
+
+    #[test]
+    fn pe_deploy_settings_become_their_flags() {
+        let p = params(
+            r#"{"http_connect_timeout": 7, "http_keepalive_timeout": "0",
+                "http_read_timeout": 30, "filetimeout": 0, "ordering": "manifest",
+                "use_cached_catalog": false, "usecacheonfailure": true, "changes_limit": 5}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.puppet_flags(false),
+            vec![
+                "--http_connect_timeout=7",
+                "--http_keepalive_timeout=0",
+                "--http_read_timeout=30",
+                "--filetimeout=0",
+                "--no-use_cached_catalog",
+            ]
+        );
+        assert_eq!(p.fixed_flags()[3], "--usecacheonfailure");
+        assert_eq!(p.changes_limit, 5);
+        let d = params("{}").unwrap();
+        assert_eq!(d.fixed_flags()[3], "--no-usecacheonfailure");
+        assert_eq!(d.changes_limit, 100);
+        assert_eq!(
+            params(r#"{"use_cached_catalog": true}"#)
+                .unwrap()
+                .puppet_flags(false),
+            vec!["--use_cached_catalog"]
         );
     }
 
@@ -372,6 +276,12 @@ mod tests {
             r#"{"timeout": 1e3}"#,
             r#"{"wait_for_lock": -1}"#,
             r#"{"connect_timeout": "5s"}"#,
+            r#"{"connect_timeout": 5, "http_connect_timeout": 6}"#,
+            r#"{"http_read_timeout": 0}"#,
+            r#"{"filetimeout": -1}"#,
+            r#"{"ordering": "random"}"#,
+            r#"{"usecacheonfailure": "yes"}"#,
+            r#"{"changes_limit": 2001}"#,
             r#"{"bogus": true}"#,
         ] {
             let e = params(bad).expect_err(bad);
@@ -381,6 +291,7 @@ mod tests {
 
     #[test]
     fn valid_servers() {
+        use orchestrator_types::psick::params::parse_server;
         assert_eq!(
             parse_server("10.0.0.1:8140").unwrap(),
             Server {

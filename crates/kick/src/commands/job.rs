@@ -8,7 +8,6 @@ use serde_json::json;
 use crate::Context;
 use crate::cli::{Format, JobCommand, JobIdArgs, JobListArgs, JobStopArgs};
 use crate::error::Error;
-use crate::render;
 
 /// Runs `kick job ...`.
 pub async fn run(ctx: &mut Context, cmd: JobCommand) -> Result<u8, Error> {
@@ -33,22 +32,14 @@ async fn show(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let io = super::io_for(ctx.take_streams(), &a.output);
-    let mut rep = render::reporter(&a.output, io);
-    crate::watch::show(
-        &client,
-        &a.id,
-        rep.as_mut(),
-        &mut ctx.interrupts,
-        &ctx.watch,
-    )
-    .await
+    super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Show).await
 }
 
 async fn watch(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let io = super::io_for(ctx.take_streams(), &a.output);
-    super::watch_job(ctx, &client, &a.id, &a.output, io).await
+    super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Follow).await
 }
 
 async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {

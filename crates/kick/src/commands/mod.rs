@@ -9,7 +9,7 @@ pub mod tasks;
 
 use std::io::Write;
 
-use orchestrator_client::{Client, Overrides, Settings};
+use orchestrator_client::{Client, Overrides, RetryPolicy, Settings};
 use orchestrator_types::JobRef;
 use serde::Serialize;
 use serde_json::json;
@@ -17,17 +17,18 @@ use serde_json::json;
 use crate::cli::{ConnArgs, Format, OutputArgs, RunArgs};
 use crate::error::Error;
 use crate::render::{self, Io};
+use crate::watch::Follower;
 use crate::{Context, Streams};
 
 /// Loads the settings (files < `KICK_*` variables < flags), builds the
 /// client and prints its warnings.
 ///
-/// Reads are retried by the client for at most the watcher's give-up time
-/// (`KICK_WATCH_GIVE_UP`), and each request may take `KICK_REQUEST_TIMEOUT`
-/// seconds (default 30).
+/// Each request may take `KICK_REQUEST_TIMEOUT` seconds (default 30). The
+/// client retries its requests itself, except those of the watcher, which
+/// get [`RetryPolicy::none`] and are retried by [`crate::watch`].
 pub fn connect(
     conn: &ConnArgs,
-    watch: &crate::WatchConfig,
+    _watch: &crate::WatchConfig,
     err: &mut dyn Write,
 ) -> Result<(Client, Settings), Error> {
     let (mut settings, warnings) = Settings::load(Overrides {
@@ -37,7 +38,6 @@ pub fn connect(
         environment: conn.environment.clone(),
         insecure: conn.insecure,
     })?;
-    settings.retry.max_elapsed = settings.retry.max_elapsed.min(watch.give_up);
     if let Some(secs) = std::env::var("KICK_REQUEST_TIMEOUT")
         .ok()
         .and_then(|s| s.trim().parse::<f64>().ok())
@@ -89,19 +89,42 @@ pub async fn follow_started(
             "Started job {id}; if kick is interrupted, reattach with `kick job watch {id}`."
         )?;
     }
-    watch_job(ctx, client, &id, &run.output, io).await
+    watch_job(ctx, client, &id, &run.output, io, Look::Follow).await
 }
 
-/// Follows a job with the reporter `output` asks for.
+/// Whether to follow a job or show it as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Follow it to its end (`kick job watch`, and after starting it).
+    Follow,
+    /// Report it now (`kick job show`).
+    Show,
+}
+
+/// Follows (or shows) a job with the reporter `output` asks for.
 pub async fn watch_job(
     ctx: &mut Context,
     client: &Client,
     id: &str,
     output: &OutputArgs,
     io: Io,
+    look: Look,
 ) -> Result<u8, Error> {
     let mut rep = render::reporter(output, io);
-    crate::watch::watch(client, id, rep.as_mut(), &mut ctx.interrupts, &ctx.watch).await
+    // The follower retries its calls itself.
+    let client = client.with_retry(RetryPolicy::none());
+    let mut follower = Follower::new(
+        &client,
+        rep.as_mut(),
+        &mut ctx.interrupts,
+        &ctx.watch,
+        render::result_mode(output),
+    );
+    let outcome = match look {
+        Look::Follow => follower.follow(id).await?,
+        Look::Show => follower.show(id).await?,
+    };
+    Ok(outcome.exit_code)
 }
 
 /// The streams as [`Io`] for `output`.

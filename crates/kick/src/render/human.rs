@@ -8,11 +8,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
 use super::style::{self, paint};
-use super::{Io, JobInfo, Progress, Reporter, show_output_selects};
+use super::{Io, Reporter, show_output_selects};
 use crate::cli::{OutputArgs, ShowOutput};
 use crate::outcome::{NodeReport, Outcome};
 use crate::summary::Summary;
 use crate::time;
+use crate::watch::{JobInfo, Notice, Progress, WatchEvent};
 
 /// Node names are padded to this width so columns line up in the common case.
 const NAME_WIDTH: usize = 28;
@@ -188,10 +189,28 @@ pub fn summary_line(job: &JobInfo, summary: &Summary, color: bool) -> String {
 }
 
 impl Reporter for Human {
-    fn wants_output(&self, outcome: Outcome) -> bool {
-        show_output_selects(&self.show, outcome)
+    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()> {
+        match event {
+            WatchEvent::Started(job) => self.started(job),
+            WatchEvent::Progress(p) => {
+                self.progress(p);
+                Ok(())
+            }
+            WatchEvent::NodeDone(node) => self.node_done(node),
+            WatchEvent::Notice(n) => self.notice(n),
+            WatchEvent::ResultsBegin(_) => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                Ok(())
+            }
+            WatchEvent::Result { node, seen_live } => self.result(node, seen_live),
+            WatchEvent::Finished { job, summary, .. } => self.finish(job, summary),
+        }
     }
+}
 
+impl Human {
     fn started(&mut self, job: &JobInfo) -> std::io::Result<()> {
         if self.quiet {
             return Ok(());
@@ -237,15 +256,8 @@ impl Reporter for Human {
         self.write_out(&line)
     }
 
-    fn notice(&mut self, msg: &str) -> std::io::Result<()> {
-        self.write_err(&format!("{msg}\n"))
-    }
-
-    fn begin_results(&mut self, _job: &JobInfo) -> std::io::Result<()> {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        Ok(())
+    fn notice(&mut self, notice: &Notice) -> std::io::Result<()> {
+        self.write_err(&format!("{}\n", super::notice::text(notice)))
     }
 
     fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()> {
@@ -265,7 +277,7 @@ impl Reporter for Human {
         self.write_out(&text)
     }
 
-    fn finish(&mut self, job: &JobInfo, summary: &Summary, _exit_code: u8) -> std::io::Result<()> {
+    fn finish(&mut self, job: &JobInfo, summary: &Summary) -> std::io::Result<()> {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

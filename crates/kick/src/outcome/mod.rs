@@ -1,0 +1,220 @@
+//! What a node's run amounted to, from its state and its result: the
+//! rules ([`Outcome`], [`classify`]) here, the [`NodeReport`] built from
+//! them in [`report`], results kept as the server's text in [`raw`].
+//!
+//! Rules (documented in the README):
+//! - `finished` nodes are `unchanged` or `changed`: `changed` when the result
+//!   (a psick::puppet_agent result, or a deploy's run summary) has
+//!   `status: "changed"`, or a noop run reports pending changes
+//!   (`resources.noop_pending` / `metrics.noop` > 0), or a generic task
+//!   result says `"changed": true`; a finished node whose result carries
+//!   `_error` or `status: "failed"` is `failed`.
+//! - `failed` → failed, `errored` → errored, `skipped` → skipped,
+//!   `stopped` → stopped; a node that never started by the time the job
+//!   ended counts as skipped, one still running as stopped.
+
+mod raw;
+mod report;
+
+use orchestrator_types::NodeState;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+pub use raw::{RawRead, RawResult, read_raw};
+pub use report::{NodeReport, Reading};
+
+/// The `_error` kind of a run ended by a force stop.
+const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
+
+/// A node's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Succeeded, nothing changed.
+    Unchanged,
+    /// Succeeded and changed something (or would have, in noop).
+    Changed,
+    /// Ran and failed.
+    Failed,
+    /// Could not run.
+    Errored,
+    /// Was not run.
+    Skipped,
+    /// Was stopped.
+    Stopped,
+}
+
+impl Outcome {
+    /// All outcomes, in summary order, which is also declaration order: an
+    /// outcome `as usize` is its index here.
+    pub const ALL: [Outcome; 6] = [
+        Self::Unchanged,
+        Self::Changed,
+        Self::Failed,
+        Self::Errored,
+        Self::Skipped,
+        Self::Stopped,
+    ];
+
+    /// The name used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unchanged => "unchanged",
+            Self::Changed => "changed",
+            Self::Failed => "failed",
+            Self::Errored => "errored",
+            Self::Skipped => "skipped",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// True for the outcomes that make the exit code include 4.
+    pub fn is_bad(self) -> bool {
+        !matches!(self, Self::Unchanged | Self::Changed)
+    }
+}
+
+/// What the rules make of a node besides its outcome.
+#[derive(Debug, Clone)]
+pub(crate) struct Facts {
+    pub(crate) outcome: Outcome,
+    pub(crate) duration: Option<f64>,
+    pub(crate) exitcode: Option<i64>,
+    pub(crate) resources: Option<Value>,
+    pub(crate) error: Option<Value>,
+}
+
+impl Facts {
+    /// From the payload `p` (an object, or none), by the module's rules.
+    pub(crate) fn read(
+        state: NodeState,
+        duration: Option<f64>,
+        p: Option<&Value>,
+        message: Option<String>,
+        job_noop: bool,
+    ) -> Self {
+        let outcome = classify(state, p, job_noop);
+        let mut error = p
+            .and_then(|p| p.get("_error"))
+            .filter(|e| !e.is_null())
+            .cloned();
+        if error.is_none() && outcome.is_bad() {
+            error = Some(json!({
+                "kind": format!("kick/node-{}", state.as_str()),
+                "msg": message.unwrap_or_else(|| format!("the node ended {}", state.as_str())),
+                "details": {},
+            }));
+        }
+        Self {
+            outcome,
+            duration: duration
+                .or_else(|| p.and_then(|p| p.get("duration")).and_then(Value::as_f64)),
+            exitcode: p.and_then(exitcode),
+            resources: p.and_then(resources),
+            error,
+        }
+    }
+}
+
+/// The members of a result object that the rules of this module read,
+/// besides `_output`.
+pub(crate) const PAYLOAD_KEYS: [&str; 8] = [
+    "_error",
+    "status",
+    "noop",
+    "changed",
+    "resources",
+    "metrics",
+    "exitcode",
+    "duration",
+];
+
+/// The outcome rules of the module docs.
+pub fn classify(state: NodeState, payload: Option<&Value>, job_noop: bool) -> Outcome {
+    match state {
+        NodeState::Finished => match payload {
+            None => Outcome::Unchanged,
+            Some(p) => {
+                if p.get("_error").is_some_and(|e| !e.is_null()) {
+                    return Outcome::Failed;
+                }
+                let noop = p.get("noop").and_then(Value::as_bool).unwrap_or(job_noop);
+                match p.get("status").and_then(Value::as_str) {
+                    Some("changed") => Outcome::Changed,
+                    Some("failed") => Outcome::Failed,
+                    _ if noop && noop_pending(p) > 0 => Outcome::Changed,
+                    _ if p.get("changed").and_then(Value::as_bool) == Some(true) => {
+                        Outcome::Changed
+                    }
+                    _ => Outcome::Unchanged,
+                }
+            }
+        },
+        NodeState::Failed => Outcome::Failed,
+        NodeState::Errored | NodeState::Unknown => Outcome::Errored,
+        NodeState::Skipped | NodeState::New | NodeState::Ready => Outcome::Skipped,
+        NodeState::Stopped | NodeState::Running | NodeState::Stopping => Outcome::Stopped,
+    }
+}
+
+fn noop_pending(p: &Value) -> u64 {
+    let r = p.get("resources").and_then(|r| r.get("noop_pending"));
+    let m = p
+        .get("metrics")
+        .and_then(|m| m.get("noop_pending").or_else(|| m.get("noop")));
+    r.or(m).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn exitcode(p: &Value) -> Option<i64> {
+    p.get("exitcode").and_then(Value::as_i64).or_else(|| {
+        let d = p.get("_error")?.get("details")?;
+        d.get("exitcode")
+            .or_else(|| d.get("exit_code"))
+            .and_then(Value::as_i64)
+    })
+}
+
+const RESOURCE_KEYS: [&str; 6] = [
+    "total",
+    "changed",
+    "failed",
+    "out_of_sync",
+    "skipped",
+    "noop_pending",
+];
+
+/// `{total, changed, failed, out_of_sync, skipped, noop_pending}` from a
+/// psick result's `resources` or a deploy summary's `metrics`.
+fn resources(p: &Value) -> Option<Value> {
+    let src = p
+        .get("resources")
+        .filter(|r| r.is_object())
+        .or_else(|| p.get("metrics").filter(|m| m.is_object()))?;
+    let mut out = Map::new();
+    for k in RESOURCE_KEYS {
+        let v = src.get(k).and_then(Value::as_u64).or_else(|| {
+            // PE's deploy metrics call noop-pending changes `noop`.
+            (k == "noop_pending")
+                .then(|| src.get("noop").and_then(Value::as_u64))
+                .flatten()
+        });
+        out.insert(k.to_owned(), Value::from(v.unwrap_or(0)));
+    }
+    Some(Value::Object(out))
+}
+
+/// Removes ANSI escape sequences (puppet colours its output even on pipes).
+pub fn strip_ansi(s: &str) -> String {
+    // Most output (psick's always) has no escape sequence: skip the parser,
+    // which costs more than everything else when collecting large jobs. A
+    // 0x9b byte is also a continuation byte of other characters; those only
+    // take the slow path.
+    if memchr::memchr2(0x1b, 0x9b, s.as_bytes()).is_none() {
+        return s.to_owned();
+    }
+    let bytes = strip_ansi_escapes::strip(s.as_bytes());
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests;
