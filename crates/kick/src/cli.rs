@@ -160,12 +160,21 @@ pub enum Ordering {
 }
 
 impl Ordering {
-    /// The value PE's deploy key and the task parameter take.
+    /// The value PE's deploy key takes.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Manifest => "manifest",
             Self::TitleHash => "title-hash",
             Self::Random => "random",
+        }
+    }
+
+    /// The task parameter.
+    pub fn param(self) -> orchestrator_types::psick::Ordering {
+        match self {
+            Self::Manifest => orchestrator_types::psick::Ordering::Manifest,
+            Self::TitleHash => orchestrator_types::psick::Ordering::TitleHash,
+            Self::Random => orchestrator_types::psick::Ordering::Random,
         }
     }
 }
@@ -252,7 +261,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Print the job id and exit 0 once the orchestrator accepted the job.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["junit", "summary_md"])]
     pub no_wait: bool,
     /// KEY=VALUE stored with the job (repeatable; values typed like task
     /// parameters), beside kick's own marker.
@@ -262,6 +271,21 @@ pub struct RunArgs {
     pub conn: ConnArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+}
+
+/// CI reports written when the job has ended.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
+    /// Write a JUnit XML report: a testcase per node; in noop, a node that
+    /// would change fails with type `drift`.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary (counts, failed nodes, drift table); without
+    /// it, kick appends the summary to $GITHUB_STEP_SUMMARY when that is set.
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
 }
 
 /// How to reach the orchestrator; each overrides orchestrator.conf and the
@@ -368,6 +392,8 @@ pub struct JobIdArgs {
     pub conn: ConnArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
 }
 
 /// `kick job list`.

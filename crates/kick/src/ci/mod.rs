@@ -4,10 +4,14 @@
 //!
 //! Both are built from [`JobRecord`]s: what kick learnt about each node of a
 //! job, kept compact (no output, no raw result) so a large job costs little.
-//! A rollout gives one record per wave.
+//! A rollout gives one record per wave. [`Recorder`] collects them in front
+//! of the `--format` reporter.
 
 pub mod junit;
 pub mod markdown;
+mod recorder;
+
+pub use recorder::Recorder;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,8 +21,8 @@ use serde_json::Value;
 
 use crate::drift::Drift;
 use crate::outcome::Outcome;
-use crate::render::JobInfo;
 use crate::summary::Summary;
+use crate::watch::JobInfo;
 
 /// What the CI reports say about one node.
 #[derive(Debug, Clone, PartialEq)]

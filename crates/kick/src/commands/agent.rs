@@ -7,6 +7,7 @@
 //! elsewhere when the psick module is not deployed in that environment.
 
 use orchestrator_types::TaskRequest;
+use orchestrator_types::psick::AgentParams;
 use serde_json::{Map, Value};
 
 use crate::Context;
@@ -16,65 +17,33 @@ use crate::error::Error;
 /// The task `kick agent` runs unless `--task` says otherwise.
 pub const DEFAULT_TASK: &str = "psick::puppet_agent";
 
-/// The task parameters for the agent flags, and those of `--params`.
+/// The task parameters for the agent flags, and those of `--params`;
+/// for psick::puppet_agent checked by the task's own rules before the job
+/// is submitted.
 pub fn params(args: &AgentArgs) -> Result<Map<String, Value>, Error> {
-    let mut p = Map::new();
-    if args.noop {
-        p.insert("noop".into(), Value::Bool(true));
-    } else if args.no_noop {
-        p.insert("noop".into(), Value::Bool(false));
-    }
-    if let Some(s) = &args.server {
-        p.insert("puppet_master".into(), Value::from(s.as_str()));
-    }
-    if let Some(e) = &args.run.conn.environment {
-        p.insert("environment".into(), Value::from(e.as_str()));
-    }
     let f = &args.puppet;
-    for (name, list) in [("tags", &f.tags), ("skip_tags", &f.skip_tags)] {
-        let list = tag_list(list);
-        if !list.is_empty() {
-            p.insert(name.into(), Value::from(list));
-        }
-    }
-    for (name, on) in [
-        ("debug", f.debug),
-        ("trace", f.trace),
-        ("evaltrace", f.evaltrace),
-    ] {
-        if on {
-            p.insert(name.into(), Value::Bool(true));
-        }
-    }
-    for (name, secs) in [
-        ("wait_for_lock", args.wait_for_lock),
-        ("timeout", args.run_timeout),
-        ("connect_timeout", f.connect_timeout),
-        ("http_keepalive_timeout", f.http_keepalive_timeout),
-        ("http_read_timeout", f.http_read_timeout),
-        ("filetimeout", f.filetimeout),
-    ] {
-        if let Some(secs) = secs {
-            p.insert(name.into(), Value::from(secs));
-        }
-    }
-    if let Some(o) = f.ordering {
-        p.insert("ordering".into(), Value::from(o.as_str()));
-    }
-    for (name, value) in [
-        (
-            "use_cached_catalog",
-            either(f.use_cached_catalog, f.no_use_cached_catalog),
-        ),
-        (
-            "usecacheonfailure",
-            either(f.usecacheonfailure, f.no_usecacheonfailure),
-        ),
-    ] {
-        if let Some(v) = value {
-            p.insert(name.into(), Value::Bool(v));
-        }
-    }
+    let list = |tags: &[String]| Some(tag_list(tags)).filter(|l| !l.is_empty());
+    let typed = AgentParams {
+        noop: either(args.noop, args.no_noop),
+        puppet_master: args.server.clone(),
+        environment: args.run.conn.environment.clone(),
+        tags: list(&f.tags),
+        skip_tags: list(&f.skip_tags),
+        debug: f.debug.then_some(true),
+        trace: f.trace.then_some(true),
+        evaltrace: f.evaltrace.then_some(true),
+        timeout: args.run_timeout,
+        wait_for_lock: args.wait_for_lock,
+        http_connect_timeout: f.connect_timeout,
+        http_keepalive_timeout: f.http_keepalive_timeout,
+        http_read_timeout: f.http_read_timeout,
+        filetimeout: f.filetimeout,
+        ordering: f.ordering.map(crate::cli::Ordering::param),
+        use_cached_catalog: either(f.use_cached_catalog, f.no_use_cached_catalog),
+        usecacheonfailure: either(f.usecacheonfailure, f.no_usecacheonfailure),
+        ..AgentParams::default()
+    };
+    let mut p = typed.to_json();
     if let Some(json) = &args.params_json {
         for (k, v) in crate::params::parse_json(json)? {
             if p.contains_key(&k) {
@@ -84,6 +53,13 @@ pub fn params(args: &AgentArgs) -> Result<Map<String, Value>, Error> {
             }
             p.insert(k, v);
         }
+    }
+    if args.task == DEFAULT_TASK {
+        AgentParams::from_json(&p).map_err(|e| {
+            Error::Usage(format!(
+                "{e} (see `kick tasks show {DEFAULT_TASK}` for its parameters)"
+            ))
+        })?;
     }
     Ok(p)
 }
@@ -219,7 +195,7 @@ mod tests {
         assert_eq!(
             Value::Object(params(&a).unwrap()),
             json!({"skip_tags": ["slow", "heavy"], "debug": true, "trace": true,
-                   "evaltrace": true, "connect_timeout": 5, "http_keepalive_timeout": 0,
+                   "evaltrace": true, "http_connect_timeout": 5, "http_keepalive_timeout": 0,
                    "http_read_timeout": 60, "filetimeout": 15, "ordering": "manifest",
                    "use_cached_catalog": false, "usecacheonfailure": true,
                    "changes_limit": 10})
@@ -232,6 +208,21 @@ mod tests {
     fn params_may_not_repeat_a_flag_and_stdin_is_read_once() {
         let a = agent(&["--nodes", "a", "--debug", "--params", r#"{"debug": false}"#]);
         assert!(params(&a).unwrap_err().to_string().contains("`debug`"));
+        // The task's own rules, before anything is submitted.
+        for bad in [
+            &["--ordering", "random"][..],
+            &["--tags", "no spaces"],
+            &["--params", r#"{"changes_limit": 99999}"#],
+            &["--params", r#"{"no_such": 1}"#],
+        ] {
+            let mut v = vec!["--nodes", "a"];
+            v.extend_from_slice(bad);
+            let e = params(&agent(&v)).unwrap_err().to_string();
+            assert!(e.contains("kick tasks show"), "{bad:?}: {e}");
+        }
+        // Another task gets the parameters unchecked.
+        let a = agent(&["--nodes", "a", "--task", "x::y", "--ordering", "random"]);
+        assert_eq!(params(&a).unwrap()["ordering"], "random");
         assert!(check_stdin(Some("-"), Some("-")).is_err());
         assert!(check_stdin(Some("-"), Some("{}")).is_ok());
         for bad in [

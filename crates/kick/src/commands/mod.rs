@@ -14,7 +14,8 @@ use orchestrator_types::JobRef;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{ConnArgs, Format, OutputArgs, RunArgs};
+use crate::ci;
+use crate::cli::{ConnArgs, Format, OutputArgs, ReportArgs, RunArgs};
 use crate::error::Error;
 use crate::render::{self, Io};
 use crate::watch::Follower;
@@ -89,7 +90,16 @@ pub async fn follow_started(
             "Started job {id}; if kick is interrupted, reattach with `kick job watch {id}`."
         )?;
     }
-    watch_job(ctx, client, &id, &run.output, io, Look::Follow).await
+    watch_job(
+        ctx,
+        client,
+        &id,
+        &run.output,
+        &run.reports,
+        io,
+        Look::Follow,
+    )
+    .await
 }
 
 /// Whether to follow a job or show it as it is.
@@ -101,21 +111,24 @@ pub enum Look {
     Show,
 }
 
-/// Follows (or shows) a job with the reporter `output` asks for.
+/// Follows (or shows) a job with the reporter `output` asks for, then
+/// writes the CI reports `reports` asks for (or `$GITHUB_STEP_SUMMARY`).
 pub async fn watch_job(
     ctx: &mut Context,
     client: &Client,
     id: &str,
     output: &OutputArgs,
+    reports: &ReportArgs,
     io: Io,
     look: Look,
 ) -> Result<u8, Error> {
-    let mut rep = render::reporter(output, io);
+    let targets = ci::Targets::from_flags(reports.junit.clone(), reports.summary_md.clone());
+    let mut rep = ci::Recorder::new(render::reporter(output, io), targets);
     // The follower retries its calls itself.
     let client = client.with_retry(RetryPolicy::none());
     let mut follower = Follower::new(
         &client,
-        rep.as_mut(),
+        &mut rep,
         &mut ctx.interrupts,
         &ctx.watch,
         render::result_mode(output),
@@ -124,6 +137,7 @@ pub async fn watch_job(
         Look::Follow => follower.follow(id).await?,
         Look::Show => follower.show(id).await?,
     };
+    rep.write_reports()?;
     Ok(outcome.exit_code)
 }
 

@@ -17,7 +17,8 @@ mod raw;
 mod report;
 
 use orchestrator_types::NodeState;
-use serde::Serialize;
+use orchestrator_types::psick::Change;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 pub use raw::{RawRead, RawResult, read_raw};
@@ -82,6 +83,8 @@ pub(crate) struct Facts {
     pub(crate) exitcode: Option<i64>,
     pub(crate) resources: Option<Value>,
     pub(crate) error: Option<Value>,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) changes_truncated: u64,
 }
 
 impl Facts {
@@ -112,13 +115,18 @@ impl Facts {
             exitcode: p.and_then(exitcode),
             resources: p.and_then(resources),
             error,
+            changes: p.map(changes).unwrap_or_default(),
+            changes_truncated: p
+                .and_then(|p| p.get("changes_truncated"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         }
     }
 }
 
 /// The members of a result object that the rules of this module read,
 /// besides `_output`.
-pub(crate) const PAYLOAD_KEYS: [&str; 8] = [
+pub(crate) const PAYLOAD_KEYS: [&str; 10] = [
     "_error",
     "status",
     "noop",
@@ -127,6 +135,8 @@ pub(crate) const PAYLOAD_KEYS: [&str; 8] = [
     "metrics",
     "exitcode",
     "duration",
+    "changes",
+    "changes_truncated",
 ];
 
 /// The outcome rules of the module docs.
@@ -201,6 +211,23 @@ fn resources(p: &Value) -> Option<Value> {
         out.insert(k.to_owned(), Value::from(v.unwrap_or(0)));
     }
     Some(Value::Object(out))
+}
+
+/// For `skip_serializing_if` on counts that are usually zero.
+pub(crate) fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A psick result's `changes`: the entries that read as a change (one
+/// malformed entry, say from a newer task, does not hide the others).
+fn changes(p: &Value) -> Vec<Change> {
+    match p.get("changes") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|c| Change::deserialize(c).ok())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Removes ANSI escape sequences (puppet colours its output even on pipes).

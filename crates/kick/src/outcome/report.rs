@@ -1,11 +1,12 @@
 //! [`NodeReport`]: everything kick reports about one node, built by one
 //! constructor from a [`Reading`] of an event or a node record.
 
+use orchestrator_types::psick::Change;
 use orchestrator_types::{EventType, JobNode, NodeState};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Facts, JOB_STOPPED, Outcome, strip_ansi};
+use super::{Facts, JOB_STOPPED, Outcome, is_zero, strip_ansi};
 
 /// Everything kick reports about one node; serialises as an item of the
 /// `nodes` array of `--format json` (and, with `type`, a `jsonl` line).
@@ -27,6 +28,12 @@ pub struct NodeReport {
     pub output: Option<String>,
     /// The result's `_error`, or kick's description of why the node did not run.
     pub error: Option<Value>,
+    /// The run's changes (psick::puppet_agent's `changes`): what changed
+    /// or, in noop, would change.
+    pub changes: Vec<Change>,
+    /// Changes the task's `changes_limit` left out.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changes_truncated: u64,
     /// The raw result.
     pub result: Option<Value>,
     /// This report already serialized by the JSON renderer (then `output`
@@ -71,6 +78,8 @@ impl NodeReport {
             resources: f.resources,
             output: None,
             error: f.error,
+            changes: f.changes,
+            changes_truncated: f.changes_truncated,
             result: None,
             json: None,
         }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::style::{self, paint};
 use super::{Io, Reporter, show_output_selects};
 use crate::cli::{OutputArgs, ShowOutput};
+use crate::drift::Drift;
 use crate::outcome::{NodeReport, Outcome};
 use crate::summary::Summary;
 use crate::time;
@@ -24,6 +25,8 @@ pub struct Human {
     show: Vec<ShowOutput>,
     quiet: bool,
     bar: Option<ProgressBar>,
+    /// The nodes' changes, for the drift section.
+    drift: Drift,
 }
 
 impl Human {
@@ -34,6 +37,7 @@ impl Human {
             show: output.show_output.clone(),
             quiet: output.quiet,
             bar: None,
+            drift: Drift::default(),
         }
     }
 
@@ -264,6 +268,8 @@ impl Human {
         if self.quiet {
             return Ok(());
         }
+        self.drift
+            .add(&node.name, &node.changes, node.changes_truncated);
         let mut text = String::new();
         if !seen_live {
             text.push_str(&node_line(&node, self.io.color));
@@ -282,7 +288,8 @@ impl Human {
             bar.finish_and_clear();
         }
         let sep = if self.quiet { "" } else { "\n" };
+        let drift = super::drift::section(&self.drift, self.io.color);
         let line = summary_line(job, summary, self.io.color);
-        self.write_out(&format!("{sep}{line}"))
+        self.write_out(&format!("{drift}{sep}{line}"))
     }
 }

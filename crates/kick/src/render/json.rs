@@ -5,12 +5,14 @@
 use std::io::Write;
 
 use orchestrator_types::NodeState;
+use orchestrator_types::psick::Change;
 use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::{Io, Reporter};
-use crate::outcome::{NodeReport, Outcome, RawRead, strip_ansi};
+use crate::drift::Drift;
+use crate::outcome::{NodeReport, Outcome, RawRead, is_zero, strip_ansi};
 use crate::summary::Summary;
 use crate::watch::{JobInfo, Notice, WatchEvent};
 
@@ -20,6 +22,8 @@ pub struct Json {
     lines: bool,
     quiet: bool,
     first_node: bool,
+    /// The nodes' changes, grouped for `drift`.
+    drift: Drift,
     /// Each node is serialized here first: one write per node instead of
     /// thousands of small ones through the dynamic writer.
     buf: Vec<u8>,
@@ -33,6 +37,7 @@ impl Json {
             lines,
             quiet,
             first_node: true,
+            drift: Drift::default(),
             buf: Vec::with_capacity(64 * 1024),
         }
     }
@@ -126,6 +131,8 @@ impl Json {
     }
 
     fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()> {
+        self.drift
+            .add(&node.name, &node.changes, node.changes_truncated);
         if self.lines {
             if !seen_live {
                 self.node_line(&node)?;
@@ -147,12 +154,16 @@ impl Json {
     }
 
     fn finish(&mut self, job: &JobInfo, summary: &Summary, exit_code: u8) -> std::io::Result<()> {
+        let drift = self.drift.groups();
         if self.lines {
+            self.line(&json!({"type": "drift", "drift": drift}))?;
             let v =
                 json!({"type": "summary", "job": job, "summary": summary, "exit_code": exit_code});
             return self.line(&v);
         }
-        self.io.out.write_all(b"],\"summary\":")?;
+        self.io.out.write_all(b"],\"drift\":")?;
+        serde_json::to_writer(&mut self.io.out, &drift)?;
+        self.io.out.write_all(b",\"summary\":")?;
         serde_json::to_writer(&mut self.io.out, summary)?;
         writeln!(self.io.out, ",\"exit_code\":{exit_code}}}")?;
         self.io.out.flush()
@@ -193,6 +204,8 @@ pub fn prepare(read: RawRead) -> NodeReport {
                     resources: report.resources.as_ref(),
                     output,
                     error: report.error.as_ref(),
+                    changes: &report.changes,
+                    changes_truncated: report.changes_truncated,
                     result: Members(&members),
                 },
             );
@@ -244,6 +257,9 @@ struct RawReport<'a> {
     resources: Option<&'a serde_json::Value>,
     output: Option<Text<'a>>,
     error: Option<&'a serde_json::Value>,
+    changes: &'a [Change],
+    #[serde(skip_serializing_if = "is_zero")]
+    changes_truncated: u64,
     result: Members<'a>,
 }
 
