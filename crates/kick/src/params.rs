@@ -95,6 +95,17 @@ pub fn type_value(v: &str) -> Value {
     Value::String(v.to_owned())
 }
 
+/// Refuses reading standard input twice.
+pub fn check_stdin(nodes: Option<&str>, params: Option<&str>) -> Result<(), Error> {
+    if nodes == Some("-") && params == Some("-") {
+        return Err(Error::Usage(
+            "--nodes - and --params - both read standard input; put one of them in a file (@FILE)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `--userdata KEY=VALUE` words → the job's `userdata` (values typed like
 /// task parameters); `None` when there are none. kick's own marker key is
 /// refused: kick sets it to find a job whose submission answer was lost.
@@ -183,6 +194,13 @@ mod tests {
     fn mixing_words_and_params_is_refused() {
         let e = parse(&["a=1".into()], Some("{}")).unwrap_err();
         assert!(e.to_string().contains("one or the other"));
+    }
+
+    #[test]
+    fn stdin_is_read_once() {
+        assert!(check_stdin(Some("-"), Some("-")).is_err());
+        assert!(check_stdin(Some("-"), Some("{}")).is_ok());
+        assert!(check_stdin(None, Some("-")).is_ok());
     }
 
     #[test]

@@ -84,20 +84,9 @@ pub fn tag_list(tags: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Refuses reading standard input twice.
-pub fn check_stdin(nodes: Option<&str>, params: Option<&str>) -> Result<(), Error> {
-    if nodes == Some("-") && params == Some("-") {
-        return Err(Error::Usage(
-            "--nodes - and --params - both read standard input; put one of them in a file (@FILE)"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Runs `kick agent`.
 pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
-    check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
+    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
     let scope = crate::target::scope(&args.target)?;
     let params = params(&args)?;
     let userdata = crate::params::userdata(&args.run.userdata)?;
@@ -223,8 +212,6 @@ mod tests {
         // Another task gets the parameters unchecked.
         let a = agent(&["--nodes", "a", "--task", "x::y", "--ordering", "random"]);
         assert_eq!(params(&a).unwrap()["ordering"], "random");
-        assert!(check_stdin(Some("-"), Some("-")).is_err());
-        assert!(check_stdin(Some("-"), Some("{}")).is_ok());
         for bad in [
             &["--connect-timeout", "0"][..],
             &["--http-read-timeout", "-1"],

@@ -8,8 +8,10 @@ use crate::error::Error;
 
 /// Runs `kick task run`.
 pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
+    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
     let scope = crate::target::scope(&args.target)?;
+    let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let req = TaskRequest {
         environment: settings.environment.clone(),
@@ -19,7 +21,7 @@ pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
         description: args.run.description.clone(),
         noop: args.noop.then_some(true),
         timeout: args.run.timeout,
-        userdata: None,
+        userdata,
     };
     let job = client.run_task(req).await?;
     super::follow_started(ctx, &client, job, &args.run).await

@@ -150,3 +150,29 @@ async fn params_come_from_stdin_and_reach_the_task() {
     assert_eq!(code, 1);
     assert!(stderr.contains("kick's own"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_run_and_deploy_store_userdata_too() {
+    let emu = Emu::start(vec![node("a.example.com", "unchanged", 0.0)]).await;
+    for cmd in [
+        &["task", "run", "fixture::echo", "message=hi"][..],
+        &["deploy"],
+    ] {
+        let mut parts = cmd.to_vec();
+        parts.extend([
+            "--nodes",
+            "a.example.com",
+            "--userdata",
+            "ticket=CHG-2",
+            "--format",
+            "json",
+        ]);
+        let r = emu.kick(&parts).await;
+        assert_eq!(r.code, 0, "{cmd:?}: {r:?}");
+        let id = r.json()["job"]["name"].as_str().unwrap().to_owned();
+        let job = client(&emu).job(&id).await.unwrap();
+        let u = job.userdata.expect("userdata stored with the job");
+        assert_eq!(u["ticket"], "CHG-2", "{cmd:?}");
+        assert!(u[MARKER_KEY].is_string(), "{cmd:?}: {u}");
+    }
+}
