@@ -12,7 +12,6 @@ pub fn scope(t: &TargetArgs) -> Result<Scope, Error> {
     if let Some(nodes) = &t.nodes {
         let list = match nodes.strip_prefix('@') {
             Some(path) => parse_node_file(&crate::read_arg_file(path)?),
-            None if nodes == "-" => parse_node_file(&crate::read_stdin("--nodes")?),
             None => nodes
                 .split(',')
                 .map(str::trim)
@@ -55,6 +54,22 @@ pub fn scope(t: &TargetArgs) -> Result<Scope, Error> {
     Err(Error::Usage(
         "no target given; use one of --nodes, --query or --node-group".into(),
     ))
+}
+
+/// Reads `--nodes -` from standard input, once, into the flags (the
+/// certnames comma separated), so every later look at the target sees the
+/// list.
+pub fn read_stdin_nodes(t: &mut TargetArgs) -> Result<(), Error> {
+    if t.nodes.as_deref() == Some("-") {
+        let list = parse_node_file(&crate::read_stdin("--nodes")?);
+        if list.is_empty() {
+            return Err(Error::Usage(
+                "--nodes - read no certname from standard input; give one a line".into(),
+            ));
+        }
+        t.nodes = Some(list.join(","));
+    }
+    Ok(())
 }
 
 /// One certname a line; blank lines and `#` comments (whole-line or

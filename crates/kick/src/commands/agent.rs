@@ -85,8 +85,9 @@ pub fn tag_list(tags: &[String]) -> Vec<String> {
 }
 
 /// Runs `kick agent`.
-pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
+pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
     crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
+    crate::target::read_stdin_nodes(&mut args.target)?;
     let scope = crate::target::scope(&args.target)?;
     let params = params(&args)?;
     let userdata = crate::params::userdata(&args.run.userdata)?;

@@ -42,7 +42,8 @@ pub fn request(args: &DeployArgs) -> Result<DeployRequest, Error> {
 }
 
 /// Runs `kick deploy`.
-pub async fn run(ctx: &mut Context, args: DeployArgs) -> Result<u8, Error> {
+pub async fn run(ctx: &mut Context, mut args: DeployArgs) -> Result<u8, Error> {
+    crate::target::read_stdin_nodes(&mut args.target)?;
     let mut req = request(&args)?;
     let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     req.environment = Some(

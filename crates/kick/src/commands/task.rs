@@ -7,8 +7,9 @@ use crate::cli::TaskRunArgs;
 use crate::error::Error;
 
 /// Runs `kick task run`.
-pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
+pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> {
     crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
+    crate::target::read_stdin_nodes(&mut args.target)?;
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
     let scope = crate::target::scope(&args.target)?;
     let userdata = crate::params::userdata(&args.run.userdata)?;

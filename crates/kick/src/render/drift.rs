@@ -10,8 +10,9 @@ use crate::drift::{self, Drift, DriftGroup};
 
 /// Names listed per change before "and N more".
 const NAMES_SHOWN: usize = 5;
-/// Longest desired value shown.
-const VALUE_WIDTH: usize = 60;
+/// Longest desired value shown: room for a `{sha256}` checksum, which is
+/// what file content changes show.
+const VALUE_WIDTH: usize = 80;
 
 /// The section, or an empty string when no node had a change.
 pub fn section(d: &Drift, color: bool) -> String {
