@@ -77,6 +77,7 @@ bench: deps task ## benchmarks (figures go to the README)
 	@test -x crates/psick-task/bench/bench.sh \
 	  || { echo "error: crates/psick-task/bench/bench.sh is missing" >&2; exit 1; }
 	crates/psick-task/bench/bench.sh $(TASK_BUILT)
+	crates/psick-task/bench/module-bench.sh $(TASK_BUILT)
 	$(CARGO) build --release -p orchestrator-emulator --bins
 	$(TARGET_DIR)/release/emulator-bench
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh

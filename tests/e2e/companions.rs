@@ -100,3 +100,36 @@ fn enable_noop_makes_later_runs_noop_by_the_nodes_own_config() {
         again.dump()
     );
 }
+
+#[test]
+fn unlock_with_enable_re_enables_a_disabled_agent() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-unlock-en");
+    node.bootstrap();
+    node.disable("maint by e2e");
+    let refused = node.run_task(&json!({"environment": "idem"}));
+    assert_eq!(
+        refused.error_kind(),
+        Some("psick/agent-disabled"),
+        "{}",
+        refused.dump()
+    );
+
+    let kept = node.run_task(&json!({"_task": "psick::puppet_unlock"}));
+    assert!(kept.exit.success(), "{}", kept.dump());
+    assert_eq!(kept.result["disabled_lock"]["action"], json!("kept"));
+    assert!(node.disabled_lockfile().is_file());
+
+    let enabled = node.run_task(&json!({"_task": "psick::puppet_unlock", "enable": true}));
+    assert!(enabled.exit.success(), "{}", enabled.dump());
+    let report = &enabled.result["disabled_lock"];
+    assert_eq!(report["action"], json!("removed"), "{}", enabled.dump());
+    assert_eq!(report["disabled_message"], json!("maint by e2e"));
+    assert!(!node.disabled_lockfile().exists());
+
+    let run = node.run_task(&json!({"environment": "idem"}));
+    assert!(run.exit.success(), "{}", run.dump());
+    assert_eq!(run.status(), "changed");
+}

@@ -7,6 +7,10 @@
 mod companions;
 mod emulator;
 mod kick;
+mod layouts;
 mod module;
+mod packages;
+mod pxp_module;
 mod setup;
+mod stops;
 mod task;

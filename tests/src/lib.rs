@@ -8,14 +8,18 @@
 //! without `KICK_PUPPET_STACK` they print a skip note, unless `KICK_REQUIRE_STACK=1` (as in
 //! `make test` and CI), where a missing stack fails the suite instead of silently passing.
 
+mod apt_repo;
 mod emulator;
 mod node;
 mod paths;
+mod pxp;
 mod stack;
 mod task;
 
+pub use apt_repo::AptRepo;
 pub use emulator::EmulatedNodes;
 pub use node::{AgentRun, SimNode};
 pub use paths::{repo_modulepath, sha256_file, task_bin, workspace_root};
+pub use pxp::ModuleRun;
 pub use stack::{ENV_REQUIRE_STACK, ENV_STACK, Stack};
 pub use task::{RunningTask, TaskRun};

@@ -198,11 +198,25 @@ impl SimNode {
     /// Starts a real one-off agent run in the background (e.g. in environment `slow`, to hold
     /// the catalog-run lock). The run is killed if still alive when the handle drops.
     pub fn spawn_agent(&self, environment: &str) -> AgentRun {
+        self.spawn_agent_with(environment, false)
+    }
+
+    /// [`SimNode::spawn_agent`] in a process group of its own, as a run started by the
+    /// daemon or by the task is: what puppet starts (an exec's command) is in that group.
+    pub fn spawn_agent_own_group(&self, environment: &str) -> AgentRun {
+        self.spawn_agent_with(environment, true)
+    }
+
+    fn spawn_agent_with(&self, environment: &str, own_group: bool) -> AgentRun {
+        use std::os::unix::process::CommandExt;
         let out_path = self.root.join(format!("agent-{environment}.log"));
         let out = std::fs::File::create(&out_path).expect("create agent log");
         let err = out.try_clone().expect("dup agent log");
-        let child = self
-            .puppet("agent")
+        let mut cmd = self.puppet("agent");
+        if own_group {
+            cmd.process_group(0);
+        }
+        let child = cmd
             .args([
                 "--onetime",
                 "--no-daemonize",

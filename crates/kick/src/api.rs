@@ -83,7 +83,7 @@ impl Api for Client {
     }
 
     async fn nodes_page(&self, job: &str, offset: u64, limit: u64) -> Result<NodeList, Error> {
-        Client::nodes_page(self, job, &nodes_query(offset, limit)).await
+        Client::nodes_page(self, job, &NodesQuery::by_name(offset, limit)).await
     }
 
     async fn nodes_page_raw(
@@ -92,7 +92,7 @@ impl Api for Client {
         offset: u64,
         limit: u64,
     ) -> Result<RawNodeList, Error> {
-        Client::nodes_page_as(self, job, &nodes_query(offset, limit)).await
+        Client::nodes_page_as(self, job, &NodesQuery::by_name(offset, limit)).await
     }
 
     async fn recent_nodes(
@@ -105,7 +105,7 @@ impl Api for Client {
             order_by: Some("finish_timestamp".into()),
             order: Some("desc".into()),
             state: Some(state.as_str().into()),
-            ..nodes_query(0, limit)
+            ..NodesQuery::by_name(0, limit)
         };
         Client::nodes_page(self, job, &q).await
     }
@@ -115,20 +115,9 @@ impl Api for Client {
     }
 }
 
-/// A page of the nodes ordered by name.
-fn nodes_query(offset: u64, limit: u64) -> NodesQuery {
-    NodesQuery {
-        limit: Some(limit),
-        offset: Some(offset),
-        order_by: Some("name".into()),
-        order: Some("asc".into()),
-        state: None,
-    }
-}
-
 /// How the watcher should treat a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub enum ErrorClass {
     /// Stop now: the token, the configuration or the request is wrong.
     Fatal,
     /// The endpoint answered but cannot serve this (404, 5xx, garbage):
@@ -139,16 +128,16 @@ pub enum Failure {
 }
 
 /// Classifies a client error for the watcher.
-pub fn classify(e: &Error) -> Failure {
+pub fn classify(e: &Error) -> ErrorClass {
     if e.is_auth() {
-        return Failure::Fatal;
+        return ErrorClass::Fatal;
     }
     match e {
-        Error::Api { status, .. } if *status == 404 || *status >= 500 => Failure::Unavailable,
-        Error::Api { .. } => Failure::Fatal,
-        Error::BadResponse { status, .. } if *status == 0 => Failure::Transient,
-        Error::BadResponse { .. } => Failure::Unavailable,
-        Error::Connect { .. } | Error::Timeout { .. } => Failure::Transient,
-        _ => Failure::Fatal,
+        Error::Api { status, .. } if *status == 404 || *status >= 500 => ErrorClass::Unavailable,
+        Error::Api { .. } => ErrorClass::Fatal,
+        Error::BadResponse { status, .. } if *status == 0 => ErrorClass::Transient,
+        Error::BadResponse { .. } => ErrorClass::Unavailable,
+        Error::Connect { .. } | Error::Timeout { .. } => ErrorClass::Transient,
+        _ => ErrorClass::Fatal,
     }
 }

@@ -40,6 +40,13 @@ pub enum Error {
     #[error("{0}")]
     Client(Box<orchestrator_client::Error>),
 
+    /// A job id the user typed names no job.
+    #[error("no job {job}; see `kick job list`")]
+    NoSuchJob {
+        /// Job id.
+        job: String,
+    },
+
     /// The orchestrator stopped answering while kick followed a job.
     #[error(
         "lost contact with the orchestrator while following job {job}: {cause}\nthe job goes on without kick; reattach with `kick job watch {job}`"

@@ -97,23 +97,18 @@ impl Streams {
         }
     }
 
-    /// Decides colour once: `always`, `never`, or in `auto` a terminal
-    /// stdout with `NO_COLOR` unset and `TERM` not `dumb`.
-    pub fn into_io(self, color: ColorWhen) -> render::Io {
-        let color = match color {
+    /// Whether to colour stdout: `always`, `never`, or in `auto` as
+    /// anstream decides for a terminal stdout (`NO_COLOR`, `CLICOLOR`,
+    /// `CLICOLOR_FORCE`, `TERM`).
+    pub fn color(&self, when: ColorWhen) -> bool {
+        match when {
             ColorWhen::Always => true,
             ColorWhen::Never => false,
             ColorWhen::Auto => {
                 self.out_tty
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+                    && anstream::AutoStream::choice(&std::io::stdout())
+                        != anstream::ColorChoice::Never
             }
-        };
-        render::Io {
-            out: self.out,
-            err: self.err,
-            color,
-            err_tty: self.err_tty,
         }
     }
 }

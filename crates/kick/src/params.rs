@@ -55,7 +55,8 @@ pub fn parse_json(arg: &str) -> Result<Map<String, Value>, Error> {
 pub fn parse_word(word: &str) -> Result<(String, Value), Error> {
     let Some((k, v)) = word.split_once('=') else {
         return Err(Error::Usage(format!(
-            "`{word}` is not a task parameter; write KEY=VALUE (e.g. noop=true)"
+            "`{word}` is not a task parameter: KEY=VALUE is expected (e.g. {}=VALUE)",
+            if word.is_empty() { "noop" } else { word }
         )));
     };
     let valid_key = !k.is_empty()

@@ -10,9 +10,16 @@ pub fn parse(ts: &str) -> Option<SystemTime> {
 
 /// Seconds between two timestamps, when both parse and are in order.
 pub fn between(start: &str, end: &str) -> Option<f64> {
-    let s = parse(start)?;
-    let e = parse(end)?;
-    e.duration_since(s).ok().map(|d| d.as_secs_f64())
+    seconds(parse(start)?, end)
+}
+
+/// Seconds from `start` to the timestamp `end`, when it parses and is not
+/// earlier.
+pub fn seconds(start: SystemTime, end: &str) -> Option<f64> {
+    parse(end)?
+        .duration_since(start)
+        .ok()
+        .map(|d| d.as_secs_f64())
 }
 
 /// `0.4s`, `12.3s`, `4m 05s`, `1h 02m`.

@@ -62,7 +62,7 @@ pub enum Error {
 
     /// The CA certificate file could not be read or holds no certificate.
     #[error(
-        "cannot use the CA certificate file {}: {problem}; pass --cacert with the Puppet CA (usually /etc/puppetlabs/puppet/ssl/certs/ca.pem) or set `cacert` in orchestrator.conf",
+        "cannot use the CA certificate file {}: {problem}; {CA_HOWTO}",
         path.display()
     )]
     CaFile {
@@ -70,6 +70,15 @@ pub enum Error {
         path: PathBuf,
         /// Why it is unusable.
         problem: String,
+    },
+
+    /// An `http://` service URL reached a server that speaks TLS.
+    #[error(
+        "{url} answered in TLS, not plain HTTP: use https:// in the service URL (e.g. https://<primary>:8143)"
+    )]
+    PlainHttpToTls {
+        /// What we connected to.
+        url: String,
     },
 
     /// The server's certificate was not accepted.
@@ -182,6 +191,9 @@ impl Error {
     }
 }
 
+/// How to get the Puppet CA certificate kick verifies the orchestrator with.
+const CA_HOWTO: &str = "kick needs the Puppet CA certificate: on the primary server, `puppet config print localcacert` prints where it is (usually /etc/puppetlabs/puppet/ssl/certs/ca.pem); copy that file here and pass it with --cacert, or set `cacert` in orchestrator.conf";
+
 /// How a [`Error::BadResponse`] for a body that ended early begins.
 pub(crate) const CUT_OFF: &str = "the response body was cut off";
 
@@ -189,8 +201,11 @@ fn api_display(status: u16, error: &ApiError, hint: Option<&str>) -> String {
     let msg = error.msg.trim();
     let msg = if msg.is_empty() { "(no message)" } else { msg };
     match hint {
-        Some(h) => format!("{msg} ({}, HTTP {status}); {h}", error.kind),
-        None => format!("{msg} ({}, HTTP {status})", error.kind),
+        // Said once: the server's message may already tell how to log in.
+        Some(h) if !(h.contains("puppet access login") && msg.contains("puppet access login")) => {
+            format!("{msg} ({}, HTTP {status}); {h}", error.kind)
+        }
+        _ => format!("{msg} ({}, HTTP {status})", error.kind),
     }
 }
 

@@ -49,14 +49,7 @@ pub(crate) fn nodes(
 }
 
 async fn next_page(st: &mut State) -> Result<(), Error> {
-    let query = NodesQuery {
-        limit: Some(st.page_size),
-        offset: Some(st.offset),
-        // A fixed order keeps pages stable while nodes change state.
-        order_by: Some("name".to_owned()),
-        order: Some("asc".to_owned()),
-        state: None,
-    };
+    let query = NodesQuery::by_name(st.offset, st.page_size);
     let list = st.client.nodes_page(&st.job, &query).await?;
     let pagination = list.pagination.unwrap_or_default();
     if let Some(offset) = pagination.offset

@@ -53,7 +53,13 @@ fn read_ca(path: &Path) -> Result<Vec<Certificate>, Error> {
         path: path.to_owned(),
         problem,
     };
-    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let pem = std::fs::read(path).map_err(|e| {
+        bad(if e.kind() == std::io::ErrorKind::NotFound {
+            "there is no such file".to_owned()
+        } else {
+            e.to_string()
+        })
+    })?;
     let certs = Certificate::from_pem_bundle(&pem).map_err(|e| {
         bad(format!(
             "not a PEM certificate bundle ({})",

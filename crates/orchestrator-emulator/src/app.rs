@@ -2,39 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::exec::StopLevel;
-use crate::job::JobRecord;
-use crate::store::Store;
-
-/// A job and the means to stop it.
-#[derive(Debug)]
-pub struct JobHandle {
-    pub name: u64,
-    rec: Mutex<JobRecord>,
-    pub stop: watch::Sender<StopLevel>,
-}
-
-impl JobHandle {
-    pub fn new(rec: JobRecord) -> Self {
-        Self {
-            name: rec.name,
-            rec: Mutex::new(rec),
-            stop: watch::channel(StopLevel::None).0,
-        }
-    }
-
-    /// Locks the record; a poisoned lock (a panic elsewhere) still yields it.
-    pub fn lock(&self) -> MutexGuard<'_, JobRecord> {
-        self.rec.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+use crate::job::{JobHandle, JobHead};
+use crate::store::{Store, Stored};
 
 #[derive(Debug)]
 pub struct App {
@@ -44,6 +21,10 @@ pub struct App {
     next_job: AtomicU64,
     pub slots: Arc<Semaphore>,
     pub store: Store,
+    /// pxp-agent's task cache: `<sha256>/<filename>`.
+    pub cache_dir: std::path::PathBuf,
+    /// Install directories of multi-file task runs.
+    pub spool_dir: std::path::PathBuf,
     pub http: reqwest::Client,
     pub kill_grace: Duration,
     /// When the service started (inventory connection times).
@@ -55,14 +36,18 @@ pub struct App {
     node_index: std::collections::HashMap<String, usize>,
 }
 
+/// A job looked up by name.
+#[derive(Debug)]
+pub enum Found {
+    /// Running (or just ended): held in memory.
+    Active(Arc<JobHandle>),
+    /// Finished: read from the store.
+    Stored(Box<JobHead>),
+}
+
 impl App {
     pub fn new(config: Config, base: String) -> Result<Self, Error> {
-        let store = Store::open(config.state_dir.as_deref())?;
-        let mut jobs = BTreeMap::new();
-        for rec in store.load()? {
-            jobs.insert(rec.name, Arc::new(JobHandle::new(rec)));
-        }
-        let next = jobs.keys().next_back().copied().unwrap_or(0) + 1;
+        let (store, opened) = Store::open(config.state_dir.as_deref())?;
         let node_index = config
             .inventory
             .nodes
@@ -71,13 +56,16 @@ impl App {
             .map(|(i, n)| (n.certname.clone(), i))
             .collect();
         Ok(Self {
-            slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            // Semaphore::new panics past MAX_PERMITS; the binary allows 1..=1,000,000.
+            slots: Arc::new(Semaphore::new(config.concurrency.clamp(1, 1_000_000))),
             kill_grace: config.kill_grace,
             started: crate::time::now(),
             config,
             base,
-            jobs: RwLock::new(jobs),
-            next_job: AtomicU64::new(next),
+            jobs: RwLock::new(BTreeMap::new()),
+            next_job: AtomicU64::new(opened.next_job),
+            cache_dir: store.dir().join("task-cache"),
+            spool_dir: store.dir().join("spool"),
             store,
             http: reqwest::Client::new(),
             running: AtomicUsize::new(0),
@@ -98,12 +86,30 @@ impl App {
         self.next_job.fetch_add(1, Ordering::SeqCst)
     }
 
-    pub fn job(&self, name: u64) -> Option<Arc<JobHandle>> {
+    /// A job in memory (running, or ended but not yet handed to the store).
+    pub fn active(&self, name: u64) -> Option<Arc<JobHandle>> {
         self.jobs
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&name)
             .cloned()
+    }
+
+    /// A job wherever it is; `unknown-job` (saying why for a damaged
+    /// record) when there is none. `raw` is the id as the request wrote it.
+    pub async fn find(&self, name: u64, raw: &str) -> Result<Found, Failure> {
+        if let Some(j) = self.active(name) {
+            return Ok(Found::Active(j));
+        }
+        match self.store.head(name).await? {
+            // A job leaves memory only once committed, so a miss in
+            // memory then in the store means there is no such job.
+            Some(Stored::Head(h)) => Ok(Found::Stored(h)),
+            None => Err(Failure::unknown_job(raw)),
+            Some(Stored::Damaged(why)) => {
+                Err(Failure::unknown_job(raw).message(format!("Job {raw} cannot be shown: {why}")))
+            }
+        }
     }
 
     pub fn all_jobs(&self) -> Vec<Arc<JobHandle>> {
@@ -122,6 +128,13 @@ impl App {
             .insert(job.name, job);
     }
 
+    /// Drops an ended job from memory (the store has it).
+    pub fn evict(&self, name: u64) {
+        self.jobs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
+    }
     pub fn job_started(&self) {
         self.running.fetch_add(1, Ordering::SeqCst);
     }
@@ -129,26 +142,6 @@ impl App {
     pub fn job_ended(&self) {
         if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle.notify_waiters();
-        }
-    }
-
-    /// Writes a job to the state directory (no-op without one).
-    pub async fn persist(&self, job: &JobHandle) {
-        if !self.store.enabled() {
-            return;
-        }
-        let bytes = match serde_json::to_vec(&*job.lock()) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(job = job.name, error = %e, "cannot serialise job");
-                return;
-            }
-        };
-        let store = self.store.clone();
-        let name = job.name;
-        let r = tokio::task::spawn_blocking(move || store.save_bytes(name, &bytes)).await;
-        if let Ok(Err(e)) = r {
-            tracing::error!(job = name, error = %e, "cannot save job history");
         }
     }
 

@@ -229,6 +229,20 @@ impl Config {
         }
     }
 
+    /// The accepted token equal to `token`, compared in constant time (every
+    /// token is compared in full, so timing tells nothing about them).
+    pub fn token(&self, token: &str) -> Option<&TokenSpec> {
+        use subtle::ConstantTimeEq;
+        self.tokens.iter().fold(None, |found, t| {
+            let same: bool = t.token.as_bytes().ct_eq(token.as_bytes()).into();
+            if same && found.is_none() {
+                Some(t)
+            } else {
+                found
+            }
+        })
+    }
+
     /// A builder starting from [`Config::new`] with no tokens and nodes.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder(Self::new(Vec::new(), Inventory::default()))

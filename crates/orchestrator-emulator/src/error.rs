@@ -63,8 +63,24 @@ impl Failure {
         self
     }
 
+    pub(crate) fn message(mut self, msg: impl Into<String>) -> Self {
+        self.body.msg = msg.into();
+        self
+    }
+
+    /// A bad URL or query parameter (PE's documented kind).
     pub(crate) fn validation(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, kind::VALIDATION_ERROR, msg)
+    }
+
+    /// A request body that does not validate: the kind a real PE server
+    /// answered for an invalid task name, which Puppet's own client maps.
+    pub(crate) fn invalid_body(msg: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            kind::VALIDATORS_VALIDATION_ERROR,
+            msg,
+        )
     }
 
     pub(crate) fn unknown_job(id: &str) -> Self {

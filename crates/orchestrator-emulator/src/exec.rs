@@ -2,7 +2,7 @@
 //! (so a timeout or a force stop ends everything it started), parameters on
 //! stdin and/or as `PT_*` variables, stdout and stderr captured up to a cap.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -53,8 +53,9 @@ pub struct Outcome {
 pub struct Spec<'a> {
     pub program: &'a Path,
     pub stdin: Option<Vec<u8>>,
+    /// The whole environment (nothing of the service's is passed on).
     pub env: Vec<(String, String)>,
-    pub workdir: Option<&'a PathBuf>,
+    pub workdir: &'a Path,
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
     pub max_output: usize,
@@ -89,6 +90,10 @@ impl Spawner {
             .get_or_init(|| {
                 let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
                 let handle = tokio::runtime::Handle::current();
+                // Descriptors the service inherited without close-on-exec
+                // would leak into every task; pxp-agent's tasks get only
+                // 0, 1 and 2. Everything opened later is close-on-exec.
+                close_fds::set_fds_cloexec_threadsafe(3, &[]);
                 let started = std::thread::Builder::new()
                     .name("task-spawner".into())
                     .spawn(move || {
@@ -147,10 +152,9 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
     .stderr(Stdio::piped())
     .process_group(0)
     .kill_on_drop(true)
-    .envs(spec.env.iter().map(|(k, v)| (k, v)));
-    if let Some(d) = spec.workdir {
-        cmd.current_dir(d);
-    }
+    .env_clear()
+    .envs(spec.env.iter().map(|(k, v)| (k, v)))
+    .current_dir(spec.workdir);
     let spawned = spec.spawner.spawn(cmd).await;
     let mut child = match spawned {
         Ok(c) => c,
@@ -189,7 +193,10 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
         .take()
         .map(|r| tokio::spawn(read_capped(r, cap)));
 
-    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    // A deadline past what the clock can hold is no deadline.
+    let deadline = spec
+        .timeout
+        .and_then(|t| tokio::time::Instant::now().checked_add(t));
     let sleep = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,

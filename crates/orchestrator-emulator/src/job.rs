@@ -1,6 +1,9 @@
-//! A job's record (what is persisted) and how it renders on the wire.
+//! A job's record (what is persisted), how it renders on the wire, and the
+//! handle a running job is stopped through.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use orchestrator_types::job::{EnvironmentName, Owner};
 use orchestrator_types::{
@@ -10,7 +13,139 @@ use orchestrator_types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use tokio::sync::watch;
+
+use crate::exec::StopLevel;
+use crate::store::Store;
 use crate::time;
+
+/// A job and the means to stop it.
+#[derive(Debug)]
+pub struct JobHandle {
+    pub name: u64,
+    rec: Mutex<JobRecord>,
+    pub stop: watch::Sender<StopLevel>,
+    store: Store,
+    /// How many of the job's events are committed to the store: readers are
+    /// shown only those, so an event seen is an event kept.
+    durable: Arc<AtomicU64>,
+}
+
+/// A locked job record. Changes are sent to the store when it is dropped,
+/// still under the lock, so they reach the store in the order they were made.
+pub struct RecordGuard<'a> {
+    rec: MutexGuard<'a, JobRecord>,
+    job: &'a JobHandle,
+}
+
+impl std::ops::Deref for RecordGuard<'_> {
+    type Target = JobRecord;
+    fn deref(&self) -> &JobRecord {
+        &self.rec
+    }
+}
+
+impl std::ops::DerefMut for RecordGuard<'_> {
+    fn deref_mut(&mut self) -> &mut JobRecord {
+        &mut self.rec
+    }
+}
+
+impl Drop for RecordGuard<'_> {
+    fn drop(&mut self) {
+        if !self.rec.pending.is_empty() {
+            self.job.store.save(&mut self.rec, &self.job.durable);
+        }
+    }
+}
+
+impl JobHandle {
+    /// A handle for a record already in the store (its events all durable).
+    pub fn new(rec: JobRecord, store: Store) -> Self {
+        Self {
+            name: rec.name,
+            durable: Arc::new(AtomicU64::new(rec.events.len() as u64)),
+            rec: Mutex::new(rec),
+            stop: watch::channel(StopLevel::None).0,
+            store,
+        }
+    }
+
+    /// Locks the record; a poisoned lock (a panic elsewhere) still yields it.
+    pub fn lock(&self) -> RecordGuard<'_> {
+        RecordGuard {
+            rec: self.rec.lock().unwrap_or_else(|p| p.into_inner()),
+            job: self,
+        }
+    }
+
+    /// The job as readers may see it: an end is shown only once its
+    /// `job_finished` event is committed, so a client that sees the job
+    /// ended finds every event and result of it.
+    pub fn render(&self, base: &str, with_status: bool) -> Job {
+        let durable = self.durable_events() as usize;
+        let rec = self.lock();
+        if rec.state.is_terminal() && durable < rec.events.len() && rec.status.len() >= 2 {
+            let mut head = rec.head.clone();
+            head.status.pop();
+            if let Some(last) = head.status.last_mut() {
+                last.exit = None;
+                head.state = last.state;
+            }
+            head.finished = None;
+            return head.render(
+                base,
+                with_status,
+                rec.nodes.len() as u64,
+                &rec.node_states(),
+            );
+        }
+        rec.render(base, with_status)
+    }
+
+    /// How many events readers may see (those committed to the store).
+    pub fn durable_events(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Asks the job to stop at `level` (a raise only: a force stop is never
+    /// turned back into a graceful one). The first raise moves an unfinished
+    /// job to `stopping` with a `job_stopping` event.
+    pub fn request_stop(&self, level: StopLevel) {
+        let mut rec = self.lock();
+        if rec.state.is_terminal() {
+            return;
+        }
+        let raised = self.stop.send_if_modified(|l| {
+            if *l < level {
+                *l = level;
+                true
+            } else {
+                false
+            }
+        });
+        if !raised || rec.state == JobState::Stopping {
+            return;
+        }
+        rec.set_state(JobState::Stopping);
+        let force = level == StopLevel::Force;
+        let msg = format!(
+            "Stopping job {}{}",
+            self.name,
+            if force {
+                " (force: running nodes are killed)"
+            } else {
+                ": running nodes finish, no new ones start"
+            }
+        );
+        rec.push_event(
+            EventType::JobStopping,
+            None,
+            Detail::Value(json!({ "force": force })),
+            msg,
+        );
+    }
+}
 
 /// What kind of job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,9 +213,10 @@ pub struct EventRecord {
     pub message: String,
 }
 
-/// Everything about a job; this is what the state directory holds.
+/// What a job is apart from its nodes and events: the row of the store's
+/// `jobs` table, enough to list the job and answer `GET /jobs/:id`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobRecord {
+pub struct JobHead {
     pub name: u64,
     pub command: Command,
     pub options: Value,
@@ -93,9 +229,134 @@ pub struct JobRecord {
     pub timestamp: f64,
     pub started: Option<f64>,
     pub finished: Option<f64>,
+    /// Counts as of the last save (the record's own nodes are the truth
+    /// while it is in memory).
+    #[serde(default)]
+    pub node_count: u64,
+    #[serde(default)]
+    pub node_states: BTreeMap<NodeState, u64>,
+    #[serde(default)]
+    pub event_count: u64,
+}
+
+/// A change not yet sent to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    Head,
+    Node(usize),
+    Event(u64),
+}
+
+/// Everything about a job; the head, nodes and events are what the store
+/// holds (older versions wrote it whole as JSON, which still reads).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    #[serde(flatten)]
+    pub head: JobHead,
     /// Sorted by name.
     pub nodes: Vec<NodeRecord>,
     pub events: Vec<EventRecord>,
+    /// Changes made since the last save.
+    #[serde(skip)]
+    pub pending: Vec<Pending>,
+}
+
+impl std::ops::Deref for JobRecord {
+    type Target = JobHead;
+    fn deref(&self) -> &JobHead {
+        &self.head
+    }
+}
+
+impl std::ops::DerefMut for JobRecord {
+    fn deref_mut(&mut self) -> &mut JobHead {
+        &mut self.head
+    }
+}
+
+impl JobHead {
+    pub fn task(&self) -> Option<&str> {
+        self.options.get("task").and_then(Value::as_str)
+    }
+
+    pub fn url(&self, base: &str) -> String {
+        format!(
+            "{base}{}/jobs/{}",
+            orchestrator_types::API_PREFIX,
+            self.name
+        )
+    }
+
+    pub fn duration(&self) -> Option<f64> {
+        let start = self.started?;
+        Some(time::round_ms(
+            self.finished.unwrap_or_else(time::now) - start,
+        ))
+    }
+
+    /// The job as `GET /jobs/:id` (with `status`) or a `GET /jobs` item.
+    pub fn render(
+        &self,
+        base: &str,
+        with_status: bool,
+        node_count: u64,
+        states: &BTreeMap<NodeState, u64>,
+    ) -> Job {
+        let url = self.url(base);
+        Job {
+            id: url.clone(),
+            name: self.name.to_string(),
+            state: self.state,
+            command: self.command.as_str().to_owned(),
+            job_type: self.command.as_str().to_owned(),
+            options: self.options.clone(),
+            owner: owner(
+                &self.owner,
+                self.status.first().map_or(self.timestamp, |s| s.enter),
+            ),
+            description: Some(self.description.clone().unwrap_or_default()),
+            timestamp: Some(time::seconds(self.timestamp)),
+            started_timestamp: self.started.map(time::seconds),
+            finished_timestamp: self.finished.map(time::seconds),
+            duration: self.duration(),
+            environment: Some(EnvironmentName {
+                name: self.environment.clone(),
+            }),
+            node_count,
+            node_states: (!states.is_empty()).then(|| states.clone()),
+            nodes: Some(Link {
+                id: format!("{url}/nodes"),
+            }),
+            report: Some(Link {
+                id: format!("{url}/report"),
+            }),
+            events: Some(Link {
+                id: format!("{url}/events"),
+            }),
+            userdata: Some(self.userdata.clone().unwrap_or_else(|| json!({}))),
+            status: with_status.then(|| {
+                self.status
+                    .iter()
+                    .map(|s| StatusEntry {
+                        state: s.state,
+                        enter_time: time::seconds(s.enter),
+                        exit_time: s.exit.map(time::seconds),
+                    })
+                    .collect()
+            }),
+        }
+    }
+
+    /// `next-events` of job `name` for a cursor.
+    pub fn next_events_of(base: &str, name: u64, start: u64) -> NextEvents {
+        NextEvents {
+            id: format!(
+                "{base}{}/jobs/{name}/events?start={start}",
+                orchestrator_types::API_PREFIX
+            ),
+            event: Some(start.to_string()),
+        }
+    }
 }
 
 impl JobRecord {
@@ -130,24 +391,30 @@ impl JobRecord {
             })
             .collect();
         Self {
-            name,
-            command,
-            options,
-            owner: owner.to_owned(),
-            description,
-            environment: environment.to_owned(),
-            userdata,
-            state: JobState::New,
-            status: vec![Status {
+            head: JobHead {
+                name,
+                command,
+                options,
+                owner: owner.to_owned(),
+                description,
+                environment: environment.to_owned(),
+                userdata,
                 state: JobState::New,
-                enter: now,
-                exit: None,
-            }],
-            timestamp: now,
-            started: None,
-            finished: None,
+                status: vec![Status {
+                    state: JobState::New,
+                    enter: now,
+                    exit: None,
+                }],
+                timestamp: now,
+                started: None,
+                finished: None,
+                node_count: 0,
+                node_states: BTreeMap::new(),
+                event_count: 0,
+            },
             nodes,
             events: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -166,6 +433,7 @@ impl JobRecord {
         });
         self.state = state;
         self.timestamp = now;
+        self.pending.push(Pending::Head);
         if state == JobState::Running && self.started.is_none() {
             self.started = Some(now);
         }
@@ -190,9 +458,13 @@ impl JobRecord {
             message,
         });
         let id = self.events.len() as u64;
-        if let Some(n) = node.and_then(|n| self.nodes.get_mut(n)) {
+        if let Some(i) = node
+            && let Some(n) = self.nodes.get_mut(i)
+        {
             n.latest_event = Some(id);
+            self.pending.push(Pending::Node(i));
         }
+        self.pending.push(Pending::Event(id));
         id
     }
 
@@ -210,144 +482,62 @@ impl JobRecord {
             .any(|n| matches!(n.state, NodeState::Failed | NodeState::Errored))
     }
 
-    pub fn task(&self) -> Option<&str> {
-        self.options.get("task").and_then(Value::as_str)
-    }
-
-    pub fn url(&self, base: &str) -> String {
-        format!(
-            "{base}{}/jobs/{}",
-            orchestrator_types::API_PREFIX,
-            self.name
+    /// The job as `GET /jobs/:id` (with `status`) or a `GET /jobs` item.
+    pub fn render(&self, base: &str, with_status: bool) -> Job {
+        self.head.render(
+            base,
+            with_status,
+            self.nodes.len() as u64,
+            &self.node_states(),
         )
     }
 
-    pub fn duration(&self) -> Option<f64> {
-        let start = self.started?;
-        Some(time::round_ms(
-            self.finished.unwrap_or_else(time::now) - start,
-        ))
-    }
-
-    /// The job as `GET /jobs/:id` (with `status`) or a `GET /jobs` item.
-    pub fn render(&self, base: &str, with_status: bool) -> Job {
-        let url = self.url(base);
-        let states = self.node_states();
-        Job {
-            id: url.clone(),
-            name: self.name.to_string(),
-            state: self.state,
-            command: self.command.as_str().to_owned(),
-            job_type: self.command.as_str().to_owned(),
-            options: self.options.clone(),
-            owner: owner(
-                &self.owner,
-                self.status.first().map_or(self.timestamp, |s| s.enter),
-            ),
-            description: Some(self.description.clone().unwrap_or_default()),
-            timestamp: Some(time::seconds(self.timestamp)),
-            started_timestamp: self.started.map(time::seconds),
-            finished_timestamp: self.finished.map(time::seconds),
-            duration: self.duration(),
-            environment: Some(EnvironmentName {
-                name: self.environment.clone(),
-            }),
-            node_count: self.nodes.len() as u64,
-            node_states: (!states.is_empty()).then_some(states),
-            nodes: Some(Link {
-                id: format!("{url}/nodes"),
-            }),
-            report: Some(Link {
-                id: format!("{url}/report"),
-            }),
-            events: Some(Link {
-                id: format!("{url}/events"),
-            }),
-            userdata: Some(self.userdata.clone().unwrap_or_else(|| json!({}))),
-            status: with_status.then(|| {
-                self.status
-                    .iter()
-                    .map(|s| StatusEntry {
-                        state: s.state,
-                        enter_time: time::seconds(s.enter),
-                        exit_time: s.exit.map(time::seconds),
-                    })
-                    .collect()
-            }),
-        }
-    }
-
-    pub fn render_node(&self, n: &NodeRecord) -> JobNode {
-        let duration = n
-            .start
-            .map(|s| time::round_ms(n.finish.unwrap_or_else(time::now) - s));
-        JobNode {
-            name: n.name.clone(),
-            state: n.state,
-            timestamp: Some(time::seconds(n.timestamp)),
-            start_timestamp: n.start.map(time::seconds),
-            finish_timestamp: n.finish.map(time::seconds),
-            duration,
-            transaction_uuid: None,
-            details: n.details.clone().unwrap_or_else(|| json!({})),
-            result: n.result.clone(),
-            transport: Some("pcp".to_owned()),
-            latest_event_id: n.latest_event,
-        }
-    }
-
-    /// `next-events` for a cursor.
-    pub fn next_events(&self, base: &str, start: u64) -> NextEvents {
-        NextEvents {
-            id: format!("{}/events?start={start}", self.url(base)),
-            event: Some(start.to_string()),
-        }
-    }
-
-    pub fn render_event(&self, idx: usize) -> Event {
-        let e = &self.events[idx];
+    /// Event `id` (1-based) as the wire shows it.
+    pub fn render_event(&self, id: u64) -> Event {
+        let e = &self.events[id as usize - 1];
         let node = e.node.and_then(|n| self.nodes.get(n as usize));
-        let detail = match &e.detail {
-            Detail::Noop(b) => json!({ "noop": b }),
-            Detail::NodeResult => node
-                .and_then(|n| n.result.clone())
-                .unwrap_or_else(|| json!({})),
-            Detail::Value(v) => v.clone(),
-        };
-        Event {
-            id: (idx + 1).to_string(),
-            event_type: e.kind,
-            timestamp: time::seconds(e.ts),
-            details: EventDetails {
-                node: node.map(|n| n.name.clone()),
-                detail,
-            },
-            message: e.message.clone(),
-        }
+        render_event(id, e, node)
     }
 
-    /// Marks a job that was running when the service went away as failed.
+    /// The head as the store keeps it, counts brought up to date.
+    pub fn head_for_store(&self) -> JobHead {
+        let mut h = self.head.clone();
+        h.node_count = self.nodes.len() as u64;
+        h.node_states = self.node_states();
+        h.event_count = self.events.len() as u64;
+        h
+    }
+
+    /// Ends a job that was unfinished when the service went away. Nodes
+    /// that had ended keep their results; only those really running are
+    /// failed, saying why, and those never started are skipped. The job
+    /// fails if any node was cut short; otherwise it ends as it would have.
     /// Returns whether anything changed.
-    pub fn fail_interrupted(&mut self, reason: &str) -> bool {
+    pub fn finish_interrupted(&mut self, reason: &str) -> bool {
         if self.state.is_terminal() {
             return false;
         }
         let now = time::now();
+        let mut cut_short = false;
         for i in 0..self.nodes.len() {
             let n = &self.nodes[i];
             let (state, kind, message) = match n.state {
+                s if s.is_terminal() => continue,
                 NodeState::New | NodeState::Ready => (
                     NodeState::Skipped,
                     EventType::NodeSkipped,
-                    format!("Skipped {}: {reason}", n.name),
+                    format!("Skipped {}: it had not started when {reason}", n.name),
                 ),
-                s if s.is_terminal() => continue,
                 _ => (
                     NodeState::Failed,
                     EventType::NodeFailed,
-                    format!("Task on {} ended without a result: {reason}", n.name),
+                    format!(
+                        "The run on {} was interrupted: {reason}; its result is unknown",
+                        n.name
+                    ),
                 ),
             };
+            cut_short = true;
             let n = &mut self.nodes[i];
             n.state = state;
             n.timestamp = now;
@@ -356,7 +546,7 @@ impl JobRecord {
                 n.result = Some(json!({ "_error": {
                     "kind": orchestrator_types::error::kind::EXECUTION_FAILURE,
                     "msg": message.clone(),
-                    "details": { "node": n.name.clone() },
+                    "details": { "node": n.name.clone(), "interrupted": true },
                 }}));
             }
             n.details = Some(json!({ "message": message.clone() }));
@@ -367,15 +557,69 @@ impl JobRecord {
             };
             self.push_event(kind, Some(i), detail, message);
         }
-        self.set_state(JobState::Failed);
-        let detail = json!({ "state": "failed", "reason": reason });
-        self.push_event(
-            EventType::JobFinished,
-            None,
-            Detail::Value(detail),
-            format!("Job failed: {reason}"),
-        );
+        let state = if cut_short || self.has_failures() {
+            JobState::Failed
+        } else if self.state == JobState::Stopping {
+            JobState::Stopped
+        } else {
+            JobState::Finished
+        };
+        self.set_state(state);
+        let states = self.node_states();
+        let (detail, message) = if cut_short {
+            (
+                json!({ "state": state, "node_states": states, "reason": reason }),
+                format!("Job failed: {reason}"),
+            )
+        } else {
+            (
+                json!({ "state": state, "node_states": states }),
+                format!("Job {} {state}", self.name),
+            )
+        };
+        self.push_event(EventType::JobFinished, None, Detail::Value(detail), message);
         true
+    }
+}
+
+/// A node as `GET /jobs/:id/nodes` shows it.
+pub fn render_node(n: &NodeRecord) -> JobNode {
+    let duration = n
+        .start
+        .map(|s| time::round_ms(n.finish.unwrap_or_else(time::now) - s));
+    JobNode {
+        name: n.name.clone(),
+        state: n.state,
+        timestamp: Some(time::seconds(n.timestamp)),
+        start_timestamp: n.start.map(time::seconds),
+        finish_timestamp: n.finish.map(time::seconds),
+        duration,
+        transaction_uuid: None,
+        details: n.details.clone().unwrap_or_else(|| json!({})),
+        result: n.result.clone(),
+        transport: Some("pcp".to_owned()),
+        latest_event_id: n.latest_event,
+    }
+}
+
+/// Event `id` as the wire shows it; `node` is the node it is about.
+pub fn render_event(id: u64, e: &EventRecord, node: Option<&NodeRecord>) -> Event {
+    let detail = match &e.detail {
+        Detail::Noop(b) => json!({ "noop": b }),
+        Detail::NodeResult => node
+            .and_then(|n| n.result.clone())
+            .unwrap_or_else(|| json!({})),
+        Detail::Value(v) => v.clone(),
+    };
+    Event {
+        id: id.to_string(),
+        event_type: e.kind,
+        timestamp: time::seconds(e.ts),
+        details: EventDetails {
+            node: node.map(|n| n.name.clone()),
+            detail,
+        },
+        message: e.message.clone(),
     }
 }
 

@@ -29,7 +29,9 @@
 
 mod api;
 mod app;
+mod cache;
 pub mod config;
+mod deploy;
 mod error;
 mod exec;
 mod job;
@@ -37,6 +39,7 @@ mod modules;
 pub mod puppet_type;
 mod query;
 mod runner;
+mod scope;
 mod store;
 mod time;
 mod tls;
@@ -93,9 +96,21 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    serve_ready(listener, config, shutdown, |_| {}).await
+}
+
+/// [`serve`], calling `ready` with the base URL once the service is set up
+/// (state directory open, history repaired) and about to answer.
+pub async fn serve_ready(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(&str),
+) -> Result<(), Error> {
     let addr = listener.local_addr()?;
     let base = config.base_url_for(addr, false);
     let (router, handle) = build(config, base)?;
+    ready(handle.base_url());
     let h = handle.clone();
     // Without TCP_NODELAY, small answers to pollers wait on delayed ACKs.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -117,12 +132,23 @@ pub async fn serve_tls(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    serve_tls_ready(listener, config, shutdown, |_| {}).await
+}
+
+/// [`serve_tls`], calling `ready` with the base URL once the service is set
+/// up (certificate loaded, state directory open) and about to answer.
+pub async fn serve_tls_ready(
+    listener: std::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(&str),
+) -> Result<(), Error> {
     let addr = listener.local_addr()?;
     let (cert, key) = match &config.tls {
         Tls::Plain => {
             listener.set_nonblocking(true)?;
             let l = tokio::net::TcpListener::from_std(listener)?;
-            return serve(l, config, shutdown).await;
+            return serve_ready(l, config, shutdown, ready).await;
         }
         Tls::SelfSigned { write_ca_to } => {
             let mut names = vec![addr.ip().to_string()];
@@ -164,6 +190,7 @@ pub async fn serve_tls(
     listener.set_nonblocking(true)?;
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    ready(handle.base_url());
     axum_server::from_tcp(listener)?
         .acceptor(acceptor)
         .handle(server_handle)

@@ -41,9 +41,18 @@ struct Args {
     /// Where job history (and the generated CA) is kept.
     #[arg(long, default_value = ".kick-emulator")]
     state_dir: PathBuf,
-    /// Nodes running at once.
-    #[arg(long, default_value_t = orchestrator_emulator::config::DEFAULT_CONCURRENCY)]
+    /// Nodes running at once (1 to 1,000,000).
+    #[arg(
+        long,
+        default_value_t = orchestrator_emulator::config::DEFAULT_CONCURRENCY,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000)
+    )]
     concurrency: usize,
+    /// Niceness of task processes (0-19). pxp-agent runs tasks at 0; the
+    /// default 19 keeps simulated nodes, which share this machine's CPUs,
+    /// from delaying the API and its events. 0 runs them as pxp-agent does.
+    #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
+    task_nice: i32,
     /// PuppetDB base URL for scope.query.
     #[arg(long)]
     puppetdb_url: Option<String>,
@@ -90,6 +99,7 @@ async fn run(args: Args) -> Result<(), orchestrator_emulator::Error> {
     config.state_dir = Some(args.state_dir.clone());
     config.concurrency = args.concurrency.max(1);
     config.puppetdb_url = args.puppetdb_url;
+    config.task_nice = (args.task_nice != 0).then_some(args.task_nice);
     config.base_url = args.base_url;
     if !args.environments.is_empty() {
         config.environments = args.environments;
@@ -103,22 +113,10 @@ async fn run(args: Args) -> Result<(), orchestrator_emulator::Error> {
         },
     };
     let listener = std::net::TcpListener::bind(&args.listen)?;
-    let addr = listener.local_addr()?;
-    let scheme = if config.tls == Tls::Plain {
-        "http"
-    } else {
-        "https"
-    };
-    let url = config
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let ca_note = match &config.tls {
         Tls::SelfSigned { write_ca_to } => format!(" cacert={}", write_ca_to.display()),
         _ => String::new(),
     };
-    // Printed on stdout so scripts can wait for it.
-    println!("orchestrator-emulator listening service-url={url}{ca_note}");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let shutdown = async move {
         tokio::select! {
@@ -127,5 +125,10 @@ async fn run(args: Args) -> Result<(), orchestrator_emulator::Error> {
         }
         tracing::info!("shutting down: running jobs are stopped and recorded as failed");
     };
-    orchestrator_emulator::serve_tls(listener, config, shutdown).await
+    // Printed on stdout, once the service really answers, so that scripts
+    // can wait for it.
+    orchestrator_emulator::serve_tls_ready(listener, config, shutdown, |url| {
+        println!("orchestrator-emulator listening service-url={url}{ca_note}");
+    })
+    .await
 }

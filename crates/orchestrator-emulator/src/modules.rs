@@ -25,6 +25,38 @@ pub struct ResolvedTask {
 }
 
 impl ResolvedTask {
+    /// The metadata's `files`, then those of the implementation that runs.
+    pub fn files(&self) -> Vec<String> {
+        let list = |v: Option<&Value>| -> Vec<String> {
+            v.and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut out = list(self.metadata.get("files"));
+        let file = self
+            .executable
+            .as_ref()
+            .and_then(|e| e.file_name())
+            .and_then(|f| f.to_str());
+        if let (Some(file), Some(impls)) = (
+            file,
+            self.metadata
+                .get("implementations")
+                .and_then(Value::as_array),
+        ) && let Some(i) = impls
+            .iter()
+            .find(|i| i.get("name").and_then(Value::as_str) == Some(file))
+        {
+            out.extend(list(i.get("files")));
+        }
+        out
+    }
+
     /// Whether the metadata says `supports_noop: true`.
     pub fn supports_noop(&self) -> bool {
         self.metadata
@@ -98,7 +130,7 @@ pub fn list(config: &Config) -> Vec<(String, String, String)> {
 pub fn split_name(name: &str) -> Result<(String, String), Failure> {
     let (m, t) = name.split_once("::").unwrap_or((name, "init"));
     if !valid_segment(m) || !valid_segment(t) {
-        return Err(Failure::validation(format!(
+        return Err(Failure::invalid_body(format!(
             "Invalid task name '{name}': use module::task with lowercase letters, digits and underscores"
         )));
     }

@@ -79,7 +79,9 @@ impl Params {
 
 /// A job id from the path: an integer.
 pub fn job_id(raw: &str) -> Result<u64, Failure> {
-    raw.parse().map_err(|_| {
+    // Digits only: `u64::from_str` would also take "+1".
+    let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| raw.parse().ok()).flatten().ok_or_else(|| {
         Failure::validation(format!("The job id must be an integer, got '{raw}'"))
             .details(serde_json::json!({ "id": raw }))
     })
@@ -89,6 +91,10 @@ pub fn job_id(raw: &str) -> Result<u64, Failure> {
 mod tests {
     #[test]
     fn decodes() {
+        assert!(super::job_id("+1").is_err());
+        assert!(super::job_id("").is_err());
+        assert!(super::job_id("99999999999999999999").is_err());
+        assert_eq!(super::job_id("12").ok(), Some(12));
         let p = super::Params::parse(Some("a=1&b=x%20y+z&c=%zz&d"));
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), Some("x y z"));

@@ -2,19 +2,23 @@
 //! (and the job's own, for deploys), each node's process result becomes its
 //! `result` by PE's rules, and events are recorded as things happen.
 
-use std::path::PathBuf;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use orchestrator_types::error::kind;
 use orchestrator_types::{EventType, JobState, NodeState};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::app::{App, JobHandle};
+use crate::app::App;
+use crate::cache::{self, TaskFile};
 use crate::config::NodeSpec;
 use crate::exec::{self, Ending, Outcome, StopLevel};
+use crate::job::JobHandle;
 use crate::job::{Command, Detail};
 use crate::time;
 
@@ -28,10 +32,13 @@ pub const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
 pub struct Plan {
     pub command: Command,
     pub task_name: String,
-    pub executable: PathBuf,
+    /// The executable first, then the files of a multi-file task.
+    pub files: Vec<TaskFile>,
     pub input_method: String,
-    /// Parameters plus `_task` (and `_noop`).
-    pub input: Map<String, Value>,
+    /// Parameters in the request's order, then `_noop` when the job is a
+    /// noop one; each run appends `_installdir` (multi-file tasks) and
+    /// `_task`, as pxp-agent does.
+    pub input: Vec<(String, Value)>,
     pub noop: bool,
     pub timeout: Option<Duration>,
     /// Deploy's `concurrency`.
@@ -51,9 +58,45 @@ fn what(command: Command, task: &str) -> String {
     }
 }
 
-/// Runs the job to its end and saves it.
-pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
+/// Runs a job in the background. Whatever happens in the runner, the job
+/// ends: a panic fails it, saying so.
+pub fn spawn(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
     app.job_started();
+    tokio::spawn(async move {
+        let run = tokio::spawn(run_job(app.clone(), job.clone(), plan)).await;
+        if let Err(e) = run {
+            let reason = format!(
+                "the emulator's job runner failed ({}); this is a bug, please report it",
+                panic_text(e.into_panic().as_ref())
+            );
+            tracing::error!(job = job.name, "{reason}");
+            // Its node tasks were dropped with it; end their processes too.
+            job.stop.send_replace(StopLevel::Force);
+            job.lock().finish_interrupted(&reason);
+        }
+        end(&app, &job).await;
+        app.job_ended();
+    });
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+/// Once its last change is committed, an ended job leaves memory: from then
+/// on it is read from the store.
+async fn end(app: &App, job: &JobHandle) {
+    match app.store.flush().await {
+        Ok(()) => app.evict(job.name),
+        Err(e) => tracing::error!(job = job.name, "job kept in memory only: {e}"),
+    }
+}
+
+/// Runs the job to its last event.
+async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
     {
         let mut rec = job.lock();
         // A stop can arrive before the job got going; it then stays `stopping`.
@@ -62,9 +105,8 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
             rec.set_state(JobState::Running);
         }
     }
-    app.persist(&job).await;
     let plan = Arc::new(plan);
-    let stdin = Arc::new(serde_json::to_vec(&plan.input).unwrap_or_default());
+    let stdin = Arc::new(stdin_of(&input_of(&plan, None)));
     let job_slots = plan
         .job_concurrency
         .map(|n| Arc::new(Semaphore::new(n.max(1))));
@@ -132,14 +174,25 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
             spec.clone(),
         );
         running.spawn(async move {
-            let outcome = run_node(&app2, &job2, &plan2, &spec2, &stdin2).await;
-            record(&job2, &plan2, idx, outcome);
+            let ran = AssertUnwindSafe(async {
+                let outcome = run_node(&app2, &job2, &plan2, &spec2, &stdin2).await;
+                record(&job2, &plan2, idx, outcome);
+            })
+            .catch_unwind()
+            .await;
+            if let Err(p) = ran {
+                node_broke(&job2, idx, &panic_text(p.as_ref()));
+            }
             drop(permits);
         });
         // Reap finished nodes as we go so the set stays small.
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
+    // Every node's end is committed before the job is seen to end.
+    if let Err(e) = app.store.flush().await {
+        tracing::error!(job = job.name, "{e}");
+    }
 
     {
         let mut rec = job.lock();
@@ -155,14 +208,40 @@ pub async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         let mut detail = json!({ "state": state, "node_states": states });
         let message = if level == StopLevel::Shutdown {
             detail["reason"] = json!(crate::store::INTERRUPTED);
-            format!("Job failed: {}", crate::store::INTERRUPTED)
+            format!(
+                "Job failed: {} while it was running",
+                crate::store::INTERRUPTED
+            )
         } else {
             format!("Job {} {state}", rec.name)
         };
         rec.push_event(EventType::JobFinished, None, Detail::Value(detail), message);
     }
-    app.persist(&job).await;
-    app.job_ended();
+}
+
+/// A node whose handling panicked fails with the reason, the job goes on.
+fn node_broke(job: &JobHandle, idx: usize, why: &str) {
+    let mut rec = job.lock();
+    let name = rec.nodes[idx].name.clone();
+    tracing::error!(job = job.name, node = %name, "node runner failed: {why}");
+    let msg = format!(
+        "The emulator failed while running the task on {name} ({why}); this is a bug, please report it"
+    );
+    let now = time::now();
+    let n = &mut rec.nodes[idx];
+    if n.state.is_terminal() {
+        return;
+    }
+    n.state = NodeState::Failed;
+    n.finish = Some(now);
+    n.timestamp = now;
+    n.details = Some(json!({ "message": msg.clone() }));
+    n.result = Some(json!({ "_error": {
+        "kind": orchestrator_types::error::kind::EXECUTION_FAILURE,
+        "msg": msg.clone(),
+        "details": { "node": name },
+    }}));
+    rec.push_event(EventType::NodeFailed, Some(idx), Detail::NodeResult, msg);
 }
 
 async fn acquire(
@@ -202,36 +281,113 @@ fn skip_rest(job: &JobHandle, from: usize, what: &str) {
     }
 }
 
+/// systemd's default PATH for services: what pxp-agent's tasks get when the
+/// node's environment (standing for pxp-agent's own) does not set one.
+const SERVICE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A run's input: the job's, then `_installdir` when given, then `_task`.
+fn input_of(plan: &Plan, installdir: Option<&Path>) -> Vec<(String, Value)> {
+    let mut input = plan.input.clone();
+    if let Some(d) = installdir {
+        input.push(("_installdir".into(), json!(d.to_string_lossy())));
+    }
+    input.push(("_task".into(), json!(plan.task_name)));
+    input
+}
+
+/// The input as pxp-agent writes it to stdin: compact, keys in order, no
+/// trailing newline.
+fn stdin_of(input: &[(String, Value)]) -> Vec<u8> {
+    let mut out = b"{".to_vec();
+    for (i, (k, v)) in input.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Strings and JSON values always serialise.
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, v);
+    }
+    out.push(b'}');
+    out
+}
+
+fn not_started(msg: String) -> Outcome {
+    Outcome {
+        ending: Ending::SpawnFailed(msg),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        overflow: false,
+    }
+}
+
+/// Runs the task on one node as pxp-agent starts it: the cached file (or
+/// its copy in a per-run install directory) as the only argument, the
+/// node's environment plus `PT_*` and nothing of the service's, in `/` (or
+/// the node's `workdir`), with only fds 0-2 open.
 async fn run_node(
     app: &App,
     job: &JobHandle,
     plan: &Plan,
     node: &NodeSpec,
-    stdin: &[u8],
+    shared_stdin: &Arc<Vec<u8>>,
 ) -> Outcome {
-    let mut env: Vec<(String, String)> = Vec::new();
+    let (program, installdir) = if plan.files.len() > 1 {
+        let (cache, spool, files) = (
+            app.cache_dir.clone(),
+            app.spool_dir.clone(),
+            plan.files.clone(),
+        );
+        match tokio::task::spawn_blocking(move || cache::install(&cache, &spool, &files)).await {
+            Ok(Ok((dir, exe))) => (exe, Some(dir)),
+            Ok(Err(msg)) => return not_started(msg),
+            Err(e) => return not_started(e.to_string()),
+        }
+    } else {
+        // A cache hit is one stat; only the job's first run copies the file.
+        match plan.files.first().map(|f| cache::fetch(&app.cache_dir, f)) {
+            Some(Ok(p)) => (p, None),
+            Some(Err(msg)) => return not_started(msg),
+            None => return not_started("the task has no executable".into()),
+        }
+    };
+    let input = installdir.as_ref().map(|d| input_of(plan, Some(d.path())));
+    let mut env: Vec<(String, String)> = node
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !node.env.contains_key("PATH") {
+        env.push(("PATH".into(), SERVICE_PATH.into()));
+    }
     if plan.input_method != "stdin" {
-        for (k, v) in &plan.input {
+        let all = input.clone().unwrap_or_else(|| input_of(plan, None));
+        for (k, v) in all {
             let s = match v {
-                Value::String(s) => s.clone(),
+                Value::String(s) => s,
                 other => other.to_string(),
             };
             env.push((format!("PT_{k}"), s));
         }
     }
-    env.extend(node.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let stdin = (plan.input_method != "environment").then(|| match &input {
+        Some(i) => stdin_of(i),
+        None => shared_stdin.to_vec(),
+    });
     let spec = exec::Spec {
-        program: &plan.executable,
-        stdin: (plan.input_method != "environment").then(|| stdin.to_vec()),
+        program: &program,
+        stdin,
         env,
-        workdir: node.workdir.as_ref(),
+        workdir: node.workdir.as_deref().unwrap_or(Path::new("/")),
         timeout: plan.timeout,
         kill_grace: app.kill_grace,
         max_output: app.config.max_output_bytes,
         nice: app.config.task_nice,
         spawner: &app.spawner,
     };
-    exec::run(spec, job.stop.subscribe()).await
+    let outcome = exec::run(spec, job.stop.subscribe()).await;
+    drop(installdir);
+    outcome
 }
 
 /// PE's result rules for one process outcome: `(state, result)`.

@@ -16,6 +16,8 @@
 //! - [`error`]: the `{kind, msg, details}` error body and the known kinds.
 //! - [`psick`]: the psick tasks' results, error kinds and the typed
 //!   `psick::puppet_agent` parameters ([`psick::params`]).
+//! - [`psick_tasks`]: results of the pxp-agent module mode, system_update and
+//!   puppet_install.
 #![warn(missing_docs)]
 
 pub mod command;
@@ -26,6 +28,7 @@ pub mod job;
 pub mod lenient;
 pub mod node;
 pub mod psick;
+pub mod psick_tasks;
 pub mod report;
 pub mod task;
 

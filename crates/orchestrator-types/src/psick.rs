@@ -56,6 +56,12 @@ pub mod kind {
     pub const SPAWN_FAILED: &str = "psick/spawn-failed";
     /// A node-side file (puppet.conf, a lockfile) could not be read or written.
     pub const IO_FAILED: &str = "psick/io-failed";
+    /// `puppet config print` did not give the settings the task needs.
+    pub const SETTINGS_UNKNOWN: &str = "psick/settings-unknown";
+    /// A lock path holds a FIFO, directory or device instead of a file.
+    pub const INVALID_LOCKFILE: &str = "psick/invalid-lockfile";
+    /// `psick::puppet_unlock` with `force` could not stop the live run.
+    pub const STOP_FAILED: &str = "psick/stop-failed";
 }
 
 /// Outcome of a `psick::puppet_agent` run.
@@ -260,6 +266,27 @@ pub struct LockReport {
     /// Message recorded by `puppet agent --disable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_message: Option<String>,
+    /// The live run `force` stopped before removing its lock (or, in noop,
+    /// would have stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_run: Option<StoppedRun>,
+}
+
+/// A live agent run stopped by `psick::puppet_unlock` with `force`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoppedRun {
+    /// The lock holder's PID.
+    pub pid: u32,
+    /// The process group that was signalled (the holder alone when it shares
+    /// the task's own group).
+    pub process_group: u32,
+    /// The last signal needed: `"TERM"`, or `"KILL"` when the run outlived
+    /// the grace period; `null` in noop.
+    #[serde(default)]
+    pub signal: Option<String>,
+    /// Seconds from SIGTERM until the holder was gone.
+    #[serde(default)]
+    pub waited: f64,
 }
 
 /// Result of `psick::puppet_unlock`.

@@ -9,19 +9,11 @@ use orchestrator_types::psick::{PuppetAgentResult, RunStatus, shorten};
 use crate::error::Failure;
 use crate::input::Input;
 use crate::locate::Puppet;
-use crate::lockfile::{self, WaitOutcome};
+use crate::lockfile;
 use crate::params::AgentOptions;
 use crate::process::{self, Limits, Signals, Stop};
+use crate::run_once::{self, DISABLED_MSG, LOCKED_MSG, Ran};
 use crate::summary::{self, Stamp};
-
-/// Time between SIGTERM and SIGKILL when a run is stopped.
-const DEFAULT_GRACE: Duration = Duration::from_secs(10);
-
-/// How often a run skipped because of a lock race is retried.
-const MAX_ATTEMPTS: u32 = 3;
-
-const LOCKED_MSG: &str = "Run of Puppet configuration client already in progress";
-const DISABLED_MSG: &str = "administratively disabled";
 
 /// Runs the task; the result carries `_error` on failure.
 pub fn run(input: &Input, started: Instant) -> PuppetAgentResult {
@@ -75,7 +67,19 @@ pub fn build_argv(puppet: &Puppet, params: &AgentOptions) -> Vec<OsString> {
 fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
     let params = AgentOptions::from_input(input)?;
     r.noop = params.noop.unwrap_or(false);
-    let puppet = Puppet::from_env()?;
+    // Without handlers a SIGTERM would kill the task silently; with them it
+    // stops puppet and still yields a result.
+    let signals = Signals::install().map_err(Failure::signals)?;
+    // One deadline covers everything the task waits for: asking puppet for
+    // its settings, the lock and the run.
+    let deadline = params
+        .timeout
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t)));
+    let limits_now = || Limits {
+        timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
+        grace: process::kill_grace(),
+    };
+    let puppet = Puppet::from_env(limits_now(), &signals)?;
     let s = &puppet.settings;
     r.noop = params.noop.unwrap_or(s.noop);
     r.server = params
@@ -96,68 +100,23 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
 
-    // Without handlers a SIGTERM would kill the task silently; with them it
-    // stops puppet and still yields a result.
-    let signals = Signals::install().map_err(|e| Failure::Io {
-        action: "install signal handlers for",
-        path: "the task".into(),
-        source: e,
-    })?;
-    if let Some(message) = lockfile::disabled_message(&s.disabled_lock) {
-        return Err(Failure::AgentDisabled {
-            message,
-            lockfile: s.disabled_lock.clone(),
-        });
-    }
-    let limits = Limits {
-        timeout: params.timeout.map(Duration::from_secs),
-        grace: kill_grace(),
-    };
+    run_once::preflight(s)?;
     let wait_started = Instant::now();
-    let wait_until = wait_started + Duration::from_secs(params.wait_for_lock);
-    let mut note = String::new();
-    let mut attempt = 1;
-    let (finished, before) = loop {
-        let wait = wait_until.saturating_duration_since(Instant::now());
-        match lockfile::wait_for_free(&s.catalog_lock, wait, || signals.take()) {
-            WaitOutcome::Free => {}
-            WaitOutcome::StillHeld { pid, age } => {
-                return Err(Failure::AgentLocked {
-                    pid: Some(pid),
-                    held_for: age,
-                    waited: wait_started.elapsed().as_secs(),
-                    lockfile: s.catalog_lock.clone(),
-                });
-            }
-            WaitOutcome::Interrupted(sig) => {
-                return Err(Failure::Timeout {
-                    timeout: None,
-                    signal: Some(process::signal_name(sig)),
-                    killed: false,
-                });
-            }
-        }
-        let before = Stamp::of(&s.lastrunfile);
-        let finished = process::run(&argv, limits, &signals).map_err(|e| Failure::SpawnFailed {
-            program: puppet.bin.clone(),
-            source: e,
-        })?;
-        let raced = finished.code == Some(1)
-            && finished.stopped.is_none()
-            && finished.output.contains(LOCKED_MSG);
-        if raced && attempt < MAX_ATTEMPTS && Instant::now() < wait_until {
-            // Another run took the lock between our check and puppet's.
-            note.push_str(
-                "[psick: puppet skipped the run because another run took the lock; \
-                 waiting for it and retrying]\n",
-            );
-            attempt += 1;
-            continue;
-        }
-        break (finished, before);
-    };
+    let lock_wait_ends = wait_started + Duration::from_secs(params.wait_for_lock);
+    let wait_until = deadline.map_or(lock_wait_ends, |d| d.min(lock_wait_ends));
+    let Ran {
+        finished,
+        before,
+        report_before,
+        note,
+    } = run_once::run_when_free(&argv, s, wait_until, limits_now, &signals)?;
     r.output = note + &finished.output;
-    r.exitcode = finished.code;
+    // Puppet exits 0 when it catches a TERM: after a stop from outside its
+    // code says nothing about the run, the signal does.
+    r.exitcode = match finished.stopped {
+        Some(Stop::Signal(_)) => None,
+        _ => finished.code,
+    };
 
     if let Some(stop) = finished.stopped {
         return Err(Failure::Timeout {
@@ -174,7 +133,7 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
     }
     if finished.code == Some(1) {
         if finished.output.contains(LOCKED_MSG) {
-            return Err(locked_after_race(&s.catalog_lock, wait_started));
+            return Err(run_once::locked_after_race(&s.catalog_lock, wait_started));
         }
         if finished.output.contains(DISABLED_MSG) {
             return Err(Failure::AgentDisabled {
@@ -198,6 +157,8 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
             r.environment = sum.environment;
         }
     }
+
+    read_report(r, &s.lastrunreport, report_before, params.changes_limit);
 
     let pending = r.resources.map_or(0, |res| res.noop_pending);
     r.status = match finished.code {
@@ -231,25 +192,33 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `PSICK_KILL_GRACE` (seconds, for tests), else 10 s.
-fn kill_grace() -> Duration {
-    std::env::var("PSICK_KILL_GRACE")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|g| g.is_finite() && *g >= 0.0 && *g <= 3600.0)
-        .map_or(DEFAULT_GRACE, Duration::from_secs_f64)
-}
-
-fn locked_after_race(lock: &Path, wait_started: Instant) -> Failure {
-    let (pid, held_for) = match lockfile::inspect_catalog_lock(lock) {
-        lockfile::CatalogLock::Held { pid, age } => (Some(pid), age),
-        _ => (None, None),
-    };
-    Failure::AgentLocked {
-        pid,
-        held_for,
-        waited: wait_started.elapsed().as_secs(),
-        lockfile: lock.to_path_buf(),
+/// Fills the result's `changes` from the report this run wrote; anything
+/// that keeps them from being read goes to `report_error`, never failing
+/// the run.
+fn read_report(r: &mut PuppetAgentResult, path: &Path, before: Stamp, limit: usize) {
+    if !Stamp::of(path).written_since(before) {
+        r.report_error = Some(if path.exists() {
+            format!(
+                "puppet did not write a report in this run ({} is from an earlier run), so no \
+                 changes are listed",
+                path.display()
+            )
+        } else {
+            format!(
+                "puppet wrote no report ({} does not exist), so no changes are listed",
+                path.display()
+            )
+        });
+        return;
+    }
+    match puppet_report::read(path, limit) {
+        Ok(report) => {
+            r.changes = report.changes;
+            r.changes_truncated = report.changes_truncated;
+            r.transaction_uuid = report.transaction_uuid;
+            r.corrective_change = Some(report.corrective_change);
+        }
+        Err(e) => r.report_error = Some(e.to_string()),
     }
 }
 
@@ -280,6 +249,7 @@ mod tests {
             confdir: confdir.map(Into::into),
             root: true,
             home: "/root".into(),
+            sys: crate::sysroot::SysRoot::default(),
         };
         Puppet {
             bin: "/usr/bin/puppet".into(),

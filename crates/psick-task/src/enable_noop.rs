@@ -12,12 +12,14 @@ use orchestrator_types::psick::EnableNoopResult;
 use crate::error::Failure;
 use crate::input::Input;
 use crate::locate::Puppet;
+use crate::process::Signals;
 
 /// Runs the task.
 pub fn run(input: &Input) -> Result<EnableNoopResult, Failure> {
     input.reject_unknown(&[])?;
     let noop = input.meta_noop()?;
-    let puppet = Puppet::from_env()?;
+    let signals = Signals::install().map_err(Failure::signals)?;
+    let puppet = Puppet::from_env_bounded(&signals)?;
     let path = puppet.puppet_conf();
     let io_err = |action: &'static str| {
         let path = path.clone();

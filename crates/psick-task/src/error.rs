@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use orchestrator_types::psick::{ParamError, TaskError, kind};
+use orchestrator_types::psick_tasks::package_kind;
 use serde_json::{Value, json};
 
 /// A task failure; [`Failure::to_task_error`] turns it into the `_error`
@@ -100,6 +101,105 @@ pub enum Failure {
         source: io::Error,
     },
 
+    /// `puppet config print` did not answer with the settings the task needs.
+    #[error(
+        "could not read puppet's settings: `{command}` failed{}; check that puppet works on \
+         the node, or set PSICK_PUPPET_CONFDIR",
+        if output.is_empty() { String::new() } else { format!(" ({output})") }
+    )]
+    SettingsUnknown {
+        /// The command that was run.
+        command: String,
+        /// What it printed, shortened.
+        output: String,
+    },
+
+    /// A lock path holds something puppet would block on or choke on.
+    #[error(
+        "{} is {what}, not a lockfile puppet writes; puppet would hang reading it, so the run \
+         was not started. Remove it (psick::puppet_unlock removes it)",
+        path.display()
+    )]
+    InvalidLockfile {
+        /// The lock path.
+        path: PathBuf,
+        /// What is there (`a FIFO`...).
+        what: &'static str,
+    },
+
+    /// `force` could not stop the run holding the catalog-run lock.
+    #[error(
+        "could not stop the puppet run (PID {pid}) holding {}: {source}; the lock was left in \
+         place. Stop that process as root, then run psick::puppet_unlock again",
+        lockfile.display()
+    )]
+    StopFailed {
+        /// The holder.
+        pid: u32,
+        /// The catalog-run lockfile.
+        lockfile: PathBuf,
+        /// Why.
+        source: crate::stop::StopError,
+    },
+
+    /// No supported package manager on the node.
+    #[error(
+        "no supported package manager found (looked for {looked}); system_update and \
+         puppet_install support apt, dnf, yum and zypper"
+    )]
+    NoPackageManager {
+        /// The paths that were looked at.
+        looked: String,
+    },
+
+    /// An option the node's package manager does not have.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// The package manager's lock stayed held for the whole wait.
+    #[error(
+        "{manager} is locked by another process{}; gave up after waiting {waited}s. Retry when \
+         it is done, or raise lock_wait",
+        holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
+    ManagerLocked {
+        /// `apt`, `dnf`...
+        manager: &'static str,
+        /// What the manager or the lockfile said about the holder.
+        holder: Option<String>,
+        /// Seconds waited.
+        waited: u64,
+    },
+
+    /// A requested package or version is unknown to the repositories.
+    #[error(
+        "{manager} does not know {what}{}; check the name and version, and that the node's \
+         repositories provide it (refresh=true updates the package lists first)",
+        detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+    )]
+    PackageNotFound {
+        /// `apt`, `dnf`...
+        manager: &'static str,
+        /// `package foo` or `version 1.2 of foo`.
+        what: String,
+        /// The manager's own message.
+        detail: Option<String>,
+    },
+
+    /// The package manager failed.
+    #[error(
+        "{manager} failed ({status}){}; see _output",
+        hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
+    )]
+    ManagerFailed {
+        /// `apt`, `dnf`...
+        manager: &'static str,
+        /// `exit 100`...
+        status: String,
+        /// The manager's first error line.
+        hint: Option<String>,
+    },
+
     /// A node-side file could not be read or written.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -113,17 +213,23 @@ pub enum Failure {
 }
 
 fn timeout_message(timeout: Option<u64>, signal: Option<&str>, killed: bool) -> String {
-    let why = match (signal, timeout) {
-        (Some(sig), _) => format!("the task received SIG{sig} and stopped the puppet run"),
-        (None, Some(t)) => format!("the puppet run exceeded the timeout of {t}s and was stopped"),
-        (None, None) => "the puppet run was stopped".to_owned(),
-    };
     let how = if killed {
         " (puppet ignored SIGTERM and was killed)"
     } else {
         ""
     };
-    format!("{why}{how}; raise `timeout` or look at _output for where it hung")
+    match (signal, timeout) {
+        (Some(sig), _) => format!(
+            "the task was stopped by SIG{sig} from outside (a local kill, the emulator's job \
+             stop, or Bolt) and stopped the puppet run{how}; the run did not finish, see \
+             _output for how far it got"
+        ),
+        (None, Some(t)) => format!(
+            "the puppet run exceeded the timeout of {t}s and was stopped{how}; raise `timeout` \
+             or look at _output for where it hung"
+        ),
+        (None, None) => format!("the puppet run was stopped{how}; see _output for where it was"),
+    }
 }
 
 impl From<ParamError> for Failure {
@@ -133,6 +239,15 @@ impl From<ParamError> for Failure {
 }
 
 impl Failure {
+    /// Signal handlers could not be installed.
+    pub fn signals(source: io::Error) -> Failure {
+        Failure::Io {
+            action: "install signal handlers for",
+            path: "the task".into(),
+            source,
+        }
+    }
+
     /// The `_error.kind` of this failure.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -145,6 +260,14 @@ impl Failure {
             Failure::ResourceFailures { .. } => kind::RESOURCE_FAILURES,
             Failure::SpawnFailed { .. } => kind::SPAWN_FAILED,
             Failure::Io { .. } => kind::IO_FAILED,
+            Failure::SettingsUnknown { .. } => kind::SETTINGS_UNKNOWN,
+            Failure::InvalidLockfile { .. } => kind::INVALID_LOCKFILE,
+            Failure::StopFailed { .. } => kind::STOP_FAILED,
+            Failure::NoPackageManager { .. } => package_kind::NO_PACKAGE_MANAGER,
+            Failure::Unsupported(_) => package_kind::UNSUPPORTED,
+            Failure::ManagerLocked { .. } => package_kind::PACKAGE_MANAGER_LOCKED,
+            Failure::PackageNotFound { .. } => package_kind::PACKAGE_NOT_FOUND,
+            Failure::ManagerFailed { .. } => package_kind::PACKAGE_MANAGER_FAILED,
         }
     }
 
@@ -177,8 +300,27 @@ impl Failure {
                 json!({ "program": program.display().to_string() })
             }
             Failure::Io { path, .. } => json!({ "path": path.display().to_string() }),
+            Failure::SettingsUnknown { command, .. } => json!({ "command": command }),
+            Failure::StopFailed { pid, lockfile, .. } => {
+                json!({ "pid": pid, "lockfile": lockfile.display().to_string() })
+            }
+            Failure::InvalidLockfile { path, what } => {
+                json!({ "path": path.display().to_string(), "file_type": what })
+            }
             Failure::ResourceFailures { failed, .. } => json!({ "failed": failed }),
-            Failure::InvalidParams(_) | Failure::RunFailed { .. } => Value::Null,
+            Failure::NoPackageManager { looked } => json!({ "looked": looked }),
+            Failure::ManagerLocked {
+                manager,
+                holder,
+                waited,
+            } => json!({ "manager": manager, "holder": holder, "waited": waited }),
+            Failure::PackageNotFound { manager, what, .. } => {
+                json!({ "manager": manager, "what": what })
+            }
+            Failure::ManagerFailed { manager, .. } => json!({ "manager": manager }),
+            Failure::InvalidParams(_) | Failure::RunFailed { .. } | Failure::Unsupported(_) => {
+                Value::Null
+            }
         };
         if let (Value::Object(d), Value::Object(e)) = (&mut details, extra) {
             d.extend(e);

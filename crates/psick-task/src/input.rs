@@ -31,13 +31,7 @@ impl Input {
     /// Reads the process's stdin (skipped when it is a terminal) and falls
     /// back to the `PT_*` variables of the environment when stdin is empty.
     pub fn from_process() -> Result<Self, Failure> {
-        let stdin = std::io::stdin();
-        let text = if stdin.is_terminal() {
-            String::new()
-        } else {
-            read_bounded(stdin.lock())?
-        };
-        Self::parse(&text, std::env::vars_os())
+        Self::parse(&read_stdin()?, std::env::vars_os())
     }
 
     /// Parses stdin text, or the `PT_*` variables when it is blank.
@@ -116,6 +110,15 @@ impl Input {
     pub fn string_list(&self, name: &str) -> Result<Vec<String>, Failure> {
         Ok(coerce::list(name, self.params.get(name))?.unwrap_or_default())
     }
+}
+
+/// The process's stdin (empty when it is a terminal), bounded.
+pub fn read_stdin() -> Result<String, Failure> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(String::new());
+    }
+    read_bounded(stdin.lock())
 }
 
 fn read_bounded(r: impl Read) -> Result<String, Failure> {

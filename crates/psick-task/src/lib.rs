@@ -1,6 +1,8 @@
 //! The node side of Kick: one static binary behind the psick tasks
-//! `psick::puppet_agent` (the default), `psick::puppet_unlock` and
-//! `psick::puppet_enable_noop`, told apart by the `_task` metaparameter.
+//! `psick::puppet_agent` (the default), `psick::puppet_unlock`,
+//! `psick::puppet_enable_noop`, `psick::system_update` and
+//! `psick::puppet_install`, told apart by the `_task` metaparameter; with an
+//! argument it is pxp-agent's external module `pxp-module-puppet` ([`pxp`]).
 //!
 //! It reads the task input (stdin JSON, else `PT_*` variables), runs puppet
 //! directly (never through a shell) and prints exactly one JSON object on
@@ -13,6 +15,7 @@
 //! - `PSICK_PUPPET_CONFDIR`: puppet's confdir, read for puppet.conf and
 //!   passed as `--confdir`.
 //! - `PSICK_KILL_GRACE`: seconds between SIGTERM and SIGKILL (default 10).
+//! - `PSICK_TEST_SYSROOT`: tests only; see [`sysroot`].
 //!
 //! # Signals
 //! SIGTERM or SIGINT sent to the task during a run are forwarded to puppet's
@@ -24,23 +27,37 @@
 //! # Layout
 //! - [`input`], [`params`]: task input and `puppet_agent` parameters.
 //! - [`locate`], [`settings`]: the puppet executable and its settings.
-//! - [`lockfile`], [`summary`]: lockfiles and last_run_summary.yaml.
+//! - [`lockfile`], [`summary`]: lockfiles and last_run_summary.yaml; the
+//!   run's report (its `changes`) is read by the `puppet-report` crate.
 //! - [`process`], [`ansi`], [`output`]: running puppet and capturing its
 //!   output.
-//! - [`agent`], [`unlock`], [`enable_noop`]: the three tasks.
+//! - [`agent`], [`unlock`], [`enable_noop`], [`system_update`],
+//!   [`puppet_install`]: the five tasks; [`packages`]: the package managers.
+//! - [`cli`], [`pxp`]: the command line and the pxp-agent module mode.
+//! - [`probe`], [`sysroot`], [`stop`], [`run_once`]: asking puppet for its
+//!   settings, fixed system paths, stopping a live run, the guarded run.
 
 pub mod agent;
 pub mod ansi;
+pub mod cli;
 pub mod enable_noop;
 pub mod error;
 pub mod input;
 pub mod locate;
 pub mod lockfile;
 pub mod output;
+pub mod packages;
 pub mod params;
+pub mod probe;
 pub mod process;
+pub mod puppet_install;
+pub mod pxp;
+pub mod run_once;
 pub mod settings;
+pub mod stop;
 pub mod summary;
+pub mod sysroot;
+pub mod system_update;
 pub mod unlock;
 
 use std::io::Write;
@@ -62,6 +79,10 @@ pub enum Task {
     PuppetUnlock,
     /// `psick::puppet_enable_noop`.
     PuppetEnableNoop,
+    /// `psick::system_update`.
+    SystemUpdate,
+    /// `psick::puppet_install`.
+    PuppetInstall,
 }
 
 impl Task {
@@ -75,16 +96,38 @@ impl Task {
             "puppet_agent" => Ok(Task::PuppetAgent),
             "puppet_unlock" => Ok(Task::PuppetUnlock),
             "puppet_enable_noop" => Ok(Task::PuppetEnableNoop),
+            "system_update" => Ok(Task::SystemUpdate),
+            "puppet_install" => Ok(Task::PuppetInstall),
             _ => Err(Failure::InvalidParams(format!(
                 "unknown task {name:?} (`_task`); this executable implements \
-                 psick::puppet_agent, psick::puppet_unlock and psick::puppet_enable_noop"
+                 psick::puppet_agent, psick::puppet_unlock, psick::puppet_enable_noop, \
+                 psick::system_update and psick::puppet_install"
             ))),
         }
     }
 }
 
-/// Runs the task named in the process's input and prints its result.
+/// Runs what the command line selects: a task (no arguments), a pxp-agent
+/// module action, or the usage.
 pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    match cli::parse(&args) {
+        cli::Mode::Task => task_main(),
+        cli::Mode::ModuleMetadata => pxp::print_metadata(),
+        cli::Mode::ModuleRun => pxp::main_run(),
+        cli::Mode::Usage(unknown) => {
+            let mut err = std::io::stderr().lock();
+            if let Some(arg) = unknown {
+                let _ = writeln!(err, "puppet_agent: unknown arguments {arg:?}");
+            }
+            let _ = err.write_all(cli::USAGE.as_bytes());
+            ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}
+
+/// Runs the task named in the process's input and prints its result.
+fn task_main() -> ExitCode {
     let started = Instant::now();
     let input = Input::from_process();
     let task = match &input {
@@ -105,6 +148,14 @@ pub fn main() -> ExitCode {
         }
         (Ok(Task::PuppetUnlock), Ok(input)) => emit_plain(unlock::run(&input)),
         (Ok(Task::PuppetEnableNoop), Ok(input)) => emit_plain(enable_noop::run(&input)),
+        (Ok(Task::SystemUpdate), Ok(input)) => {
+            let result = system_update::run(&input);
+            emit(&result, result.error.is_some())
+        }
+        (Ok(Task::PuppetInstall), Ok(input)) => {
+            let result = puppet_install::run(&input);
+            emit(&result, result.error.is_some())
+        }
         (Ok(_), Err(failure)) => emit_plain::<()>(Err(failure)),
     }
 }
@@ -123,9 +174,14 @@ fn emit<T: Serialize>(value: &T, failed: bool) -> ExitCode {
                           "details": {"exitcode": null}}})
         .to_string()
     });
+    print_stdout(&(text + "\n"), failed)
+}
+
+/// Writes `text` to stdout; the exit code is 1 when `failed`.
+pub(crate) fn print_stdout(text: &str, failed: bool) -> ExitCode {
     let mut out = std::io::stdout().lock();
     // Nobody left to tell if stdout is gone; the exit code still says it.
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     if failed {
         ExitCode::FAILURE
     } else {

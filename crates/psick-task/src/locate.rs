@@ -3,15 +3,23 @@
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::Failure;
+use crate::probe;
+use crate::process::{Limits, Signals};
 use crate::settings::{Context, Layout, PuppetConf, Settings};
+use crate::sysroot::SysRoot;
 
 /// Puppet's fixed install locations, tried before PATH.
-const AIO_BINS: &[&str] = &[
+pub const AIO_BINS: &[&str] = &[
     "/opt/puppetlabs/bin/puppet",
     "/opt/puppetlabs/puppet/bin/puppet",
 ];
+
+/// How long `puppet config print` may take for the tasks without a timeout.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
+const PROBE_GRACE: Duration = Duration::from_secs(5);
 
 /// Used when PATH is unset, as under some service managers.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -28,33 +36,69 @@ pub struct Puppet {
 }
 
 impl Puppet {
-    /// Finds puppet and resolves its settings from the process environment.
-    pub fn from_env() -> Result<Puppet, Failure> {
+    /// Finds puppet and resolves its settings from the process environment:
+    /// from puppet.conf when the node's layout is clear, else by asking puppet
+    /// (within `limits`, stopped by the task's `signals`).
+    pub fn from_env(limits: Limits, signals: &Signals) -> Result<Puppet, Failure> {
+        let sys = SysRoot::from_env();
+        let fixed: Vec<String> = AIO_BINS
+            .iter()
+            .map(|b| sys.path(b).display().to_string())
+            .collect();
+        let fixed: Vec<&str> = fixed.iter().map(String::as_str).collect();
         let bin = find_bin(
             std::env::var_os("PSICK_PUPPET_BIN"),
             std::env::var_os("PATH"),
-            AIO_BINS,
+            &fixed,
         )?;
+        Puppet::with_bin(bin, limits, signals)
+    }
+
+    /// [`Puppet::from_env`] for a given executable (pxp-agent's module
+    /// configuration names one).
+    pub fn with_bin(bin: PathBuf, limits: Limits, signals: &Signals) -> Result<Puppet, Failure> {
+        let sys = SysRoot::from_env();
         let confdir_override = std::env::var_os("PSICK_PUPPET_CONFDIR")
             .filter(|d| !d.is_empty())
             .map(PathBuf::from);
-        let ctx = Context {
-            layout: Layout::detect(&bin),
-            confdir: confdir_override.clone(),
-            root: rustix::process::geteuid().is_root(),
-            home: home_dir(),
+        let root = rustix::process::geteuid().is_root();
+        let home = home_dir();
+        let settings = match Layout::detect(&bin, &sys, root, &home) {
+            Some(layout) => {
+                let ctx = Context {
+                    layout,
+                    confdir: confdir_override.clone(),
+                    root,
+                    home,
+                    sys,
+                };
+                let conf_path = ctx.confdir().join("puppet.conf");
+                // A missing or unreadable puppet.conf means Puppet's defaults
+                // apply, which is also what puppet itself will do.
+                let conf = crate::lockfile::read_regular(&conf_path, 1024 * 1024)
+                    .map(|t| PuppetConf::parse(&t))
+                    .unwrap_or_default();
+                ctx.resolve(&conf)
+            }
+            None => probe::ask(&bin, confdir_override.as_deref(), limits, signals)?,
         };
-        let conf_path = ctx.confdir().join("puppet.conf");
-        // A missing or unreadable puppet.conf means Puppet's defaults apply,
-        // which is also what puppet itself will do.
-        let conf = std::fs::read_to_string(&conf_path)
-            .map(|t| PuppetConf::parse(&t))
-            .unwrap_or_default();
         Ok(Puppet {
             bin,
             confdir_override,
-            settings: ctx.resolve(&conf),
+            settings,
         })
+    }
+
+    /// [`Puppet::from_env`] for the tasks without a `timeout` parameter:
+    /// asking puppet may take [`PROBE_TIMEOUT`].
+    pub fn from_env_bounded(signals: &Signals) -> Result<Puppet, Failure> {
+        Puppet::from_env(
+            Limits {
+                timeout: Some(PROBE_TIMEOUT),
+                grace: PROBE_GRACE,
+            },
+            signals,
+        )
     }
 
     /// The node's puppet.conf.

@@ -2,6 +2,7 @@
 //! lock (JSON with the `--disable` message), judged by Puppet's own rules.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,10 +34,44 @@ pub enum CatalogLock {
 
 /// Reads a small file, `None` if it does not exist or cannot be read.
 fn read_small(path: &Path) -> Option<String> {
-    let f = std::fs::File::open(path).ok()?;
+    read_regular(path, MAX_LOCK_BYTES)
+}
+
+/// Reads at most `max` bytes of `path` if it is a regular file; `None` if it
+/// is missing, unreadable or anything else. A FIFO or device is opened
+/// non-blocking and never read, so no file can make the task wait.
+pub fn read_regular(path: &Path, max: u64) -> Option<String> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut s = String::new();
-    f.take(MAX_LOCK_BYTES).read_to_string(&mut s).ok()?;
+    f.take(max).read_to_string(&mut s).ok()?;
     Some(s)
+}
+
+/// What is at `path` when it exists and is not a regular file (`"a FIFO"`,
+/// `"a directory"`...), following symlinks as puppet does.
+pub fn non_regular(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).ok()?.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_char_device() || t.is_block_device() {
+        Some("a device")
+    } else {
+        Some("not a regular file")
+    }
 }
 
 /// Seconds since `path` was last modified.
@@ -55,6 +90,12 @@ pub fn age_seconds(path: &Path) -> Option<u64> {
 pub fn inspect_catalog_lock(path: &Path) -> CatalogLock {
     if std::fs::symlink_metadata(path).is_err() {
         return CatalogLock::Absent;
+    }
+    if let Some(what) = non_regular(path) {
+        return CatalogLock::Stale {
+            pid: None,
+            reason: format!("the lockfile is {what}, not a file puppet writes"),
+        };
     }
     let Some(text) = read_small(path) else {
         return CatalogLock::Stale {
@@ -82,6 +123,11 @@ pub fn inspect_catalog_lock(path: &Path) -> CatalogLock {
             age: age_seconds(path),
         },
     }
+}
+
+/// Whether `pid` is a live process (not a zombie).
+pub fn is_running(pid: u32) -> bool {
+    !matches!(process_kind(pid), ProcessKind::Dead)
 }
 
 enum ProcessKind {

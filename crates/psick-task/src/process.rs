@@ -23,6 +23,18 @@ const TICK: Duration = Duration::from_millis(50);
 /// open before the task stops reading.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(3);
 
+/// Time between SIGTERM and SIGKILL when a run is stopped.
+const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+/// `PSICK_KILL_GRACE` (seconds, for tests), else 10 s.
+pub fn kill_grace() -> Duration {
+    std::env::var("PSICK_KILL_GRACE")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|g| g.is_finite() && *g >= 0.0 && *g <= 3600.0)
+        .map_or(DEFAULT_GRACE, Duration::from_secs_f64)
+}
+
 /// SIGTERM and SIGINT aimed at the task, recorded for the supervisor.
 #[derive(Debug, Clone)]
 pub struct Signals(Arc<AtomicUsize>);
@@ -88,9 +100,23 @@ pub struct Limits {
 /// Runs `argv` (executable first) with stdin from /dev/null and stdout and
 /// stderr into one pipe, until it ends or is stopped.
 pub fn run(argv: &[OsString], limits: Limits, signals: &Signals) -> io::Result<Finished> {
+    run_with_env(argv, &[], limits, signals)
+}
+
+/// [`run`] with variables added to the environment (`DEBIAN_FRONTEND`...).
+pub fn run_with_env(
+    argv: &[OsString],
+    env: &[(&str, &str)],
+    limits: Limits,
+    signals: &Signals,
+) -> io::Result<Finished> {
     let (program, args) = argv.split_first().expect("argv holds the program");
     let task_pid = rustix::process::getpid();
-    let reader = duct::cmd(program, args)
+    let mut expr = duct::cmd(program, args);
+    for (k, v) in env {
+        expr = expr.env(k, v);
+    }
+    let reader = expr
         .stdin_null()
         .stderr_to_stdout()
         .unchecked()

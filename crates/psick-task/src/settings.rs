@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::sysroot::SysRoot;
+
 /// Which packaging's defaults apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -22,31 +24,44 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// The layout of a puppet executable: AIO when it lives under
-    /// `/opt/puppetlabs`, else whichever system confdir exists (Debian's
-    /// `/etc/puppet` wins when both or neither do).
-    pub fn detect(bin: &Path) -> Layout {
+    /// The layout of the puppet installation `bin` belongs to, as far as the
+    /// file system tells it without starting Ruby; `None` when it cannot tell
+    /// (then puppet itself must be asked, see [`crate::probe`]).
+    ///
+    /// The layout is compiled into puppet (its `run_mode.rb`), not implied by
+    /// where the executable is: a Debian puppet reached through
+    /// `/opt/puppetlabs/bin/puppet` still uses `/etc/puppet`. So the answer is
+    /// only given when nothing on the node contradicts it: an executable under
+    /// `/opt/puppetlabs` with no Debian confdir is AIO; one elsewhere with no
+    /// `/opt/puppetlabs` and no AIO confdir is Debian's.
+    pub fn detect(bin: &Path, sys: &SysRoot, root: bool, home: &str) -> Option<Layout> {
+        let opt = sys.path("/opt/puppetlabs");
         let real = std::fs::canonicalize(bin).unwrap_or_else(|_| bin.to_path_buf());
-        let aio_bin = bin.starts_with("/opt/puppetlabs") || real.starts_with("/opt/puppetlabs");
-        let aio_conf_only =
-            Path::new("/etc/puppetlabs/puppet").is_dir() && !Path::new("/etc/puppet").is_dir();
-        if aio_bin || aio_conf_only {
-            Layout::Aio
+        let aio_bin = bin.starts_with(&opt) || real.starts_with(&opt);
+        let confdir_exists = |layout: Layout| {
+            let [(_, confdir), ..] = layout.defaults(root, home, sys);
+            Path::new(&confdir).is_dir()
+        };
+        if aio_bin && !confdir_exists(Layout::Distro) {
+            Some(Layout::Aio)
+        } else if !aio_bin && !opt.exists() && !confdir_exists(Layout::Aio) {
+            Some(Layout::Distro)
         } else {
-            Layout::Distro
+            None
         }
     }
 
     /// Puppet's built-in directory defaults for this layout; `root` selects
     /// the system directories, else those under `home`.
-    fn defaults(self, root: bool, home: &str) -> [(&'static str, String); 5] {
+    fn defaults(self, root: bool, home: &str, sys: &SysRoot) -> [(&'static str, String); 5] {
         let h = |p: &str| format!("{home}/{p}");
+        let s = |p: &str| sys.path(p).display().to_string();
         match (self, root) {
             (Layout::Aio, true) => [
-                ("confdir", "/etc/puppetlabs/puppet".into()),
-                ("vardir", "/opt/puppetlabs/puppet/cache".into()),
-                ("publicdir", "/opt/puppetlabs/puppet/public".into()),
-                ("rundir", "/var/run/puppetlabs".into()),
+                ("confdir", s("/etc/puppetlabs/puppet")),
+                ("vardir", s("/opt/puppetlabs/puppet/cache")),
+                ("publicdir", s("/opt/puppetlabs/puppet/public")),
+                ("rundir", s("/var/run/puppetlabs")),
                 ("ssldir", "$confdir/ssl".into()),
             ],
             (Layout::Aio, false) => [
@@ -57,11 +72,11 @@ impl Layout {
                 ("ssldir", "$confdir/ssl".into()),
             ],
             (Layout::Distro, true) => [
-                ("confdir", "/etc/puppet".into()),
-                ("vardir", "/var/cache/puppet".into()),
-                ("publicdir", "/var/cache/puppet/public".into()),
-                ("rundir", "/run/puppet".into()),
-                ("ssldir", "/var/lib/puppet/ssl".into()),
+                ("confdir", s("/etc/puppet")),
+                ("vardir", s("/var/cache/puppet")),
+                ("publicdir", s("/var/cache/puppet/public")),
+                ("rundir", s("/run/puppet")),
+                ("ssldir", s("/var/lib/puppet/ssl")),
             ],
             (Layout::Distro, false) => [
                 ("confdir", h(".puppet/etc")),
@@ -151,6 +166,8 @@ pub struct Settings {
     pub publicdir: PathBuf,
     /// `lastrunfile`: last_run_summary.yaml.
     pub lastrunfile: PathBuf,
+    /// `lastrunreport`: last_run_report.yaml.
+    pub lastrunreport: PathBuf,
     /// `agent_catalog_run_lockfile`.
     pub catalog_lock: PathBuf,
     /// `agent_disabled_lockfile`.
@@ -176,13 +193,15 @@ pub struct Context {
     pub root: bool,
     /// `$HOME`, for `~` and non-root defaults.
     pub home: String,
+    /// Where the system directories of the defaults are.
+    pub sys: SysRoot,
 }
 
 impl Context {
     /// The confdir puppet will use.
     pub fn confdir(&self) -> PathBuf {
         self.confdir.clone().unwrap_or_else(|| {
-            let [(_, confdir), ..] = self.layout.defaults(self.root, &self.home);
+            let [(_, confdir), ..] = self.layout.defaults(self.root, &self.home, &self.sys);
             PathBuf::from(confdir)
         })
     }
@@ -193,12 +212,13 @@ impl Context {
         let confdir = self.confdir();
         let mut defaults: BTreeMap<&str, String> = self
             .layout
-            .defaults(self.root, &self.home)
+            .defaults(self.root, &self.home, &self.sys)
             .into_iter()
             .collect();
         defaults.insert("confdir", confdir.display().to_string());
         defaults.insert("statedir", "$vardir/state".into());
         defaults.insert("lastrunfile", "$publicdir/last_run_summary.yaml".into());
+        defaults.insert("lastrunreport", "$statedir/last_run_report.yaml".into());
         defaults.insert(
             "agent_catalog_run_lockfile",
             "$statedir/agent_catalog_run.lock".into(),
@@ -220,6 +240,7 @@ impl Context {
             statedir: path("statedir"),
             publicdir: path("publicdir"),
             lastrunfile: path("lastrunfile"),
+            lastrunreport: path("lastrunreport"),
             catalog_lock: path("agent_catalog_run_lockfile"),
             disabled_lock: path("agent_disabled_lockfile"),
             noop: opt("noop").is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -302,6 +323,7 @@ mod tests {
             confdir: confdir.map(PathBuf::from),
             root,
             home: "/home/u".into(),
+            sys: SysRoot::default(),
         }
     }
 
@@ -321,6 +343,10 @@ mod tests {
         assert_eq!(
             s.lastrunfile,
             Path::new("/var/cache/puppet/public/last_run_summary.yaml")
+        );
+        assert_eq!(
+            s.lastrunreport,
+            Path::new("/var/cache/puppet/state/last_run_report.yaml")
         );
         assert!(!s.noop);
         assert_eq!(s.server, None);
@@ -365,6 +391,11 @@ mod tests {
         let s = ctx(Layout::Distro, Some("/tmp/n1/conf"), true).resolve(&conf);
         assert_eq!(s.confdir, Path::new("/tmp/n1/conf"));
         assert_eq!(s.statedir, Path::new("/tmp/n1/var/state"));
+        // `puppet config print lastrunreport` for a simulated node.
+        assert_eq!(
+            s.lastrunreport,
+            Path::new("/tmp/n1/var/state/last_run_report.yaml")
+        );
         assert_eq!(
             s.catalog_lock,
             Path::new("/tmp/n1/var/state/agent_catalog_run.lock")
@@ -413,5 +444,89 @@ mod tests {
         assert!(s.vardir.to_string_lossy().contains("$vardir"));
         assert_eq!(s.publicdir, Path::new("/home/u/pub"));
         assert!(s.noop);
+    }
+
+    /// A system root with the given directories and an executable `puppet`
+    /// at `bin` (relative to the root).
+    fn node(dirs: &[&str], bin: &str) -> (tempfile::TempDir, SysRoot, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        for dir in dirs {
+            std::fs::create_dir_all(d.path().join(dir)).unwrap();
+        }
+        let bin = d.path().join(bin);
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+        let sys = SysRoot::at(d.path());
+        (d, sys, bin)
+    }
+
+    #[test]
+    fn layout_is_only_decided_when_nothing_contradicts_it() {
+        let aio_bin = "opt/puppetlabs/bin/puppet";
+        let debian_bin = "usr/bin/puppet";
+        let cases = [
+            // Debian's config with the binary at Debian's path: Debian.
+            (&["etc/puppet"][..], debian_bin, Some(Layout::Distro)),
+            // AIO config and binary: AIO.
+            (&["etc/puppetlabs/puppet"][..], aio_bin, Some(Layout::Aio)),
+            (&[][..], aio_bin, Some(Layout::Aio)),
+            // The bug: an /opt/puppetlabs binary on a node configured the
+            // Debian way must not be taken for AIO.
+            (&["etc/puppet"][..], aio_bin, None),
+            // An AIO config (or any /opt/puppetlabs) with another binary.
+            (&["etc/puppetlabs/puppet"][..], debian_bin, None),
+            (&["opt/puppetlabs/puppet"][..], debian_bin, None),
+            (
+                &["etc/puppet", "etc/puppetlabs/puppet"][..],
+                debian_bin,
+                None,
+            ),
+        ];
+        for (dirs, bin, want) in cases {
+            let (_d, sys, bin) = node(dirs, bin);
+            assert_eq!(
+                Layout::detect(&bin, &sys, true, "/nonexistent-home"),
+                want,
+                "{dirs:?} {}",
+                bin.display()
+            );
+        }
+    }
+
+    #[test]
+    fn a_symlink_into_opt_puppetlabs_counts_as_aio() {
+        let (d, sys, target) = node(&[], "opt/puppetlabs/puppet/bin/puppet");
+        let link = d.path().join("usr/local/bin/puppet");
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(Layout::detect(&link, &sys, true, "/h"), Some(Layout::Aio));
+        std::fs::create_dir_all(d.path().join("etc/puppet")).unwrap();
+        assert_eq!(Layout::detect(&link, &sys, true, "/h"), None);
+    }
+
+    #[test]
+    fn non_root_looks_at_the_users_confdirs() {
+        let (d, sys, bin) = node(&[], "usr/bin/puppet");
+        let home = d.path().join("home");
+        std::fs::create_dir_all(home.join(".puppetlabs/etc/puppet")).unwrap();
+        let home = home.display().to_string();
+        assert_eq!(Layout::detect(&bin, &sys, false, &home), None);
+        assert_eq!(
+            Layout::detect(&bin, &sys, true, &home),
+            Some(Layout::Distro)
+        );
+    }
+
+    #[test]
+    fn defaults_follow_the_system_root() {
+        let mut c = ctx(Layout::Distro, None, true);
+        c.sys = SysRoot::at("/t");
+        let s = c.resolve(&PuppetConf::default());
+        assert_eq!(s.confdir, Path::new("/t/etc/puppet"));
+        assert_eq!(s.statedir, Path::new("/t/var/cache/puppet/state"));
+        assert_eq!(
+            s.lastrunreport,
+            Path::new("/t/var/cache/puppet/state/last_run_report.yaml")
+        );
     }
 }

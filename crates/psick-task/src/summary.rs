@@ -1,6 +1,5 @@
 //! `last_run_summary.yaml`: whether this run wrote it, and what it says.
 
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::SystemTime;
@@ -47,9 +46,7 @@ pub struct Summary {
 
 /// Reads and parses the summary; `None` if it cannot be read or parsed.
 pub fn read(path: &Path, noop: bool) -> Option<Summary> {
-    let f = std::fs::File::open(path).ok()?;
-    let mut text = String::new();
-    f.take(MAX_SUMMARY_BYTES).read_to_string(&mut text).ok()?;
+    let text = crate::lockfile::read_regular(path, MAX_SUMMARY_BYTES)?;
     parse(&text, noop)
 }
 

@@ -1,15 +1,19 @@
-//! The `psick::puppet_unlock` task: removes a stale catalog-run lock (or
-//! any, with `force`), and the disabled lock only with `enable`.
+//! The `psick::puppet_unlock` task: removes a stale catalog-run lock; with
+//! `force` a live one too, after stopping the run that holds it (so two runs
+//! never overlap); the disabled lock only with `enable`.
 
 use std::io;
 use std::path::Path;
 
-use orchestrator_types::psick::{LockAction, LockReport, UnlockResult};
+use orchestrator_types::psick::{LockAction, LockReport, StoppedRun, UnlockResult};
+use rustix::process::Pid;
 
 use crate::error::Failure;
 use crate::input::Input;
 use crate::locate::Puppet;
 use crate::lockfile::{self, CatalogLock};
+use crate::process::{self, Signals};
+use crate::stop;
 
 /// Parameter names `psick::puppet_unlock` accepts.
 pub const UNLOCK_PARAMS: &[&str] = &["force", "enable"];
@@ -20,7 +24,8 @@ pub fn run(input: &Input) -> Result<UnlockResult, Failure> {
     let force = input.bool("force")?.unwrap_or(false);
     let enable = input.bool("enable")?.unwrap_or(false);
     let noop = input.meta_noop()?;
-    let puppet = Puppet::from_env()?;
+    let signals = Signals::install().map_err(Failure::signals)?;
+    let puppet = Puppet::from_env_bounded(&signals)?;
     let s = &puppet.settings;
     let mut removed = Vec::new();
 
@@ -39,16 +44,48 @@ pub fn run(input: &Input) -> Result<UnlockResult, Failure> {
             catalog.present = true;
             catalog.pid = Some(pid);
             catalog.age_seconds = age;
-            if force {
-                catalog.reason =
-                    format!("held by the live puppet process {pid}; removed because force=true");
-                catalog.action = remove(path, noop, &mut removed)?;
-            } else {
+            if !force {
                 catalog.action = LockAction::Kept;
                 catalog.reason = format!(
                     "held by the live puppet process {pid}, a run in progress; pass force=true \
-                     to remove it anyway"
+                     to stop that run and remove the lock"
                 );
+            } else if noop {
+                let group = Pid::from_raw(pid as i32)
+                    .and_then(stop::target_group)
+                    .map_or(pid, |g| g.as_raw_nonzero().get().unsigned_abs());
+                catalog.stopped_run = Some(StoppedRun {
+                    pid,
+                    process_group: group,
+                    signal: None,
+                    waited: 0.0,
+                });
+                catalog.reason = format!(
+                    "held by the live puppet process {pid}; force=true would stop its run \
+                     (SIGTERM to process group {group}, SIGKILL after the grace) and remove \
+                     the lock"
+                );
+                catalog.action = remove(path, noop, &mut removed)?;
+            } else {
+                let stopped = stop::stop_run(pid, process::kill_grace(), || signals.take())
+                    .map_err(|e| Failure::StopFailed {
+                        pid,
+                        lockfile: path.clone(),
+                        source: e,
+                    })?;
+                catalog.reason = format!(
+                    "held by the live puppet process {pid}; because force=true its run was \
+                     stopped (SIG{} to process group {}, gone after {:.1}s), then the lock \
+                     was removed",
+                    stopped.signal, stopped.group, stopped.waited
+                );
+                catalog.stopped_run = Some(StoppedRun {
+                    pid,
+                    process_group: stopped.group,
+                    signal: Some(stopped.signal.to_owned()),
+                    waited: stopped.waited,
+                });
+                catalog.action = remove(path, noop, &mut removed)?;
             }
         }
     }
@@ -90,6 +127,7 @@ fn report(path: &Path) -> LockReport {
         pid: None,
         age_seconds: None,
         disabled_message: None,
+        stopped_run: None,
     }
 }
 

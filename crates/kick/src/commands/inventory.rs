@@ -14,7 +14,7 @@ pub async fn run(ctx: &mut Context, a: InventoryArgs) -> Result<u8, Error> {
     } else {
         client.inventory_nodes(&a.nodes).await?
     };
-    let mut io = super::io_for(ctx.take_streams(), &a.output);
+    let mut io = ctx.take_streams();
     match a.output.format {
         Format::Json => super::write_json_line(&mut io.out, &list)?,
         Format::Jsonl => super::write_json_lines(&mut io.out, &list.items)?,
@@ -34,7 +34,7 @@ pub async fn run(ctx: &mut Context, a: InventoryArgs) -> Result<u8, Error> {
                     "not connected"
                 };
                 let state = crate::render::style::paint(
-                    io.color,
+                    io.color(a.output.color),
                     if n.connected {
                         crate::render::style::outcome(crate::outcome::Outcome::Unchanged)
                     } else {

@@ -13,7 +13,7 @@ use crate::error::Error;
 pub async fn run(ctx: &mut Context, cmd: JobCommand) -> Result<u8, Error> {
     match cmd {
         JobCommand::Show(a) => look(ctx, a, super::Look::Show).await,
-        JobCommand::Watch(a) => look(ctx, a, super::Look::Follow).await,
+        JobCommand::Watch(a) => look(ctx, a, super::Look::Reattach).await,
         JobCommand::List(a) => list(ctx, a).await,
         JobCommand::Stop(a) => stop(ctx, a).await,
     }
@@ -32,7 +32,7 @@ fn check_id(id: &str) -> Result<(), Error> {
 async fn look(ctx: &mut Context, a: JobIdArgs, look: super::Look) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
-    let io = super::io_for(ctx.take_streams(), &a.output);
+    let io = ctx.take_streams();
     super::watch_job(ctx, &client, &a.id, &a.output, &a.reports, io, look).await
 }
 
@@ -52,7 +52,7 @@ async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
         }),
     };
     let jobs = client.jobs(&q).await?;
-    let mut io = super::io_for(ctx.take_streams(), &a.output);
+    let mut io = ctx.take_streams();
     match a.output.format {
         Format::Json => super::write_json_line(&mut io.out, &jobs.items)?,
         Format::Jsonl => super::write_json_lines(&mut io.out, &jobs.items)?,
@@ -103,7 +103,7 @@ async fn stop(ctx: &mut Context, a: JobStopArgs) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
     let resp = client.stop(&a.id, a.force).await?;
-    let mut io = super::io_for(ctx.take_streams(), &a.output);
+    let mut io = ctx.take_streams();
     match a.output.format {
         Format::Json | Format::Jsonl => {
             writeln!(io.out, "{}", json!({"job": resp.job, "force": a.force}))?

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::ci;
 use crate::cli::{ConnArgs, Format, OutputArgs, ReportArgs, RunArgs};
 use crate::error::Error;
-use crate::render::{self, Io};
+use crate::render;
 use crate::watch::Follower;
 use crate::{Context, Streams};
 
@@ -63,7 +63,7 @@ pub async fn follow_started(
 ) -> Result<u8, Error> {
     let id = job.name.clone();
     let streams = ctx.take_streams();
-    let mut io = streams.into_io(run.output.color);
+    let mut io = streams;
     if run.no_wait {
         match run.output.format {
             Format::Human => {
@@ -105,9 +105,12 @@ pub async fn follow_started(
 /// Whether to follow a job or show it as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Look {
-    /// Follow it to its end (`kick job watch`, and after starting it).
+    /// Follow a job kick just started to its end; the orchestrator may not
+    /// list it at once, so a 404 is retried.
     Follow,
-    /// Report it now (`kick job show`).
+    /// Follow a job whose id the user typed (`kick job watch`).
+    Reattach,
+    /// Report a job whose id the user typed now (`kick job show`).
     Show,
 }
 
@@ -119,9 +122,20 @@ pub async fn watch_job(
     id: &str,
     output: &OutputArgs,
     reports: &ReportArgs,
-    io: Io,
+    io: Streams,
     look: Look,
 ) -> Result<u8, Error> {
+    if look != Look::Follow {
+        // An id the user typed that names no job is final: say so at once
+        // rather than retrying for a job that will never appear.
+        match client.job(id).await {
+            Err(e) if is_unknown_job(&e) => {
+                return Err(Error::NoSuchJob { job: id.to_owned() });
+            }
+            // Anything else is the follower's to retry or report.
+            _ => {}
+        }
+    }
     let targets = ci::Targets::from_flags(reports.junit.clone(), reports.summary_md.clone());
     let mut rep = ci::Recorder::new(render::reporter(output, io), targets);
     // The follower retries its calls itself.
@@ -134,16 +148,20 @@ pub async fn watch_job(
         render::result_mode(output),
     );
     let outcome = match look {
-        Look::Follow => follower.follow(id).await?,
+        Look::Follow | Look::Reattach => follower.follow(id).await?,
         Look::Show => follower.show(id).await?,
     };
     rep.write_reports()?;
     Ok(outcome.exit_code)
 }
 
-/// The streams as [`Io`] for `output`.
-pub fn io_for(streams: Streams, output: &OutputArgs) -> Io {
-    streams.into_io(output.color)
+fn is_unknown_job(e: &orchestrator_client::Error) -> bool {
+    match e {
+        orchestrator_client::Error::Api { status, error, .. } => {
+            *status == 404 || error.kind == orchestrator_types::error::kind::UNKNOWN_JOB
+        }
+        _ => false,
+    }
 }
 
 /// `value` as one line of JSON (`--format json`, and each item of `--format jsonl`).

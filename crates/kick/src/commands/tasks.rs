@@ -14,7 +14,7 @@ pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
         TasksCommand::List(a) => {
             let (client, settings) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
             let list = client.tasks(settings.environment.as_deref()).await?;
-            let mut io = super::io_for(ctx.take_streams(), &a.output);
+            let mut io = ctx.take_streams();
             match a.output.format {
                 Format::Json => super::write_json_line(&mut io.out, &list)?,
                 Format::Jsonl => super::write_json_lines(&mut io.out, &list.items)?,
@@ -32,7 +32,7 @@ pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
             let t = client
                 .task(&a.task, settings.environment.as_deref())
                 .await?;
-            let mut io = super::io_for(ctx.take_streams(), &a.output);
+            let mut io = ctx.take_streams();
             match a.output.format {
                 Format::Json | Format::Jsonl => super::write_json_line(&mut io.out, &t)?,
                 Format::Human => io.out.write_all(describe(&t).as_bytes())?,

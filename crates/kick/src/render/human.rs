@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
 use super::style::{self, paint};
-use super::{Io, Reporter, show_output_selects};
+use super::{Reporter, show_output_selects};
+use crate::Streams;
 use crate::cli::{OutputArgs, ShowOutput};
 use crate::drift::Drift;
 use crate::outcome::{NodeReport, Outcome};
@@ -21,7 +22,9 @@ const NAME_WIDTH: usize = 28;
 
 /// The human reporter.
 pub struct Human {
-    io: Io,
+    streams: Streams,
+    /// Colour stdout.
+    color: bool,
     show: Vec<ShowOutput>,
     quiet: bool,
     bar: Option<ProgressBar>,
@@ -31,9 +34,10 @@ pub struct Human {
 
 impl Human {
     /// A reporter writing to `io`.
-    pub fn new(io: Io, output: &OutputArgs) -> Self {
+    pub fn new(streams: Streams, color: bool, output: &OutputArgs) -> Self {
         Self {
-            io,
+            streams,
+            color,
             show: output.show_output.clone(),
             quiet: output.quiet,
             bar: None,
@@ -42,7 +46,7 @@ impl Human {
     }
 
     fn write_out(&mut self, text: &str) -> std::io::Result<()> {
-        let out = &mut self.io.out;
+        let out = &mut self.streams.out;
         match &self.bar {
             Some(bar) => bar.suspend(|| out.write_all(text.as_bytes()).and_then(|()| out.flush())),
             None => out.write_all(text.as_bytes()).and_then(|()| out.flush()),
@@ -50,7 +54,7 @@ impl Human {
     }
 
     fn write_err(&mut self, text: &str) -> std::io::Result<()> {
-        let err = &mut self.io.err;
+        let err = &mut self.streams.err;
         match &self.bar {
             Some(bar) => bar.suspend(|| err.write_all(text.as_bytes())),
             None => err.write_all(text.as_bytes()),
@@ -66,7 +70,7 @@ impl Human {
             (_, Some(result)) => readable_result(result)?,
             _ => node.error_line()?,
         };
-        let c = self.io.color;
+        let c = self.color;
         let mut s = format!(
             "\n{} {}\n",
             paint(c, style::bold(), &node.name),
@@ -227,7 +231,7 @@ impl Human {
             job.what(),
             job.node_count
         ))?;
-        if self.io.err_tty && job.node_count > 0 {
+        if self.streams.err_tty && job.node_count > 0 {
             let bar =
                 ProgressBar::with_draw_target(Some(job.node_count), ProgressDrawTarget::stderr());
             let st = ProgressStyle::with_template(
@@ -256,7 +260,7 @@ impl Human {
         if self.quiet {
             return Ok(());
         }
-        let line = node_line(node, self.io.color);
+        let line = node_line(node, self.color);
         self.write_out(&line)
     }
 
@@ -272,7 +276,7 @@ impl Human {
             .add(&node.name, &node.changes, node.changes_truncated);
         let mut text = String::new();
         if !seen_live {
-            text.push_str(&node_line(&node, self.io.color));
+            text.push_str(&node_line(&node, self.color));
         }
         if let Some(block) = self.output_block(&node) {
             text.push_str(&block);
@@ -288,8 +292,8 @@ impl Human {
             bar.finish_and_clear();
         }
         let sep = if self.quiet { "" } else { "\n" };
-        let drift = super::drift::section(&self.drift, self.io.color);
-        let line = summary_line(job, summary, self.io.color);
+        let drift = super::drift::section(&self.drift, self.color);
+        let line = summary_line(job, summary, self.color);
         self.write_out(&format!("{drift}{sep}{line}"))
     }
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::{Io, Reporter};
+use super::Reporter;
+use crate::Streams;
 use crate::drift::Drift;
 use crate::outcome::{NodeReport, Outcome, RawRead, is_zero, strip_ansi};
 use crate::summary::Summary;
@@ -18,7 +19,7 @@ use crate::watch::{JobInfo, Notice, WatchEvent};
 
 /// The JSON and JSON-lines reporter.
 pub struct Json {
-    io: Io,
+    streams: Streams,
     lines: bool,
     quiet: bool,
     first_node: bool,
@@ -31,9 +32,9 @@ pub struct Json {
 
 impl Json {
     /// `lines` selects `jsonl`.
-    pub fn new(io: Io, lines: bool, quiet: bool) -> Self {
+    pub fn new(streams: Streams, lines: bool, quiet: bool) -> Self {
         Self {
-            io,
+            streams,
             lines,
             quiet,
             first_node: true,
@@ -48,10 +49,12 @@ impl Json {
                 // `bytes` is an object: its members go in after `type`.
                 // Written as they are: copying a large node into `buf`
                 // first would cost more than the extra write calls.
-                self.io.out.write_all(b"{\"type\":\"node\",")?;
-                self.io.out.write_all(bytes.get(1..).unwrap_or_default())?;
-                self.io.out.write_all(b"\n")?;
-                self.io.out.flush()
+                self.streams.out.write_all(b"{\"type\":\"node\",")?;
+                self.streams
+                    .out
+                    .write_all(bytes.get(1..).unwrap_or_default())?;
+                self.streams.out.write_all(b"\n")?;
+                self.streams.out.flush()
             }
             None => self.line(&Tagged {
                 kind: "node",
@@ -64,8 +67,8 @@ impl Json {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, v)?;
         self.buf.push(b'\n');
-        self.io.out.write_all(&self.buf)?;
-        self.io.out.flush()
+        self.streams.out.write_all(&self.buf)?;
+        self.streams.out.flush()
     }
 }
 
@@ -116,16 +119,16 @@ impl Json {
 
     fn notice(&mut self, notice: &Notice) -> std::io::Result<()> {
         if !self.quiet {
-            writeln!(self.io.err, "{}", super::notice::text(notice))?;
+            writeln!(self.streams.err, "{}", super::notice::text(notice))?;
         }
         Ok(())
     }
 
     fn begin_results(&mut self, job: &JobInfo) -> std::io::Result<()> {
         if !self.lines {
-            self.io.out.write_all(b"{\"job\":")?;
-            serde_json::to_writer(&mut self.io.out, job)?;
-            self.io.out.write_all(b",\"nodes\":[")?;
+            self.streams.out.write_all(b"{\"job\":")?;
+            serde_json::to_writer(&mut self.streams.out, job)?;
+            self.streams.out.write_all(b",\"nodes\":[")?;
         }
         Ok(())
     }
@@ -140,15 +143,15 @@ impl Json {
             return Ok(());
         }
         if !self.first_node {
-            self.io.out.write_all(b",")?;
+            self.streams.out.write_all(b",")?;
         }
         self.first_node = false;
         match &node.json {
-            Some(bytes) => self.io.out.write_all(bytes),
+            Some(bytes) => self.streams.out.write_all(bytes),
             None => {
                 self.buf.clear();
                 serde_json::to_writer(&mut self.buf, &node)?;
-                self.io.out.write_all(&self.buf)
+                self.streams.out.write_all(&self.buf)
             }
         }
     }
@@ -161,12 +164,12 @@ impl Json {
                 json!({"type": "summary", "job": job, "summary": summary, "exit_code": exit_code});
             return self.line(&v);
         }
-        self.io.out.write_all(b"],\"drift\":")?;
-        serde_json::to_writer(&mut self.io.out, &drift)?;
-        self.io.out.write_all(b",\"summary\":")?;
-        serde_json::to_writer(&mut self.io.out, summary)?;
-        writeln!(self.io.out, ",\"exit_code\":{exit_code}}}")?;
-        self.io.out.flush()
+        self.streams.out.write_all(b"],\"drift\":")?;
+        serde_json::to_writer(&mut self.streams.out, &drift)?;
+        self.streams.out.write_all(b",\"summary\":")?;
+        serde_json::to_writer(&mut self.streams.out, summary)?;
+        writeln!(self.streams.out, ",\"exit_code\":{exit_code}}}")?;
+        self.streams.out.flush()
     }
 }
 

@@ -7,8 +7,7 @@ pub mod json;
 pub mod notice;
 pub mod style;
 
-use std::io::Write;
-
+use crate::Streams;
 use crate::cli::{Format, OutputArgs, ShowOutput};
 use crate::outcome::Outcome;
 use crate::watch::{ResultMode, WatchEvent};
@@ -17,27 +16,6 @@ use crate::watch::{ResultMode, WatchEvent};
 pub trait Reporter {
     /// Renders one event. [`WatchEvent::Progress`] should not fail.
     fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()>;
-}
-
-/// Where output goes, decided once at the edge.
-pub struct Io {
-    /// Results.
-    pub out: Box<dyn Write + Send>,
-    /// Progress, notices, hints.
-    pub err: Box<dyn Write + Send>,
-    /// Colour stdout.
-    pub color: bool,
-    /// stderr is a terminal (progress bar allowed).
-    pub err_tty: bool,
-}
-
-impl std::fmt::Debug for Io {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Io")
-            .field("color", &self.color)
-            .field("err_tty", &self.err_tty)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Which outcomes' outputs are printed at the end in human format.
@@ -57,11 +35,14 @@ pub fn show_output_selects(show: &[ShowOutput], o: Outcome) -> bool {
 }
 
 /// The reporter for `--format`.
-pub fn reporter(output: &OutputArgs, io: Io) -> Box<dyn Reporter + Send> {
+pub fn reporter(output: &OutputArgs, streams: Streams) -> Box<dyn Reporter + Send> {
     match output.format {
-        Format::Human => Box::new(human::Human::new(io, output)),
-        Format::Json => Box::new(json::Json::new(io, false, output.quiet)),
-        Format::Jsonl => Box::new(json::Json::new(io, true, output.quiet)),
+        Format::Human => {
+            let color = streams.color(output.color);
+            Box::new(human::Human::new(streams, color, output))
+        }
+        Format::Json => Box::new(json::Json::new(streams, false, output.quiet)),
+        Format::Jsonl => Box::new(json::Json::new(streams, true, output.quiet)),
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::interrupts::{Escalation, Interrupts, Press};
 use super::retry::gave_up;
 use super::{JobInfo, Notice, Progress, WatchConfig, WatchEvent, poll_interval};
-use crate::api::{Api, Failure, classify};
+use crate::api::{Api, ErrorClass, classify};
 use crate::error::Error;
 use crate::outcome::NodeReport;
 use crate::render::Reporter;
@@ -101,8 +101,8 @@ impl LiveJob {
                         rep.report(WatchEvent::Progress(&self.progress))?;
                     }
                     Err(e) => match classify(&e) {
-                        Failure::Fatal => return Err(gave_up(&self.job, e)),
-                        Failure::Unavailable => {
+                        ErrorClass::Fatal => return Err(gave_up(&self.job, e)),
+                        ErrorClass::Unavailable => {
                             use_events = false;
                             self.notice(
                                 rep,
@@ -112,7 +112,7 @@ impl LiveJob {
                                 },
                             )?;
                         }
-                        Failure::Transient => {
+                        ErrorClass::Transient => {
                             event_failures += 1;
                             // The job endpoint may still answer when the
                             // events one keeps timing out.
@@ -146,7 +146,7 @@ impl LiveJob {
                         ended = job.state.is_terminal();
                     }
                     Err(e) => match classify(&e) {
-                        Failure::Fatal => return Err(gave_up(&self.job, e)),
+                        ErrorClass::Fatal => return Err(gave_up(&self.job, e)),
                         _ => failure = Some(e),
                     },
                 }
@@ -240,10 +240,7 @@ impl LiveJob {
                 if self.printed.contains(&node) {
                     return Ok(false);
                 }
-                let duration = started.and_then(|s| {
-                    let end = crate::time::parse(&ev.timestamp)?;
-                    Some(end.duration_since(s).ok()?.as_secs_f64())
-                });
+                let duration = started.and_then(|s| crate::time::seconds(s, &ev.timestamp));
                 let empty = !matches!(&ev.details.detail, Value::Object(m) if !m.is_empty());
                 self.progress.done += 1;
                 if self.is_task

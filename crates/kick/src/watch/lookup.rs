@@ -6,7 +6,7 @@ use orchestrator_types::{EventType, NodeState};
 use super::WatchConfig;
 use super::follow::LiveJob;
 use super::retry::gave_up;
-use crate::api::{Api, Failure, classify};
+use crate::api::{Api, ErrorClass, classify};
 use crate::error::Error;
 use crate::outcome::NodeReport;
 use crate::render::Reporter;
@@ -39,7 +39,7 @@ impl LiveJob {
             let limit = (wanted * 2).clamp(10, cfg.page_size.max(10));
             let page = match api.recent_nodes(&self.job, state, limit).await {
                 Ok(page) => page.items,
-                Err(e) if classify(&e) == Failure::Fatal => return Err(gave_up(&self.job, e)),
+                Err(e) if classify(&e) == ErrorClass::Fatal => return Err(gave_up(&self.job, e)),
                 Err(e) => {
                     tracing::debug!("reading the records of ended nodes failed: {e}");
                     Vec::new()

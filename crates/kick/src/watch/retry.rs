@@ -8,7 +8,7 @@ use std::future::Future;
 use orchestrator_client::RetryPolicy;
 
 use super::WatchConfig;
-use crate::api::{Failure, classify};
+use crate::api::{ErrorClass, classify};
 use crate::error::Error;
 
 /// Runs `call` until it succeeds, fails for good, or nothing succeeded for
@@ -20,7 +20,7 @@ where
 {
     cfg.retry_policy()
         .run(call, |e| {
-            (classify(e) != Failure::Fatal).then_some(std::time::Duration::ZERO)
+            (classify(e) != ErrorClass::Fatal).then_some(std::time::Duration::ZERO)
         })
         .await
         .map_err(|e| gave_up(job, e))
@@ -29,7 +29,7 @@ where
 /// The error for the failure `e` of a call about `job` that is not retried
 /// (again).
 pub(super) fn gave_up(job: &str, e: orchestrator_client::Error) -> Error {
-    if classify(&e) == Failure::Fatal {
+    if classify(&e) == ErrorClass::Fatal {
         Error::Watch {
             job: job.to_owned(),
             source: Box::new(e),

@@ -78,6 +78,20 @@ pub struct NodesQuery {
     pub state: Option<String>,
 }
 
+impl NodesQuery {
+    /// A page of `limit` nodes from `offset`, ordered by name: a fixed order
+    /// keeps pages stable while nodes change state.
+    pub fn by_name(offset: u64, limit: u64) -> Self {
+        Self {
+            limit: Some(limit),
+            offset: Some(offset),
+            order_by: Some("name".to_owned()),
+            order: Some("asc".to_owned()),
+            state: None,
+        }
+    }
+}
+
 impl Client {
     /// Builds a client: reads the token file, pins the CA, and returns the
     /// warnings the user should see (insecure TLS, token file permissions).

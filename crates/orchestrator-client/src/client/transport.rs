@@ -20,7 +20,7 @@ const MAX_BODY_BYTES: usize = 256 << 20;
 const EXCERPT_CHARS: usize = 200;
 
 /// Why one exchange did not produce a response.
-pub(super) struct Failure {
+pub(super) struct Unanswered {
     pub(super) error: Error,
     /// The request may have reached the server (false only when no
     /// connection was ever made).
@@ -117,7 +117,7 @@ impl Client {
         method: &Method,
         url: &Url,
         body: Option<&[u8]>,
-    ) -> Result<(StatusCode, Vec<u8>, Option<Duration>), Failure> {
+    ) -> Result<(StatusCode, Vec<u8>, Option<Duration>), Unanswered> {
         let started = Instant::now();
         let mut req = self
             .inner
@@ -165,7 +165,7 @@ impl Client {
             }
             Ok(Err(too_big)) => {
                 log(Some(status.as_u16()), "body too large");
-                Err(Failure {
+                Err(Unanswered {
                     error: too_big,
                     maybe_sent: true,
                     transient: false,
@@ -178,19 +178,20 @@ impl Client {
         }
     }
 
-    fn send_failure(&self, url: &Url, e: reqwest::Error) -> Failure {
+    fn send_failure(&self, url: &Url, e: reqwest::Error) -> Unanswered {
         let detail = chain(&e);
+        let plain = url.scheme() == "http";
         let url = url_for_message(url);
         if e.is_connect() {
             if looks_like_tls(&detail) {
-                return Failure {
+                return Unanswered {
                     error: Error::Tls { url, detail },
                     maybe_sent: false,
                     transient: false,
                 };
             }
             // Includes connect timeouts: nothing reached the server.
-            return Failure {
+            return Unanswered {
                 error: Error::Connect {
                     url,
                     detail,
@@ -201,7 +202,7 @@ impl Client {
             };
         }
         if e.is_timeout() {
-            return Failure {
+            return Unanswered {
                 error: Error::Timeout {
                     url,
                     after: self.inner.timeout,
@@ -210,8 +211,17 @@ impl Client {
                 transient: true,
             };
         }
+        // A TLS server answers a plain-HTTP request with a TLS record (an
+        // alert), which is no HTTP status line; it cannot have acted on it.
+        if plain && detail.contains("invalid HTTP version") {
+            return Unanswered {
+                error: Error::PlainHttpToTls { url },
+                maybe_sent: false,
+                transient: false,
+            };
+        }
         // The connection broke after the request (or part of it) was written.
-        Failure {
+        Unanswered {
             error: Error::Connect {
                 url,
                 detail: format!("the connection broke before an answer came ({detail})"),
@@ -222,7 +232,7 @@ impl Client {
         }
     }
 
-    fn body_failure(&self, url: &Url, status: StatusCode, e: reqwest::Error) -> Failure {
+    fn body_failure(&self, url: &Url, status: StatusCode, e: reqwest::Error) -> Unanswered {
         let error = if e.is_timeout() {
             Error::Timeout {
                 url: url_for_message(url),
@@ -235,7 +245,7 @@ impl Client {
                 body_excerpt: String::new(),
             }
         };
-        Failure {
+        Unanswered {
             error,
             maybe_sent: true,
             transient: true,

@@ -120,3 +120,14 @@ async fn ca_file_problems_are_reported_before_connecting() {
     assert!(matches!(err, Error::CaFile { .. }), "{err:?}");
     assert!(err.to_string().contains("--cacert"), "{err}");
 }
+
+#[tokio::test]
+async fn http_to_a_tls_port_says_use_https() {
+    let ca = new_ca("plain");
+    let url = https_server(&ca).await.replace("https://", "http://");
+    let (client, _) = Client::new(&settings(&url)).unwrap();
+    let err = client.root().await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("use https://"), "{msg}");
+    assert!(!err.is_transient(), "{err:?}");
+}

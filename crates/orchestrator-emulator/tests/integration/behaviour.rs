@@ -363,7 +363,8 @@ async fn validation_errors() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
-    assert_eq!(e["kind"], "puppetlabs.orchestrator/validation-error");
+    // Body validation answers the kind a real PE server sent for a bad body.
+    assert_eq!(e["kind"], "puppetlabs.validators/validation-error");
 
     for path in [
         "/jobs/abc",
@@ -425,7 +426,7 @@ async fn validation_errors() {
         .await;
     assert_eq!(
         (st, e["kind"].as_str().unwrap()),
-        (400, "puppetlabs.orchestrator/validation-error")
+        (400, "puppetlabs.validators/validation-error")
     );
     s.stop().await;
 }

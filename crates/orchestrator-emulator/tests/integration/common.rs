@@ -1,6 +1,8 @@
 //! Test server and helpers.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use orchestrator_emulator::{Config, ConfigBuilder, NodeSpec};
@@ -191,4 +193,105 @@ pub fn assert_covers(ours: &Value, capture: &Value, free_form: &[&str]) {
         missing.is_empty(),
         "keys/types in the capture but not in our response: {missing:#?}\nours: {ours:#}"
     );
+}
+
+/// The emulator binary on a state directory, killed with SIGKILL on drop.
+pub struct Binary {
+    child: Child,
+    pub base: String,
+    client: reqwest::Client,
+}
+
+/// Writes the tokens file and an inventory of `nodes` (certname → SLEEP).
+pub fn setup(dir: &Path, nodes: &[(String, String)]) {
+    std::fs::write(dir.join("tokens"), format!("{TOKEN}\n")).unwrap();
+    let inv: Vec<Value> = nodes
+        .iter()
+        .map(|(n, sleep)| json!({"certname": n, "env": {"NODE_NAME": n, "SLEEP": sleep}}))
+        .collect();
+    std::fs::write(
+        dir.join("inventory.json"),
+        serde_json::to_vec(&json!({ "nodes": inv })).unwrap(),
+    )
+    .unwrap();
+}
+
+impl Binary {
+    /// Starts the binary (through a shell that leaves fd 7 open in it, as
+    /// a careless parent would) and waits for its "listening" line.
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        let state: PathBuf = dir.join("state");
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", "exec 7</dev/null; exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_orchestrator-emulator"))
+            .args(["--plain", "--listen", "127.0.0.1:0", "--concurrency", "8"])
+            .args(extra)
+            .arg("--tokens-file")
+            .arg(dir.join("tokens"))
+            .arg("--inventory")
+            .arg(dir.join("inventory.json"))
+            .arg("--modulepath")
+            .arg(fixtures().join("modules"))
+            .arg("--state-dir")
+            .arg(&state)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .split("service-url=")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no listening line, got {line:?}"))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        Self {
+            child,
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn kill(mut self) {
+        // SIGKILL by pid: std's kill sends it.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub async fn call(&self, post: Option<Value>, path: &str) -> (u16, Value) {
+        self.send(post.map(|b| b.to_string()), path).await
+    }
+
+    /// A GET, or a POST of `post` as written (keys in its order).
+    pub async fn send(&self, post: Option<String>, path: &str) -> (u16, Value) {
+        let url = format!("{}/orchestrator/v1{path}", self.base);
+        let req = match post {
+            Some(b) => self
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(b),
+            None => self.client.get(url),
+        };
+        match req.header("X-Authentication", TOKEN).send().await {
+            Ok(r) => {
+                let s = r.status().as_u16();
+                (s, r.json().await.unwrap_or(Value::Null))
+            }
+            Err(_) => (0, Value::Null),
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -5,8 +5,11 @@ mod common;
 
 mod auth;
 mod behaviour;
+mod crash;
 mod execution;
+mod hostile;
 mod paging;
 mod persistence;
+mod pxp;
 mod tls;
 mod wire;

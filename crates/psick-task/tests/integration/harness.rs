@@ -76,6 +76,10 @@ impl Node {
         self.path("public/last_run_summary.yaml")
     }
 
+    pub fn lastrunreport(&self) -> PathBuf {
+        self.path("var/state/last_run_report.yaml")
+    }
+
     pub fn catalog_lock(&self) -> PathBuf {
         self.path("var/state/agent_catalog_run.lock")
     }
@@ -99,6 +103,9 @@ impl Node {
         }
         cmd.env("PSICK_PUPPET_BIN", &self.bin)
             .env("PSICK_PUPPET_CONFDIR", &self.conf)
+            // The node's own system root: no /etc/puppetlabs or /opt/puppetlabs
+            // of the machine can change how the task reads its settings.
+            .env("PSICK_TEST_SYSROOT", self.dir.path())
             .current_dir(self.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -207,6 +214,27 @@ events:
 
 /// Shell that writes `summary` to the node's lastrunfile, like Puppet does
 /// (temp file then rename).
+/// A real run report kept with the puppet-report crate's fixtures.
+pub fn report_fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../puppet-report/tests/fixtures/reports/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Shell that writes `report` as the run's report, replacing the file as
+/// Puppet does.
+pub fn write_report_sh(node: &Node, report: &str) -> String {
+    let src = node.path("report.src");
+    fs::write(&src, report).unwrap();
+    format!(
+        "cp '{src}' '{dst}.tmp' && mv '{dst}.tmp' '{dst}'",
+        src = src.display(),
+        dst = node.lastrunreport().display()
+    )
+}
+
 pub fn write_summary_sh(node: &Node, summary: &str) -> String {
     let src = node.path("summary.src");
     fs::write(&src, summary).unwrap();

@@ -64,6 +64,11 @@ fn sigterm_to_the_task_is_forwarded_and_still_yields_json() {
     let o = finish(child, start);
     assert_eq!(o.kind(), "psick/timeout");
     assert_eq!(o.json["_error"]["details"]["signal"], "TERM");
+    // The fake exits 143 on TERM (real puppet exits 0): neither is reported.
+    assert!(o.json["exitcode"].is_null(), "{}", o.json);
+    assert!(o.json["_error"]["details"]["exitcode"].is_null());
+    assert!(o.msg().contains("stopped by SIGTERM"), "{}", o.msg());
+    assert!(!o.msg().contains("raise `timeout`"), "{}", o.msg());
     assert!(marker.exists(), "puppet's group got SIGTERM");
     assert!(o.elapsed < Duration::from_secs(8));
 }

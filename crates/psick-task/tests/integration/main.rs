@@ -4,7 +4,11 @@
 mod agent;
 mod harness;
 mod input;
+mod layouts;
 mod limits;
 mod locks;
+mod module;
+mod packages;
+mod report;
 mod snapshots;
 mod tasks;

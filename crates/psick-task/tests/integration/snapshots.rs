@@ -1,7 +1,9 @@
 //! The exact result documents, as the orchestrator and kick see them, with
 //! the per-test temp dir and the duration redacted.
 
-use crate::harness::{FakeHolder, Node, Outcome, SUMMARY_NOOP, write_summary_sh};
+use crate::harness::{
+    FakeHolder, Node, Outcome, SUMMARY_NOOP, report_fixture, write_report_sh, write_summary_sh,
+};
 
 /// The result with the node's temp dir replaced by `[node]`, the
 /// duration by `[duration]` and PIDs by `[pid]`.
@@ -37,8 +39,9 @@ fn redacted(node: &Node, o: &Outcome, pids: &[u32]) -> serde_json::Value {
 fn noop_run_with_pending_changes() {
     let node = Node::new("");
     node.set_fake(&format!(
-        "echo 'Notice: /Stage[main]/Main/Notify[x]/message: current_value absent (noop)'\n{}\nexit 0",
-        write_summary_sh(&node, SUMMARY_NOOP)
+        "echo 'Notice: /Stage[main]/Main/Notify[x]/message: current_value absent (noop)'\n{}\n{}\nexit 0",
+        write_summary_sh(&node, SUMMARY_NOOP),
+        write_report_sh(&node, &report_fixture("puppet-7.23-noop.yaml"))
     ));
     let o = node.run(r#"{"noop": true, "environment": "production"}"#);
     insta::assert_json_snapshot!(redacted(&node, &o, &[]));
@@ -46,8 +49,11 @@ fn noop_run_with_pending_changes() {
 
 #[test]
 fn resource_failures() {
-    let node =
-        Node::new("echo 'Error: /Stage[main]/Main/Exec[x]/returns: change failed' >&2; exit 4");
+    let node = Node::new("");
+    node.set_fake(&format!(
+        "echo 'Error: /Stage[main]/Main/Exec[x]/returns: change failed' >&2\n{}\nexit 4",
+        write_report_sh(&node, &report_fixture("puppet-7.23-failmixed.yaml"))
+    ));
     let o = node.run("{}");
     insta::assert_json_snapshot!(redacted(&node, &o, &[]));
 }

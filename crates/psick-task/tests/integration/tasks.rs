@@ -39,9 +39,77 @@ fn unlock_keeps_a_live_lock_unless_forced() {
             .contains("force=true")
     );
     assert!(node.catalog_lock().exists());
+    let o = unlock(&node, r#"{"force": true, "_noop": true}"#);
+    assert_eq!(o.json["catalog_run_lock"]["action"], "would_remove");
+    assert!(o.json["catalog_run_lock"]["stopped_run"]["signal"].is_null());
+    assert!(node.catalog_lock().exists());
+    let mut holder = holder;
+    assert!(holder.0.try_wait().unwrap().is_none(), "noop stops nothing");
     let o = unlock(&node, r#"{"force": true}"#);
     assert_eq!(o.json["catalog_run_lock"]["action"], "removed");
+    let stopped = &o.json["catalog_run_lock"]["stopped_run"];
+    assert_eq!(stopped["pid"], holder.pid(), "{}", o.json);
+    assert_eq!(stopped["signal"], "TERM", "{}", o.json);
     assert!(!node.catalog_lock().exists());
+    // The run was stopped before the task answered.
+    let status = holder.0.try_wait().unwrap().expect("the holder is gone");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15));
+}
+
+#[test]
+fn unlock_force_kills_a_run_group_that_ignores_sigterm() {
+    use std::os::unix::process::CommandExt;
+    let node = Node::new("exit 0");
+    // A "puppet" run in its own process group that traps TERM, with a child.
+    let bin = node.path("holder/puppet");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy("/bin/sh", &bin).unwrap();
+    let child_pid = node.path("child.pid");
+    let mut holder = std::process::Command::new(&bin)
+        .args([
+            "-c",
+            &format!(
+                "trap '' TERM; sleep 60 & echo $! > '{}'; wait; sleep 60",
+                child_pid.display()
+            ),
+        ])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = holder.id();
+    std::fs::write(node.catalog_lock(), pid.to_string()).unwrap();
+    while !child_pid.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let reaper = std::thread::spawn(move || holder.wait().unwrap());
+    let mut cmd = node.command();
+    cmd.env("PSICK_KILL_GRACE", "0.5");
+    let o = node.run_cmd(cmd, r#"{"_task": "psick::puppet_unlock", "force": true}"#);
+    assert_eq!(o.code, 0, "{}", o.json);
+    let stopped = &o.json["catalog_run_lock"]["stopped_run"];
+    assert_eq!(stopped["signal"], "KILL", "{}", o.json);
+    assert_eq!(stopped["process_group"], pid, "{}", o.json);
+    assert!(stopped["waited"].as_f64().unwrap() >= 0.5, "{}", o.json);
+    assert!(!node.catalog_lock().exists());
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(reaper.join().unwrap().signal(), Some(9));
+    // The whole group went, the child too.
+    let child: i32 = std::fs::read_to_string(&child_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{child}")).exists()
+        && std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|s| !s.contains(") Z"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child {child} survived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -1,0 +1,545 @@
+//! pxp-agent external module mode: the binary installed as
+//! `/opt/puppetlabs/pxp-agent/modules/pxp-module-puppet` answers `metadata`
+//! and `run` as pxp-module-puppet does, without its Ruby start-up.
+//!
+//! `run` reads `{"input": {"flags": [...], "env": [...], "job": "..."},
+//! "configuration": {...}, "output_files": {...}}` on stdin, runs
+//! `puppet agent <flags> --onetime --no-daemonize --verbose [--job-id J]`
+//! directly (no shell) with the task's guards (FIFO-proof lock checks, the
+//! disabled agent, the live-lock wait, a timeout, signals forwarded to
+//! puppet's process group), and prints pxp-module-puppet's result fields.
+//! Puppet's own output goes to stderr.
+
+pub mod flags;
+pub mod output_files;
+pub mod report;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use orchestrator_types::psick_tasks::{PxpRunResult, pxp_error};
+use serde_json::{Value, json};
+
+use crate::error::Failure;
+use crate::locate::Puppet;
+use crate::process::{self, Limits, Signals, Stop};
+use crate::run_once::{self, DISABLED_MSG, LOCKED_MSG};
+use crate::summary::Stamp;
+
+/// pxp-module-puppet waits up to 10 minutes for another run's lock.
+pub const DEFAULT_WAIT_FOR_LOCK: u64 = 600;
+
+/// Upper bound of the duration settings (one year).
+const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+/// The module's metadata: pxp-module-puppet's, with `timeout` and
+/// `wait_for_lock` added to the configuration.
+pub fn metadata() -> Value {
+    json!({
+        "description": "PXP Puppet module (psick: one static binary, no Ruby wrapper)",
+        "actions": [{
+            "name": "run",
+            "description": "Start a Puppet run",
+            "input": {
+                "type": "object",
+                "properties": {
+                    "env": {"type": "array"},
+                    "flags": {"type": "array", "items": {"type": "string"}},
+                    "job": {"type": "string"}
+                },
+                "required": ["flags"]
+            },
+            "results": {
+                "type": "object",
+                "properties": {
+                    "time": {"type": "string"},
+                    "transaction_uuid": {"type": "string"},
+                    "metrics": {"type": "object"},
+                    "environment": {"type": "string"},
+                    "status": {"type": "string"},
+                    "error_type": {"type": "string"},
+                    "error": {"type": "string"},
+                    "exitcode": {"type": "number"},
+                    "version": {"type": "number"}
+                },
+                "required": ["time", "transaction_uuid", "environment", "status", "exitcode", "version"]
+            }
+        }],
+        "configuration": {
+            "type": "object",
+            "properties": {
+                "puppet_bin": {"type": "string"},
+                "timeout": {"type": "integer", "minimum": 1},
+                "wait_for_lock": {"type": "integer", "minimum": 0}
+            }
+        }
+    })
+}
+
+/// `puppet_agent metadata`.
+pub fn print_metadata() -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", metadata()).and_then(|()| out.flush());
+    ExitCode::SUCCESS
+}
+
+/// A failed result.
+fn failed(exitcode: i64, error_type: &str, error: impl Into<String>) -> PxpRunResult {
+    PxpRunResult {
+        exitcode,
+        error_type: Some(error_type.to_owned()),
+        error: Some(error.into()),
+        ..PxpRunResult::unknown()
+    }
+}
+
+/// The module configuration (from pxp-agent's
+/// `/etc/puppetlabs/pxp-agent/modules/pxp-module-puppet.conf`), checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `puppet_bin`; `None` (absent or empty) means the task's own lookup.
+    pub puppet_bin: Option<PathBuf>,
+    /// Seconds for the whole action.
+    pub timeout: Option<u64>,
+    /// Seconds to wait for another run's lock.
+    pub wait_for_lock: u64,
+}
+
+impl Config {
+    /// Reads `configuration`; absent or null is the defaults.
+    pub fn from_request(args: &Value) -> Result<Config, String> {
+        let empty = json!({});
+        let c = args
+            .get("configuration")
+            .filter(|v| !v.is_null())
+            .unwrap_or(&empty);
+        if !c.is_object() {
+            return Err("configuration must be a JSON object".into());
+        }
+        let puppet_bin = match c.get("puppet_bin") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(PathBuf::from(s)),
+            Some(_) => return Err("configuration.puppet_bin must be a string".into()),
+        };
+        let seconds = |key: &str, min: u64| match c.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (min..=MAX_SECONDS).contains(n))
+                .map(Some)
+                .ok_or_else(|| {
+                    format!("configuration.{key} must be an integer from {min} to {MAX_SECONDS}")
+                }),
+        };
+        Ok(Config {
+            puppet_bin,
+            timeout: seconds("timeout", 1)?,
+            wait_for_lock: seconds("wait_for_lock", 0)?.unwrap_or(DEFAULT_WAIT_FOR_LOCK),
+        })
+    }
+}
+
+/// The checked `input`: the flags to pass (defaults and `--job-id` added).
+pub fn flags_from_request(args: &Value) -> Result<Vec<String>, String> {
+    let Some(input) = args.get("input").filter(|v| v.is_object()) else {
+        return Err(format!(
+            "The json received on STDIN did not contain a valid 'input' key: {}",
+            shorten(&args.to_string())
+        ));
+    };
+    let flags: Vec<String> = match input.get("flags") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|f| f.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or("input.flags must be an array of strings")?,
+        Some(_) => return Err("input.flags must be an array of strings".into()),
+    };
+    let job = match input.get("job") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        // PE sends job ids as strings; a number is taken as its digits.
+        Some(Value::Number(n)) if n.is_u64() => {
+            return flags::process(&flags, Some(&n.to_string())).map_err(|e| bare(&e));
+        }
+        Some(_) => return Err("input.job must be a string".into()),
+    };
+    flags::process(&flags, job).map_err(|e| bare(&e))
+}
+
+fn bare(f: &Failure) -> String {
+    match f {
+        Failure::InvalidParams(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(300).collect();
+    if out.len() < s.len() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Runs the `run` action on a parsed request; returns the result and
+/// puppet's output.
+pub fn run(args: &Value, signals: &Signals) -> (PxpRunResult, String) {
+    if !args.is_object() {
+        let msg = format!(
+            "The json received on STDIN was not a hash: {}",
+            shorten(&args.to_string())
+        );
+        return (failed(-1, pxp_error::INVALID_JSON, msg), String::new());
+    }
+    let config = match Config::from_request(args) {
+        Ok(c) => c,
+        Err(e) => return (failed(-1, pxp_error::INVALID_JSON, e), String::new()),
+    };
+    let flags = match flags_from_request(args) {
+        Ok(f) => f,
+        Err(e) => return (failed(-1, pxp_error::INVALID_JSON, e), String::new()),
+    };
+    let mut log = String::new();
+    let result = match execute(&config, &flags, signals, &mut log) {
+        Ok(r) => r,
+        Err(r) => *r,
+    };
+    (result, log)
+}
+
+fn error_type(f: &Failure) -> &'static str {
+    match f {
+        Failure::InvalidParams(_) => pxp_error::INVALID_JSON,
+        Failure::PuppetNotFound { .. } => pxp_error::NO_PUPPET_BIN,
+        Failure::SettingsUnknown { .. } => pxp_error::NO_LAST_RUN_REPORT,
+        Failure::AgentDisabled { .. } => pxp_error::AGENT_DISABLED,
+        Failure::AgentLocked { .. } => pxp_error::AGENT_LOCKED,
+        Failure::SpawnFailed { .. } | Failure::InvalidLockfile { .. } | Failure::Io { .. } => {
+            pxp_error::AGENT_FAILED_TO_START
+        }
+        _ => pxp_error::AGENT_EXIT_NON_ZERO,
+    }
+}
+
+fn from_failure(exitcode: i64, f: &Failure) -> PxpRunResult {
+    let msg = match f {
+        Failure::AgentDisabled { message, .. } => {
+            format!("Puppet agent is disabled (reason: '{message}')")
+        }
+        Failure::AgentLocked { .. } => format!("Puppet agent run is already in progress: {f}"),
+        other => other.to_string(),
+    };
+    failed(exitcode, error_type(f), msg)
+}
+
+fn execute(
+    config: &Config,
+    flags: &[String],
+    signals: &Signals,
+    log: &mut String,
+) -> Result<PxpRunResult, Box<PxpRunResult>> {
+    let deadline = config
+        .timeout
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t)));
+    let limits = || Limits {
+        timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
+        grace: process::kill_grace(),
+    };
+    let puppet = match &config.puppet_bin {
+        Some(bin) if !bin.exists() => {
+            return Err(Box::new(failed(
+                -1,
+                pxp_error::NO_PUPPET_BIN,
+                format!("Puppet executable '{}' does not exist", bin.display()),
+            )));
+        }
+        Some(bin) => Puppet::with_bin(bin.clone(), limits(), signals),
+        None => Puppet::from_env(limits(), signals),
+    }
+    .map_err(|f| Box::new(from_failure(-1, &f)))?;
+    let s = &puppet.settings;
+    let argv = argv(&puppet, flags);
+    run_once::preflight(s).map_err(|f| Box::new(from_failure(-1, &f)))?;
+
+    let wait_started = Instant::now();
+    let lock_wait_ends = wait_started + Duration::from_secs(config.wait_for_lock);
+    let wait_until = deadline.map_or(lock_wait_ends, |d| d.min(lock_wait_ends));
+    let report = &s.lastrunreport;
+    let ran = run_once::run_when_free(&argv, s, wait_until, limits, signals)
+        .map_err(|f| Box::new(from_failure(-1, &f)))?;
+    let finished = ran.finished;
+    log.push_str(&ran.note);
+    log.push_str(&finished.output);
+
+    let exitcode = match (finished.stopped, finished.code) {
+        (None, Some(code)) => i64::from(code),
+        _ => -1,
+    };
+    if let Some(stop) = finished.stopped {
+        let why = match stop {
+            Stop::Timeout => format!(
+                "the timeout of {}s set in the module configuration ran out",
+                config.timeout.unwrap_or_default()
+            ),
+            Stop::Signal(sig) => format!("the module received SIG{}", process::signal_name(sig)),
+        };
+        let killed = if finished.killed {
+            " (it ignored SIGTERM and was killed)"
+        } else {
+            ""
+        };
+        return Err(Box::new(failed(
+            exitcode,
+            pxp_error::AGENT_EXIT_NON_ZERO,
+            format!("Puppet agent run was stopped because {why}{killed}"),
+        )));
+    }
+    if finished.code == Some(1) {
+        if finished.output.contains(DISABLED_MSG) {
+            return Err(Box::new(failed(
+                exitcode,
+                pxp_error::AGENT_DISABLED,
+                "Puppet agent is disabled",
+            )));
+        }
+        if finished.output.contains(LOCKED_MSG) {
+            return Err(Box::new(failed(
+                exitcode,
+                pxp_error::AGENT_LOCKED,
+                "Puppet agent run is already in progress",
+            )));
+        }
+    }
+    if finished.code.is_none() {
+        return Err(Box::new(failed(
+            -1,
+            pxp_error::AGENT_EXIT_NON_ZERO,
+            format!(
+                "Puppet agent was killed by signal {}",
+                finished
+                    .signal
+                    .map_or_else(|| "?".to_owned(), |s| s.to_string())
+            ),
+        )));
+    }
+    result_from_report(report, ran.report_before, exitcode)
+}
+
+/// The argv: puppet, `agent`, `--confdir` when overridden, the flags.
+pub fn argv(puppet: &Puppet, flags: &[String]) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![puppet.bin.clone().into(), "agent".into()];
+    if let Some(dir) = &puppet.confdir_override {
+        let mut flag = OsString::from("--confdir=");
+        flag.push(dir);
+        argv.push(flag);
+    }
+    // A server_list in puppet.conf wins over --server; pin it like the task.
+    if let (Some(server), Some(_)) = (flags::server(flags), &puppet.settings.server_list) {
+        let port = flags
+            .windows(2)
+            .find(|w| w[0] == "--serverport")
+            .map(|w| format!(":{}", w[1]))
+            .unwrap_or_default();
+        argv.push(format!("--server_list={server}{port}").into());
+    }
+    argv.extend(flags.iter().map(OsString::from));
+    argv
+}
+
+fn result_from_report(
+    report: &std::path::Path,
+    before: Stamp,
+    exitcode: i64,
+) -> Result<PxpRunResult, Box<PxpRunResult>> {
+    if std::fs::metadata(report).is_err() {
+        return Err(Box::new(failed(
+            exitcode,
+            pxp_error::NO_LAST_RUN_REPORT,
+            format!("{} doesn't exist", report.display()),
+        )));
+    }
+    if !Stamp::of(report).written_since(before) {
+        return Err(Box::new(failed(
+            exitcode,
+            pxp_error::NO_LAST_RUN_REPORT,
+            "The Puppet run failed in an unexpected way",
+        )));
+    }
+    let fields = crate::lockfile::read_regular(report, report::MAX_REPORT_BYTES)
+        .ok_or_else(|| "it cannot be read as a file".to_owned())
+        .and_then(|text| report::parse(&text))
+        .map_err(|e| {
+            Box::new(failed(
+                exitcode,
+                pxp_error::INVALID_LAST_RUN_REPORT,
+                format!("{} could not be loaded: {e}", report.display()),
+            ))
+        })?;
+    let mut r = if exitcode == 0 {
+        PxpRunResult {
+            exitcode,
+            ..PxpRunResult::unknown()
+        }
+    } else {
+        failed(
+            exitcode,
+            pxp_error::AGENT_EXIT_NON_ZERO,
+            "Puppet agent exited with a non 0 exitcode",
+        )
+    };
+    let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "unknown".to_owned());
+    r.time = or_unknown(fields.time);
+    r.transaction_uuid = or_unknown(fields.transaction_uuid);
+    r.environment = or_unknown(fields.environment);
+    r.status = or_unknown(fields.status);
+    r.metrics = fields.metrics;
+    if exitcode == 0 {
+        Ok(r)
+    } else {
+        Err(Box::new(r))
+    }
+}
+
+/// `puppet_agent run`: the whole action, stdin to exit code.
+pub fn main_run() -> ExitCode {
+    // Installed first, so a stop at any point still yields the files.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            return emit_plain(&failed(
+                -1,
+                pxp_error::AGENT_FAILED_TO_START,
+                format!("could not install signal handlers: {e}"),
+            ));
+        }
+    };
+    let text = match crate::input::read_stdin() {
+        Ok(t) => t,
+        Err(f) => return emit_plain(&failed(-1, pxp_error::INVALID_JSON, bare(&f))),
+    };
+    let args: Value = match serde_json::from_str(text.trim()) {
+        Ok(v) => v,
+        Err(_) => {
+            let msg = format!("Invalid json received on STDIN: {}", shorten(&text));
+            return emit_plain(&failed(-1, pxp_error::INVALID_JSON, msg));
+        }
+    };
+    let files = match output_files::Paths::from_request(&args) {
+        Ok(None) => None,
+        Ok(Some(paths)) => match output_files::Opened::open(paths) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                let r = failed(
+                    -1,
+                    pxp_error::INVALID_JSON,
+                    format!("Could not open output files: {e}"),
+                );
+                emit_plain(&r);
+                return ExitCode::from(output_files::EXIT_OUTPUT_FILES);
+            }
+        },
+        Err(e) => return emit_plain(&failed(-1, pxp_error::INVALID_JSON, e)),
+    };
+    let (result, log) = run(&args, &signals);
+    let code: u8 = if result.error.is_some() { 1 } else { 0 };
+    let json = serde_json::to_string(&result).unwrap_or_default();
+    match files {
+        Some(files) => match files.finish(&json, &log, code) {
+            Ok(()) => ExitCode::from(code),
+            Err(_) => ExitCode::from(output_files::EXIT_OUTPUT_FILES),
+        },
+        None => {
+            let _ = std::io::stderr().lock().write_all(log.as_bytes());
+            emit_plain(&result)
+        }
+    }
+}
+
+/// Prints a result on stdout, without a trailing newline as
+/// pxp-module-puppet does, and exits 1 when it holds an error.
+fn emit_plain(result: &PxpRunResult) -> ExitCode {
+    let json = serde_json::to_string(result).unwrap_or_default();
+    crate::print_stdout(&json, result.error.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_has_what_pxp_agent_validates() {
+        let m = metadata();
+        assert!(m["description"].is_string());
+        let run = &m["actions"][0];
+        assert_eq!(run["name"], "run");
+        assert!(run["input"].is_object() && run["results"].is_object());
+        assert_eq!(run["input"]["required"], json!(["flags"]));
+        assert!(m["configuration"]["properties"]["puppet_bin"].is_object());
+    }
+
+    #[test]
+    fn configuration_is_checked() {
+        let c = Config::from_request(&json!({})).unwrap();
+        assert_eq!(
+            c,
+            Config {
+                puppet_bin: None,
+                timeout: None,
+                wait_for_lock: 600
+            }
+        );
+        let c = Config::from_request(
+            &json!({"configuration": {"puppet_bin": "", "timeout": 30, "wait_for_lock": 0}}),
+        )
+        .unwrap();
+        assert_eq!(c.puppet_bin, None);
+        assert_eq!((c.timeout, c.wait_for_lock), (Some(30), 0));
+        for bad in [
+            json!({"timeout": 0}),
+            json!({"timeout": "5"}),
+            json!({"puppet_bin": 1}),
+            json!([]),
+        ] {
+            assert!(
+                Config::from_request(&json!({"configuration": bad})).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn input_is_checked() {
+        let f =
+            flags_from_request(&json!({"input": {"flags": ["--noop"], "env": [], "job": "17"}}))
+                .unwrap();
+        assert_eq!(
+            f,
+            [
+                "--noop",
+                "--onetime",
+                "--no-daemonize",
+                "--verbose",
+                "--job-id",
+                "17"
+            ]
+        );
+        assert!(
+            flags_from_request(&json!({"input": "x"}))
+                .unwrap_err()
+                .contains("valid 'input' key")
+        );
+        assert!(flags_from_request(&json!({})).is_err());
+        assert!(flags_from_request(&json!({"input": {"flags": [1]}})).is_err());
+        assert!(
+            flags_from_request(&json!({"input": {"flags": ["--server_list", "x"]}}))
+                .unwrap_err()
+                .contains("non-permitted")
+        );
+    }
+}
