@@ -7,10 +7,13 @@ use crate::render::Reporter;
 use crate::watch::WatchEvent;
 
 /// Passes every event on to `inner`; when reports are wanted, also keeps a
-/// [`JobRecord`] per job followed (a rollout follows one per wave).
-pub struct Recorder {
-    inner: Box<dyn Reporter + Send>,
+/// [`JobRecord`] per job followed (a rollout follows one per wave, and
+/// labels each with [`Recorder::label_next`]).
+pub struct Recorder<R> {
+    inner: R,
     targets: Targets,
+    /// The label of the next job's record.
+    label: Option<String>,
     jobs: Vec<JobRecord>,
     /// The last job's results are being listed.
     listing: bool,
@@ -18,16 +21,27 @@ pub struct Recorder {
     finished: usize,
 }
 
-impl Recorder {
+impl<R: Reporter> Recorder<R> {
     /// In front of `inner`, writing to `targets`.
-    pub fn new(inner: Box<dyn Reporter + Send>, targets: Targets) -> Self {
+    pub fn new(inner: R, targets: Targets) -> Self {
         Self {
             inner,
             targets,
+            label: None,
             jobs: Vec::new(),
             listing: false,
             finished: 0,
         }
+    }
+
+    /// The reporter behind, for what only it knows (a rollout's waves).
+    pub fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Labels the record of the next job followed (`wave 2/3`).
+    pub fn label_next(&mut self, label: impl Into<String>) {
+        self.label = Some(label.into());
     }
 
     /// Writes the reports of the jobs whose results were all listed; a job
@@ -44,7 +58,9 @@ impl Recorder {
         match event {
             WatchEvent::ResultsBegin(job) => {
                 self.jobs.truncate(self.finished);
-                self.jobs.push(JobRecord::new(job));
+                let mut rec = JobRecord::new(job);
+                rec.label = self.label.take();
+                self.jobs.push(rec);
                 self.listing = true;
             }
             WatchEvent::Result { node, .. } if self.listing => {
@@ -71,7 +87,7 @@ impl Recorder {
     }
 }
 
-impl Reporter for Recorder {
+impl<R: Reporter> Reporter for Recorder<R> {
     fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()> {
         if self.targets.any() {
             self.record(&event);
@@ -130,7 +146,7 @@ mod tests {
         r
     }
 
-    fn run_job(rec: &mut Recorder, name: &str, finish: bool) {
+    fn run_job(rec: &mut Recorder<Count>, name: &str, finish: bool) {
         let info = job(name);
         rec.report(WatchEvent::Started(&info)).unwrap();
         rec.report(WatchEvent::ResultsBegin(&info)).unwrap();
@@ -160,8 +176,9 @@ mod tests {
             junit: Some(dir.path().join("j.xml")),
             ..Targets::default()
         };
-        let mut rec = Recorder::new(Box::new(Count(seen.clone())), targets);
+        let mut rec = Recorder::new(Count(seen.clone()), targets);
         run_job(&mut rec, "7", true);
+        rec.label_next("wave 2/2");
         run_job(&mut rec, "8", true);
         // A third job whose listing was cut short is left out.
         run_job(&mut rec, "9", false);
@@ -170,6 +187,11 @@ mod tests {
         let xml = std::fs::read_to_string(dir.path().join("j.xml")).unwrap();
         assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
         assert!(!xml.contains("job 9"));
+        assert!(
+            xml.contains("name=\"wave 2/2, job 8: psick::puppet_agent (noop)\""),
+            "{xml}"
+        );
+        assert_eq!(*rec.inner_mut().0.lock().unwrap(), 3 * 4 + 2);
         assert_eq!(rec.jobs[0].summary.get(Outcome::Changed), 1);
         assert_eq!(rec.jobs[0].drift.groups()[0].nodes, ["a"]);
     }
@@ -182,11 +204,11 @@ mod tests {
             junit: Some(path.clone()),
             ..Targets::default()
         };
-        let mut rec = Recorder::new(Box::new(Count(Arc::default())), targets);
+        let mut rec = Recorder::new(Count(Arc::default()), targets);
         run_job(&mut rec, "7", false);
         rec.write_reports().unwrap();
         assert!(!path.exists());
-        let mut rec = Recorder::new(Box::new(Count(Arc::default())), Targets::default());
+        let mut rec = Recorder::new(Count(Arc::default()), Targets::default());
         run_job(&mut rec, "7", true);
         assert!(rec.jobs.is_empty());
         rec.write_reports().unwrap();

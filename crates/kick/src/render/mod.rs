@@ -18,6 +18,12 @@ pub trait Reporter {
     fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()>;
 }
 
+impl<R: Reporter + ?Sized> Reporter for Box<R> {
+    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()> {
+        (**self).report(event)
+    }
+}
+
 /// Which outcomes' outputs are printed at the end in human format.
 pub fn show_output_selects(show: &[ShowOutput], o: Outcome) -> bool {
     let defaulted = [ShowOutput::Failed, ShowOutput::Changed];
