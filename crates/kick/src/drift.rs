@@ -12,6 +12,11 @@ use std::collections::HashMap;
 use orchestrator_types::psick::{Change, ChangeStatus};
 use serde::Serialize;
 
+/// The most distinct changes kept: a fleet whose every node wants its own
+/// value (a per-node file) would otherwise keep every change of every node,
+/// and a list that long reviews nothing. Changes past it are counted.
+pub const MAX_GROUPS: usize = 10_000;
+
 /// What the entries of one status are headed with in human output.
 pub fn heading(status: ChangeStatus) -> &'static str {
     match status {
@@ -68,6 +73,8 @@ pub struct Drift {
     truncated: u64,
     /// Nodes with at least one change.
     nodes: u64,
+    /// Changes not grouped because [`MAX_GROUPS`] were held.
+    ungrouped: u64,
 }
 
 impl Drift {
@@ -76,12 +83,17 @@ impl Drift {
         self.truncated += truncated;
         let mut counted = false;
         for c in changes {
+            counted = true;
             let key = Key {
                 status: c.status,
                 resource: c.resource.clone(),
                 property: c.property.clone(),
                 desired: c.desired.clone(),
             };
+            if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&key) {
+                self.ungrouped += 1;
+                continue;
+            }
             let g = self.groups.entry(key).or_insert_with(|| DriftGroup {
                 resource: c.resource.clone(),
                 property: c.property.clone(),
@@ -93,7 +105,6 @@ impl Drift {
             if g.nodes.last().is_none_or(|n| n != node) {
                 g.nodes.push(node.to_owned());
             }
-            counted = true;
         }
         self.nodes += u64::from(counted);
     }
@@ -111,6 +122,11 @@ impl Drift {
     /// Changes the nodes' results left out, added up.
     pub fn truncated(&self) -> u64 {
         self.truncated
+    }
+
+    /// Changes not grouped because [`MAX_GROUPS`] distinct ones were held.
+    pub fn ungrouped(&self) -> u64 {
+        self.ungrouped
     }
 
     /// The entries, most nodes first; ties by resource, property, value.
@@ -255,6 +271,27 @@ mod tests {
         assert_eq!(g[1].status, ChangeStatus::Failure);
         assert_eq!(heading(ChangeStatus::Noop), "Would change");
         assert_eq!(verb(ChangeStatus::Success), "changed");
+    }
+
+    #[test]
+    fn past_the_group_limit_changes_are_counted_not_kept() {
+        let mut d = Drift::default();
+        for i in 0..MAX_GROUPS + 3 {
+            let c = change(
+                "File[/etc/motd]",
+                "content",
+                &format!("{{md5}}{i}"),
+                ChangeStatus::Noop,
+            );
+            d.add(&format!("n{i}"), &[c], 0);
+        }
+        // A change already held still gains nodes.
+        let first = change("File[/etc/motd]", "content", "{md5}0", ChangeStatus::Noop);
+        d.add("late", &[first], 0);
+        assert_eq!(d.groups().len(), MAX_GROUPS);
+        assert_eq!(d.ungrouped(), 3);
+        assert_eq!(d.node_count(), MAX_GROUPS as u64 + 4);
+        assert_eq!(d.groups()[0].nodes, ["late", "n0"]);
     }
 
     #[test]

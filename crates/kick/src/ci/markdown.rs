@@ -101,6 +101,17 @@ fn drift_table(s: &mut String, job: &JobRecord, groups: &[DriftGroup]) {
             g.nodes.len()
         );
     }
+    if job.drift.ungrouped() > 0 {
+        let _ = writeln!(
+            s,
+            "\n{} past the first {} distinct ones are not in this table.",
+            plural(
+                usize::try_from(job.drift.ungrouped()).unwrap_or(usize::MAX),
+                "more change"
+            ),
+            drift::MAX_GROUPS
+        );
+    }
     if job.drift.truncated() > 0 {
         let _ = writeln!(
             s,

@@ -24,6 +24,11 @@ use crate::outcome::Outcome;
 use crate::summary::Summary;
 use crate::watch::JobInfo;
 
+/// Changes kept per node for the reports (the task's default
+/// `changes_limit`); the rest are counted, so a large job with large
+/// results stays small in memory.
+pub const CHANGES_KEPT: usize = 100;
+
 /// What the CI reports say about one node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRecord {
@@ -50,9 +55,11 @@ impl NodeRecord {
         outcome: Outcome,
         duration: Option<f64>,
         error: Option<&Value>,
-        changes: Vec<Change>,
+        mut changes: Vec<Change>,
         changes_truncated: u64,
     ) -> Self {
+        let dropped = changes.len().saturating_sub(CHANGES_KEPT);
+        changes.truncate(CHANGES_KEPT);
         let text = |k: &str| {
             error
                 .and_then(|e| e.get(k))
@@ -69,7 +76,7 @@ impl NodeRecord {
             error_kind: text("kind"),
             error_msg: text("msg"),
             changes,
-            changes_truncated,
+            changes_truncated: changes_truncated.saturating_add(dropped as u64),
         }
     }
 }
@@ -312,6 +319,9 @@ pub(crate) mod tests {
         assert_eq!(job.nodes[6].duration, None);
         assert_eq!(job.nodes[4].error_kind.as_deref(), Some("psick/run-failed"));
         assert_eq!(job.title(), "job 42: psick::puppet_agent (noop)");
+        let many = vec![change("File[/a]", "{md5}x"); CHANGES_KEPT + 5];
+        let n = NodeRecord::new("big", Outcome::Changed, None, None, many, 2);
+        assert_eq!((n.changes.len(), n.changes_truncated), (CHANGES_KEPT, 7));
     }
 
     #[test]

@@ -57,6 +57,17 @@ pub fn section(d: &Drift, color: bool) -> String {
             ));
         }
     }
+    if d.ungrouped() > 0 {
+        s.push_str(&paint(
+            color,
+            style::dim(),
+            &format!(
+                "  ({} more changes, past {} distinct ones, are in each node's result)\n",
+                d.ungrouped(),
+                drift::MAX_GROUPS
+            ),
+        ));
+    }
     if d.truncated() > 0 && !s.is_empty() {
         s.push_str(&paint(
             color,
