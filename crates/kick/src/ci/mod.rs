@@ -188,7 +188,9 @@ impl Targets {
         let md = || markdown::render(jobs);
         match (&self.summary_md, &self.step_summary) {
             (Some(path), _) => write_file(path, md().as_bytes(), false)?,
-            (None, Some(path)) => write_file(path, md().as_bytes(), true)?,
+            // A blank line first: what an earlier step wrote may not end
+            // its last line, and a heading must start one.
+            (None, Some(path)) => write_file(path, format!("\n{}", md()).as_bytes(), true)?,
             (None, None) => {}
         }
         Ok(())
@@ -339,7 +341,7 @@ pub(crate) mod tests {
         let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
         assert!(xml.contains("<testsuites"));
         let md = std::fs::read_to_string(&step).unwrap();
-        assert!(md.starts_with("earlier step\n"));
+        assert!(md.starts_with("earlier step\n\n## kick job 42"), "{md}");
         assert!(md.contains("job 42"));
 
         // --summary-md wins over the step summary, which is left alone.

@@ -257,7 +257,7 @@ async fn the_summary_goes_to_the_github_step_summary_unless_a_file_is_given() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let text = std::fs::read_to_string(&step).unwrap();
-    assert!(text.starts_with("# earlier step\n## kick job "), "{text}");
+    assert!(text.starts_with("# earlier step\n\n## kick job "), "{text}");
     assert!(text.contains("| `File[/etc/motd]` | content → '{md5}fleet' | would change | web1.example.com, web2.example.com, web3.example.com | 3 |"), "{text}");
 
     // An unwritable report is kick's error (exit 1), said plainly.
