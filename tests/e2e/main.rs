@@ -8,6 +8,7 @@ mod companions;
 mod emulator;
 mod kick;
 mod layouts;
+mod lock_paths;
 mod module;
 mod packages;
 mod pxp_module;

@@ -140,6 +140,35 @@ fn puppetserver_serves_the_task_with_the_built_binary() {
         Some(&dl),
     );
     assert_eq!(sha256_file(&dl), sha256_file(&bin));
+
+    // The other tasks name the same executable through `implementations`.
+    for name in [
+        "puppet_unlock",
+        "puppet_enable_noop",
+        "system_update",
+        "puppet_install",
+    ] {
+        let body = get(
+            &node,
+            &stack,
+            &format!("/puppet/v3/tasks/psick/{name}?environment=production"),
+            None,
+        );
+        let task: Value = serde_json::from_slice(&body).expect("task API answers JSON");
+        let files = task["files"].as_array().expect("files array");
+        assert_eq!(files.len(), 1, "{name}: {task:#}");
+        assert_eq!(files[0]["filename"], "puppet_agent", "{name}: {task:#}");
+        assert_eq!(
+            files[0]["sha256"].as_str(),
+            Some(sha256_file(&bin).as_str()),
+            "{name}"
+        );
+        assert_eq!(
+            task["metadata"]["supports_noop"],
+            Value::Bool(true),
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -256,7 +256,13 @@ fn essential_owner(path: &str) -> Option<String> {
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let pkg = text.lines().next()?.split(':').next()?.trim().to_owned();
+    let pkg = text
+        .lines()
+        .find(|l| !l.starts_with("diversion"))?
+        .split(':')
+        .next()?
+        .trim()
+        .to_owned();
     let info = Command::new("dpkg-query")
         .args(["-W", "-f=${Essential} ${Priority}", &pkg])
         .output()
@@ -267,7 +273,9 @@ fn essential_owner(path: &str) -> Option<String> {
 
 fn resolve(cmd: &str) -> Option<String> {
     if cmd.starts_with('/') {
-        return Path::new(cmd).exists().then(|| cmd.to_owned());
+        // /bin/sh is a symlink that dpkg lists as a diversion: ask about its target.
+        let canon = std::fs::canonicalize(cmd).ok()?;
+        return Some(canon.display().to_string());
     }
     for dir in [
         "/usr/local/sbin",

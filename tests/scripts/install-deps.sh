@@ -44,6 +44,7 @@ TOOLS=(
   "free procps"
   "kill procps"
   "apt-get apt"
+  "apt-cache apt"
   "pkill procps"
   "dpkg-deb dpkg"
   "apt-ftparchive apt-utils"

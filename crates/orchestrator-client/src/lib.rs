@@ -41,7 +41,7 @@ mod token;
 
 pub use orchestrator_types as types;
 
-pub use client::{Client, JobsQuery, MARKER_KEY, NodesQuery};
+pub use client::{Client, JobsQuery, MARKER_KEY, NodesQuery, strip_marker};
 pub use config::{
     DEFAULT_CACERT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TOKEN_FILE, GLOBAL_CONFIG, Overrides,
     Settings, USER_CONFIG, Warning,

@@ -21,15 +21,24 @@ pub enum Mode {
 /// Exit code for a command line that is not understood.
 pub const EXIT_USAGE: u8 = 2;
 
-/// The usage text.
+/// The usage text; `PROG` stands for the name the binary was started as.
 pub const USAGE: &str = "\
-usage: puppet_agent              run as a Puppet task: parameters as JSON on stdin or PT_* variables
-       puppet_agent metadata     print the pxp-agent module metadata (as pxp-module-puppet)
-       puppet_agent run          run the pxp-agent module action: request JSON on stdin
+usage: PROG              run as a Puppet task: parameters as JSON on stdin or PT_* variables
+       PROG metadata     print the pxp-agent module metadata (as pxp-module-puppet)
+       PROG run          run the pxp-agent module action: request JSON on stdin
 
 One static binary behind the psick tasks (puppet_agent, puppet_unlock, puppet_enable_noop,
 system_update, puppet_install); see the README of the kick-psick module.
 ";
+
+/// The usage for the program started as `argv0` (`puppet_agent`, or
+/// `pxp-module-puppet` when installed as pxp-agent's module).
+pub fn usage(argv0: Option<&std::ffi::OsStr>) -> String {
+    let prog = argv0
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map_or_else(|| "puppet_agent".into(), |n| n.to_string_lossy());
+    USAGE.replace("PROG", &prog)
+}
 
 /// Picks the mode from the arguments after the program name.
 pub fn parse(args: &[OsString]) -> Mode {
@@ -54,6 +63,15 @@ mod tests {
 
     fn p(args: &[&str]) -> Mode {
         parse(&args.iter().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn usage_names_the_program() {
+        let u = usage(Some(std::ffi::OsStr::new(
+            "/opt/puppetlabs/pxp-agent/modules/pxp-module-puppet",
+        )));
+        assert!(u.starts_with("usage: pxp-module-puppet "), "{u}");
+        assert!(usage(None).contains("puppet_agent metadata"));
     }
 
     #[test]

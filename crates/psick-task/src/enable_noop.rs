@@ -16,8 +16,8 @@ use crate::process::Signals;
 
 /// Runs the task.
 pub fn run(input: &Input) -> Result<EnableNoopResult, Failure> {
-    input.reject_unknown(&[])?;
-    let noop = input.meta_noop()?;
+    input.reject_unknown(&["noop"])?;
+    let noop = input.noop()?;
     let signals = Signals::install().map_err(Failure::signals)?;
     let puppet = Puppet::from_env_bounded(&signals)?;
     let path = puppet.puppet_conf();
@@ -29,6 +29,12 @@ pub fn run(input: &Input) -> Result<EnableNoopResult, Failure> {
             source,
         }
     };
+    // A FIFO there would block the read forever.
+    if let Some(what) = crate::lockfile::non_regular(&path) {
+        return Err(io_err("read")(io::Error::other(format!(
+            "it is {what}, not a file"
+        ))));
+    }
     let text = match fs::read_to_string(&path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,

@@ -81,6 +81,11 @@ impl Input {
         &self.params
     }
 
+    /// A noop run: the `noop` parameter or the `_noop` metaparameter.
+    pub fn noop(&self) -> Result<bool, Failure> {
+        Ok(self.bool("noop")?.unwrap_or(false) || self.meta_noop()?)
+    }
+
     /// Rejects any parameter that is not in `known` and not a metaparameter.
     pub fn reject_unknown(&self, known: &[&str]) -> Result<(), Failure> {
         Ok(coerce::reject_unknown(

@@ -118,9 +118,10 @@ pub fn main() -> ExitCode {
         cli::Mode::Usage(unknown) => {
             let mut err = std::io::stderr().lock();
             if let Some(arg) = unknown {
-                let _ = writeln!(err, "puppet_agent: unknown arguments {arg:?}");
+                let _ = writeln!(err, "unknown arguments {arg:?}");
             }
-            let _ = err.write_all(cli::USAGE.as_bytes());
+            let argv0 = std::env::args_os().next();
+            let _ = err.write_all(cli::usage(argv0.as_deref()).as_bytes());
             ExitCode::from(cli::EXIT_USAGE)
         }
     }

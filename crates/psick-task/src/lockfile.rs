@@ -130,6 +130,15 @@ pub fn is_running(pid: u32) -> bool {
     !matches!(process_kind(pid), ProcessKind::Dead)
 }
 
+/// Threads of `pid`'s thread group other than the leader itself.
+fn other_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |dir| {
+        dir.flatten()
+            .filter(|e| e.file_name().to_str() != Some(&pid.to_string()))
+            .count()
+    })
+}
+
 enum ProcessKind {
     Dead,
     Other(String),
@@ -147,11 +156,13 @@ fn process_kind(pid: u32) -> ProcessKind {
                 Ok(()) | Err(rustix::io::Errno::PERM)
             )
         });
-    // A zombie (exited, not yet reaped by its parent) runs nothing.
+    // A zombie (exited, not yet reaped by its parent) runs nothing. A leader
+    // whose main thread has exited shows `Z` too while its other threads
+    // (Ruby's) still run: only a leader with no thread left counts.
     let zombie = read_small(Path::new(&format!("/proc/{pid}/stat"))).is_some_and(|stat| {
         stat.rsplit_once(')')
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    });
+    }) && other_threads(pid) == 0;
     if !alive || zombie {
         return ProcessKind::Dead;
     }

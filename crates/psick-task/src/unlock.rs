@@ -16,14 +16,14 @@ use crate::process::{self, Signals};
 use crate::stop;
 
 /// Parameter names `psick::puppet_unlock` accepts.
-pub const UNLOCK_PARAMS: &[&str] = &["force", "enable"];
+pub const UNLOCK_PARAMS: &[&str] = &["force", "enable", "noop"];
 
 /// Runs the task.
 pub fn run(input: &Input) -> Result<UnlockResult, Failure> {
     input.reject_unknown(UNLOCK_PARAMS)?;
     let force = input.bool("force")?.unwrap_or(false);
     let enable = input.bool("enable")?.unwrap_or(false);
-    let noop = input.meta_noop()?;
+    let noop = input.noop()?;
     let signals = Signals::install().map_err(Failure::signals)?;
     let puppet = Puppet::from_env_bounded(&signals)?;
     let s = &puppet.settings;

@@ -6,7 +6,8 @@
 //!   run it is a failure of type `drift` listing what would change, so a
 //!   scheduled noop pipeline goes red on drift;
 //! - failed, errored, stopped: a failure whose type is the error kind;
-//! - skipped: skipped, with the orchestrator's reason.
+//! - skipped: skipped, with the orchestrator's reason; a node still
+//!   running (`kick job show` of a job in progress) is skipped too.
 //!
 //! The document follows the JUnit XML format CI systems read (Jenkins,
 //! GitLab, GitHub test reporters); `schema/junit.xsd` describes it and the
@@ -72,6 +73,13 @@ fn case(job: &JobRecord, node: &NodeRecord) -> TestCase {
         Outcome::Skipped => {
             let mut st = TestCaseStatus::skipped();
             st.set_type(kind(node)).set_message(message(node));
+            st
+        }
+        // Only `kick job show` of a job still going reports these.
+        Outcome::Running => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_type("kick/node-running")
+                .set_message("the node had not finished when the job was shown");
             st
         }
     };

@@ -37,7 +37,10 @@ fn job_section(s: &mut String, job: &JobRecord) {
 
     let _ = writeln!(s, "| outcome | nodes |\n| --- | ---: |");
     for o in Outcome::ALL {
-        let _ = writeln!(s, "| {} | {} |", o.as_str(), job.summary.get(o));
+        // Nodes are running only in a job shown before its end.
+        if o != Outcome::Running || job.summary.get(o) > 0 {
+            let _ = writeln!(s, "| {} | {} |", o.as_str(), job.summary.get(o));
+        }
     }
     let _ = writeln!(s, "| **total** | **{}** |\n", job.summary.total);
 

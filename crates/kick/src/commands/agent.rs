@@ -26,7 +26,7 @@ pub fn params(args: &AgentArgs) -> Result<Map<String, Value>, Error> {
     let typed = AgentParams {
         noop: either(args.noop, args.no_noop),
         puppet_master: args.server.clone(),
-        environment: args.run.conn.environment.clone(),
+        environment: args.run.env.environment.clone(),
         tags: list(&f.tags),
         skip_tags: list(&f.skip_tags),
         debug: f.debug.then_some(true),
@@ -91,7 +91,11 @@ pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
     let scope = crate::target::scope(&args.target)?;
     let params = params(&args)?;
     let userdata = crate::params::userdata(&args.run.userdata)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = TaskRequest {
         environment: args
             .task_environment
@@ -202,6 +206,7 @@ mod tests {
         for bad in [
             &["--ordering", "random"][..],
             &["--tags", "no spaces"],
+            &["--server=-e"],
             &["--params", r#"{"changes_limit": 99999}"#],
             &["--params", r#"{"no_such": 1}"#],
         ] {

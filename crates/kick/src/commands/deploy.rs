@@ -45,7 +45,11 @@ pub fn request(args: &DeployArgs) -> Result<DeployRequest, Error> {
 pub async fn run(ctx: &mut Context, mut args: DeployArgs) -> Result<u8, Error> {
     crate::target::read_stdin_nodes(&mut args.target)?;
     let mut req = request(&args)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     req.environment = Some(
         settings
             .environment

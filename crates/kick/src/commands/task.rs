@@ -13,7 +13,11 @@ pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> 
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
     let scope = crate::target::scope(&args.target)?;
     let userdata = crate::params::userdata(&args.run.userdata)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = TaskRequest {
         environment: settings.environment.clone(),
         scope,

@@ -6,7 +6,7 @@ use orchestrator_types::{EventType, JobNode, NodeState};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Facts, JOB_STOPPED, Outcome, is_zero, strip_ansi};
+use super::{Facts, JOB_STOPPED, Outcome, strip_ansi};
 
 /// Everything kick reports about one node; serialises as an item of the
 /// `nodes` array of `--format json` (and, with `type`, a `jsonl` line).
@@ -32,7 +32,6 @@ pub struct NodeReport {
     /// or, in noop, would change.
     pub changes: Vec<Change>,
     /// Changes the task's `changes_limit` left out.
-    #[serde(skip_serializing_if = "is_zero")]
     pub changes_truncated: u64,
     /// The raw result.
     pub result: Option<Value>,
@@ -168,6 +167,15 @@ impl NodeReport {
         report.output = output_of(result.as_ref(), report.outcome, |_| true);
         report.result = result;
         report
+    }
+
+    /// For a node of a job that has not ended: a node that has not ended
+    /// either is `running`, not stopped or skipped, and has no error.
+    pub fn job_not_ended(&mut self) {
+        if !self.state.is_terminal() {
+            self.outcome = Outcome::Running;
+            self.error = None;
+        }
     }
 
     /// The error message, for human output.

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::Reporter;
 use crate::Streams;
 use crate::drift::Drift;
-use crate::outcome::{NodeReport, Outcome, RawRead, is_zero, strip_ansi};
+use crate::outcome::{NodeReport, Outcome, RawRead, strip_ansi};
 use crate::summary::Summary;
 use crate::watch::{JobInfo, Notice, WatchEvent};
 
@@ -261,7 +261,6 @@ struct RawReport<'a> {
     output: Option<Text<'a>>,
     error: Option<&'a serde_json::Value>,
     changes: &'a [Change],
-    #[serde(skip_serializing_if = "is_zero")]
     changes_truncated: u64,
     result: Members<'a>,
 }

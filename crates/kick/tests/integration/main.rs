@@ -9,6 +9,7 @@ mod drift;
 mod faults;
 mod interrupts;
 mod jobs;
+mod output;
 mod scale;
 mod schema;
 mod tasks;

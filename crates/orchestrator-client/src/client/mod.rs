@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::retry::RetryPolicy;
 use crate::token::{Token, read_token_file};
 
-pub use submit::MARKER_KEY;
+pub use submit::{MARKER_KEY, strip_marker};
 
 /// A typed client for one orchestrator. Cheap to clone (the connection pool
 /// and settings are shared).

@@ -114,7 +114,7 @@ fn is_executable(p: &Path) -> bool {
 pub struct Common {
     /// Report only (`noop` or `_noop`).
     pub noop: bool,
-    /// Refresh the package lists first.
+    /// Refresh the package lists first (default: in real runs only).
     pub refresh: bool,
     /// Seconds for the whole task.
     pub timeout: u64,
@@ -125,9 +125,12 @@ pub struct Common {
 impl Common {
     /// Reads `noop`, `refresh`, `timeout`, `lock_wait`.
     pub fn from_input(input: &Input) -> Result<Common, Failure> {
+        let noop = input.noop()?;
         Ok(Common {
-            noop: input.bool("noop")?.unwrap_or(false) || input.meta_noop()?,
-            refresh: input.bool("refresh")?.unwrap_or(true),
+            noop,
+            // A noop run changes nothing, not even the package lists, unless
+            // asked to; a real run refreshes them first, as an admin would.
+            refresh: input.bool("refresh")?.unwrap_or(!noop),
             timeout: input
                 .uint("timeout", 1, MAX_SECONDS)?
                 .unwrap_or(DEFAULT_TIMEOUT),

@@ -90,7 +90,7 @@ fn help_and_unknown_arguments_print_usage_exit_2_and_never_run_puppet() {
         let m = module(&node, args, "");
         assert_eq!(m.code, 2, "{args:?}");
         assert!(m.stdout.is_empty(), "{args:?}: {}", m.stdout);
-        assert!(m.stderr.contains("usage: puppet_agent"), "{}", m.stderr);
+        assert!(m.stderr.contains("usage: psick-task"), "{}", m.stderr);
         assert_eq!(node.argv(), None, "{args:?} started puppet");
     }
 }
@@ -366,4 +366,56 @@ fn the_configured_timeout_stops_the_run() {
     );
     assert_eq!(v["exitcode"], -1);
     assert!(start.elapsed() < Duration::from_secs(8));
+}
+
+#[test]
+fn sigterm_to_the_module_stops_puppet_and_still_answers() {
+    let node = Node::new("");
+    let started = node.path("started");
+    node.set_fake(&format!("touch '{}'; sleep 30 & wait", started.display()));
+    let mut cmd = node.command();
+    cmd.arg("run").stdin(Stdio::piped());
+    let child = node.spawn(cmd, &request(&[]));
+    let t = Instant::now();
+    while !started.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "puppet never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error_type"], "agent_exit_non_zero", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("SIGTERM"), "{v}");
+    assert_eq!(v["exitcode"], -1);
+}
+
+#[test]
+fn a_fifo_at_a_lock_path_is_agent_failed_to_start_without_running_puppet() {
+    let node = reporting_node(0);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        node.catalog_lock(),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let m = module(&node, &["run"], &request(&[]));
+    let v = m.json();
+    assert_eq!(v["error_type"], "agent_failed_to_start", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("a FIFO"), "{v}");
+    assert!(m.elapsed < Duration::from_secs(5));
+    assert_eq!(node.argv(), None);
+}
+
+#[test]
+fn run_result_document() {
+    let node = reporting_node(0);
+    let m = module(&node, &["run"], &request(&["--noop"]));
+    insta::assert_json_snapshot!(m.json());
 }

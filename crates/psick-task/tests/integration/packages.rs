@@ -95,7 +95,7 @@ case "$2" in kick-none) echo '  Candidate: (none)' ;; *) echo '  Candidate: 7.23
 fn apt_noop_refreshes_and_lists_the_simulated_updates_without_changing_anything() {
     let f = Fakes::new();
     f.apt();
-    let o = f.run(json!({"_task": "psick::system_update", "_noop": true}));
+    let o = f.run(json!({"_task": "psick::system_update", "_noop": true, "refresh": true}));
     assert_eq!(o.code, 0, "{}", o.json);
     assert_eq!(o.json["manager"], "apt");
     assert_eq!(o.json["noop"], true);
@@ -112,6 +112,29 @@ fn apt_noop_refreshes_and_lists_the_simulated_updates_without_changing_anything(
     assert_eq!(f.version("kick-a").as_deref(), Some("1.0"));
     assert!(o.output().contains("Inst kick-a"), "{}", o.output());
     assert_eq!(o.json["commands"].as_array().unwrap().len(), 2);
+    // Without `refresh`, a noop run leaves even the package lists alone.
+    let o = f.run(json!({"_task": "psick::system_update", "_noop": true}));
+    assert_eq!(
+        o.json["commands"].as_array().unwrap().len(),
+        1,
+        "{}",
+        o.json
+    );
+    assert!(
+        o.json["commands"][0]
+            .as_array()
+            .unwrap()
+            .contains(&json!("-s"))
+    );
+}
+
+#[test]
+fn a_real_run_refreshes_the_lists_first_by_default() {
+    let f = Fakes::new();
+    f.apt();
+    let o = f.run(json!({"_task": "psick::system_update"}));
+    assert_eq!(o.code, 0, "{}", o.json);
+    assert!(f.calls()[0].ends_with(" update"), "{:?}", f.calls());
 }
 
 #[test]
@@ -469,4 +492,56 @@ fn puppet_install_with_dnf_picks_the_newest_and_installs() {
         "{:?}",
         f.calls()
     );
+}
+
+#[test]
+fn puppet_install_with_zypper_noop_and_version() {
+    let f = Fakes::new();
+    f.tool(
+        "zypper",
+        r#"case "$*" in
+  *" info puppet-agent"*) echo 'Information for package puppet-agent:'; echo 'Version        : 7.28.0-1.sles15' ;;
+  *"install --dry-run --oldpackage puppet-agent=7.27.0-1.sles15"*) echo 'The following package is going to be downgraded:' ;;
+  *"install --oldpackage puppet-agent=7.27.0-1.sles15"*) echo 7.27.0-1.sles15 > "$STATE/puppet-agent" ;;
+  *"install --dry-run --oldpackage puppet-agent=9"*) echo "No provider of 'puppet-agent = 9' found."; exit 104 ;;
+esac"#,
+    )
+    .tool(
+        "rpm",
+        r#"v=$(cat "$STATE/$4" 2>/dev/null) || exit 1
+echo "$v""#,
+    );
+    let o = f.run(json!({"_task": "psick::puppet_install", "_noop": true, "refresh": false}));
+    assert_eq!(o.code, 0, "{}", o.json);
+    assert_eq!(o.json["manager"], "zypper");
+    assert_eq!(o.json["version_after"], "7.28.0-1.sles15");
+    let o = f.run(
+        json!({"_task": "psick::puppet_install", "_noop": true, "version": "7.27.0-1.sles15"}),
+    );
+    assert_eq!(o.code, 0, "{}", o.json);
+    assert_eq!(o.json["version_after"], "7.27.0-1.sles15");
+    let o = f.run(
+        json!({"_task": "psick::puppet_install", "version": "7.27.0-1.sles15", "refresh": false}),
+    );
+    assert_eq!(o.code, 0, "{}", o.json);
+    assert_eq!(o.json["version_after"], "7.27.0-1.sles15");
+    let o = f.run(
+        json!({"_task": "psick::puppet_install", "noop": true, "version": "9", "refresh": false}),
+    );
+    assert_eq!(o.kind(), "psick/package-not-found", "{}", o.json);
+}
+
+#[test]
+fn system_update_noop_result_document() {
+    let f = Fakes::new();
+    f.apt();
+    let o = f.run(
+        json!({"_task": "psick::system_update", "_noop": true, "packages": ["kick-a"],
+                         "refresh": true}),
+    );
+    let text = o
+        .stdout
+        .replace(&f.node.dir.path().display().to_string(), "[node]");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    insta::assert_json_snapshot!(v);
 }

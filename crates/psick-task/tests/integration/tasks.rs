@@ -167,3 +167,19 @@ fn enable_noop_edits_puppet_conf_and_supports_noop() {
     let o = node.run(r#"{"_task": "psick::puppet_enable_noop", "section": "main"}"#);
     assert_eq!(o.kind(), "psick/invalid-params");
 }
+
+#[test]
+fn a_noop_parameter_works_like_the_metaparameter_for_unlock_and_enable_noop() {
+    let node = Node::new("exit 0");
+    std::fs::write(node.catalog_lock(), "999999999").unwrap();
+    let o = unlock(&node, r#"{"noop": true}"#);
+    assert_eq!(o.json["noop"], true, "{}", o.json);
+    assert_eq!(o.json["catalog_run_lock"]["action"], "would_remove");
+    assert!(node.catalog_lock().exists());
+    let conf = node.conf.join("puppet.conf");
+    let before = std::fs::read_to_string(&conf).unwrap();
+    let o = node.run(r#"{"_task": "psick::puppet_enable_noop", "noop": true}"#);
+    assert_eq!(o.json["noop"], true, "{}", o.json);
+    assert_eq!(o.json["changed"], true);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), before);
+}
