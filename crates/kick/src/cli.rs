@@ -38,6 +38,9 @@ pub enum Command {
     Job(JobCommand),
     /// Show which nodes are connected to the orchestrator.
     Inventory(InventoryArgs),
+    /// List, show or resume rollouts (`--batch` runs).
+    #[command(subcommand)]
+    Rollout(crate::rollout::RolloutCommand),
     /// List the tasks available, or show one task's parameters.
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -97,6 +100,8 @@ pub struct AgentArgs {
     pub puppet: PuppetFlags,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub rollout: crate::rollout::RolloutArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -218,6 +223,8 @@ pub struct TaskRunArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub rollout: crate::rollout::RolloutArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
@@ -281,6 +288,10 @@ pub struct TargetArgs {
     /// A node group id from the classifier.
     #[arg(long, value_name = "ID")]
     pub node_group: Option<String>,
+    /// The nodes of an earlier job (or `rollout:ID`) that ended with these outcomes
+    /// [default: failed,errored,skipped,stopped], from the server's records.
+    #[arg(long, value_name = "JOB[:OUTCOME,...]")]
+    pub nodes_from: Option<String>,
 }
 
 /// Flags of every command that starts a job.
@@ -344,6 +355,10 @@ pub struct ConnArgs {
     /// Seconds each request may take [default: 30].
     #[arg(long, value_name = "SECS", env = "KICK_REQUEST_TIMEOUT", value_parser = positive_secs)]
     pub request_timeout: Option<f64>,
+    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
+    /// puppetdb.conf and KICK_PUPPETDB_URL).
+    #[arg(long, value_name = "URL")]
+    pub puppetdb_url: Option<String>,
 }
 
 /// The Puppet environment, for the commands that use one.
@@ -466,6 +481,10 @@ pub enum JobCommand {
     /// Stop a job: no new nodes start, running ones finish (or are killed
     /// with --force).
     Stop(JobStopArgs),
+    /// Run a job's task (or deploy) again, with the same parameters, on its nodes that
+    /// failed (or ended as --only says).
+    // Boxed: its run and report flags make it twice the size of the others.
+    Rerun(Box<crate::rollout::JobRerunArgs>),
 }
 
 /// A job id plus connection and output flags.

@@ -15,6 +15,7 @@
 //! - [`ci`]: JUnit XML and Markdown reports for CI systems.
 //! - [`render`]: human, JSON and JSON-lines output.
 //! - [`params`], [`target`]: task parameters and TARGET flags.
+//! - [`rollout`]: waves, canary and failure budget over several jobs.
 
 pub mod api;
 pub mod ci;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod outcome;
 pub mod params;
 pub mod render;
+pub mod rollout;
 pub mod summary;
 pub mod target;
 pub mod time;
@@ -122,6 +124,8 @@ pub struct Context {
     pub interrupts: Interrupts,
     /// Polling knobs.
     pub watch: WatchConfig,
+    /// Where rollout state files go; `None`: `$XDG_STATE_HOME/kick/rollouts`.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Context {
@@ -133,6 +137,7 @@ impl Context {
             streams,
             interrupts,
             watch: WatchConfig::default(),
+            state_dir: None,
         }
     }
 
@@ -150,6 +155,7 @@ pub async fn run(cli: Cli, ctx: &mut Context) -> Result<u8, Error> {
         Command::Deploy(a) => commands::deploy::run(ctx, a).await,
         Command::Job(c) => commands::job::run(ctx, c).await,
         Command::Inventory(a) => commands::inventory::run(ctx, a).await,
+        Command::Rollout(c) => rollout::commands::run(ctx, c).await,
         Command::Tasks(c) => commands::tasks::run(ctx, c).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
@@ -169,6 +175,11 @@ pub fn verbosity(cli: &Cli) -> u8 {
         Command::Job(cli::JobCommand::Show(a) | cli::JobCommand::Watch(a)) => a.output.verbose,
         Command::Job(cli::JobCommand::List(a)) => a.output.verbose,
         Command::Job(cli::JobCommand::Stop(a)) => a.output.verbose,
+        Command::Job(cli::JobCommand::Rerun(a)) => a.run.output.verbose,
+        Command::Rollout(rollout::RolloutCommand::List(a)) => a.output.verbose,
+        Command::Rollout(rollout::RolloutCommand::Show(a) | rollout::RolloutCommand::Resume(a)) => {
+            a.output.verbose
+        }
         Command::Inventory(a) => a.output.verbose,
         Command::Tasks(cli::TasksCommand::List(a)) => a.output.verbose,
         Command::Tasks(cli::TasksCommand::Show(a)) => a.output.verbose,

@@ -127,9 +127,10 @@ pub fn userdata(words: &[String]) -> Result<Option<Map<String, Value>>, Error> {
                 "--userdata key `{k}` is not valid; use letters, digits, _, - and . (at most 128)"
             )));
         }
-        if k == orchestrator_client::MARKER_KEY {
+        // kick_marker, and a rollout's kick_rollout, kick_wave, ...
+        if k.starts_with("kick_") || k == orchestrator_client::MARKER_KEY {
             return Err(Error::Usage(format!(
-                "--userdata key `{k}` is kick's own; choose another name"
+                "--userdata key `{k}` is kick's own (kick_*); choose another name"
             )));
         }
         if map.insert(k.to_owned(), type_value(v)).is_some() {
@@ -200,7 +201,7 @@ mod tests {
             .unwrap();
         assert_eq!(Value::Object(u), json!({"ticket": "CHG-1", "attempt": 2}));
         assert_eq!(userdata(&[]).unwrap(), None);
-        for bad in ["novalue", "=x", "a b=1", "kick_marker=x"] {
+        for bad in ["novalue", "=x", "a b=1", "kick_marker=x", "kick_wave=2"] {
             assert!(userdata(&[bad.into()]).is_err(), "{bad}");
         }
         let e = userdata(&["a=1".into(), "a=2".into()]).unwrap_err();

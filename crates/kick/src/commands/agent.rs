@@ -88,7 +88,9 @@ pub fn tag_list(tags: &[String]) -> Vec<String> {
 pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
     crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
     crate::target::read_stdin_nodes(&mut args.target)?;
-    let scope = crate::target::scope(&args.target)?;
+    if args.target.nodes_from.is_none() {
+        crate::target::scope(&args.target)?;
+    }
     let params = params(&args)?;
     let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(
@@ -101,7 +103,7 @@ pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
             .task_environment
             .clone()
             .or(settings.environment.clone()),
-        scope,
+        scope: Default::default(),
         task: args.task.clone(),
         params,
         description: args.run.description.clone(),
@@ -112,8 +114,14 @@ pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
         timeout: args.run.timeout,
         userdata,
     };
-    let job = client.run_task(req).await?;
-    super::follow_started(ctx, &client, job, &args.run).await
+    let sub = crate::rollout::run::Submission {
+        request: req,
+        target: &args.target,
+        rollout: &args.rollout,
+        run: &args.run,
+        command: "agent",
+    };
+    crate::rollout::run::run_task(ctx, &client, &settings, sub).await
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `kick job show|watch|list|stop`.
+//! `kick job show|watch|list|stop` (and `rerun`, in [`crate::rollout::commands`]).
 
 use std::io::Write;
 
@@ -18,6 +18,10 @@ pub async fn run(ctx: &mut Context, cmd: JobCommand) -> Result<u8, Error> {
         JobCommand::Watch(a) => look(ctx, a, super::Look::Reattach).await,
         JobCommand::List(a) => list(ctx, a).await,
         JobCommand::Stop(a) => stop(ctx, a).await,
+        JobCommand::Rerun(a) => {
+            check_id(&a.id)?;
+            crate::rollout::commands::rerun(ctx, *a).await
+        }
     }
 }
 

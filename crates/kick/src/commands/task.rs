@@ -11,7 +11,9 @@ pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> 
     crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
     crate::target::read_stdin_nodes(&mut args.target)?;
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
-    let scope = crate::target::scope(&args.target)?;
+    if args.target.nodes_from.is_none() {
+        crate::target::scope(&args.target)?;
+    }
     let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(
         &args.run.conn,
@@ -20,7 +22,7 @@ pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> 
     )?;
     let req = TaskRequest {
         environment: settings.environment.clone(),
-        scope,
+        scope: Default::default(),
         task: args.task.clone(),
         params,
         description: args.run.description.clone(),
@@ -28,6 +30,12 @@ pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> 
         timeout: args.run.timeout,
         userdata,
     };
-    let job = client.run_task(req).await?;
-    super::follow_started(ctx, &client, job, &args.run).await
+    let sub = crate::rollout::run::Submission {
+        request: req,
+        target: &args.target,
+        rollout: &args.rollout,
+        run: &args.run,
+        command: "task run",
+    };
+    crate::rollout::run::run_task(ctx, &client, &settings, sub).await
 }

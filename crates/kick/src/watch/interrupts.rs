@@ -57,7 +57,8 @@ impl Interrupts {
     }
 
     /// Waits for the next press; never returns once the sender is gone.
-    pub(super) async fn next(&mut self) {
+    /// Public for callers that pass presses on (a rollout's waves).
+    pub async fn next(&mut self) {
         if let Some(rx) = &mut self.0 {
             if rx.recv().await.is_some() {
                 return;

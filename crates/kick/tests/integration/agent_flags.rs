@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::harness::{Emu, args, kick_bin, node};
 
-fn client(emu: &Emu) -> Client {
+pub fn client(emu: &Emu) -> Client {
     let settings = Settings {
         service_url: emu.url.clone(),
         cacert: None,

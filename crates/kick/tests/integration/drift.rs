@@ -291,3 +291,48 @@ async fn the_summary_goes_to_the_github_step_summary_unless_a_file_is_given() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_writes_one_testsuite_per_wave_and_keeps_the_users_userdata() {
+    let emu = Emu::start_with(fleet(), |b| b.concurrency(1)).await;
+    let state = tempfile::tempdir().unwrap();
+    let junit = state.path().join("junit.xml");
+    let argv = crate::harness::args(
+        &[
+            "agent",
+            "--nodes",
+            NODES,
+            "--noop",
+            "--batch",
+            "2",
+            "--userdata",
+            "ticket=CHG-3",
+            "--format",
+            "json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        &emu,
+    );
+    let r = crate::harness::kick_in(argv, kick::Interrupts::none(), Some(state.path())).await;
+    assert_eq!(r.code, 2, "{r:?}");
+    xmllint_valid(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+    assert!(xml.contains("name=\"wave 1/2, job "), "{xml}");
+    assert!(xml.contains("name=\"wave 2/2, job "), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
+    assert_eq!(xml.matches("type=\"drift\"").count(), 3, "{xml}");
+
+    // Every wave's job carries the user's userdata beside the rollout's keys.
+    let jobs = crate::agent_flags::client(&emu)
+        .jobs(&orchestrator_client::JobsQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(jobs.items.len(), 2);
+    for j in &jobs.items {
+        let u = j.userdata.as_ref().expect("userdata");
+        assert_eq!(u["ticket"], "CHG-3", "{u}");
+        assert!(u["kick_rollout"].is_string(), "{u}");
+    }
+}

@@ -10,6 +10,7 @@ mod faults;
 mod interrupts;
 mod jobs;
 mod output;
+mod rollout;
 mod scale;
 mod schema;
 mod tasks;
