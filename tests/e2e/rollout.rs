@@ -3,28 +3,12 @@
 //! nodes in two waves of two, one of them with a broken catalog (its environment does not
 //! compile): the failure budget of 0 stops the rollout, the second wave never starts.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use kick::{Cli, Context, Interrupts, Streams};
 use kick_e2e::{EmulatedNodes, PuppetDb, Stack};
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-rollout-token";
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
@@ -154,26 +138,5 @@ fn humantime_now() -> String {
 
 /// kick in-process, state files under `dir/rollouts`; (exit code, JSON document, stderr).
 async fn kick(args: &[&str], dir: &std::path::Path) -> (u8, Value, String) {
-    let (out, err) = (Buf::default(), Buf::default());
-    let cli = Cli::try_parse_args(std::iter::once("kick").chain(args.iter().copied()))
-        .expect("valid kick arguments");
-    let mut ctx = Context::new(
-        Streams {
-            out: Box::new(out.clone()),
-            err: Box::new(err.clone()),
-            out_tty: false,
-            err_tty: false,
-        },
-        Interrupts::none(),
-    );
-    ctx.state_dir = Some(dir.join("rollouts"));
-    let code = match kick::run(cli, &mut ctx).await {
-        Ok(c) => c,
-        Err(e) => panic!("kick failed: {e}"),
-    };
-    let stdout = String::from_utf8_lossy(&out.0.lock().expect("buffer")).into_owned();
-    let stderr = String::from_utf8_lossy(&err.0.lock().expect("buffer")).into_owned();
-    let doc = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}\n{stderr}"));
-    (code, doc, stderr)
+    crate::kick_cli::kick_in(args, Some(&dir.join("rollouts"))).await
 }

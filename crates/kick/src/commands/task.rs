@@ -7,11 +7,14 @@ use crate::cli::TaskRunArgs;
 use crate::error::Error;
 
 /// Runs `kick task run`.
-pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
+pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> {
+    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
+    crate::target::read_stdin_nodes(&mut args.target)?;
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
+    let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(
         &args.run.conn,
         Some(&args.run.env),
@@ -25,7 +28,7 @@ pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
         description: args.run.description.clone(),
         noop: args.noop.then_some(true),
         timeout: args.run.timeout,
-        userdata: None,
+        userdata,
     };
     let sub = crate::rollout::run::Submission {
         request: req,
