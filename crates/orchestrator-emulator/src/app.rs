@@ -19,8 +19,12 @@ pub struct App {
     pub base: String,
     pub jobs: RwLock<BTreeMap<u64, Arc<JobHandle>>>,
     next_job: AtomicU64,
+    next_schedule: AtomicU64,
+    next_task_target: AtomicU64,
     pub slots: Arc<Semaphore>,
     pub store: Store,
+    /// Plan job changes one at a time (each is read, changed, written).
+    pub plans_lock: tokio::sync::Mutex<()>,
     /// pxp-agent's task cache: `<sha256>/<filename>`.
     pub cache_dir: std::path::PathBuf,
     /// Install directories of multi-file task runs.
@@ -64,9 +68,12 @@ impl App {
             base,
             jobs: RwLock::new(BTreeMap::new()),
             next_job: AtomicU64::new(opened.next_job),
+            next_schedule: AtomicU64::new(opened.next_schedule),
+            next_task_target: AtomicU64::new(opened.next_task_target),
             cache_dir: store.dir().join("task-cache"),
             spool_dir: store.dir().join("spool"),
             store,
+            plans_lock: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),
             running: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -82,8 +89,17 @@ impl App {
             .and_then(|&i| self.config.inventory.nodes.get(i))
     }
 
+    /// The next job or plan job name (one sequence: a name is never both).
     pub fn next_job_name(&self) -> u64 {
         self.next_job.fetch_add(1, Ordering::SeqCst)
+    }
+
+    pub fn next_schedule(&self) -> u64 {
+        self.next_schedule.fetch_add(1, Ordering::SeqCst)
+    }
+
+    pub fn next_task_target(&self) -> u64 {
+        self.next_task_target.fetch_add(1, Ordering::SeqCst)
     }
 
     /// A job in memory (running, or ended but not yet handed to the store).

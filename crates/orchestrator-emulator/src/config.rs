@@ -31,6 +31,11 @@ pub struct TokenSpec {
     /// Whether this token may start `command/deploy` jobs (Puppet runs).
     #[serde(default = "yes")]
     pub deploy: bool,
+    /// A task target (its name, as `POST /command/task_target` answered):
+    /// the token may then run only that target's tasks, on its nodes (other
+    /// nodes of a scope are left out), and no Puppet runs.
+    #[serde(default)]
+    pub task_target: Option<String>,
 }
 
 fn default_login() -> String {
@@ -49,6 +54,7 @@ impl TokenSpec {
             login: default_login(),
             tasks: None,
             deploy: true,
+            task_target: None,
         }
     }
 

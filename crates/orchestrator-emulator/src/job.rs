@@ -155,6 +155,8 @@ pub enum Command {
     Task,
     /// `command/deploy` (a Puppet run).
     Deploy,
+    /// `command/plan_task`: a task job of a plan job.
+    PlanTask,
 }
 
 impl Command {
@@ -162,16 +164,31 @@ impl Command {
         match self {
             Self::Task => "task",
             Self::Deploy => "deploy",
+            Self::PlanTask => "plan_task",
         }
     }
 }
 
-/// One entry of the state history.
+/// One entry of a state history (of a job, or of a plan job).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Status {
-    pub state: JobState,
+pub struct Status<S = JobState> {
+    pub state: S,
     pub enter: f64,
     pub exit: Option<f64>,
+}
+
+impl<S> Status<S> {
+    /// Ends the current entry and starts one for `state`, both at `now`.
+    pub fn enter(history: &mut Vec<Self>, state: S, now: f64) {
+        if let Some(last) = history.last_mut() {
+            last.exit = Some(now);
+        }
+        history.push(Self {
+            state,
+            enter: now,
+            exit: None,
+        });
+    }
 }
 
 /// A node within a job.
@@ -423,14 +440,7 @@ impl JobRecord {
             return;
         }
         let now = time::now();
-        if let Some(last) = self.status.last_mut() {
-            last.exit = Some(now);
-        }
-        self.status.push(Status {
-            state,
-            enter: now,
-            exit: None,
-        });
+        Status::enter(&mut self.status, state, now);
         self.state = state;
         self.timestamp = now;
         self.pending.push(Pending::Head);
@@ -624,7 +634,7 @@ pub fn render_event(id: u64, e: &EventRecord, node: Option<&NodeRecord>) -> Even
 }
 
 /// The owner object: PE sends the full RBAC subject.
-fn owner(login: &str, logged_in: f64) -> Owner {
+pub(crate) fn owner(login: &str, logged_in: f64) -> Owner {
     use sha2::Digest;
     let h = hex::encode(sha2::Sha256::digest(login.as_bytes()));
     let id = format!(

@@ -36,6 +36,7 @@ mod error;
 mod exec;
 mod job;
 mod modules;
+mod plans;
 pub mod puppet_type;
 mod query;
 mod runner;
@@ -86,6 +87,8 @@ pub fn router(config: Config) -> Result<(axum::Router, Handle), Error> {
 fn build(config: Config, base: String) -> Result<(axum::Router, Handle), Error> {
     let base = base.trim_end_matches('/').to_owned();
     let app = Arc::new(app::App::new(config, base)?);
+    tokio::spawn(plans::recover(app.clone()));
+    tokio::spawn(api::schedules_tick(Arc::downgrade(&app)));
     Ok((api::router(app.clone()), Handle { app }))
 }
 

@@ -54,7 +54,7 @@ pub struct Plan {
 fn what(command: Command, task: &str) -> String {
     match command {
         Command::Deploy => "puppet".to_owned(),
-        Command::Task => format!("task {task}"),
+        Command::Task | Command::PlanTask => format!("task {task}"),
     }
 }
 
@@ -157,7 +157,7 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
             n.timestamp = now;
             let msg = match plan.command {
                 Command::Deploy => format!("Started puppet run on {name} ..."),
-                Command::Task => format!("Started {what} on {name} ..."),
+                Command::Task | Command::PlanTask => format!("Started {what} on {name} ..."),
             };
             rec.push_event(
                 EventType::NodeRunning,
@@ -584,7 +584,7 @@ fn record(job: &JobHandle, plan: &Plan, idx: usize, outcome: Outcome) {
             json!({ "message": format!("Finished puppet run on {name} - Success! "),
                     "report-url": result.get("report-url").cloned().unwrap_or(Value::Null) }),
         ),
-        (NodeState::Finished, Command::Task) => (
+        (NodeState::Finished, Command::Task | Command::PlanTask) => (
             EventType::NodeFinished,
             format!("Finished task {} on {name}", plan.task_name),
             json!({}),
@@ -603,7 +603,7 @@ fn record(job: &JobHandle, plan: &Plan, idx: usize, outcome: Outcome) {
             );
             (EventType::NodeFailed, m.clone(), json!({ "message": m }))
         }
-        (_, Command::Task) => {
+        (_, Command::Task | Command::PlanTask) => {
             let m = format!(
                 "Task {} failed on {name}: {}",
                 plan.task_name,

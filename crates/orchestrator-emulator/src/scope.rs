@@ -54,7 +54,7 @@ pub async fn resolve_scope(app: &App, scope: &Scope, environment: &str) -> ApiRe
     Ok(names)
 }
 
-async fn query_puppetdb(app: &App, query: &Value) -> ApiResult<Vec<String>> {
+pub async fn query_puppetdb(app: &App, query: &Value) -> ApiResult<Vec<String>> {
     let Some(url) = &app.config.puppetdb_url else {
         return Err(Failure::new(
             StatusCode::BAD_REQUEST,

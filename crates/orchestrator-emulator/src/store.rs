@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS events (
     record TEXT NOT NULL,
     PRIMARY KEY (job, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    name INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS damaged_jobs (
     name INTEGER NOT NULL,
     found REAL NOT NULL,
@@ -93,6 +99,33 @@ enum Row {
         node: Option<u32>,
         record: String,
     },
+    /// A plan job, scheduled job or task target, kept whole.
+    Record {
+        kind: Kind,
+        name: u64,
+        record: String,
+    },
+}
+
+/// The kinds of whole records the store keeps beside job history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Plan jobs (their names come from the jobs' sequence).
+    Plan,
+    /// Scheduled jobs.
+    Schedule,
+    /// Task targets.
+    TaskTarget,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Schedule => "schedule",
+            Self::TaskTarget => "task_target",
+        }
+    }
 }
 
 enum Msg {
@@ -112,6 +145,9 @@ pub struct Opened {
     pub next_job: u64,
     /// Records set aside: job id (when known) and what was wrong.
     pub damaged: Vec<(u64, String)>,
+    /// The first names new scheduled jobs and task targets may take.
+    pub next_schedule: u64,
+    pub next_task_target: u64,
 }
 
 /// A job as the store has it.
@@ -152,6 +188,8 @@ pub struct Store {
 
 struct Inner {
     tx: Mutex<mpsc::Sender<Msg>>,
+    /// Dropped with the store: ends the checkpoint thread.
+    _checkpoints: mpsc::Sender<()>,
     read: Mutex<Connection>,
     path: PathBuf,
     /// Without a state directory the database lives in a directory removed
@@ -239,6 +277,7 @@ impl Store {
             .query_row(
                 "SELECT max(coalesce((SELECT max(name) FROM jobs), 0),
                             coalesce((SELECT max(name) FROM damaged_jobs), 0),
+                            coalesce((SELECT max(name) FROM records WHERE kind = 'plan'), 0),
                             coalesce((SELECT value - 1 FROM meta WHERE key = 'next_job'), 0))",
                 [],
                 |r| r.get::<_, i64>(0),
@@ -246,11 +285,33 @@ impl Store {
             .map_err(err)?
             .max(0) as u64;
         opened.next_job = highest.max(floor) + 1;
+        let next_of = |kind: Kind| -> Result<u64, Error> {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT coalesce(max(name), 0) FROM records WHERE kind = ?1",
+                    [kind.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            Ok(n.max(0) as u64 + 1)
+        };
+        opened.next_schedule = next_of(Kind::Schedule)?;
+        opened.next_task_target = next_of(Kind::TaskTarget)?;
         for (name, why) in &opened.damaged {
             tracing::warn!(job = name, "damaged job record kept aside: {why}");
         }
 
         let read = connect(&path).map_err(err)?;
+        // Checkpoints (which sync the database file) run beside the writer,
+        // not inside its commits, so a commit never waits for a disk sync.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(err)?;
+        let checkpointer = connect(&path).map_err(err)?;
+        let (stop_checkpoints, ticks) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("job-store-checkpoint".into())
+            .spawn(move || checkpoint(checkpointer, ticks))
+            .map_err(|e| state_err(&path, e))?;
         let (tx, rx) = mpsc::channel();
         let keep_ids = scratch.is_none().then_some(id_file);
         std::thread::Builder::new()
@@ -261,6 +322,7 @@ impl Store {
             Self {
                 inner: Arc::new(Inner {
                     tx: Mutex::new(tx),
+                    _checkpoints: stop_checkpoints,
                     read: Mutex::new(read),
                     path,
                     _scratch: scratch,
@@ -302,6 +364,91 @@ impl Store {
             rows,
             durable: Some((durable.clone(), rec.events.len() as u64)),
         });
+    }
+
+    /// Writes a whole record (committed with the next batch; `flush` to wait).
+    pub fn put<T: serde::Serialize>(&self, kind: Kind, name: u64, record: &T) {
+        self.send(Msg::Rows {
+            rows: vec![Row::Record {
+                kind,
+                name,
+                record: to_json(record),
+            }],
+            durable: None,
+        });
+    }
+
+    /// Removes a whole record.
+    pub fn remove(&self, kind: Kind, name: u64) {
+        self.send(Msg::Rows {
+            rows: vec![Row::Record {
+                kind,
+                name,
+                record: String::new(),
+            }],
+            durable: None,
+        });
+    }
+
+    /// A whole record.
+    pub async fn get<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        kind: Kind,
+        name: u64,
+    ) -> Result<Option<T>, Failure> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT record FROM records WHERE kind = ?1 AND name = ?2",
+                params![kind.as_str(), clamp(name)],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|t| parse(&t))
+            .transpose()
+        })
+        .await
+    }
+
+    /// Every record of a kind, by name.
+    pub async fn all<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        kind: Kind,
+    ) -> Result<Vec<T>, Failure> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT record FROM records WHERE kind = ?1 ORDER BY name")?
+                .query_map([kind.as_str()], |r| r.get::<_, String>(0))?
+                .map(|r| r.and_then(|t| parse(&t)))
+                .collect()
+        })
+        .await
+    }
+
+    /// Days (`YYYY-MM-DD`, UTC) from `from` to `to` with the distinct nodes
+    /// that started a run each day, by job command (`*`: any command).
+    pub async fn nodes_per_day(
+        &self,
+        from: String,
+        to: String,
+    ) -> Result<Vec<(String, String, u64)>, Failure> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "WITH runs AS (
+                     SELECT date(n.start, 'unixepoch') AS day, j.command AS command,
+                            json_extract(n.record, '$.name') AS node
+                     FROM nodes n JOIN jobs j ON j.name = n.job
+                     WHERE n.start IS NOT NULL)
+                 SELECT day, command, count(DISTINCT node) FROM runs
+                 WHERE day BETWEEN ?1 AND ?2 GROUP BY day, command
+                 UNION ALL
+                 SELECT day, '*', count(DISTINCT node) FROM runs
+                 WHERE day BETWEEN ?1 AND ?2 GROUP BY day",
+            )?
+            .query_map(params![from, to], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+            })?
+            .collect()
+        })
+        .await
     }
 
     /// Waits until everything sent so far is committed.
@@ -504,6 +651,16 @@ fn node_row(rec: &JobRecord, idx: usize) -> Row {
     }
 }
 
+/// Records that ids up to `name` are taken (jobs and plan jobs share them).
+fn bump_next_job(tx: &rusqlite::Transaction<'_>, name: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('next_job', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+    )?
+    .execute([clamp(name).saturating_add(1)])?;
+    Ok(())
+}
+
 fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result<()> {
     for row in rows {
         match row {
@@ -524,11 +681,7 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result<
                     head.finished.map(time::seconds),
                     text
                 ])?;
-                tx.prepare_cached(
-                    "INSERT INTO meta (key, value) VALUES ('next_job', ?1)
-                     ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-                )?
-                .execute([clamp(head.name).saturating_add(1)])?;
+                bump_next_job(tx, head.name)?;
             }
             Row::Node {
                 job,
@@ -561,6 +714,19 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result<
                     "INSERT OR REPLACE INTO events (job, id, node, record) VALUES (?1, ?2, ?3, ?4)",
                 )?
                 .execute(params![clamp(*job), clamp(*id), node, record])?;
+            }
+            Row::Record { kind, name, record } if record.is_empty() => {
+                tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND name = ?2")?
+                    .execute(params![kind.as_str(), clamp(*name)])?;
+            }
+            Row::Record { kind, name, record } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO records (kind, name, record) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![kind.as_str(), clamp(*name), record])?;
+                if *kind == Kind::Plan {
+                    bump_next_job(tx, *name)?;
+                }
             }
         }
     }
@@ -596,6 +762,11 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, id_file: Option<PathBuf
             .filter_map(|m| match m {
                 Msg::Rows { rows, .. } => rows.iter().find_map(|r| match r {
                     Row::Job { head, .. } => Some(head.name),
+                    Row::Record {
+                        kind: Kind::Plan,
+                        name,
+                        ..
+                    } => Some(*name),
                     _ => None,
                 }),
                 Msg::Flush(_) => None,
@@ -621,6 +792,18 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, id_file: Option<PathBuf
                     let _ = tx.send(result.clone());
                 }
             }
+        }
+    }
+}
+
+/// Moves the WAL into the database every second (PASSIVE: never blocks the
+/// writer), until the store is dropped.
+fn checkpoint(conn: Connection, until: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) =
+        until.recv_timeout(std::time::Duration::from_secs(1))
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "job history checkpoint failed; will retry");
         }
     }
 }

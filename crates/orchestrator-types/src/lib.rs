@@ -18,6 +18,8 @@
 //!   `psick::puppet_agent` parameters ([`psick::params`]).
 //! - [`psick_tasks`]: results of the pxp-agent module mode, system_update and
 //!   puppet_install.
+//! - [`plan`]: plan jobs; [`schedule`]: scheduled jobs; [`usage`]: node
+//!   counts per day; [`task_target`]: task targets.
 #![warn(missing_docs)]
 
 pub mod command;
@@ -27,10 +29,14 @@ pub mod inventory;
 pub mod job;
 pub mod lenient;
 pub mod node;
+pub mod plan;
 pub mod psick;
 pub mod psick_tasks;
 pub mod report;
+pub mod schedule;
 pub mod task;
+pub mod task_target;
+pub mod usage;
 
 pub use command::{
     DeployRequest, JobCreated, JobRef, Scope, StopRequest, StopResponse, TaskRequest,
@@ -40,8 +46,14 @@ pub use event::{Event, EventDetails, EventList, EventType};
 pub use inventory::{InventoryList, InventoryNode, InventoryRequest};
 pub use job::{Job, JobList, JobState, Link, Pagination, StatusEntry};
 pub use node::{JobNode, NextEvents, NodeList, NodeState};
+pub use plan::{
+    PlanCreated, PlanEvent, PlanEventList, PlanJob, PlanJobList, PlanState, PlanTaskRequest,
+};
 pub use report::{JobReport, ReportEntry};
+pub use schedule::{Schedule, ScheduleRequest, ScheduledJob, ScheduledJobList};
 pub use task::{TaskDetails, TaskFile, TaskList, TaskRef};
+pub use task_target::{TaskTarget, TaskTargetList, TaskTargetRequest};
+pub use usage::{Usage, UsageDay};
 
 /// The path prefix every Orchestrator API v1 endpoint lives under.
 pub const API_PREFIX: &str = "/orchestrator/v1";

@@ -15,7 +15,10 @@ use super::{
     ApiResult, Shared, body, body_bytes, check_environment, created, parse, start, task_files,
     token,
 };
-use crate::app::Found;
+use std::sync::Arc;
+
+use crate::app::{App, Found};
+use crate::config::TokenSpec;
 use crate::deploy;
 use crate::error::Failure;
 use crate::exec::StopLevel;
@@ -24,13 +27,35 @@ use crate::modules;
 use crate::query::job_id;
 use crate::runner::Plan;
 use crate::scope::resolve_scope;
+
 pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
     let tok = token(req.extensions());
     let bytes = body_bytes(&app, req.into_body()).await?;
-    let r: TaskRequest = parse(&bytes)?;
-    let order: ParamOrder = parse(&bytes)?;
+    let name = submit_task(&app, &tok, &bytes, Origin::default()).await?;
+    Ok(created(&app, name))
+}
+
+/// Where a job comes from, when not straight from a request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin {
+    /// It is a `plan_task` job of this plan job.
+    pub plan_job: Option<u64>,
+    /// A scheduled job started it (`options.scheduled-job-id`).
+    pub scheduled: Option<u64>,
+}
+
+/// Starts a task job from a `command/task` body.
+pub async fn submit_task(
+    app: &Arc<App>,
+    tok: &TokenSpec,
+    bytes: &[u8],
+    origin: Origin,
+) -> ApiResult<u64> {
+    let plan_job = origin.plan_job;
+    let r: TaskRequest = parse(bytes)?;
+    let order: ParamOrder = parse(bytes)?;
     let environment = r.environment.clone().unwrap_or_else(|| "production".into());
-    check_environment(&app, &environment)?;
+    check_environment(app, &environment)?;
     let (module, task) = modules::split_name(&r.task)?;
     let resolved = modules::resolve(&app.config, &module, &task)?;
     if !tok.may_run(&resolved.name) {
@@ -60,8 +85,13 @@ pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
             ),
         ));
     }
-    let files = task_files(&app, &resolved).await?;
-    let nodes = resolve_scope(&app, &r.scope, &environment).await?;
+    let files = task_files(app, &resolved).await?;
+    let nodes = resolve_scope(app, &r.scope, &environment).await?;
+    let nodes = super::task_targets::permitted(app, tok, &resolved.name, nodes).await?;
+    let command = match plan_job {
+        Some(_) => Command::PlanTask,
+        None => Command::Task,
+    };
 
     let sensitive = sensitive_names(&resolved);
     let mut shown = r.params.clone();
@@ -76,7 +106,7 @@ pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
         "noop": noop,
         "task": resolved.name,
         "sensitive": sensitive,
-        "scheduled-job-id": null,
+        "scheduled-job-id": origin.scheduled.map(|s| s.to_string()),
         "params": shown,
         "scope": r.scope,
         "environment": environment,
@@ -88,22 +118,18 @@ pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
     if let Some(u) = &r.userdata {
         options["userdata"] = json!(u);
     }
+    if let Some(p) = plan_job {
+        options["plan_job"] = json!(p.to_string());
+    }
     let name = app.next_job_name();
-    let rec = JobRecord::new(
-        name,
-        Command::Task,
-        options,
-        &tok.login,
-        &environment,
-        nodes,
-    );
+    let rec = JobRecord::new(name, command, options, &tok.login, &environment, nodes);
     // The request's order, as pxp-agent passes it on.
     let mut input = order.params.0;
     if noop {
         input.push(("_noop".into(), json!(true)));
     }
     let plan = Plan {
-        command: Command::Task,
+        command,
         task_name: resolved.name.clone(),
         files,
         input_method: resolved.input_method.clone(),
@@ -115,13 +141,23 @@ pub async fn task(State(app): Shared, req: Request) -> ApiResult<Response> {
         base: app.base.clone(),
         max_output: app.config.max_output_bytes,
     };
-    let name = start(&app, rec, plan).await?;
-    Ok(created(&app, name))
+    start(app, rec, plan).await
 }
 
 pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
     let tok = token(req.extensions());
     let r: DeployRequest = body(&app, req.into_body()).await?;
+    let name = submit_deploy(&app, &tok, r, None).await?;
+    Ok(created(&app, name))
+}
+
+/// Starts a Puppet run job from a `command/deploy` request.
+pub async fn submit_deploy(
+    app: &Arc<App>,
+    tok: &TokenSpec,
+    r: DeployRequest,
+    scheduled: Option<u64>,
+) -> ApiResult<u64> {
     let Some(environment) = r.environment.clone() else {
         return Err(Failure::invalid_body("The 'environment' key is required"));
     };
@@ -134,13 +170,13 @@ pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
     check_timeout("timeout", r.timeout)?;
     check_timeout("http_connect_timeout", r.http_connect_timeout)?;
     check_concurrency(r.concurrency)?;
-    check_environment(&app, &environment)?;
+    check_environment(app, &environment)?;
     if r.noop == Some(true) && r.no_noop == Some(true) {
         return Err(Failure::invalid_body(
             "'noop' and 'no_noop' cannot both be true",
         ));
     }
-    if !tok.deploy {
+    if !tok.deploy || tok.task_target.is_some() {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
             kind::NOT_PERMITTED,
@@ -157,20 +193,21 @@ pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
             "psick::puppet_agent has no executable; build it with `make task`",
         ));
     }
-    let files = task_files(&app, &resolved).await?;
-    let nodes = resolve_scope(&app, &r.scope, &environment).await?;
+    let files = task_files(app, &resolved).await?;
+    let nodes = resolve_scope(app, &r.scope, &environment).await?;
 
     let declared = resolved
         .metadata
         .get("parameters")
         .and_then(Value::as_object);
-    let params = deploy::agent_params(&r, &environment, declared);
+    let params = deploy::agent_params(&r, &environment, declared)?;
     check_params(&resolved, &params)?;
     let noop = r.noop == Some(true);
     let mut options = serde_json::to_value(&r).unwrap_or_else(|_| json!({}));
     options["transport"] = json!("pxp");
     options["noop"] = json!(noop);
     options["description"] = json!(r.description.clone().unwrap_or_default());
+    options["scheduled-job-id"] = json!(scheduled.map(|s| s.to_string()));
     let name = app.next_job_name();
     let rec = JobRecord::new(
         name,
@@ -196,8 +233,7 @@ pub async fn deploy(State(app): Shared, req: Request) -> ApiResult<Response> {
         base: app.base.clone(),
         max_output: app.config.max_output_bytes,
     };
-    let name = start(&app, rec, plan).await?;
-    Ok(created(&app, name))
+    start(app, rec, plan).await
 }
 
 pub async fn stop(State(app): Shared, req: Request) -> ApiResult<Response> {

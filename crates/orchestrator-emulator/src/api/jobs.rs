@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use orchestrator_types::{EventList, JobList, NodeList, NodeState, Pagination};
 use serde_json::{Value, json};
 
-use super::{ApiPath, ApiResult, Shared};
+use super::{ApiPath, ApiResult, Page, Shared, order_desc};
 use crate::app::{App, Found};
 use crate::error::Failure;
 use crate::job::{JobHead, render_event, render_node};
@@ -19,34 +19,6 @@ const EVENTS_PAGE: usize = 1000;
 
 async fn find_job(app: &App, raw: &str) -> ApiResult<Found> {
     app.find(job_id(raw)?, raw).await
-}
-
-/// The `limit` and `offset` of a listing request.
-struct Page {
-    limit: Option<u64>,
-    offset: u64,
-}
-
-impl Page {
-    fn parse(p: &Params) -> ApiResult<Page> {
-        Ok(Page {
-            limit: p.uint("limit")?,
-            offset: p.uint("offset")?.unwrap_or(0),
-        })
-    }
-
-    /// The requested window of `rows`.
-    fn of<I: Iterator>(&self, rows: I) -> impl Iterator<Item = I::Item> {
-        rows.skip(self.offset as usize)
-            .take(self.limit.map_or(usize::MAX, |l| l as usize))
-    }
-}
-
-fn order_desc(p: &Params) -> ApiResult<(String, bool)> {
-    let order = p.one_of("order", &["asc", "desc", "ASC", "DESC"])?;
-    let order = order.unwrap_or_else(|| "asc".into()).to_lowercase();
-    let desc = order == "desc";
-    Ok((order, desc))
 }
 
 pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::Json<JobList>> {

@@ -24,10 +24,16 @@ use crate::query::Params;
 use crate::runner::{self, Plan};
 
 mod checks;
+pub(crate) use commands::{Origin, submit_deploy, submit_task};
 mod commands;
 mod inventory;
 mod jobs;
+mod plans;
+mod schedules;
+pub(crate) use schedules::tick as schedules_tick;
+mod task_targets;
 mod tasks;
+mod usage;
 
 pub(crate) type Shared = State<Arc<App>>;
 
@@ -66,6 +72,30 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/jobs/{id}/report", get(jobs::report))
         .route("/inventory", get(inventory::list).post(inventory::lookup))
         .route("/inventory/{node}", get(inventory::one))
+        .route("/command/task_target", post(task_targets::create))
+        .route("/command/plan_run", post(plans::plan_run))
+        .route("/command/plan_start", post(plans::plan_start))
+        .route("/command/plan_task", post(plans::plan_task))
+        .route("/command/plan_finish", post(plans::plan_finish))
+        .route("/command/stop_plan", post(plans::stop_plan))
+        .route(
+            "/scheduled_jobs/environment_jobs",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/scheduled_jobs/environment_jobs/{id}",
+            get(schedules::one)
+                .put(schedules::edit)
+                .delete(schedules::remove),
+        )
+        .route("/plan_jobs", get(plans::list))
+        .route("/plan_jobs/{id}", get(plans::one))
+        .route("/plan_jobs/{id}/events", get(plans::events))
+        .route("/plan_jobs/{id}/events/{event}", get(plans::event))
+        .route("/plan_jobs/{id}/event/{event}", get(plans::event))
+        .route("/scopes/task_targets", get(task_targets::list))
+        .route("/scopes/task_targets/{id}", get(task_targets::one))
+        .route("/usage", get(usage::get))
         .route("/tasks", get(tasks::list))
         .route("/tasks/{module}/{task}", get(tasks::one))
         .fallback(not_found)
@@ -176,6 +206,55 @@ async fn root(State(app): Shared) -> impl IntoResponse {
             { "name": "task", "id": format!("{b}/command/task") }
         ]
     }))
+}
+
+/// The `limit` and `offset` of a listing request.
+pub(crate) struct Page {
+    pub limit: Option<u64>,
+    pub offset: u64,
+}
+
+impl Page {
+    pub fn parse(p: &Params) -> ApiResult<Page> {
+        Ok(Page {
+            limit: p.uint("limit")?,
+            offset: p.uint("offset")?.unwrap_or(0),
+        })
+    }
+
+    /// The requested window of `rows`.
+    pub fn of<I: Iterator>(&self, rows: I) -> impl Iterator<Item = I::Item> {
+        rows.skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
+            .take(
+                self.limit
+                    .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+            )
+    }
+
+    /// `pagination` of a listing: the request's window, the total, the order.
+    pub fn pagination(
+        &self,
+        total: usize,
+        order: String,
+        order_by: String,
+        job_type: Option<String>,
+    ) -> orchestrator_types::Pagination {
+        orchestrator_types::Pagination {
+            limit: self.limit,
+            offset: Some(self.offset),
+            total: Some(total as u64),
+            order: Some(order),
+            order_by: Some(order_by),
+            job_type,
+        }
+    }
+}
+
+pub(crate) fn order_desc(p: &Params) -> ApiResult<(String, bool)> {
+    let order = p.one_of("order", &["asc", "desc", "ASC", "DESC"])?;
+    let order = order.unwrap_or_else(|| "asc".into()).to_lowercase();
+    let desc = order == "desc";
+    Ok((order, desc))
 }
 
 /// Reads a JSON body within the size limit.

@@ -55,6 +55,7 @@ async fn task_permissions() {
         login: "operator".into(),
         tasks: Some(vec!["fixture::trivial".into()]),
         deploy: false,
+        task_target: None,
     };
     let s = Server::start(
         config(1)

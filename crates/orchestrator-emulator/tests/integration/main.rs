@@ -12,4 +12,5 @@ mod paging;
 mod persistence;
 mod pxp;
 mod tls;
+mod whole_api;
 mod wire;
