@@ -35,6 +35,9 @@ pub enum Command {
     /// Show, follow, list or stop jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Schedule agent runs and tasks for the orchestrator to start when due.
+    #[command(subcommand)]
+    Schedule(crate::commands::schedule::args::ScheduleCommand),
     /// Show which nodes are connected to the orchestrator.
     Inventory(InventoryArgs),
     /// List the tasks available, or show one task's parameters.
@@ -84,6 +87,8 @@ pub struct AgentArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub when: crate::commands::schedule::args::When,
 }
 
 /// `kick task ...`.

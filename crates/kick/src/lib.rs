@@ -152,6 +152,7 @@ pub async fn run(cli: Cli, ctx: &mut Context) -> Result<u8, Error> {
         Command::Task(cli::TaskCommand::Run(a)) => commands::task::run(ctx, a).await,
         Command::Deploy(a) => commands::deploy::run(ctx, a).await,
         Command::Job(c) => commands::job::run(ctx, c).await,
+        Command::Schedule(c) => commands::schedule::run(ctx, c).await,
         Command::Inventory(a) => commands::inventory::run(ctx, a).await,
         Command::Tasks(c) => commands::tasks::run(ctx, c).await,
         Command::Completions { shell } => {
@@ -179,6 +180,7 @@ fn output_args(cli: &Cli) -> Option<&cli::OutputArgs> {
         Command::Job(cli::JobCommand::Show(a) | cli::JobCommand::Watch(a)) => &a.output,
         Command::Job(cli::JobCommand::List(a)) => &a.output,
         Command::Job(cli::JobCommand::Stop(a)) => &a.output,
+        Command::Schedule(c) => c.output(),
         Command::Inventory(a) => &a.output,
         Command::Tasks(cli::TasksCommand::List(a)) => &a.output,
         Command::Tasks(cli::TasksCommand::Show(a)) => &a.output,

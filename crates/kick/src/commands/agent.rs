@@ -6,7 +6,8 @@
 //! `puppet job run -e` does; `--task-environment` reads the task from
 //! elsewhere when the psick module is not deployed in that environment.
 
-use orchestrator_types::TaskRequest;
+use orchestrator_client::Settings;
+use orchestrator_types::{Scope, TaskRequest};
 use serde_json::{Map, Value};
 
 use crate::Context;
@@ -49,18 +50,16 @@ pub fn params(args: &AgentArgs) -> Map<String, Value> {
     p
 }
 
-/// Runs `kick agent`.
-pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
-    let scope = crate::target::scope(&args.target)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
-    let req = TaskRequest {
+/// The task request for the agent flags (also what `--at` schedules).
+pub fn request(args: &AgentArgs, scope: Scope, settings: &Settings) -> TaskRequest {
+    TaskRequest {
         environment: args
             .task_environment
             .clone()
             .or(settings.environment.clone()),
         scope,
         task: args.task.clone(),
-        params: params(&args),
+        params: params(args),
         description: args.run.description.clone(),
         // psick::puppet_agent supports noop, so the job is also marked noop
         // (PE shows it in job listings); another --task may not, and gets
@@ -68,7 +67,17 @@ pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
         noop: (args.noop && args.task == DEFAULT_TASK).then_some(true),
         timeout: args.run.timeout,
         userdata: None,
-    };
+    }
+}
+
+/// Runs `kick agent` (or schedules it, with `--at`/`--every`).
+pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
+    if args.when.is_set() {
+        return super::schedule::agent(ctx, args).await;
+    }
+    let scope = crate::target::scope(&args.target)?;
+    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let req = request(&args, scope, &settings);
     let job = client.run_task(req).await?;
     super::follow_started(ctx, &client, job, &args.run).await
 }

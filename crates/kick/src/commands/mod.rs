@@ -4,6 +4,7 @@ pub mod agent;
 pub mod deploy;
 pub mod inventory;
 pub mod job;
+pub mod schedule;
 pub mod task;
 pub mod tasks;
 

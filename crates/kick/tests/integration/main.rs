@@ -8,5 +8,6 @@ mod faults;
 mod interrupts;
 mod jobs;
 mod scale;
+mod schedules;
 mod schema;
 mod tasks;
