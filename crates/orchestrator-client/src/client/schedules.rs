@@ -12,6 +12,7 @@ use orchestrator_types::{JobRef, ScheduleRequest, ScheduledJob, ScheduledJobList
 use reqwest::Method;
 
 use super::Client;
+use super::endpoints::push;
 use super::submit::{MARKER_KEY, Sent, ensure_userdata_marker};
 use super::transport::to_body;
 use crate::error::Error;
@@ -44,16 +45,11 @@ impl Client {
         q: &ScheduledJobsQuery,
     ) -> Result<ScheduledJobList, Error> {
         let mut params = Vec::new();
-        let mut push = |k: &'static str, v: Option<String>| {
-            if let Some(v) = v {
-                params.push((k, v));
-            }
-        };
-        push("limit", q.limit.map(|n| n.to_string()));
-        push("offset", q.offset.map(|n| n.to_string()));
-        push("order_by", q.order_by.clone());
-        push("order", q.order.clone());
-        push("type", q.job_type.clone());
+        push(&mut params, "limit", q.limit);
+        push(&mut params, "offset", q.offset);
+        push(&mut params, "order_by", q.order_by.as_ref());
+        push(&mut params, "order", q.order.as_ref());
+        push(&mut params, "type", q.job_type.as_ref());
         self.get(&["scheduled_jobs", "environment_jobs"], &params)
             .await
     }
