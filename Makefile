@@ -23,7 +23,7 @@ MODULE_TGZ  := pkg/$(MODULE_DIR).tar.gz
 PS_STATE    ?= /tmp/kick-puppet-stack
 export PS_STATE
 
-.PHONY: help deps build release task module lint test test-only bench demo demo-up demo-down stack-up stack-down clean
+.PHONY: help deps build release task module lint test test-only bench demo demo-up demo-down stack-up stack-down puppetdb-up puppetdb-down clean
 
 help: ## list the targets
 	@echo "Kick make targets:"
@@ -81,6 +81,7 @@ bench: deps task ## benchmarks (figures go to the README)
 	$(CARGO) build --release -p orchestrator-emulator --bins
 	$(TARGET_DIR)/release/emulator-bench
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh
+	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/rollout.sh
 
 demo: deps ## the main job: loopback puppetserver + emulator + three nodes; noop, real, converged runs
 	tests/scripts/demo.sh all
@@ -96,6 +97,12 @@ stack-up: ## start (or reuse) the loopback puppetserver in PS_STATE
 
 stack-down: ## stop the puppetserver recorded in PS_STATE, by PID
 	tests/scripts/puppet-stack-down.sh
+
+puppetdb-up: ## start (or reuse) the loopback PuppetDB + PostgreSQL in PDB_STATE (after stack-up)
+	tests/scripts/puppetdb-up.sh
+
+puppetdb-down: ## stop the PuppetDB and PostgreSQL recorded in PDB_STATE, by PID
+	tests/scripts/puppetdb-down.sh
 
 clean: ## remove packaging output and the staged binary (not cargo's target dir)
 	rm -rf pkg $(TASK_STAGED)

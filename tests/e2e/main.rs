@@ -12,6 +12,7 @@ mod lock_paths;
 mod module;
 mod packages;
 mod pxp_module;
+mod rollout;
 mod setup;
 mod stops;
 mod task;

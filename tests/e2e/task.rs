@@ -503,3 +503,177 @@ fn sigterm_to_the_task_is_forwarded_and_still_yields_a_result() {
     let left = node.wait_no_puppet_processes(Duration::from_secs(10));
     assert!(left.is_empty(), "puppet processes left behind: {left:?}");
 }
+
+/// The result's `changes` come from the report of that very run: a noop run on a drifted
+/// file lists each pending property change with what is there and what the catalog wants.
+#[test]
+fn noop_run_lists_each_pending_change_with_previous_and_desired() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-drift");
+    let first = node.run_task(&json!({"environment": "idem"}));
+    assert!(first.exit.success(), "{}", first.dump());
+    let managed = node.managed_dir().join("idem.txt");
+    std::fs::write(&managed, "edited by hand\n").unwrap();
+    std::fs::set_permissions(
+        &managed,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+
+    let noop = node.run_task(&json!({"noop": true, "environment": "idem"}));
+    assert_result_shape(&noop);
+    assert!(noop.exit.success(), "{}", noop.dump());
+    assert!(noop.result.get("report_error").is_none(), "{}", noop.dump());
+    let resource = format!("File[{}]", managed.display());
+    let change = |property: &str| {
+        noop.result["changes"]
+            .as_array()
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["resource"] == json!(resource) && c["property"] == property)
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no {property} change of {resource}:\n{}", noop.dump()))
+    };
+    let content = change("content");
+    assert_eq!(content["status"], "noop", "{content}");
+    assert_eq!(content["type"], "File");
+    assert_eq!(content["title"], json!(managed.display().to_string()));
+    let (previous, desired) = (
+        content["previous"].as_str().unwrap(),
+        content["desired"].as_str().unwrap(),
+    );
+    assert!(
+        previous.starts_with("{sha256}") && desired.starts_with("{sha256}"),
+        "checksums, not base64: {content}"
+    );
+    assert_ne!(previous, desired);
+    let mode = change("mode");
+    assert_eq!(
+        (mode["previous"].as_str(), mode["desired"].as_str()),
+        (Some("0600"), Some("0644")),
+        "{mode}"
+    );
+    assert!(
+        noop.result["transaction_uuid"]
+            .as_str()
+            .is_some_and(|u| u.len() == 36),
+        "{}",
+        noop.dump()
+    );
+    // Drift from what the last run applied is corrective.
+    assert_eq!(content["corrective"], json!(true), "{content}");
+    assert_eq!(noop.result["corrective_change"]["corrective"], json!(1));
+    assert_eq!(
+        std::fs::read_to_string(&managed).unwrap(),
+        "edited by hand\n",
+        "noop changed nothing"
+    );
+
+    // The real run applies the same two changes, and the next has none.
+    let real = node.run_task(&json!({"environment": "idem"}));
+    assert!(real.exit.success(), "{}", real.dump());
+    let statuses: Vec<(&str, &str)> = real.result["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["property"].as_str().unwrap_or(""),
+                c["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("content", "success"), ("mode", "success")],
+        "{}",
+        real.dump()
+    );
+    let again = node.run_task(&json!({"environment": "idem"}));
+    assert!(again.result.get("changes").is_none(), "{}", again.dump());
+    assert!(
+        again.result.get("report_error").is_none(),
+        "{}",
+        again.dump()
+    );
+}
+
+/// Every flag the PE deploy keys map to is one the real puppet accepts: a run with all of them
+/// succeeds, and puppet's own `--configprint` shows the values they set.
+#[test]
+fn pe_deploy_parameters_are_flags_puppet_accepts() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-flags");
+    let params = json!({
+        "environment": "idem", "http_connect_timeout": 20, "http_keepalive_timeout": 0,
+        "http_read_timeout": 120, "filetimeout": 0, "ordering": "manifest",
+        "use_cached_catalog": false, "usecacheonfailure": true, "skip_tags": ["nothing_has_this"],
+        "evaltrace": true, "changes_limit": 1
+    });
+    let run = node.run_task(&params);
+    assert_result_shape(&run);
+    assert!(run.exit.success(), "{}", run.dump());
+    let argv = argv(&run);
+    let flags: Vec<&str> = argv
+        .iter()
+        .map(String::as_str)
+        .filter(|a| {
+            [
+                "--http",
+                "--filetimeout",
+                "--use_cached",
+                "--no-use_cached",
+                "--usecache",
+            ]
+            .iter()
+            .any(|p| a.starts_with(p))
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            "--usecacheonfailure",
+            "--http_connect_timeout=20",
+            "--http_keepalive_timeout=0",
+            "--http_read_timeout=120",
+            "--filetimeout=0",
+            "--no-use_cached_catalog",
+        ],
+        "{}",
+        run.dump()
+    );
+    // The first run creates the node's directory and file (and /tmp/kick-e2e, unless another
+    // test did): one event listed, the others counted.
+    assert_eq!(run.result["changes"].as_array().map(Vec::len), Some(1));
+    assert!(
+        run.result["changes_truncated"].as_u64() >= Some(1),
+        "{}",
+        run.dump()
+    );
+    // Puppet itself parses each of those flags into its setting.
+    let mut print = node.puppet("agent");
+    print.args(
+        flags
+            .iter()
+            .filter(|f| f.contains('=') || f.starts_with("--no-")),
+    );
+    print.args(["--usecacheonfailure", "--configprint"]);
+    print.arg("http_connect_timeout,http_keepalive_timeout,http_read_timeout,filetimeout,use_cached_catalog,usecacheonfailure");
+    let out = print.output().expect("puppet --configprint");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "http_connect_timeout = 20",
+        "http_keepalive_timeout = 0",
+        "http_read_timeout = 120",
+        "filetimeout = 0",
+        "use_cached_catalog = false",
+        "usecacheonfailure = true",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test` after the task and the module are built: bring up (or reuse) the loopback
-# puppetserver, run every test suite with the stack required, then the linters.
+# puppetserver and PuppetDB, run every test suite with the stack required, then the linters.
 # A server this script started is always stopped at the end (by its recorded PID); a server
 # that was already running (a developer's instance) is left alone. Exit code: the tests'
 # if they failed, else the linters'.
@@ -10,8 +10,10 @@ root=$(cd "$here/../.." && pwd)
 export PS_STATE=${PS_STATE:-/tmp/kick-puppet-stack}
 cd "$root"
 
-started=0
+export PDB_STATE=${PDB_STATE:-/tmp/kick-puppetdb}
+started=0 pdb_started=0
 stop_ours() {
+  if [ "$pdb_started" = 1 ]; then "$here/puppetdb-down.sh" || true; fi
   if [ "$started" = 1 ]; then "$here/puppet-stack-down.sh" || true; fi
 }
 trap stop_ours EXIT
@@ -27,6 +29,20 @@ while kill -0 "$up_pid" 2>/dev/null && [ ! -e "$PS_STATE/started" ]; do sleep 0.
 [ -e "$PS_STATE/started" ] && started=1
 wait "$up_pid"
 echo "[make test] puppet stack ready in $(( $(date +%s) - t0 ))s (started by this run: $started)"
+
+# PuppetDB after the server (its TLS port uses the Puppet CA the server creates); the same
+# ownership rule: stopped at the end only if this run started it.
+tp=$(date +%s)
+mkdir -p "$PDB_STATE"; rm -f "$PDB_STATE/started"
+"$here/puppetdb-up.sh" > "$PDB_STATE/up.out" &
+up_pid=$!
+while kill -0 "$up_pid" 2>/dev/null && [ ! -e "$PDB_STATE/started" ]; do sleep 0.5; done
+[ -e "$PDB_STATE/started" ] && pdb_started=1
+wait "$up_pid"
+while IFS= read -r line; do
+  case $line in KICK_PUPPETDB_URL=*|KICK_PUPPETDB_TLS_URL=*) export "${line?}" ;; esac
+done < "$PDB_STATE/up.out"
+echo "[make test] PuppetDB ready in $(( $(date +%s) - tp ))s at $KICK_PUPPETDB_URL (started by this run: $pdb_started)"
 
 export KICK_PUPPET_STACK=$PS_STATE KICK_REQUIRE_STACK=1
 t1=$(date +%s)

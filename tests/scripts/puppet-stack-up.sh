@@ -80,12 +80,55 @@ wait_ready() {
   done
 }
 
+# 3b. the PuppetDB wiring (tests/scripts/puppetdb-up.sh runs the PuppetDB itself): facts,
+#     catalogs and reports go to https://localhost:8081. soft_write_failure keeps compiles and
+#     runs working while PuppetDB is down (the terminus otherwise fails every run with a 500
+#     on replace_facts). Prints "changed" when a file was rewritten.
+write_if_changed() { # FILE, content on stdin
+  local tmp
+  tmp=$(mktemp)
+  cat > "$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else install -m 644 "$tmp" "$1"; rm -f "$tmp"; echo changed; fi
+}
+wire_puppetdb() {
+  local changes
+  changes=$(
+    write_if_changed /etc/puppet/puppetdb.conf <<'CONF'
+# Written by tests/scripts/puppet-stack-up.sh: the loopback PuppetDB of tests/scripts/puppetdb-up.sh.
+[main]
+server_urls = https://localhost:8081
+soft_write_failure = true
+server_url_timeout = 10
+CONF
+    write_if_changed /etc/puppet/routes.yaml <<'CONF'
+# Written by tests/scripts/puppet-stack-up.sh.
+server:
+  facts:
+    terminus: puppetdb
+    cache: yaml
+CONF
+    if ! grep -q '^storeconfigs_backend = puppetdb' /etc/puppet/puppet.conf; then
+      sed -i '/^\[server\]/a storeconfigs = true\nstoreconfigs_backend = puppetdb\nreports = store,puppetdb' /etc/puppet/puppet.conf
+      echo changed
+    fi
+  )
+  [ -n "$changes" ]
+}
+
 pid=$(recorded_pid)
 if is_server_pid "$pid"; then
   install_environments
   if [ "$(server_status)" != running ]; then
     log "puppetserver pid $pid is starting; waiting"
     wait_ready "$pid"
+  fi
+  if wire_puppetdb; then
+    # Our own server, started before the PuppetDB wiring: a SIGHUP reloads it (same PID, ~5 s).
+    log "PuppetDB wiring changed; reloading puppetserver pid $pid (SIGHUP)"
+    kill -HUP "$pid"
+    for _ in $(seq 1 20); do [ "$(server_status)" = running ] || break; sleep 0.5; done
+    wait_ready "$pid"
+    timing "puppetserver pid $pid reloaded for the PuppetDB wiring"
   fi
   timing "reusing running puppetserver (pid $pid)"
   echo "KICK_PUPPET_STACK=$PS_STATE"
@@ -118,6 +161,7 @@ autosign = true
 # already signed (e.g. the demo's fixed node names) gets a new certificate instead of a refusal.
 allow_duplicate_certs = true
 CONF
+wire_puppetdb || true
 sed -i 's/^JAVA_ARGS=.*/JAVA_ARGS="-Xms128m -Xmx512m -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger"/' /etc/default/puppetserver
 sed -i 's/ssl-host: 0.0.0.0/ssl-host: 127.0.0.1/' /etc/puppet/puppetserver/conf.d/webserver.conf
 

@@ -5,7 +5,7 @@ use orchestrator_emulator::{Config, NodeSpec};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{SimNode, Stack, workspace_root};
+use crate::{PuppetDb, SimNode, Stack, workspace_root};
 
 /// Simulated nodes, bootstrapped against the stack, as the inventory of an emulator that
 /// listens on a free loopback port and accepts one token. Each node's task runs use that
@@ -21,6 +21,17 @@ pub struct EmulatedNodes {
 impl EmulatedNodes {
     /// `count` nodes named `<prefix><i>-…`, with environments `production` and `idem`.
     pub async fn start(stack: &Stack, prefix: &str, count: usize, token: &str) -> EmulatedNodes {
+        Self::start_with(stack, prefix, count, token, None).await
+    }
+
+    /// As [`EmulatedNodes::start`], with `scope.query` answered by `puppetdb` when given.
+    pub async fn start_with(
+        stack: &Stack,
+        prefix: &str,
+        count: usize,
+        token: &str,
+        puppetdb: Option<&PuppetDb>,
+    ) -> EmulatedNodes {
         let nodes: Vec<SimNode> = (0..count)
             .map(|i| SimNode::unique(stack, &format!("{prefix}{i}")))
             .collect();
@@ -32,6 +43,7 @@ impl EmulatedNodes {
             .module("psick", workspace_root())
             .environments(vec!["production".into(), "idem".into()])
             .build();
+        config.puppetdb_url = puppetdb.map(|db| db.url().to_owned());
         for n in &nodes {
             let mut spec = NodeSpec::new(n.certname());
             spec.env.extend(n.task_env());

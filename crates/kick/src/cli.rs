@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// succeeded and at least one changed (or would change, in noop); 4 at least
 /// one node failed, errored, was skipped or stopped; 6 both 2 and 4; 1 kick
 /// itself failed (usage, configuration, authentication, API or network);
-/// 130 detached from a running job with a third Ctrl-C.
+/// 8 `kick job show` of a job that has not ended; 130 detached from a
+/// running job with a third Ctrl-C.
 #[derive(Debug, Parser)]
 #[command(name = "kick", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
@@ -40,6 +41,9 @@ pub enum Command {
     Schedule(crate::commands::schedule::args::ScheduleCommand),
     /// Show which nodes are connected to the orchestrator.
     Inventory(InventoryArgs),
+    /// List, show or resume rollouts (`--batch` runs).
+    #[command(subcommand)]
+    Rollout(crate::rollout::RolloutCommand),
     /// List the tasks available, or show one task's parameters.
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -48,12 +52,23 @@ pub enum Command {
         /// The shell to generate the script for.
         shell: clap_complete::Shell,
     },
-    /// Print kick's man page (roff) to stdout.
-    Man,
+    /// Print kick's man page (roff) to stdout, or write one page per
+    /// command into a directory.
+    Man(ManArgs),
+}
+
+/// `kick man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write kick.1 and a page per subcommand (kick-agent.1, ...) here
+    /// instead of printing kick.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `kick agent`.
 #[derive(Debug, Args)]
+#[command(after_help = AGENT_EXAMPLES)]
 pub struct AgentArgs {
     /// Run in noop mode: report what would change, change nothing.
     #[arg(long, conflicts_with = "no_noop")]
@@ -86,6 +101,8 @@ pub struct AgentArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub rollout: crate::rollout::RolloutArgs,
+    #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
     pub when: crate::commands::schedule::args::When,
@@ -100,6 +117,7 @@ pub enum TaskCommand {
 
 /// `kick task run`.
 #[derive(Debug, Args)]
+#[command(after_help = TASK_EXAMPLES)]
 pub struct TaskRunArgs {
     /// The task, `module::task` (or `module` for its init task).
     pub task: String,
@@ -116,11 +134,14 @@ pub struct TaskRunArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub rollout: crate::rollout::RolloutArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
 /// `kick deploy`.
 #[derive(Debug, Args)]
+#[command(after_help = DEPLOY_EXAMPLES)]
 pub struct DeployArgs {
     /// Run in noop mode.
     #[arg(long, conflicts_with = "no_noop")]
@@ -137,9 +158,27 @@ pub struct DeployArgs {
     pub run: RunArgs,
 }
 
+const AGENT_EXAMPLES: &str = "\
+Examples:
+  kick agent --nodes web1.example.com,web2.example.com --noop
+  kick agent --query 'inventory[certname] { facts.os.family = \"Debian\" }' --tags ntp
+  kick agent --nodes @nodes.txt --environment staging --format json > run.json";
+
+const TASK_EXAMPLES: &str = "\
+Examples:
+  kick task run package action=status name=openssl --nodes db1.example.com
+  kick task run facts --nodes @nodes.txt --format jsonl
+  kick task run mymod::restart --params '{\"service\": \"nginx\"}' --node-group 1a2b3c";
+
+const DEPLOY_EXAMPLES: &str = "\
+Examples:
+  kick deploy --nodes web1.example.com --noop
+  kick deploy --node-group 1a2b3c --environment production --concurrency 10";
+
 /// Which nodes a job runs on: exactly one kind.
 #[derive(Debug, Args, Clone, Default)]
 #[group(required = true, multiple = false)]
+#[command(next_help_heading = "Targets")]
 pub struct TargetArgs {
     /// Certnames, comma separated, or @FILE with one certname a line
     /// (# starts a comment).
@@ -151,10 +190,15 @@ pub struct TargetArgs {
     /// A node group id from the classifier.
     #[arg(long, value_name = "ID")]
     pub node_group: Option<String>,
+    /// The nodes of an earlier job (or `rollout:ID`) that ended with these outcomes
+    /// [default: failed,errored,skipped,stopped], from the server's records.
+    #[arg(long, value_name = "JOB[:OUTCOME,...]")]
+    pub nodes_from: Option<String>,
 }
 
 /// Flags of every command that starts a job.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Run")]
 pub struct RunArgs {
     /// Free text stored with the job.
     #[arg(long, value_name = "TEXT")]
@@ -166,36 +210,72 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_wait: bool,
     #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
-/// How to reach the orchestrator; each overrides orchestrator.conf and the
-/// `KICK_*` environment variables.
+/// How to reach the orchestrator; each overrides orchestrator.conf (the
+/// `KICK_*` variables count as the flag).
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnArgs {
     /// Orchestrator URL, e.g. https://puppet.example.com:8143.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "KICK_SERVICE_URL")]
     pub service_url: Option<String>,
     /// RBAC token file (default ~/.puppetlabs/token).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "KICK_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// CA certificate to verify the orchestrator with
     /// (default /etc/puppetlabs/puppet/ssl/certs/ca.pem).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "KICK_CACERT")]
     pub cacert: Option<PathBuf>,
     /// Do not verify the orchestrator's certificate (unsafe; for tests).
     #[arg(long)]
     pub insecure: bool,
+    /// Seconds each request may take [default: 30].
+    #[arg(long, value_name = "SECS", env = "KICK_REQUEST_TIMEOUT", value_parser = positive_secs)]
+    pub request_timeout: Option<f64>,
+    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
+    /// puppetdb.conf and KICK_PUPPETDB_URL).
+    #[arg(long, value_name = "URL")]
+    pub puppetdb_url: Option<String>,
+}
+
+/// The Puppet environment, for the commands that use one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct EnvArgs {
     /// Puppet environment: the environment the task is read from and, for
     /// `agent` and `deploy`, the one the nodes run in.
-    #[arg(long, short = 'e', value_name = "ENV")]
+    #[arg(long, short = 'e', value_name = "ENV", env = "KICK_ENVIRONMENT")]
     pub environment: Option<String>,
 }
 
-/// Output flags.
+/// A number of seconds, finite and above zero.
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+/// A number of seconds, finite and not negative.
+fn secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+/// Output flags of the commands that follow or show a job.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -203,7 +283,8 @@ pub struct OutputArgs {
     /// When to use colours (NO_COLOR is respected in auto mode).
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
-    /// Whose output to print at the end in human format [default: failed,changed].
+    /// Whose output to print at the end in human format [default:
+    /// failed,changed; all for tasks other than psick::puppet_agent].
     #[arg(long, value_enum, value_delimiter = ',', value_name = "WHICH")]
     pub show_output: Vec<ShowOutput>,
     /// More diagnostics on stderr (-vv for HTTP details).
@@ -212,6 +293,25 @@ pub struct OutputArgs {
     /// Print only the summary (and errors).
     #[arg(long, short = 'q', conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Stop following a job after this many seconds without any answer
+    /// from the orchestrator; the job goes on [default: 60].
+    #[arg(long, value_name = "SECS", env = "KICK_WATCH_GIVE_UP", value_parser = secs, help_heading = "Connection")]
+    pub give_up: Option<f64>,
+}
+
+/// Output flags of the listings.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Output")]
+pub struct ListOutputArgs {
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// When to use colours (NO_COLOR is respected in auto mode).
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+    /// More diagnostics on stderr (-vv for HTTP details).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// Output formats.
@@ -264,6 +364,9 @@ pub enum JobCommand {
     /// Stop a job: no new nodes start, running ones finish (or are killed
     /// with --force).
     Stop(JobStopArgs),
+    /// Run a job's task (or deploy) again, with the same parameters, on its nodes that
+    /// failed (or ended as --only says).
+    Rerun(crate::rollout::JobRerunArgs),
 }
 
 /// A job id plus connection and output flags.
@@ -289,7 +392,7 @@ pub struct JobListArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: ListOutputArgs,
 }
 
 /// Job types `kick job list --type` filters on.
@@ -312,7 +415,7 @@ pub struct JobStopArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: ListOutputArgs,
 }
 
 /// `kick inventory`.
@@ -323,7 +426,7 @@ pub struct InventoryArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: ListOutputArgs,
 }
 
 /// `kick tasks ...`.
@@ -339,9 +442,11 @@ pub enum TasksCommand {
 #[derive(Debug, Args)]
 pub struct TasksListArgs {
     #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: ListOutputArgs,
 }
 
 /// `kick tasks show`.
@@ -350,9 +455,11 @@ pub struct TasksShowArgs {
     /// The task, `module::task`.
     pub task: String,
     #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: ListOutputArgs,
 }
 
 impl Cli {

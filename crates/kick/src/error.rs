@@ -63,6 +63,19 @@ pub enum Error {
         source: Box<orchestrator_client::Error>,
     },
 
+    /// A rollout's state file could not be written or read.
+    #[error("rollout state {}: {message}", path.display())]
+    State {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
+
+    /// PuppetDB could not resolve a query.
+    #[error("{0}")]
+    PuppetDb(Box<orchestrator_client::puppetdb::PuppetDbError>),
+
     /// stdout or stderr could not be written.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -71,6 +84,12 @@ pub enum Error {
 impl From<orchestrator_client::Error> for Error {
     fn from(e: orchestrator_client::Error) -> Self {
         Self::Client(Box::new(e))
+    }
+}
+
+impl From<orchestrator_client::puppetdb::PuppetDbError> for Error {
+    fn from(e: orchestrator_client::puppetdb::PuppetDbError) -> Self {
+        Self::PuppetDb(Box::new(e))
     }
 }
 

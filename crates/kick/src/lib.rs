@@ -13,6 +13,7 @@
 //! - [`outcome`], [`summary`]: what each node amounted to, the exit code.
 //! - [`render`]: human, JSON and JSON-lines output.
 //! - [`params`], [`target`]: task parameters and TARGET flags.
+//! - [`rollout`]: waves, canary and failure budget over several jobs.
 
 pub mod api;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod outcome;
 pub mod params;
 pub mod render;
+pub mod rollout;
 pub mod summary;
 pub mod target;
 pub mod time;
@@ -118,24 +120,20 @@ pub struct Context {
     pub interrupts: Interrupts,
     /// Polling knobs.
     pub watch: WatchConfig,
+    /// Where rollout state files go; `None`: `$XDG_STATE_HOME/kick/rollouts`.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Context {
-    /// The process's streams, the given interrupts, and polling knobs from
-    /// the defaults and `KICK_WATCH_GIVE_UP` (seconds).
+    /// The given streams and interrupts, and the default polling knobs
+    /// (`--give-up`, from `KICK_WATCH_GIVE_UP` too, is applied by the
+    /// command).
     pub fn new(streams: Streams, interrupts: Interrupts) -> Self {
-        let mut watch = WatchConfig::default();
-        if let Some(secs) = std::env::var("KICK_WATCH_GIVE_UP")
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-        {
-            watch.give_up = std::time::Duration::from_secs_f64(secs);
-        }
         Self {
             streams,
             interrupts,
-            watch,
+            watch: WatchConfig::default(),
+            state_dir: None,
         }
     }
 
@@ -154,38 +152,37 @@ pub async fn run(cli: Cli, ctx: &mut Context) -> Result<u8, Error> {
         Command::Job(c) => commands::job::run(ctx, c).await,
         Command::Schedule(c) => commands::schedule::run(ctx, c).await,
         Command::Inventory(a) => commands::inventory::run(ctx, a).await,
+        Command::Rollout(c) => rollout::commands::run(ctx, c).await,
         Command::Tasks(c) => commands::tasks::run(ctx, c).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "kick", &mut ctx.streams.out);
             Ok(0)
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut ctx.streams.out)?;
-            Ok(0)
-        }
+        Command::Man(a) => commands::man::run(ctx, a),
     }
 }
 
 /// The `-v` count of whichever subcommand was given.
 pub fn verbosity(cli: &Cli) -> u8 {
-    output_args(cli).map_or(0, |o| o.verbose)
-}
-
-fn output_args(cli: &Cli) -> Option<&cli::OutputArgs> {
-    Some(match &cli.command {
-        Command::Agent(a) => &a.run.output,
-        Command::Task(cli::TaskCommand::Run(a)) => &a.run.output,
-        Command::Deploy(a) => &a.run.output,
-        Command::Job(cli::JobCommand::Show(a) | cli::JobCommand::Watch(a)) => &a.output,
-        Command::Job(cli::JobCommand::List(a)) => &a.output,
-        Command::Job(cli::JobCommand::Stop(a)) => &a.output,
-        Command::Schedule(c) => c.output(),
-        Command::Inventory(a) => &a.output,
-        Command::Tasks(cli::TasksCommand::List(a)) => &a.output,
-        Command::Tasks(cli::TasksCommand::Show(a)) => &a.output,
-        Command::Completions { .. } | Command::Man => return None,
-    })
+    match &cli.command {
+        Command::Agent(a) => a.run.output.verbose,
+        Command::Task(cli::TaskCommand::Run(a)) => a.run.output.verbose,
+        Command::Deploy(a) => a.run.output.verbose,
+        Command::Job(cli::JobCommand::Show(a) | cli::JobCommand::Watch(a)) => a.output.verbose,
+        Command::Job(cli::JobCommand::List(a)) => a.output.verbose,
+        Command::Job(cli::JobCommand::Stop(a)) => a.output.verbose,
+        Command::Job(cli::JobCommand::Rerun(a)) => a.run.output.verbose,
+        Command::Rollout(rollout::RolloutCommand::List(a)) => a.output.verbose,
+        Command::Rollout(rollout::RolloutCommand::Show(a) | rollout::RolloutCommand::Resume(a)) => {
+            a.output.verbose
+        }
+        Command::Schedule(c) => c.output().verbose,
+        Command::Inventory(a) => a.output.verbose,
+        Command::Tasks(cli::TasksCommand::List(a)) => a.output.verbose,
+        Command::Tasks(cli::TasksCommand::Show(a)) => a.output.verbose,
+        Command::Completions { .. } | Command::Man(_) => 0,
+    }
 }
 
 /// Sends `tracing` to stderr: warnings by default, `-v` debug for kick and
@@ -200,7 +197,9 @@ pub fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Colours only on a terminal: piped logs stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(|| render::human::LogWriter)
         .with_target(false)
         .try_init();
 }

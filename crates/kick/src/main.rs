@@ -27,16 +27,15 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async {
-        let (tx, interrupts) = Interrupts::channel();
         // Every Ctrl-C is handed to the watcher, which stops, force-stops
         // or detaches; the default handler would kill kick at once.
-        tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                if tx.send(()).is_err() {
-                    break;
-                }
+        let interrupts = match Interrupts::sigint() {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("error: cannot handle Ctrl-C: {e}");
+                return ExitCode::from(1);
             }
-        });
+        };
         let mut ctx = Context::new(Streams::stdio(), interrupts);
         match kick::run(cli, &mut ctx).await {
             Ok(code) => ExitCode::from(code),

@@ -38,7 +38,7 @@ fn parse_json(arg: &str) -> Result<Map<String, Value>, Error> {
         Ok(Value::Object(m)) => Ok(m),
         Ok(other) => Err(Error::Usage(format!(
             "{source} must hold a JSON object of task parameters, not {}",
-            kind_name(&other)
+            orchestrator_types::psick::params::coerce::json_type(&other)
         ))),
         Err(e) => Err(Error::Usage(format!(
             "{source} is not valid JSON ({e}); give an object such as '{{\"name\": \"value\"}}'"
@@ -102,17 +102,6 @@ fn looks_like_float(v: &str) -> bool {
         && !frac.is_empty()
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_CHANGED: u8 = 2;
 /// Exit code bit: at least one node failed, errored, was skipped or stopped.
 pub const EXIT_FAILED: u8 = 4;
+/// Exit code of `kick job show` for a job that has not ended (alone, not
+/// combined with 2 or 4: the outcomes are not final).
+pub const EXIT_NOT_ENDED: u8 = 8;
 /// Exit code after detaching from a job with a third Ctrl-C (the shell's
 /// convention for "interrupted").
 pub const EXIT_DETACHED: u8 = 130;
@@ -33,6 +36,13 @@ pub struct Summary {
     pub skipped: u64,
     /// Stopped.
     pub stopped: u64,
+    /// Not ended yet (`kick job show` of a job in progress; left out when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub running: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -51,6 +61,7 @@ impl Summary {
             Outcome::Errored => self.errored,
             Outcome::Skipped => self.skipped,
             Outcome::Stopped => self.stopped,
+            Outcome::Running => self.running,
         }
     }
 
@@ -62,6 +73,7 @@ impl Summary {
             Outcome::Errored => &mut self.errored,
             Outcome::Skipped => &mut self.skipped,
             Outcome::Stopped => &mut self.stopped,
+            Outcome::Running => &mut self.running,
         }
     }
 

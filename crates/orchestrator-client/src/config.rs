@@ -170,6 +170,27 @@ impl Settings {
 /// unreadable one is skipped with a warning, a malformed one is an error
 /// (silently ignoring it would connect somewhere the user did not mean).
 fn read_file(path: &Path, warnings: &mut Vec<Warning>) -> Result<Option<Layer>, Error> {
+    let config = |message| Error::Config { message };
+    let Some(options) = read_section(path, "options", warnings).map_err(config)? else {
+        return Ok(None);
+    };
+    let get = |key: &str| string_setting(path, &options, "options", key).map_err(config);
+    Ok(Some(Layer {
+        service_url: get("service-url")?,
+        cacert: get("cacert")?,
+        token_file: get("token-file")?,
+        environment: get("environment")?,
+    }))
+}
+
+/// The `section` object of a client-tools JSON file: `None` when the file is missing or
+/// unreadable (with a warning), empty when the section is absent, `Err` (a message saying
+/// what to fix) when the file is malformed.
+pub(crate) fn read_section(
+    path: &Path,
+    section: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<serde_json::Map<String, Value>>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -181,33 +202,39 @@ fn read_file(path: &Path, warnings: &mut Vec<Warning>) -> Result<Option<Layer>, 
             return Ok(None);
         }
     };
-    let bad = |what: String| Error::Config {
-        message: format!("{}: {what}; fix or remove the file", path.display()),
-    };
-    let doc: Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
-    let options = match doc.get("options") {
-        None | Some(Value::Null) => return Ok(Some(Layer::default())),
-        Some(Value::Object(o)) => o,
-        Some(_) => return Err(bad("\"options\" must be an object".to_owned())),
-    };
-    let get = |key: &str| -> Result<Option<String>, Error> {
-        match options.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-            Some(_) => Err(bad(format!("options.{key} must be a string"))),
-        }
-    };
-    Ok(Some(Layer {
-        service_url: get("service-url")?,
-        cacert: get("cacert")?,
-        token_file: get("token-file")?,
-        environment: get("environment")?,
-    }))
+    let doc: Value = serde_json::from_str(&text)
+        .map_err(|e| malformed(path, &format!("not valid JSON ({e})")))?;
+    match doc.get(section) {
+        None | Some(Value::Null) => Ok(Some(serde_json::Map::new())),
+        Some(Value::Object(o)) => Ok(Some(o.clone())),
+        Some(_) => Err(malformed(path, &format!("\"{section}\" must be an object"))),
+    }
 }
 
-fn expand_tilde(path: &str, home: Option<&str>) -> Result<PathBuf, Error> {
+/// A string setting of a section; blank counts as unset.
+pub(crate) fn string_setting(
+    path: &Path,
+    map: &serde_json::Map<String, Value>,
+    section: &str,
+    key: &str,
+) -> Result<Option<String>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+        Some(_) => Err(malformed(
+            path,
+            &format!("{section}.{key} must be a string"),
+        )),
+    }
+}
+
+/// The message for a client-tools file that cannot be used.
+pub(crate) fn malformed(path: &Path, what: &str) -> String {
+    format!("{}: {what}; fix or remove the file", path.display())
+}
+
+pub(crate) fn expand_tilde(path: &str, home: Option<&str>) -> Result<PathBuf, Error> {
     let rest = if path == "~" {
         ""
     } else if let Some(rest) = path.strip_prefix("~/") {

@@ -2,6 +2,8 @@
 //!
 //! - [`Settings`] are loaded like PE's client tools do (`orchestrator.conf`,
 //!   global then user), then `KICK_*` environment variables, then flags.
+//! - [`puppetdb::PuppetDb`] resolves PQL through PuppetDB's query API, configured
+//!   like PE's client tools (`puppetdb.conf`), with the same token and CA.
 //! - [`Client`] sends the RBAC token from the token file as
 //!   `X-Authentication`, trusts only the configured CA (the Puppet CA), and
 //!   turns every failure into an [`Error`] that says what to do.
@@ -37,13 +39,14 @@ mod client;
 mod config;
 mod error;
 mod pages;
+pub mod puppetdb;
 mod retry;
 mod tls;
 mod token;
 
 pub use orchestrator_types as types;
 
-pub use client::{Client, JobsQuery, MARKER_KEY, NodesQuery, ScheduledJobsQuery};
+pub use client::{Client, JobsQuery, MARKER_KEY, NodesQuery, ScheduledJobsQuery, strip_marker};
 pub use config::{
     DEFAULT_CACERT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TOKEN_FILE, GLOBAL_CONFIG, Overrides,
     Settings, USER_CONFIG, Warning,

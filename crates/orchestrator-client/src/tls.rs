@@ -48,7 +48,7 @@ pub(crate) fn http_client(
     })
 }
 
-fn read_ca(path: &Path) -> Result<Vec<Certificate>, Error> {
+pub(crate) fn read_ca(path: &Path) -> Result<Vec<Certificate>, Error> {
     let bad = |problem: String| Error::CaFile {
         path: path.to_owned(),
         problem,
@@ -72,7 +72,7 @@ fn read_ca(path: &Path) -> Result<Vec<Certificate>, Error> {
     Ok(certs)
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host_str() {
         Some("localhost") => true,
         Some(h) => h

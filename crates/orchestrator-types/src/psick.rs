@@ -147,9 +147,11 @@ pub struct PuppetAgentResult {
     /// (head and tail kept around an explicit truncation line).
     #[serde(rename = "_output", default)]
     pub output: String,
-    /// The run's resource events, one entry per resource and property, read
-    /// from the run's report (`lastrunreport`) only when this run wrote it.
-    /// Empty when the report could not be read (`report_error` says why).
+    /// The run's resource events (one per resource and property), in the
+    /// report's order, read from the run's report (`lastrunreport`) only
+    /// when this run wrote it; at most the `changes_limit` parameter (default
+    /// 100). Empty when there were none or the report could not be read
+    /// (`report_error` says why).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
     /// How many changes were left out of `changes` by `changes_limit`.
@@ -158,8 +160,10 @@ pub struct PuppetAgentResult {
     /// The run's transaction UUID (from the report), tying it to PuppetDB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_uuid: Option<String>,
-    /// Resources whose change was corrective (drift from the catalog) versus
-    /// intentional (a new catalog), from the report's events.
+    /// Resources with applied or pending changes, by whether the change was
+    /// corrective (drift back to what Puppet last applied) or intentional
+    /// (the catalog asked for something new); present when the report was
+    /// read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrective_change: Option<CorrectiveCounts>,
     /// Why the report could not be read, when it could not; the run itself
@@ -204,13 +208,14 @@ pub struct Change {
     /// events not tied to one (a refresh).
     #[serde(default)]
     pub property: Option<String>,
-    /// The value before the run, as a string, cut at 1 KiB.
+    /// The value before the run, as text (lists and hashes as compact JSON,
+    /// file content as its checksum), cut at 1 KiB; `null` for none.
     #[serde(default)]
     pub previous: Option<String>,
-    /// The value the catalog asks for, as a string, cut at 1 KiB.
+    /// The value the catalog asks for, as text like `previous`, cut at 1 KiB.
     #[serde(default)]
     pub desired: Option<String>,
-    /// Puppet's message for the event.
+    /// Puppet's message for the event, cut at 1 KiB.
     #[serde(default)]
     pub message: String,
     /// noop, success or failure.
@@ -220,13 +225,14 @@ pub struct Change {
     pub corrective: bool,
 }
 
-/// Counts of corrective and intentional changes in a run.
+/// Resources with applied or pending changes in a run, corrective versus
+/// intentional (a resource with one corrective event counts as corrective).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CorrectiveCounts {
-    /// Changes that brought drifted state back to the catalog.
+    /// Resources whose change brings drifted state back to the catalog.
     pub corrective: u64,
-    /// Changes the catalog itself asked for.
+    /// Resources whose change the catalog itself asked for.
     pub intentional: u64,
 }
 

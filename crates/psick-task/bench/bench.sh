@@ -60,3 +60,6 @@ cat <<TABLE
 | peak RSS of the task (max of 5 runs) | ${rss_mib} MiB | < 8 MiB | $(verdict "$rss_mib" 8) |
 | binary size | ${size_mib} MiB (${size} bytes) | < 2 MiB | $(verdict "$size_mib" 2) |
 TABLE
+
+# Reading a 5,000-resource run report (the result's `changes`), beside Ruby.
+"$(dirname "$0")/report.sh" "$task"

@@ -7,7 +7,8 @@
 //! elsewhere when the psick module is not deployed in that environment.
 
 use orchestrator_client::Settings;
-use orchestrator_types::{Scope, TaskRequest};
+use orchestrator_types::TaskRequest;
+use orchestrator_types::psick::AgentParams;
 use serde_json::{Map, Value};
 
 use crate::Context;
@@ -17,47 +18,47 @@ use crate::error::Error;
 /// The task `kick agent` runs unless `--task` says otherwise.
 pub const DEFAULT_TASK: &str = "psick::puppet_agent";
 
-/// The task parameters for the agent flags.
-pub fn params(args: &AgentArgs) -> Map<String, Value> {
-    let mut p = Map::new();
-    if args.noop {
-        p.insert("noop".into(), Value::Bool(true));
-    } else if args.no_noop {
-        p.insert("noop".into(), Value::Bool(false));
-    }
-    if let Some(s) = &args.server {
-        p.insert("puppet_master".into(), Value::from(s.as_str()));
-    }
-    if let Some(e) = &args.run.conn.environment {
-        p.insert("environment".into(), Value::from(e.as_str()));
-    }
-    let tags: Vec<Value> = args
+/// The task parameters for the agent flags, as the typed psick contract
+/// ([`AgentParams`]) has them.
+pub fn agent_params(args: &AgentArgs) -> AgentParams {
+    let tags: Vec<String> = args
         .tags
         .iter()
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
-        .map(Value::from)
+        .map(str::to_owned)
         .collect();
-    if !tags.is_empty() {
-        p.insert("tags".into(), Value::Array(tags));
+    AgentParams {
+        noop: if args.noop {
+            Some(true)
+        } else if args.no_noop {
+            Some(false)
+        } else {
+            None
+        },
+        puppet_master: args.server.clone(),
+        environment: args.run.env.environment.clone(),
+        tags: (!tags.is_empty()).then_some(tags),
+        wait_for_lock: args.wait_for_lock,
+        timeout: args.run_timeout,
+        ..AgentParams::default()
     }
-    if let Some(w) = args.wait_for_lock {
-        p.insert("wait_for_lock".into(), Value::from(w));
-    }
-    if let Some(t) = args.run_timeout {
-        p.insert("timeout".into(), Value::from(t));
-    }
-    p
 }
 
-/// The task request for the agent flags (also what `--at` schedules).
-pub fn request(args: &AgentArgs, scope: Scope, settings: &Settings) -> TaskRequest {
+/// The task parameters for the agent flags, as sent.
+pub fn params(args: &AgentArgs) -> Map<String, Value> {
+    agent_params(args).to_json()
+}
+
+/// The task request for the agent flags, without its scope (also what
+/// `--at` schedules).
+pub fn request(args: &AgentArgs, settings: &Settings) -> TaskRequest {
     TaskRequest {
         environment: args
             .task_environment
             .clone()
             .or(settings.environment.clone()),
-        scope,
+        scope: Default::default(),
         task: args.task.clone(),
         params: params(args),
         description: args.run.description.clone(),
@@ -75,11 +76,23 @@ pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
     if args.when.is_set() {
         return super::schedule::agent(ctx, args).await;
     }
-    let scope = crate::target::scope(&args.target)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
-    let req = request(&args, scope, &settings);
-    let job = client.run_task(req).await?;
-    super::follow_started(ctx, &client, job, &args.run).await
+    if args.target.nodes_from.is_none() {
+        crate::target::scope(&args.target)?;
+    }
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
+    let req = request(&args, &settings);
+    let sub = crate::rollout::run::Submission {
+        request: req,
+        target: &args.target,
+        rollout: &args.rollout,
+        run: &args.run,
+        command: "agent",
+    };
+    crate::rollout::run::run_task(ctx, &client, &settings, sub).await
 }
 
 #[cfg(test)]
@@ -125,6 +138,16 @@ mod tests {
         let a = agent(&["--nodes", "a"]);
         assert_eq!(Value::Object(params(&a)), json!({}));
         assert_eq!(a.task, DEFAULT_TASK);
+    }
+
+    #[test]
+    fn the_typed_contract_refuses_bad_values_before_a_job_starts() {
+        let a = agent(&["--nodes", "a", "--tags", "ntp,bad tag"]);
+        assert!(agent_params(&a).validate().is_err());
+        let a = agent(&["--nodes", "a", "--server=-e"]);
+        assert!(agent_params(&a).validate().is_err());
+        let a = agent(&["--nodes", "a", "--server", "puppet:8140", "--tags", "ntp"]);
+        assert!(agent_params(&a).validate().is_ok());
     }
 
     #[test]

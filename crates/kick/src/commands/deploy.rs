@@ -12,7 +12,11 @@ const DEFAULT_ENVIRONMENT: &str = "production";
 /// Runs `kick deploy`.
 pub async fn run(ctx: &mut Context, args: DeployArgs) -> Result<u8, Error> {
     let scope = crate::target::scope(&args.target)?;
-    let (client, settings) = super::connect(&args.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &args.run.conn,
+        Some(&args.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = DeployRequest {
         environment: Some(
             settings

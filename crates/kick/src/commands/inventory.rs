@@ -5,10 +5,12 @@ use std::io::Write;
 use crate::Context;
 use crate::cli::{Format, InventoryArgs};
 use crate::error::Error;
+use crate::outcome::Outcome;
+use crate::render::{style, table};
 
 /// Runs `kick inventory`.
 pub async fn run(ctx: &mut Context, a: InventoryArgs) -> Result<u8, Error> {
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let list = if a.nodes.is_empty() {
         client.inventory().await?
     } else {
@@ -19,36 +21,29 @@ pub async fn run(ctx: &mut Context, a: InventoryArgs) -> Result<u8, Error> {
         Format::Json => super::write_json_line(&mut io.out, &list)?,
         Format::Jsonl => super::write_json_lines(&mut io.out, &list.items)?,
         Format::Human => {
-            let width = list
+            let color = io.color(a.output.color);
+            let rows = list
                 .items
                 .iter()
-                .map(|n| n.name.len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            writeln!(io.out, "{:<width$}  {:<13}  SINCE", "NODE", "CONNECTED")?;
-            for n in &list.items {
-                let state = if n.connected {
-                    "connected"
-                } else {
-                    "not connected"
-                };
-                let state = crate::render::style::paint(
-                    io.color(a.output.color),
-                    if n.connected {
-                        crate::render::style::outcome(crate::outcome::Outcome::Unchanged)
+                .map(|n| {
+                    let (state, o) = if n.connected {
+                        ("connected", Outcome::Unchanged)
                     } else {
-                        crate::render::style::outcome(crate::outcome::Outcome::Errored)
-                    },
-                    &format!("{state:<13}"),
-                );
-                writeln!(
-                    io.out,
-                    "{:<width$}  {state}  {}",
-                    n.name,
-                    n.timestamp.as_deref().unwrap_or("-")
-                )?;
-            }
+                        ("not connected", Outcome::Errored)
+                    };
+                    vec![
+                        n.name.clone(),
+                        style::paint(color, style::outcome(o), state),
+                        n.timestamp.as_deref().unwrap_or("-").to_owned(),
+                    ]
+                })
+                .collect();
+            let columns = [
+                table::left("NODE"),
+                table::left("CONNECTED"),
+                table::left("SINCE"),
+            ];
+            io.out.write_all(table::render(&columns, rows).as_bytes())?;
         }
     }
     Ok(0)

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod deploy;
 pub mod inventory;
 pub mod job;
+pub mod man;
 pub mod schedule;
 pub mod task;
 pub mod tasks;
@@ -15,35 +16,44 @@ use orchestrator_types::JobRef;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{ConnArgs, Format, OutputArgs, RunArgs};
+use crate::cli::{ConnArgs, EnvArgs, Format, OutputArgs, RunArgs};
 use crate::error::Error;
 use crate::render;
 use crate::watch::Follower;
 use crate::{Context, Streams};
 
-/// Loads the settings (files < `KICK_*` variables < flags), builds the
-/// client and prints its warnings.
+/// Loads the settings (orchestrator.conf files < flags, which clap also
+/// reads from the `KICK_*` variables), builds the client and prints its
+/// warnings. `environment` is the Puppet environment, for the commands
+/// that take one.
 ///
-/// Each request may take `KICK_REQUEST_TIMEOUT` seconds (default 30). The
+/// Each request may take `--request-timeout` seconds (default 30). The
 /// client retries its requests itself, except those of the watcher, which
 /// get [`RetryPolicy::none`] and are retried by [`crate::watch`].
 pub fn connect(
     conn: &ConnArgs,
-    _watch: &crate::WatchConfig,
+    environment: Option<&EnvArgs>,
     err: &mut dyn Write,
 ) -> Result<(Client, Settings), Error> {
-    let (mut settings, warnings) = Settings::load(Overrides {
-        service_url: conn.service_url.clone(),
-        cacert: conn.cacert.clone(),
-        token_file: conn.token_file.clone(),
-        environment: conn.environment.clone(),
-        insecure: conn.insecure,
-    })?;
-    if let Some(secs) = std::env::var("KICK_REQUEST_TIMEOUT")
-        .ok()
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-    {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let user = home.map(|h| h.join(orchestrator_client::USER_CONFIG));
+    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+    let path = |p: &Option<std::path::PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    let (mut settings, warnings) = Settings::load_from(
+        Some(std::path::Path::new(orchestrator_client::GLOBAL_CONFIG)),
+        user.as_deref(),
+        // The KICK_* variables came through clap; only HOME is read here,
+        // to expand `~` in the files.
+        &|name| (name == "HOME").then(|| std::env::var(name).ok()).flatten(),
+        Overrides {
+            service_url: nonempty(&conn.service_url),
+            cacert: path(&conn.cacert),
+            token_file: path(&conn.token_file),
+            environment: environment.and_then(|e| nonempty(&e.environment)),
+            insecure: conn.insecure,
+        },
+    )?;
+    if let Some(secs) = conn.request_timeout {
         settings.request_timeout = std::time::Duration::from_secs_f64(secs);
     }
     let (client, more) = Client::new(&settings)?;
@@ -114,6 +124,8 @@ pub async fn watch_job(
     io: Streams,
     look: Look,
 ) -> Result<u8, Error> {
+    // The follower retries its calls itself.
+    let client = client.with_retry(RetryPolicy::none());
     if look != Look::Follow {
         // An id the user typed that names no job is final: say so at once
         // rather than retrying for a job that will never appear.
@@ -125,9 +137,10 @@ pub async fn watch_job(
             _ => {}
         }
     }
+    if let Some(secs) = output.give_up {
+        ctx.watch.give_up = std::time::Duration::from_secs_f64(secs);
+    }
     let mut rep = render::reporter(output, io);
-    // The follower retries its calls itself.
-    let client = client.with_retry(RetryPolicy::none());
     let mut follower = Follower::new(
         &client,
         rep.as_mut(),

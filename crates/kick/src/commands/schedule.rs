@@ -14,12 +14,13 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use orchestrator_client::Client;
-use orchestrator_types::{ScheduleRequest, ScheduledJob, TaskRequest};
+use orchestrator_types::{ScheduleRequest, ScheduledJob, Scope, TaskRequest};
 use serde_json::{Value, json};
 
 use crate::Context;
-use crate::cli::{AgentArgs, Format, OutputArgs};
+use crate::cli::{AgentArgs, Format, OutputArgs, TargetArgs};
 use crate::error::Error;
+use crate::rollout::RolloutArgs;
 use args::{AddCommand, AddTaskArgs, IdArgs, ListArgs, ScheduleCommand};
 
 /// The environment PE reads tasks from when none is given.
@@ -40,21 +41,55 @@ pub async fn run(ctx: &mut Context, cmd: ScheduleCommand) -> Result<u8, Error> {
 
 /// Schedules what `kick agent` with these flags would run now.
 pub async fn agent(ctx: &mut Context, a: AgentArgs) -> Result<u8, Error> {
-    let scope = crate::target::scope(&a.target)?;
+    let scope = one_job(&a.target, &a.rollout)?;
     let schedule = when::schedule(&a.when, SystemTime::now())?;
-    let (client, settings) = super::connect(&a.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
-    let req = super::agent::request(&a, scope, &settings);
+    let (client, settings) =
+        super::connect(&a.run.conn, Some(&a.run.env), ctx.streams.err.as_mut())?;
+    let req = TaskRequest {
+        scope,
+        ..super::agent::request(&a, &settings)
+    };
     add(ctx, &client, req, schedule, &a.run.output).await
 }
 
 async fn task(ctx: &mut Context, a: AddTaskArgs) -> Result<u8, Error> {
     let t = &a.task;
     let params = crate::params::parse(&t.params, t.params_json.as_deref())?;
-    let scope = crate::target::scope(&t.target)?;
+    let scope = one_job(&t.target, &t.rollout)?;
     let schedule = when::schedule(&a.when, SystemTime::now())?;
-    let (client, settings) = super::connect(&t.run.conn, &ctx.watch, ctx.streams.err.as_mut())?;
-    let req = super::task::request(t, scope, params, &settings);
+    let (client, settings) =
+        super::connect(&t.run.conn, Some(&t.run.env), ctx.streams.err.as_mut())?;
+    let req = TaskRequest {
+        scope,
+        ..super::task::request(t, params, &settings)
+    };
     add(ctx, &client, req, schedule, &t.run.output).await
+}
+
+/// The scope of the one job a schedule starts each time: its targets are
+/// given as the orchestrator resolves them when the job runs, and the
+/// rollout flags, which kick carries out itself, cannot be scheduled.
+fn one_job(target: &TargetArgs, ra: &RolloutArgs) -> Result<Scope, Error> {
+    if target.nodes_from.is_some() {
+        return Err(Error::Usage(
+            "--nodes-from cannot be scheduled (it names nodes of a job that has run); give --nodes, --query or --node-group".into(),
+        ));
+    }
+    let rollout = ra.batch.is_some()
+        || ra.canary.is_some()
+        || ra.max_failures.is_some()
+        || ra.batch_pause.is_some()
+        || ra.shuffle
+        || ra.retry.is_some()
+        || ra.retry_delay.is_some()
+        || ra.dry_run
+        || ra.skip_disconnected;
+    if rollout {
+        return Err(Error::Usage(
+            "a scheduled job is one job: --batch, --canary, --max-failures, --batch-pause, --shuffle, --retry, --dry-run and --skip-disconnected cannot be scheduled".into(),
+        ));
+    }
+    crate::target::scope(target)
 }
 
 async fn add(
@@ -113,7 +148,7 @@ async fn add(
 }
 
 async fn list(ctx: &mut Context, a: ListArgs) -> Result<u8, Error> {
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let jobs = client.scheduled_jobs().await?;
     let mut io = ctx.take_streams();
     match a.output.format {
@@ -129,7 +164,7 @@ async fn list(ctx: &mut Context, a: ListArgs) -> Result<u8, Error> {
 }
 
 async fn show(ctx: &mut Context, a: IdArgs) -> Result<u8, Error> {
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let job = client
         .scheduled_job(&a.id)
         .await
@@ -138,7 +173,7 @@ async fn show(ctx: &mut Context, a: IdArgs) -> Result<u8, Error> {
 }
 
 async fn remove(ctx: &mut Context, a: IdArgs) -> Result<u8, Error> {
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     client
         .delete_scheduled_job(&a.id)
         .await
@@ -159,7 +194,7 @@ async fn remove(ctx: &mut Context, a: IdArgs) -> Result<u8, Error> {
 }
 
 async fn set_enabled(ctx: &mut Context, a: IdArgs, enabled: bool) -> Result<u8, Error> {
-    let (client, _) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let job = client
         .set_scheduled_job_enabled(&a.id, enabled)
         .await

@@ -7,28 +7,38 @@ use serde_json::Value;
 use crate::Context;
 use crate::cli::{Format, TasksCommand};
 use crate::error::Error;
+use crate::render::table;
 
 /// Runs `kick tasks ...`.
 pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
     match cmd {
         TasksCommand::List(a) => {
-            let (client, settings) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+            let (client, settings) =
+                super::connect(&a.conn, Some(&a.env), ctx.streams.err.as_mut())?;
             let list = client.tasks(settings.environment.as_deref()).await?;
             let mut io = ctx.take_streams();
             match a.output.format {
                 Format::Json => super::write_json_line(&mut io.out, &list)?,
                 Format::Jsonl => super::write_json_lines(&mut io.out, &list.items)?,
                 Format::Human => {
-                    let mut names: Vec<&str> = list.items.iter().map(|t| t.name.as_str()).collect();
+                    let mut names: Vec<String> =
+                        list.items.iter().map(|t| t.name.clone()).collect();
                     names.sort_unstable();
-                    for n in names {
-                        writeln!(io.out, "{n}")?;
-                    }
+                    let descriptions =
+                        descriptions(&client, &names, settings.environment.as_deref()).await;
+                    let rows = names
+                        .into_iter()
+                        .zip(descriptions)
+                        .map(|(n, d)| vec![n, d])
+                        .collect();
+                    let columns = [table::left("TASK"), table::left("DESCRIPTION")];
+                    io.out.write_all(table::render(&columns, rows).as_bytes())?;
                 }
             }
         }
         TasksCommand::Show(a) => {
-            let (client, settings) = super::connect(&a.conn, &ctx.watch, ctx.streams.err.as_mut())?;
+            let (client, settings) =
+                super::connect(&a.conn, Some(&a.env), ctx.streams.err.as_mut())?;
             let t = client
                 .task(&a.task, settings.environment.as_deref())
                 .await?;
@@ -40,6 +50,35 @@ pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
         }
     }
     Ok(0)
+}
+
+/// The first line of each task's description (`GET /tasks/:module/:task`,
+/// a few at a time); empty where it cannot be read.
+async fn descriptions(
+    client: &orchestrator_client::Client,
+    names: &[String],
+    environment: Option<&str>,
+) -> Vec<String> {
+    const AT_ONCE: usize = 8;
+    let mut out = Vec::with_capacity(names.len());
+    for chunk in names.chunks(AT_ONCE) {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, name) in chunk.iter().enumerate() {
+            let (client, name, env) =
+                (client.clone(), name.clone(), environment.map(str::to_owned));
+            set.spawn(async move { (i, client.task(&name, env.as_deref()).await) });
+        }
+        let mut got = vec![String::new(); chunk.len()];
+        while let Some(Ok((i, r))) = set.join_next().await {
+            if let Ok(t) = r
+                && let Some(d) = t.metadata.get("description").and_then(Value::as_str)
+            {
+                got[i] = d.lines().next().unwrap_or("").trim().to_owned();
+            }
+        }
+        out.extend(got);
+    }
+    out
 }
 
 /// A task's metadata, readably.

@@ -16,9 +16,9 @@
 mod raw;
 mod report;
 
-use orchestrator_types::NodeState;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use orchestrator_types::{NodeState, psick};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 pub use raw::{RawRead, RawResult, read_raw};
 pub use report::{NodeReport, Reading};
@@ -42,18 +42,22 @@ pub enum Outcome {
     Skipped,
     /// Was stopped.
     Stopped,
+    /// Has not ended yet: only for nodes of a job that is still going
+    /// (`kick job show` of a job in progress).
+    Running,
 }
 
 impl Outcome {
     /// All outcomes, in summary order, which is also declaration order: an
     /// outcome `as usize` is its index here.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Self::Unchanged,
         Self::Changed,
         Self::Failed,
         Self::Errored,
         Self::Skipped,
         Self::Stopped,
+        Self::Running,
     ];
 
     /// The name used in output.
@@ -65,12 +69,13 @@ impl Outcome {
             Self::Errored => "errored",
             Self::Skipped => "skipped",
             Self::Stopped => "stopped",
+            Self::Running => "running",
         }
     }
 
     /// True for the outcomes that make the exit code include 4.
     pub fn is_bad(self) -> bool {
-        !matches!(self, Self::Unchanged | Self::Changed)
+        !matches!(self, Self::Unchanged | Self::Changed | Self::Running)
     }
 }
 
@@ -107,8 +112,13 @@ impl Facts {
         }
         Self {
             outcome,
-            duration: duration
-                .or_else(|| p.and_then(|p| p.get("duration")).and_then(Value::as_f64)),
+            // One figure everywhere (live line, `kick job show`, JSON): the
+            // task's own run time when its result has one (psick's), else
+            // the orchestrator's.
+            duration: p
+                .and_then(|p| p.get("duration"))
+                .and_then(Value::as_f64)
+                .or(duration),
             exitcode: p.and_then(exitcode),
             resources: p.and_then(resources),
             error,
@@ -139,9 +149,13 @@ pub fn classify(state: NodeState, payload: Option<&Value>, job_noop: bool) -> Ou
                     return Outcome::Failed;
                 }
                 let noop = p.get("noop").and_then(Value::as_bool).unwrap_or(job_noop);
-                match p.get("status").and_then(Value::as_str) {
-                    Some("changed") => Outcome::Changed,
-                    Some("failed") => Outcome::Failed,
+                // psick's statuses, which deploy summaries share.
+                let status = p
+                    .get("status")
+                    .and_then(|s| psick::RunStatus::deserialize(s).ok());
+                match status {
+                    Some(psick::RunStatus::Changed) => Outcome::Changed,
+                    Some(psick::RunStatus::Failed) => Outcome::Failed,
                     _ if noop && noop_pending(p) > 0 => Outcome::Changed,
                     _ if p.get("changed").and_then(Value::as_bool) == Some(true) => {
                         Outcome::Changed
@@ -174,33 +188,25 @@ fn exitcode(p: &Value) -> Option<i64> {
     })
 }
 
-const RESOURCE_KEYS: [&str; 6] = [
-    "total",
-    "changed",
-    "failed",
-    "out_of_sync",
-    "skipped",
-    "noop_pending",
-];
-
-/// `{total, changed, failed, out_of_sync, skipped, noop_pending}` from a
-/// psick result's `resources` or a deploy summary's `metrics`.
+/// The psick contract's resource counts ([`psick::Resources`]) from a
+/// psick result's `resources` or a deploy summary's `metrics`; a count that
+/// is not a number reads as 0.
 fn resources(p: &Value) -> Option<Value> {
     let src = p
         .get("resources")
         .filter(|r| r.is_object())
         .or_else(|| p.get("metrics").filter(|m| m.is_object()))?;
-    let mut out = Map::new();
-    for k in RESOURCE_KEYS {
-        let v = src.get(k).and_then(Value::as_u64).or_else(|| {
-            // PE's deploy metrics call noop-pending changes `noop`.
-            (k == "noop_pending")
-                .then(|| src.get("noop").and_then(Value::as_u64))
-                .flatten()
-        });
-        out.insert(k.to_owned(), Value::from(v.unwrap_or(0)));
-    }
-    Some(Value::Object(out))
+    let n = |k: &str| src.get(k).and_then(Value::as_u64);
+    let counts = psick::Resources {
+        total: n("total").unwrap_or(0),
+        changed: n("changed").unwrap_or(0),
+        failed: n("failed").unwrap_or(0),
+        out_of_sync: n("out_of_sync").unwrap_or(0),
+        skipped: n("skipped").unwrap_or(0),
+        // PE's deploy metrics call noop-pending changes `noop`.
+        noop_pending: n("noop_pending").or_else(|| n("noop")).unwrap_or(0),
+    };
+    serde_json::to_value(counts).ok()
 }
 
 /// Removes ANSI escape sequences (puppet colours its output even on pipes).

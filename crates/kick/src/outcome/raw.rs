@@ -124,6 +124,15 @@ pub enum RawRead {
     Parsed(NodeReport),
 }
 
+impl RawRead {
+    /// The report read.
+    pub fn report_mut(&mut self) -> &mut NodeReport {
+        match self {
+            Self::Members { report, .. } | Self::Parsed(report) => report,
+        }
+    }
+}
+
 /// Reads a node whose result is kept as the server wrote it; the output is
 /// kept when `keep_output` wants it for the node's outcome.
 pub fn read_raw(

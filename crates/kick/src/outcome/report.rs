@@ -161,6 +161,15 @@ impl NodeReport {
         report
     }
 
+    /// For a node of a job that has not ended: a node that has not ended
+    /// either is `running`, not stopped or skipped, and has no error.
+    pub fn job_not_ended(&mut self) {
+        if !self.state.is_terminal() {
+            self.outcome = Outcome::Running;
+            self.error = None;
+        }
+    }
+
     /// The error message, for human output.
     pub fn error_line(&self) -> Option<String> {
         let e = self.error.as_ref()?;

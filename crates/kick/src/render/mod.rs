@@ -5,6 +5,7 @@ pub mod human;
 pub mod json;
 pub mod notice;
 pub mod style;
+pub mod table;
 
 use crate::Streams;
 use crate::cli::{Format, OutputArgs, ShowOutput};
@@ -17,14 +18,16 @@ pub trait Reporter {
     fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()>;
 }
 
-/// Which outcomes' outputs are printed at the end in human format.
-pub fn show_output_selects(show: &[ShowOutput], o: Outcome) -> bool {
-    let defaulted = [ShowOutput::Failed, ShowOutput::Changed];
-    let show = if show.is_empty() {
-        &defaulted[..]
+/// Which outcomes' outputs are printed at the end in human format: by
+/// default those of failed and changed nodes, and every result of a
+/// generic task.
+pub fn show_output_selects(show: &[ShowOutput], o: Outcome, generic: bool) -> bool {
+    let defaulted = if generic {
+        &[ShowOutput::All][..]
     } else {
-        show
+        &[ShowOutput::Failed, ShowOutput::Changed][..]
     };
+    let show = if show.is_empty() { defaulted } else { show };
     show.iter().any(|s| match s {
         ShowOutput::All => true,
         ShowOutput::None => false,
@@ -48,7 +51,9 @@ pub fn reporter(output: &OutputArgs, streams: Streams) -> Box<dyn Reporter + Sen
 /// How the results are read for `--format` (and `--show-output`).
 pub fn result_mode(output: &OutputArgs) -> ResultMode {
     match output.format {
-        Format::Human => ResultMode::parsed(|o| show_output_selects(&output.show_output, o)),
+        Format::Human => {
+            ResultMode::parsed(|o, generic| show_output_selects(&output.show_output, o, generic))
+        }
         Format::Json | Format::Jsonl => ResultMode::raw(),
     }
 }

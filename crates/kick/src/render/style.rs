@@ -11,6 +11,7 @@ pub fn outcome(o: Outcome) -> Style {
         Outcome::Changed => AnsiColor::Yellow,
         Outcome::Failed | Outcome::Errored => AnsiColor::Red,
         Outcome::Skipped | Outcome::Stopped => AnsiColor::Magenta,
+        Outcome::Running => AnsiColor::Cyan,
     };
     Style::new().fg_color(Some(c.into())).bold()
 }

@@ -41,9 +41,11 @@ fn page_reports<R>(
 
 /// Reads every node of `job_id` and reports the results (not the summary);
 /// nodes in `printed` were reported live.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn collect<A: Api + Clone + Send + Sync + 'static>(
     api: &A,
     job_id: &str,
+    ended: bool,
     mut printed: HashSet<String>,
     rep: &mut dyn Reporter,
     interrupts: &mut super::Interrupts,
@@ -55,22 +57,34 @@ pub(super) async fn collect<A: Api + Clone + Send + Sync + 'static>(
     rep.report(WatchEvent::ResultsBegin(&info))?;
     let mut summary = Summary::default();
     let noop = info.noop;
+    let generic = info.is_generic_task();
     // The next page is fetched (and parsed, by the client) on another task
     // while this one reports the current page.
     let fetch = |offset: u64| {
         let (api, job, cfg) = (api.clone(), job_id.to_owned(), cfg.clone());
         tokio::spawn(async move {
-            let keep = |o| mode.keeps_output(o);
+            let keep = |o| mode.keeps_output(o, generic);
             let size = cfg.page_size;
             // The JSON formats copy results through as the server's text;
             // the human one reads them.
+            let not_ended = |r: &mut NodeReport| {
+                if !ended {
+                    r.job_not_ended();
+                }
+            };
             Ok::<_, Error>(if mode.raw {
                 let page = retrying(&cfg, &job, || api.nodes_page_raw(&job, offset, size));
-                page_reports(page.await?, |n| json::prepare(read_raw(n, noop, keep)))
+                page_reports(page.await?, |n| {
+                    let mut read = read_raw(n, noop, keep);
+                    not_ended(read.report_mut());
+                    json::prepare(read)
+                })
             } else {
                 let page = retrying(&cfg, &job, || api.nodes_page(&job, offset, size));
                 page_reports(page.await?, |n| {
-                    NodeReport::from_node_keeping(n, noop, keep)
+                    let mut r = NodeReport::from_node_keeping(n, noop, keep);
+                    not_ended(&mut r);
+                    r
                 })
             })
         })

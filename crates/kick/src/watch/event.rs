@@ -163,6 +163,16 @@ impl JobInfo {
         }
     }
 
+    /// True for a task other than psick::puppet_agent: its results are
+    /// shown by default, not only its outcome.
+    pub fn is_generic_task(&self) -> bool {
+        self.job_type != "deploy"
+            && self
+                .task
+                .as_deref()
+                .is_some_and(|t| t != crate::commands::agent::DEFAULT_TASK)
+    }
+
     /// What the job runs, for messages: the task or "puppet".
     pub fn what(&self) -> &str {
         self.task.as_deref().unwrap_or("puppet")

@@ -21,6 +21,31 @@ impl Interrupts {
         (tx, Self(Some(rx)))
     }
 
+    /// The process's Ctrl-C presses (SIGINT), each one: the signal handler
+    /// writes a byte per signal to a socket that a task reads, so presses
+    /// that come faster than the runtime looks are not merged into one (as
+    /// `tokio::signal::ctrl_c` would). Needs a Tokio runtime.
+    pub fn sigint() -> std::io::Result<Self> {
+        use tokio::io::AsyncReadExt;
+        let (read, write) = std::os::unix::net::UnixStream::pair()?;
+        write.set_nonblocking(true)?;
+        read.set_nonblocking(true)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, write)?;
+        let mut read = tokio::net::UnixStream::from_std(read)?;
+        let (tx, interrupts) = Self::channel();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            while let Ok(n @ 1..) = read.read(&mut buf).await {
+                for _ in 0..n {
+                    if tx.send(()).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(interrupts)
+    }
+
     /// A press already waiting, if any.
     pub(super) fn try_next(&mut self) -> bool {
         self.0.as_mut().is_some_and(|rx| rx.try_recv().is_ok())
@@ -32,7 +57,8 @@ impl Interrupts {
     }
 
     /// Waits for the next press; never returns once the sender is gone.
-    pub(super) async fn next(&mut self) {
+    /// Public for callers that pass presses on (a rollout's waves).
+    pub async fn next(&mut self) {
         if let Some(rx) = &mut self.0 {
             if rx.recv().await.is_some() {
                 return;

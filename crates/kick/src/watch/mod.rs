@@ -39,7 +39,7 @@ use crate::api::Api;
 use crate::error::Error;
 use crate::outcome::Outcome;
 use crate::render::Reporter;
-use crate::summary::{EXIT_DETACHED, Summary};
+use crate::summary::{EXIT_DETACHED, EXIT_NOT_ENDED, Summary};
 use collect::{Collected, collect};
 use follow::{Followed, LiveJob};
 use retry::retrying;
@@ -95,14 +95,18 @@ pub struct ResultMode {
     /// node with it is kept; cleaning outputs nobody will see is most of
     /// the cost of collecting a large job.
     pub output: [bool; Outcome::ALL.len()],
+    /// The same for the nodes of a generic task ([`JobInfo::is_generic_task`]).
+    pub generic_output: [bool; Outcome::ALL.len()],
 }
 
 impl ResultMode {
-    /// Parsed results, the output kept for the outcomes `keep` selects.
-    pub fn parsed(keep: impl Fn(Outcome) -> bool) -> Self {
+    /// Parsed results, the output kept for the outcomes `keep` selects
+    /// (told whether the job runs a generic task).
+    pub fn parsed(keep: impl Fn(Outcome, bool) -> bool) -> Self {
         Self {
             raw: false,
-            output: Outcome::ALL.map(keep),
+            output: Outcome::ALL.map(|o| keep(o, false)),
+            generic_output: Outcome::ALL.map(|o| keep(o, true)),
         }
     }
 
@@ -111,12 +115,18 @@ impl ResultMode {
         Self {
             raw: true,
             output: [true; Outcome::ALL.len()],
+            generic_output: [true; Outcome::ALL.len()],
         }
     }
 
-    /// Whether the output of a node with outcome `o` is kept.
-    pub fn keeps_output(&self, o: Outcome) -> bool {
-        self.output[o as usize]
+    /// Whether the output of a node with outcome `o` is kept, in a job of
+    /// a generic task or not.
+    pub fn keeps_output(&self, o: Outcome, generic: bool) -> bool {
+        if generic {
+            self.generic_output[o as usize]
+        } else {
+            self.output[o as usize]
+        }
     }
 }
 
@@ -222,20 +232,19 @@ impl<'a, A: Api + Clone + Send + Sync + 'static> Follower<'a, A> {
 
     /// Reports job `job_id` as it is now, without following it (`kick job
     /// show`). The exit code follows the outcomes once the job has ended,
-    /// else it is 0.
+    /// else it is [`EXIT_NOT_ENDED`] and nodes not ended are `running`.
     pub async fn show(&mut self, job_id: &str) -> Result<JobOutcome, Error> {
         let cfg = self.config;
         let job = retrying(cfg, job_id, || self.api.job(job_id)).await?;
         let info = JobInfo::from_job(&job);
         self.reporter.report(WatchEvent::Started(&info))?;
         let ended = job.state.is_terminal();
-        let mut outcome = self.collect(job_id, Default::default(), ended).await?;
+        let outcome = self.collect(job_id, Default::default(), ended).await?;
         if !ended && outcome.end == End::Reported {
             self.reporter.report(WatchEvent::Notice(&Notice::NotEnded {
                 job: job_id.to_owned(),
                 state: job.state.to_string(),
             }))?;
-            outcome.exit_code = 0;
         }
         Ok(outcome)
     }
@@ -249,6 +258,7 @@ impl<'a, A: Api + Clone + Send + Sync + 'static> Follower<'a, A> {
         let collected = collect(
             self.api,
             job_id,
+            ended,
             printed,
             self.reporter,
             self.interrupts,
@@ -258,7 +268,11 @@ impl<'a, A: Api + Clone + Send + Sync + 'static> Follower<'a, A> {
         .await?;
         Ok(match collected {
             Collected::Done { info, summary } => {
-                let exit_code = summary.exit_code();
+                let exit_code = if ended {
+                    summary.exit_code()
+                } else {
+                    EXIT_NOT_ENDED
+                };
                 self.reporter.report(WatchEvent::Finished {
                     job: &info,
                     summary: &summary,

@@ -157,7 +157,7 @@ async fn watch(
     ints: &mut Interrupts,
     cfg: &WatchConfig,
 ) -> Result<u8, Error> {
-    let mut f = Follower::new(api, rec, ints, cfg, ResultMode::parsed(|_| true));
+    let mut f = Follower::new(api, rec, ints, cfg, ResultMode::parsed(|_, _| true));
     Ok(f.follow(job).await?.exit_code)
 }
 
@@ -169,7 +169,7 @@ async fn show(
     ints: &mut Interrupts,
     cfg: &WatchConfig,
 ) -> Result<u8, Error> {
-    let mut f = Follower::new(api, rec, ints, cfg, ResultMode::parsed(|_| true));
+    let mut f = Follower::new(api, rec, ints, cfg, ResultMode::parsed(|_, _| true));
     Ok(f.show(job).await?.exit_code)
 }
 

@@ -161,6 +161,11 @@ pub async fn kick(args: &[String]) -> Run {
 
 /// Runs kick in-process with Ctrl-C presses coming from `interrupts`.
 pub async fn kick_with(args: Vec<String>, interrupts: Interrupts) -> Run {
+    kick_in(args, interrupts, None).await
+}
+
+/// [`kick_with`], keeping rollout state files in `state_dir`.
+pub async fn kick_in(args: Vec<String>, interrupts: Interrupts, state_dir: Option<&Path>) -> Run {
     let (out, err) = (Buf::default(), Buf::default());
     let mut argv = vec!["kick".to_owned()];
     argv.extend(args);
@@ -182,6 +187,7 @@ pub async fn kick_with(args: Vec<String>, interrupts: Interrupts) -> Run {
     };
     let mut ctx = Context::new(streams, interrupts);
     ctx.watch = fast_watch();
+    ctx.state_dir = state_dir.map(Path::to_owned);
     let code = match kick::run(cli, &mut ctx).await {
         Ok(c) => c,
         Err(e) => {

@@ -130,3 +130,50 @@ async fn sigint_to_the_binary_stops_the_job() {
         "{stderr}"
     );
 }
+
+/// Three SIGINTs in quick succession each count: stop, force-stop, detach.
+#[tokio::test(flavor = "multi_thread")]
+async fn fast_sigints_each_count() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let emu = Emu::start(vec![node("a", "unchanged", 5.0)]).await;
+    let mut child = kick_bin(emu.dir.path())
+        .args(args(&["agent", "--nodes", "a"], &emu))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the job is being followed (the handler is in place long before).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Job ") {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(20), stderr.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "kick ended early: {seen}");
+        seen.push_str(&line);
+    }
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "kill -INT $0; sleep 0.02; kill -INT $0; sleep 0.02; kill -INT $0",
+            &pid,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    stderr.read_to_string(&mut seen).await.unwrap();
+    assert_eq!(code.code(), Some(130), "{seen}");
+    assert!(
+        seen.contains("asked the orchestrator to stop job"),
+        "{seen}"
+    );
+    assert!(seen.contains("force-stopping job"), "{seen}");
+    assert!(seen.contains("Detached from job"), "{seen}");
+}

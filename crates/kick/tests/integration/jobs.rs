@@ -63,9 +63,9 @@ async fn job_list_show_and_stop() {
         .await;
     assert_eq!(none.json(), serde_json::json!([]));
 
-    // A running job shown now: exit 0 and a hint to follow it.
+    // A running job shown now: exit 8 (not ended) and a hint to follow it.
     let show = emu.kick(&["job", "show", &id, "--color", "never"]).await;
-    assert_eq!(show.code, 0, "{show:?}");
+    assert_eq!(show.code, 8, "{show:?}");
     assert!(
         show.stderr.contains(&format!("kick job watch {id}")),
         "{}",

@@ -7,6 +7,8 @@ mod agent;
 mod faults;
 mod interrupts;
 mod jobs;
+mod output;
+mod rollout;
 mod scale;
 mod schedules;
 mod schema;

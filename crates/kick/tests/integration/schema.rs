@@ -46,3 +46,54 @@ fn the_schema_rejects_malformed_documents() {
     bad_code["exit_code"] = 1.into();
     assert!(!v.is_valid(&bad_code));
 }
+
+/// The schema's members are exactly what kick's types serialize, and every
+/// outcome kick has is in its enum: the hand-kept schema and the types
+/// cannot drift apart unnoticed.
+#[test]
+fn the_schema_names_exactly_the_members_of_kicks_types() {
+    use kick::outcome::{NodeReport, Outcome, Reading};
+    use kick::summary::Summary;
+    use kick::watch::JobInfo;
+    use std::collections::BTreeSet;
+
+    let schema = schema();
+    let keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let job: orchestrator_types::Job = serde_json::from_value(serde_json::json!({
+        "id": "u", "name": "1", "state": "finished", "type": "task",
+        "options": {"task": "t::x"}, "node_count": 1
+    }))
+    .unwrap();
+    let info = serde_json::to_value(JobInfo::from_job(&job)).unwrap();
+    assert_eq!(
+        keys(&info),
+        keys(&schema["properties"]["job"]["properties"])
+    );
+    let node = NodeReport::new(Reading {
+        name: "a".into(),
+        state: orchestrator_types::NodeState::Finished,
+        duration: None,
+        payload: None,
+        message: None,
+        job_noop: false,
+    });
+    let node = serde_json::to_value(node).unwrap();
+    assert_eq!(keys(&node), keys(&schema["$defs"]["node"]["properties"]));
+    let summary = serde_json::to_value(Summary {
+        running: 1,
+        ..Summary::default()
+    })
+    .unwrap();
+    assert_eq!(
+        keys(&summary),
+        keys(&schema["properties"]["summary"]["properties"])
+    );
+    let outcomes: BTreeSet<String> = Outcome::ALL.iter().map(|o| o.as_str().to_owned()).collect();
+    let in_schema: BTreeSet<String> = schema["$defs"]["node"]["properties"]["outcome"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outcomes, in_schema);
+}

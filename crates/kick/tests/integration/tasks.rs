@@ -218,8 +218,11 @@ async fn tasks_list_and_show() {
     let r = emu.kick(&["tasks", "list"]).await;
     assert_eq!(r.code, 0, "{r:?}");
     for t in ["fixture::echo", "fixture::sleep", "psick::puppet_agent"] {
+        // One row per task: its name, then its description.
         assert!(
-            r.stdout.lines().any(|l| l == t),
+            r.stdout
+                .lines()
+                .any(|l| l == t || l.starts_with(&format!("{t} "))),
             "{t} missing: {}",
             r.stdout
         );

@@ -21,7 +21,7 @@ use crate::retry::RetryPolicy;
 use crate::token::{Token, read_token_file};
 
 pub use schedules::ScheduledJobsQuery;
-pub use submit::MARKER_KEY;
+pub use submit::{MARKER_KEY, strip_marker};
 
 /// A typed client for one orchestrator. Cheap to clone (the connection pool
 /// and settings are shared).

@@ -177,6 +177,15 @@ pub(super) fn ensure_userdata_marker(
     marker
 }
 
+/// `description` without the `[kick:<marker>]` tag kick adds, for showing.
+pub fn strip_marker(description: &str) -> &str {
+    let trimmed = description.trim_end();
+    match trimmed.rfind("[kick:") {
+        Some(at) if trimmed.ends_with(']') => trimmed[..at].trim_end(),
+        _ => description,
+    }
+}
+
 fn marker_tag(marker: &str) -> String {
     format!("[kick:{marker}]")
 }
@@ -226,5 +235,8 @@ mod tests {
         let m2 = ensure_marker(&mut ud2, &mut none);
         assert_ne!(m, m2);
         assert_eq!(none, Some(format!("[kick:{m2}]")));
+        assert_eq!(strip_marker(&format!("nightly [kick:{m}]")), "nightly");
+        assert_eq!(strip_marker(&format!("[kick:{m}]")), "");
+        assert_eq!(strip_marker("plain [text]"), "plain [text]");
     }
 }

@@ -7,6 +7,7 @@ mod emulator;
 mod faults;
 mod logging;
 mod paging;
+mod puppetdb;
 mod submit;
 mod support;
 mod tls;

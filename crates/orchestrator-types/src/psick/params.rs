@@ -195,7 +195,8 @@ pub const PARAMS: &[ParamSpec] = &[
     spec(
         "filetimeout",
         Kind::seconds(0),
-        "Seconds between checks whether configuration files changed on disk (--filetimeout).",
+        "Seconds between checks whether configuration files changed on disk (--filetimeout); \
+         Puppet 7 warns that values other than 0 (never cache) and 15 are deprecated.",
     ),
     spec(
         "ordering",

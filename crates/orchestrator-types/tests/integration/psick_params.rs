@@ -110,3 +110,80 @@ fn every_typed_field_is_a_declared_parameter_and_back() {
         assert!(ok, "{name}: {value} does not fit {ty}");
     }
 }
+
+#[test]
+fn the_result_schema_in_tasks_puppet_agent_json_names_every_result_field() {
+    use orchestrator_types::psick::*;
+    let metadata = read_json("tasks/puppet_agent.json");
+    let schema = &metadata["extensions"]["kick"]["result"];
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let change = Change {
+        resource: "File[/x]".into(),
+        resource_type: "File".into(),
+        title: "/x".into(),
+        property: Some("content".into()),
+        previous: Some("a".into()),
+        desired: Some("b".into()),
+        message: "m".into(),
+        status: ChangeStatus::Noop,
+        corrective: true,
+    };
+    let full = PuppetAgentResult {
+        status: RunStatus::Failed,
+        noop: true,
+        exitcode: Some(4),
+        command: vec!["puppet".into()],
+        server: Some("s".into()),
+        environment: Some("e".into()),
+        duration: 1.0,
+        resources: Some(Resources::default()),
+        config_version: Some("1".into()),
+        puppet_version: Some("7.23.0".into()),
+        output: String::new(),
+        changes: vec![change.clone()],
+        changes_truncated: 1,
+        transaction_uuid: Some("u".into()),
+        corrective_change: Some(CorrectiveCounts::default()),
+        report_error: Some("r".into()),
+        error: Some(TaskError {
+            kind: kind::RESOURCE_FAILURES.into(),
+            msg: "m".into(),
+            details: json!({"exitcode": 4}),
+        }),
+    };
+    let full = serde_json::to_value(&full).unwrap();
+    assert_eq!(keys(&schema["properties"]), keys(&full), "result fields");
+    assert_eq!(
+        keys(&schema["$defs"]["change"]["properties"]),
+        keys(&serde_json::to_value(&change).unwrap()),
+        "change fields"
+    );
+    assert_eq!(
+        keys(&schema["properties"]["resources"]["properties"]),
+        keys(&full["resources"]),
+        "resource counts"
+    );
+    // Every field a minimal result always carries is required.
+    let minimal = serde_json::to_value(PuppetAgentResult {
+        changes: vec![],
+        changes_truncated: 0,
+        transaction_uuid: None,
+        corrective_change: None,
+        report_error: None,
+        error: None,
+        ..serde_json::from_value(full).unwrap()
+    })
+    .unwrap();
+    let mut required: Vec<String> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    required.sort();
+    assert_eq!(required, keys(&minimal), "required fields");
+}

@@ -214,6 +214,22 @@ events:
 
 /// Shell that writes `summary` to the node's lastrunfile, like Puppet does
 /// (temp file then rename).
+/// Asserts that `result` matches the result schema tasks/puppet_agent.json
+/// documents (`extensions.kick.result`).
+pub fn assert_result_schema(result: &Value) {
+    let path = format!(
+        "{}/../../tasks/puppet_agent.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let metadata: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&metadata["extensions"]["kick"]["result"]).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(result)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{result:#}");
+}
+
 /// A real run report kept with the puppet-report crate's fixtures.
 pub fn report_fixture(name: &str) -> String {
     let path = format!(

@@ -1,7 +1,9 @@
 //! The result's `changes`, from the report the run wrote, and
 //! `report_error` whenever that report cannot be used.
 
-use crate::harness::{Node, SUMMARY_NOOP, report_fixture, write_report_sh, write_summary_sh};
+use crate::harness::{
+    Node, SUMMARY_NOOP, assert_result_schema, report_fixture, write_report_sh, write_summary_sh,
+};
 
 /// A node whose fake puppet writes the noop summary and `report`, then
 /// exits `rc`.
@@ -20,6 +22,7 @@ fn a_noop_run_lists_its_pending_changes_from_the_report() {
     let node = node_writing(&report_fixture("puppet-7.23-noop.yaml"), 0);
     let o = node.run(r#"{"noop": true}"#);
     assert_eq!(o.code, 0, "{}", o.json);
+    assert_result_schema(&o.json);
     assert_eq!(o.json["status"], "changed");
     assert_eq!(
         o.json["transaction_uuid"],
@@ -53,12 +56,14 @@ fn a_noop_run_lists_its_pending_changes_from_the_report() {
 fn changes_limit_caps_the_list_and_counts_the_rest() {
     let node = node_writing(&report_fixture("puppet-7.23-noop.yaml"), 0);
     let o = node.run(r#"{"changes_limit": 1}"#);
+    assert_result_schema(&o.json);
     assert_eq!(o.json["changes"].as_array().unwrap().len(), 1);
     assert_eq!(o.json["changes_truncated"], 2);
     let o = node.run(r#"{"changes_limit": "0"}"#);
     assert!(o.json.get("changes").is_none(), "{}", o.json);
     assert_eq!(o.json["changes_truncated"], 3);
     let o = node.run(r#"{"changes_limit": 2001}"#);
+    assert_result_schema(&o.json);
     assert_eq!(o.kind(), "psick/invalid-params");
     assert!(o.msg().contains("`changes_limit`"), "{}", o.msg());
 }
@@ -76,6 +81,7 @@ fn a_report_from_an_older_run_is_not_read() {
         write_summary_sh(&node, SUMMARY_NOOP)
     ));
     let o = node.run("{}");
+    assert_result_schema(&o.json);
     assert_eq!((o.code, o.json["status"].as_str()), (0, Some("changed")));
     assert!(o.json.get("changes").is_none(), "{}", o.json);
     assert!(o.json.get("transaction_uuid").is_none());
@@ -119,6 +125,7 @@ fn a_truncated_or_garbage_report_never_fails_the_run() {
 fn a_failed_run_still_lists_its_changes() {
     let node = node_writing(&report_fixture("puppet-7.23-failmixed.yaml"), 6);
     let o = node.run("{}");
+    assert_result_schema(&o.json);
     assert_eq!(o.kind(), "psick/resource-failures");
     let statuses: Vec<&str> = o.json["changes"]
         .as_array()

@@ -2,12 +2,16 @@
 //! the per-test temp dir and the duration redacted.
 
 use crate::harness::{
-    FakeHolder, Node, Outcome, SUMMARY_NOOP, report_fixture, write_report_sh, write_summary_sh,
+    FakeHolder, Node, Outcome, SUMMARY_NOOP, assert_result_schema, report_fixture, write_report_sh,
+    write_summary_sh,
 };
 
 /// The result with the node's temp dir replaced by `[node]`, the
 /// duration by `[duration]` and PIDs by `[pid]`.
 fn redacted(node: &Node, o: &Outcome, pids: &[u32]) -> serde_json::Value {
+    if o.json.get("_output").is_some() {
+        assert_result_schema(&o.json);
+    }
     let mut text = o
         .stdout
         .replace(&node.dir.path().display().to_string(), "[node]");

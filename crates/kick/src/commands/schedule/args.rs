@@ -7,6 +7,7 @@ use crate::cli::{AgentArgs, ConnArgs, OutputArgs, TaskRunArgs};
 
 /// `--at TIME [--every DURATION]`: schedule instead of running now.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Schedule")]
 pub struct When {
     /// Schedule the job instead of running it: its first run at TIME, in
     /// RFC 3339 (2026-12-01T22:00:00Z, 2026-12-01T23:00:00+01:00) or `now`.

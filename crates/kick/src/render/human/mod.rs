@@ -1,43 +1,80 @@
-//! Human output: a line per node as it ends, the output of the nodes picked
-//! by `--show-output`, a closing summary. Progress and notices go to stderr;
-//! a progress bar only when stderr is a terminal.
+//! Human output: a line per node as it ends ([`line`]), the results of the
+//! nodes picked by `--show-output` (by default failed and changed ones, and
+//! every result of a generic task), a closing [`summary`] that names the
+//! nodes that did not succeed. Progress and notices go to stderr; a
+//! progress bar only when stderr is a terminal.
+
+pub mod line;
+pub mod summary;
 
 use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
 
 use super::style::{self, paint};
 use super::{Reporter, show_output_selects};
 use crate::Streams;
 use crate::cli::{OutputArgs, ShowOutput};
-use crate::outcome::{NodeReport, Outcome};
+use crate::outcome::NodeReport;
 use crate::summary::Summary;
-use crate::time;
 use crate::watch::{JobInfo, Notice, Progress, WatchEvent};
+use line::{LineStyle, node_line};
+use summary::{BadNodes, summary_text};
 
-/// Node names are padded to this width so columns line up in the common case.
-const NAME_WIDTH: usize = 28;
+/// The progress bar on screen, if any: `-v` logs are written around it
+/// ([`LogWriter`]) so that they never share its line.
+static BAR: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+fn show_bar(bar: Option<ProgressBar>) {
+    if let Ok(mut slot) = BAR.lock() {
+        *slot = bar;
+    }
+}
+
+/// stderr for `tracing`: with the progress bar on screen, its line is
+/// cleared before a log line and drawn again after.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 /// The human reporter.
 pub struct Human {
     streams: Streams,
-    /// Colour stdout.
-    color: bool,
     show: Vec<ShowOutput>,
     quiet: bool,
     bar: Option<ProgressBar>,
+    style: LineStyle,
+    bad: BadNodes,
 }
 
 impl Human {
-    /// A reporter writing to `io`.
+    /// A reporter writing to `streams`, in colour when `color`.
     pub fn new(streams: Streams, color: bool, output: &OutputArgs) -> Self {
+        let width = terminal_width(&streams);
         Self {
             streams,
-            color,
             show: output.show_output.clone(),
             quiet: output.quiet,
             bar: None,
+            style: LineStyle {
+                color,
+                width,
+                ..LineStyle::default()
+            },
+            bad: BadNodes::default(),
         }
     }
 
@@ -51,29 +88,32 @@ impl Human {
 
     fn write_err(&mut self, text: &str) -> std::io::Result<()> {
         let err = &mut self.streams.err;
+        // The bar's line is cleared first and drawn again after.
         match &self.bar {
-            Some(bar) => bar.suspend(|| err.write_all(text.as_bytes())),
-            None => err.write_all(text.as_bytes()),
+            Some(bar) => bar.suspend(|| err.write_all(text.as_bytes()).and_then(|()| err.flush())),
+            None => err.write_all(text.as_bytes()).and_then(|()| err.flush()),
         }
     }
 
+    /// The block under the node lines: the node's output or result, unless
+    /// it was short enough for its line.
     fn output_block(&self, node: &NodeReport) -> Option<String> {
-        if !show_output_selects(&self.show, node.outcome) {
+        if !show_output_selects(&self.show, node.outcome, self.style.generic) {
             return None;
         }
-        let body = match (&node.output, &node.result) {
-            (Some(out), _) if !out.trim().is_empty() => out.clone(),
-            (_, Some(result)) => readable_result(result)?,
-            _ => node.error_line()?,
-        };
-        let c = self.color;
+        // A generic task's short result is in its line already.
+        if self.style.generic && !node.outcome.is_bad() && line::short_result(node).is_some() {
+            return None;
+        }
+        let body = line::result_text(node).or_else(|| line::error_text(node))?;
+        let c = self.style.color;
         let mut s = format!(
             "\n{} {}\n",
             paint(c, style::bold(), &node.name),
             paint(
                 c,
                 style::outcome(node.outcome),
-                &format!("({})", node.outcome.as_str())
+                &format!("({})", line::label(node, self.style.noop))
             )
         );
         for line in body.trim_end().lines() {
@@ -85,111 +125,22 @@ impl Human {
     }
 }
 
-/// A node's line: name, outcome, resource counts or error, duration.
-pub fn node_line(node: &NodeReport, color: bool) -> String {
-    let name = format!("{:<NAME_WIDTH$}", node.name);
-    // A job shown while it runs has nodes without an outcome yet.
-    let label = if node.state.is_terminal() {
-        node.outcome.as_str()
-    } else {
-        node.state.as_str()
-    };
-    let outcome = paint(color, style::outcome(node.outcome), &format!("{label:<9}"));
-    let mut detail = String::new();
-    if let Some(r) = &node.resources {
-        detail = resources_text(r, node.result.as_ref());
-    }
-    if node.outcome.is_bad()
-        && let Some(e) = node.error_line()
+/// The width node lines are fitted to: `COLUMNS` when set, else the
+/// terminal's when stdout is one; none for a pipe.
+fn terminal_width(streams: &Streams) -> Option<usize> {
+    if let Some(cols) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| (20..=10_000).contains(c))
     {
-        if !detail.is_empty() {
-            detail.push_str("; ");
-        }
-        detail.push_str(&e);
+        return Some(cols);
     }
-    let mut line = format!("{name}  {outcome}");
-    if !detail.is_empty() {
-        line.push_str("  ");
-        line.push_str(&detail);
+    if !streams.out_tty {
+        return None;
     }
-    if let Some(d) = node.duration {
-        line.push_str("  ");
-        line.push_str(&paint(color, style::dim(), &time::human(d)));
-    }
-    line.push('\n');
-    line
-}
-
-fn resources_text(r: &Value, result: Option<&Value>) -> String {
-    let n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let noop = result
-        .and_then(|r| r.get("noop"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if noop {
-        format!(
-            "{} pending (noop), {} failed, {} total",
-            n("noop_pending"),
-            n("failed"),
-            n("total")
-        )
-    } else {
-        format!(
-            "{} changed, {} failed, {} total",
-            n("changed"),
-            n("failed"),
-            n("total")
-        )
-    }
-}
-
-/// A generic task result without `_output`, as `key: value` lines.
-fn readable_result(result: &Value) -> Option<String> {
-    let obj = result.as_object()?;
-    let mut s = String::new();
-    for (k, v) in obj {
-        if k == "_output" || k == "_error" {
-            continue;
-        }
-        let v = match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        s.push_str(&format!("{k}: {v}\n"));
-    }
-    if let Some(e) = obj.get("_error") {
-        s.push_str(&format!(
-            "error: {}\n",
-            e.get("msg").and_then(Value::as_str).unwrap_or("")
-        ));
-    }
-    (!s.is_empty()).then_some(s)
-}
-
-/// The closing summary line.
-pub fn summary_line(job: &JobInfo, summary: &Summary, color: bool) -> String {
-    let counts: Vec<String> = Outcome::ALL
-        .iter()
-        .filter(|o| summary.get(**o) > 0)
-        .map(|o| {
-            paint(
-                color,
-                style::outcome(*o),
-                &format!("{} {}", summary.get(*o), o.as_str()),
-            )
-        })
-        .collect();
-    let nodes = if summary.total == 1 { "node" } else { "nodes" };
-    let mut s = format!("Job {} {}: {} {nodes}", job.name, job.state, summary.total);
-    if !counts.is_empty() {
-        s.push_str(": ");
-        s.push_str(&counts.join(", "));
-    }
-    if let Some(d) = job.duration {
-        s.push_str(&format!(" in {}", time::human(d)));
-    }
-    s.push('\n');
-    s
+    terminal_size::terminal_size_of(std::io::stdout())
+        .map(|(terminal_size::Width(w), _)| usize::from(w))
+        .filter(|w| *w >= 20)
 }
 
 impl Reporter for Human {
@@ -216,6 +167,10 @@ impl Reporter for Human {
 
 impl Human {
     fn started(&mut self, job: &JobInfo) -> std::io::Result<()> {
+        // Each job followed gets its own summary.
+        self.bad = BadNodes::default();
+        self.style.noop = job.noop;
+        self.style.generic = job.is_generic_task();
         if self.quiet {
             return Ok(());
         }
@@ -237,6 +192,7 @@ impl Human {
             .progress_chars("=> ");
             bar.set_style(st);
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            show_bar(Some(bar.clone()));
             self.bar = Some(bar);
         }
         Ok(())
@@ -256,7 +212,7 @@ impl Human {
         if self.quiet {
             return Ok(());
         }
-        let line = node_line(node, self.color);
+        let line = node_line(node, self.style);
         self.write_out(&line)
     }
 
@@ -265,12 +221,13 @@ impl Human {
     }
 
     fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()> {
+        self.bad.add(&node);
         if self.quiet {
             return Ok(());
         }
         let mut text = String::new();
         if !seen_live {
-            text.push_str(&node_line(&node, self.color));
+            text.push_str(&node_line(&node, self.style));
         }
         if let Some(block) = self.output_block(&node) {
             text.push_str(&block);
@@ -283,10 +240,11 @@ impl Human {
 
     fn finish(&mut self, job: &JobInfo, summary: &Summary) -> std::io::Result<()> {
         if let Some(bar) = self.bar.take() {
+            show_bar(None);
             bar.finish_and_clear();
         }
         let sep = if self.quiet { "" } else { "\n" };
-        let line = summary_line(job, summary, self.color);
+        let line = summary_text(job, summary, &self.bad, self.style.color, self.style.width);
         self.write_out(&format!("{sep}{line}"))
     }
 }
