@@ -352,6 +352,8 @@ pub enum ShowOutput {
 }
 
 /// `kick job ...`.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
     /// Show a job and its nodes' results now, without waiting.

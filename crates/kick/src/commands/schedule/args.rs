@@ -27,6 +27,8 @@ impl When {
 }
 
 /// `kick schedule ...`.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Schedule an agent run or a task (once, or repeatedly with --every).
