@@ -36,6 +36,9 @@ pub enum Command {
     /// Show, follow, list or stop jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Schedule agent runs and tasks for the orchestrator to start when due.
+    #[command(subcommand)]
+    Schedule(crate::commands::schedule::args::ScheduleCommand),
     /// Show which nodes are connected to the orchestrator.
     Inventory(InventoryArgs),
     /// List, show or resume rollouts (`--batch` runs).
@@ -104,6 +107,8 @@ pub struct AgentArgs {
     pub rollout: crate::rollout::RolloutArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub when: crate::commands::schedule::args::When,
 }
 
 /// Puppet agent flags of `kick agent` (task parameters) and `kick deploy`
@@ -474,6 +479,8 @@ pub enum ShowOutput {
 }
 
 /// `kick job ...`.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
     /// Show a job and its nodes' results now, without waiting.

@@ -47,6 +47,13 @@ pub enum Error {
         job: String,
     },
 
+    /// A scheduled job id the user typed names no scheduled job.
+    #[error("no scheduled job {id}; see `kick schedule list`")]
+    NoSuchSchedule {
+        /// Scheduled job id.
+        id: String,
+    },
+
     /// The orchestrator stopped answering while kick followed a job.
     #[error(
         "lost contact with the orchestrator while following job {job}: {cause}\nthe job goes on without kick; reattach with `kick job watch {job}`"

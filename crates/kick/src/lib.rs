@@ -158,6 +158,7 @@ pub async fn run(cli: Cli, ctx: &mut Context) -> Result<u8, Error> {
         Command::Task(cli::TaskCommand::Run(a)) => commands::task::run(ctx, a).await,
         Command::Deploy(a) => commands::deploy::run(ctx, a).await,
         Command::Job(c) => commands::job::run(ctx, c).await,
+        Command::Schedule(c) => commands::schedule::run(ctx, c).await,
         Command::Inventory(a) => commands::inventory::run(ctx, a).await,
         Command::Rollout(c) => rollout::commands::run(ctx, c).await,
         Command::Tasks(c) => commands::tasks::run(ctx, c).await,
@@ -184,6 +185,7 @@ pub fn verbosity(cli: &Cli) -> u8 {
         Command::Rollout(rollout::RolloutCommand::Show(a) | rollout::RolloutCommand::Resume(a)) => {
             a.output.verbose
         }
+        Command::Schedule(c) => c.output().verbose,
         Command::Inventory(a) => a.output.verbose,
         Command::Tasks(cli::TasksCommand::List(a)) => a.output.verbose,
         Command::Tasks(cli::TasksCommand::Show(a)) => a.output.verbose,

@@ -143,6 +143,19 @@ pub enum Error {
         /// The failure that made the outcome unknown.
         cause: String,
     },
+
+    /// Creating a scheduled job failed in a way that leaves open whether it
+    /// was created, and looking for it by its marker did not settle it. The
+    /// request was not sent again, so at most one scheduled job exists.
+    #[error(
+        "the scheduled job may or may not have been created: {cause}. It was not sent again, to avoid scheduling it twice. Check `kick schedule list --format json` for one whose userdata.kick_marker is {marker}"
+    )]
+    ScheduleUncertain {
+        /// The marker stored in the scheduled job's userdata.
+        marker: String,
+        /// The failure that made the outcome unknown.
+        cause: String,
+    },
 }
 
 impl Error {

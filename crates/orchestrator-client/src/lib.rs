@@ -25,7 +25,9 @@
 //! the newest jobs and looks for the marker, twice with a pause between; if
 //! the job is not found it returns [`Error::SubmitUncertain`] rather than
 //! risk starting the job a second time. Only a failure to connect at all
-//! (nothing was sent) is retried.
+//! (nothing was sent) is retried. Creating a scheduled job
+//! ([`Client::schedule_job`]) follows the same rule, its marker in
+//! `userdata` only.
 //!
 //! Neither the token nor the token file's content appears in `Debug`
 //! output, errors or `tracing` events; requests are logged at `debug` level
@@ -44,7 +46,7 @@ mod token;
 
 pub use orchestrator_types as types;
 
-pub use client::{Client, JobsQuery, MARKER_KEY, NodesQuery, strip_marker};
+pub use client::{Client, JobsQuery, MARKER_KEY, NodesQuery, ScheduledJobsQuery, strip_marker};
 pub use config::{
     DEFAULT_CACERT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TOKEN_FILE, GLOBAL_CONFIG, Overrides,
     Settings, USER_CONFIG, Warning,

@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod inventory;
 pub mod job;
 pub mod man;
+pub mod schedule;
 pub mod task;
 pub mod tasks;
 

@@ -1,10 +1,31 @@
 //! `kick task run`.
 
+use orchestrator_client::Settings;
 use orchestrator_types::TaskRequest;
+use serde_json::{Map, Value};
 
 use crate::Context;
 use crate::cli::TaskRunArgs;
 use crate::error::Error;
+
+/// The task request for `kick task run`, without its scope (also what
+/// `kick schedule add task` schedules).
+pub fn request(
+    args: &TaskRunArgs,
+    params: Map<String, Value>,
+    settings: &Settings,
+) -> Result<TaskRequest, Error> {
+    Ok(TaskRequest {
+        environment: settings.environment.clone(),
+        scope: Default::default(),
+        task: args.task.clone(),
+        params,
+        description: args.run.description.clone(),
+        noop: args.noop.then_some(true),
+        timeout: args.run.timeout,
+        userdata: crate::params::userdata(&args.run.userdata)?,
+    })
+}
 
 /// Runs `kick task run`.
 pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> {
@@ -14,22 +35,13 @@ pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> 
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
-    let userdata = crate::params::userdata(&args.run.userdata)?;
+    crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(
         &args.run.conn,
         Some(&args.run.env),
         ctx.streams.err.as_mut(),
     )?;
-    let req = TaskRequest {
-        environment: settings.environment.clone(),
-        scope: Default::default(),
-        task: args.task.clone(),
-        params,
-        description: args.run.description.clone(),
-        noop: args.noop.then_some(true),
-        timeout: args.run.timeout,
-        userdata,
-    };
+    let req = request(&args, params, &settings)?;
     let sub = crate::rollout::run::Submission {
         request: req,
         target: &args.target,

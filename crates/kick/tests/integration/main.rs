@@ -12,5 +12,6 @@ mod jobs;
 mod output;
 mod rollout;
 mod scale;
+mod schedules;
 mod schema;
 mod tasks;

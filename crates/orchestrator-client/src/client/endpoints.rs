@@ -130,7 +130,11 @@ impl Client {
     }
 }
 
-fn push(params: &mut Vec<(&'static str, String)>, key: &'static str, value: Option<impl ToString>) {
+pub(super) fn push(
+    params: &mut Vec<(&'static str, String)>,
+    key: &'static str,
+    value: Option<impl ToString>,
+) {
     if let Some(v) = value {
         params.push((key, v.to_string()));
     }

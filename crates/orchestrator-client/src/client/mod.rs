@@ -1,9 +1,11 @@
 //! The client: [`endpoints`] has one method per endpoint, on top of the
 //! [`transport`] (one exchange function that classifies failures as "not
 //! sent", "maybe sent" or "answered", and the retry of idempotent requests);
-//! [`submit`] holds the at-most-once protocol of job submissions.
+//! [`submit`] holds the at-most-once protocol of job submissions;
+//! [`schedules`] the scheduled-job endpoints.
 
 mod endpoints;
+mod schedules;
 mod submit;
 mod transport;
 
@@ -18,6 +20,7 @@ use crate::error::Error;
 use crate::retry::RetryPolicy;
 use crate::token::{Token, read_token_file};
 
+pub use schedules::ScheduledJobsQuery;
 pub use submit::{MARKER_KEY, strip_marker};
 
 /// A typed client for one orchestrator. Cheap to clone (the connection pool

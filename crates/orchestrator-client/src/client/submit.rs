@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use orchestrator_types::{DeployRequest, Job, JobRef, TaskRequest};
-use reqwest::Method;
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::transport::{Attempt, to_body};
@@ -15,9 +16,9 @@ use crate::error::Error;
 pub const MARKER_KEY: &str = "kick_marker";
 
 /// What became of a submission that was sent.
-enum Sent {
-    /// The orchestrator created the job.
-    Created(JobRef),
+pub(super) enum Sent<T> {
+    /// The orchestrator created the job; its answer.
+    Created(T),
     /// It may or may not have: why.
     Unknown(String),
 }
@@ -47,18 +48,36 @@ impl Client {
         marker: &str,
     ) -> Result<JobRef, Error> {
         let url = self.url(&["command", command], &[])?;
+        let sent = self.send_at_most_once::<orchestrator_types::JobCreated>(command, &url, body);
+        match sent.await? {
+            Sent::Created(created) => Ok(created.job),
+            Sent::Unknown(cause) => {
+                tracing::debug!(command, marker, %cause, "job submission outcome unknown; looking the job up by marker");
+                self.find_submitted(job_type, marker, cause).await
+            }
+        }
+    }
+
+    /// POSTs `body` to `url` without ever sending it twice once it may have
+    /// reached the server: [`Sent::Unknown`] says why the outcome is open.
+    pub(super) async fn send_at_most_once<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        url: &Url,
+        body: &impl serde::Serialize,
+    ) -> Result<Sent<T>, Error> {
         let bytes = to_body(body)?;
         let attempt = || async {
-            match self.exchange(&Method::POST, &url, Some(&bytes)).await {
-                Ok((status, body, _)) if status.is_success() => Ok(
-                    match serde_json::from_slice::<orchestrator_types::JobCreated>(&body) {
-                        Ok(created) => Sent::Created(created.job),
+            match self.exchange(&Method::POST, url, Some(&bytes)).await {
+                Ok((status, body, _)) if status.is_success() => {
+                    Ok(match serde_json::from_slice::<T>(&body) {
+                        Ok(created) => Sent::Created(created),
                         Err(e) => Sent::Unknown(format!(
                             "the orchestrator accepted the request (HTTP {}) but its answer could not be read ({e})",
                             status.as_u16()
                         )),
-                    },
-                ),
+                    })
+                }
                 // A 5xx may come from a proxy after the orchestrator created the job.
                 Ok((status, body, _)) if status.is_server_error() => {
                     Ok(Sent::Unknown(self.status_error(status, &body).to_string()))
@@ -73,14 +92,12 @@ impl Client {
                 }),
             }
         };
-        let span = tracing::debug_span!("submission", command);
-        let cause = match self.retry.run(attempt, |a| a.retry).instrument(span).await {
-            Ok(Sent::Created(job)) => return Ok(job),
-            Ok(Sent::Unknown(cause)) => cause,
-            Err(a) => return Err(a.error),
-        };
-        tracing::debug!(command, marker, %cause, "job submission outcome unknown; looking the job up by marker");
-        self.find_submitted(job_type, marker, cause).await
+        let span = tracing::debug_span!("submission", what);
+        self.retry
+            .run(attempt, |a| a.retry)
+            .instrument(span)
+            .await
+            .map_err(|a| a.error)
     }
 
     async fn find_submitted(
@@ -132,12 +149,7 @@ fn ensure_marker(
     userdata: &mut Option<serde_json::Map<String, serde_json::Value>>,
     description: &mut Option<String>,
 ) -> String {
-    let data = userdata.get_or_insert_with(Default::default);
-    let marker = match data.get(MARKER_KEY).and_then(serde_json::Value::as_str) {
-        Some(m) if !m.is_empty() => m.to_owned(),
-        _ => uuid::Uuid::new_v4().simple().to_string(),
-    };
-    data.insert(MARKER_KEY.to_owned(), marker.clone().into());
+    let marker = ensure_userdata_marker(userdata);
     let tag = marker_tag(&marker);
     match description {
         Some(d) if d.contains(&tag) => {}
@@ -148,6 +160,20 @@ fn ensure_marker(
         }
         None => *description = Some(tag),
     }
+    marker
+}
+
+/// Puts kick's marker into `userdata.kick_marker` only, and returns it; a
+/// marker the caller already set is kept.
+pub(super) fn ensure_userdata_marker(
+    userdata: &mut Option<serde_json::Map<String, serde_json::Value>>,
+) -> String {
+    let data = userdata.get_or_insert_with(Default::default);
+    let marker = match data.get(MARKER_KEY).and_then(serde_json::Value::as_str) {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    data.insert(MARKER_KEY.to_owned(), marker.clone().into());
     marker
 }
 

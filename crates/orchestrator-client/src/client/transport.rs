@@ -88,6 +88,10 @@ impl Client {
     ) -> Result<T, Error> {
         let attempt = || async {
             match self.exchange(&method, &url, body.as_deref()).await {
+                // 204 has no body: it decodes as `null`, which `()` reads.
+                Ok((status, bytes, _)) if status == StatusCode::NO_CONTENT && bytes.is_empty() => {
+                    decode(StatusCode::NO_CONTENT, b"null").map_err(Attempt::last)
+                }
                 Ok((status, bytes, _)) if status.is_success() => {
                     decode(status, &bytes).map_err(Attempt::last)
                 }
