@@ -2,52 +2,12 @@
 //! simulated nodes: a noop run (pending changes: exit 2), a real run (changes: exit 2), then
 //! another real run (converged: exit 0).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use kick::{Cli, Context, Interrupts, Streams};
 use kick_e2e::{EmulatedNodes, Stack};
 use serde_json::Value;
 
+use crate::kick_cli::kick;
+
 const TOKEN: &str = "e2e-kick-token";
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Runs kick in-process; returns (exit code, the --format json document, stderr).
-async fn kick(args: &[&str]) -> (u8, Value, String) {
-    let (out, err) = (Buf::default(), Buf::default());
-    let cli = Cli::try_parse_args(std::iter::once("kick").chain(args.iter().copied()))
-        .expect("valid kick arguments");
-    let mut ctx = Context::new(
-        Streams {
-            out: Box::new(out.clone()),
-            err: Box::new(err.clone()),
-            out_tty: false,
-            err_tty: false,
-        },
-        Interrupts::none(),
-    );
-    let code = match kick::run(cli, &mut ctx).await {
-        Ok(c) => c,
-        Err(e) => panic!("kick failed: {e}"),
-    };
-    let stdout = String::from_utf8_lossy(&out.0.lock().expect("buffer")).into_owned();
-    let stderr = String::from_utf8_lossy(&err.0.lock().expect("buffer")).into_owned();
-    let doc = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}\n{stderr}"));
-    (code, doc, stderr)
-}
 
 fn outcomes(doc: &Value) -> Vec<String> {
     doc["nodes"]

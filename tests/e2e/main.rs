@@ -5,8 +5,10 @@
 //! starts the stack and sets it, with `KICK_REQUIRE_STACK=1` so that nothing is skipped.
 
 mod companions;
+mod drift;
 mod emulator;
 mod kick;
+mod kick_cli;
 mod layouts;
 mod lock_paths;
 mod module;

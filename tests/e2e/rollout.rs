@@ -1,30 +1,14 @@
-//! A rollout on the real stack: `kick agent --query` resolved by the real PuppetDB (fed by
-//! the nodes' own agent runs through the puppetserver's PuppetDB terminus), four simulated
+//! A rollout on the real stack: `kick agent --query` resolved by the real PuppetDB (the
+//! rollout's agent runs report to it through the puppetserver's PuppetDB terminus), four simulated
 //! nodes in two waves of two, one of them with a broken catalog (its environment does not
 //! compile): the failure budget of 0 stops the rollout, the second wave never starts.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use kick::{Cli, Context, Interrupts, Streams};
 use kick_e2e::{EmulatedNodes, PuppetDb, Stack};
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-rollout-token";
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
@@ -36,19 +20,15 @@ async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
     };
     let tag = format!("roll{:04x}", fastrand::u16(..));
     let emu = EmulatedNodes::start_with(&stack, &tag, 4, TOKEN, Some(&pdb)).await;
-    let since = humantime_now();
-    // Real agent runs put the nodes (facts, reports) into PuppetDB.
-    let runs: Vec<_> = emu
-        .nodes
-        .iter()
-        .map(|n| n.spawn_agent("production"))
-        .collect();
-    for r in runs {
-        let (st, log) = r.wait();
-        assert!(matches!(st.code(), Some(0 | 2)), "agent run: {st}\n{log}");
-    }
+    // The nodes become known to PuppetDB as a puppetserver makes them known: facts through
+    // its command API (the rollout's own agent runs then send their reports the real way).
     let names = emu.certnames();
-    pdb.wait_for_reports(&names, &since, Duration::from_secs(60));
+    pdb.store_facts(
+        &names,
+        &serde_json::json!({"kick_e2e": tag}),
+        Duration::from_secs(60),
+    );
+    let since = humantime_now();
     // The second node (by certname) gets a catalog that does not compile.
     let mut sorted: Vec<&str> = names.clone();
     sorted.sort_unstable();
@@ -65,7 +45,9 @@ async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
     assert!(st.success());
 
     let pid = std::process::id();
-    let pql = format!("inventory[certname] {{ certname ~ \"^{tag}[0-9]-{pid}-\" }}");
+    let pql = format!(
+        "inventory[certname] {{ facts.kick_e2e = \"{tag}\" and certname ~ \"^{tag}[0-9]-{pid}-\" }}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token");
@@ -122,7 +104,8 @@ async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
         assert_eq!(node["outcome"], "skipped");
         assert_eq!(node["error"]["msg"], "not started: budget reached");
     }
-    // PuppetDB saw the broken node's failed run: the real agent's report.
+    // PuppetDB got both wave-1 runs' reports through the puppetserver, the broken one failed.
+    pdb.wait_for_reports(&sorted[..2], &since, Duration::from_secs(60));
     let t0 = std::time::Instant::now();
     loop {
         let rows = pdb
@@ -155,26 +138,5 @@ fn humantime_now() -> String {
 
 /// kick in-process, state files under `dir/rollouts`; (exit code, JSON document, stderr).
 async fn kick(args: &[&str], dir: &std::path::Path) -> (u8, Value, String) {
-    let (out, err) = (Buf::default(), Buf::default());
-    let cli = Cli::try_parse_args(std::iter::once("kick").chain(args.iter().copied()))
-        .expect("valid kick arguments");
-    let mut ctx = Context::new(
-        Streams {
-            out: Box::new(out.clone()),
-            err: Box::new(err.clone()),
-            out_tty: false,
-            err_tty: false,
-        },
-        Interrupts::none(),
-    );
-    ctx.state_dir = Some(dir.join("rollouts"));
-    let code = match kick::run(cli, &mut ctx).await {
-        Ok(c) => c,
-        Err(e) => panic!("kick failed: {e}"),
-    };
-    let stdout = String::from_utf8_lossy(&out.0.lock().expect("buffer")).into_owned();
-    let stderr = String::from_utf8_lossy(&err.0.lock().expect("buffer")).into_owned();
-    let doc = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}\n{stderr}"));
-    (code, doc, stderr)
+    crate::kick_cli::kick_in(args, Some(&dir.join("rollouts"))).await
 }

@@ -19,7 +19,8 @@ pub struct EmulatedNodes {
 }
 
 impl EmulatedNodes {
-    /// `count` nodes named `<prefix><i>-…`, with environments `production` and `idem`.
+    /// `count` nodes named `<prefix><i>-…`, with environments `production`, `idem` and
+    /// `drift`.
     pub async fn start(stack: &Stack, prefix: &str, count: usize, token: &str) -> EmulatedNodes {
         Self::start_with(stack, prefix, count, token, None).await
     }
@@ -41,7 +42,7 @@ impl EmulatedNodes {
         let mut config = Config::builder()
             .token(token)
             .module("psick", workspace_root())
-            .environments(vec!["production".into(), "idem".into()])
+            .environments(vec!["production".into(), "idem".into(), "drift".into()])
             .build();
         config.puppetdb_url = puppetdb.map(|db| db.url().to_owned());
         for n in &nodes {

@@ -80,9 +80,6 @@ pub struct AgentArgs {
     /// `puppet_master`); the node's configured server otherwise.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub server: Option<String>,
-    /// Only apply resources with these tags (comma separated).
-    #[arg(long, value_name = "T,...", value_delimiter = ',')]
-    pub tags: Vec<String>,
     /// Seconds to wait for an agent run already in progress to finish
     /// (task default 300).
     #[arg(long, value_name = "SECS")]
@@ -98,6 +95,12 @@ pub struct AgentArgs {
     /// environment given with --environment.
     #[arg(long, value_name = "ENV")]
     pub task_environment: Option<String>,
+    /// More task parameters as a JSON object, inline, @FILE or - (stdin);
+    /// a parameter also set by a flag is an error.
+    #[arg(long = "params", value_name = "JSON|@FILE|-")]
+    pub params_json: Option<String>,
+    #[command(flatten)]
+    pub puppet: PuppetFlags,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -106,6 +109,96 @@ pub struct AgentArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub when: crate::commands::schedule::args::When,
+}
+
+/// Puppet agent flags of `kick agent` (task parameters) and `kick deploy`
+/// (PE's deploy keys of the same names).
+#[derive(Debug, Args, Clone, Default)]
+pub struct PuppetFlags {
+    /// Only apply resources with these tags (comma separated).
+    #[arg(long, value_name = "T,...", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip resources with these tags (comma separated).
+    #[arg(long, value_name = "T,...", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Run puppet with --debug.
+    #[arg(long)]
+    pub debug: bool,
+    /// Run puppet with --trace (Ruby backtraces on errors).
+    #[arg(long)]
+    pub trace: bool,
+    /// Run puppet with --evaltrace (time spent on each resource).
+    #[arg(long)]
+    pub evaltrace: bool,
+    /// Seconds puppet waits for a connection to the server
+    /// (--http_connect_timeout).
+    #[arg(long, visible_alias = "http-connect-timeout", value_name = "SECS", value_parser = seconds(1))]
+    pub connect_timeout: Option<u64>,
+    /// Seconds an idle connection to the server is kept for reuse
+    /// (--http_keepalive_timeout).
+    #[arg(long, value_name = "SECS", value_parser = seconds(0))]
+    pub http_keepalive_timeout: Option<u64>,
+    /// Seconds puppet waits for data from the server (--http_read_timeout).
+    #[arg(long, value_name = "SECS", value_parser = seconds(1))]
+    pub http_read_timeout: Option<u64>,
+    /// Seconds between checks whether configuration files changed
+    /// (--filetimeout).
+    #[arg(long, value_name = "SECS", value_parser = seconds(0))]
+    pub filetimeout: Option<u64>,
+    /// Resource ordering, PE's deploy key (Puppet 6 and later know only
+    /// manifest order).
+    #[arg(long, value_enum, value_name = "ORDER")]
+    pub ordering: Option<Ordering>,
+    /// Apply the node's cached catalog without asking the server.
+    #[arg(long, conflicts_with = "no_use_cached_catalog")]
+    pub use_cached_catalog: bool,
+    /// Always ask the server for a catalog, whatever the node's setting.
+    #[arg(long)]
+    pub no_use_cached_catalog: bool,
+    /// Fall back to the cached catalog when the server cannot compile one.
+    #[arg(long, conflicts_with = "no_usecacheonfailure")]
+    pub usecacheonfailure: bool,
+    /// Fail the run when the server cannot compile a catalog.
+    #[arg(long)]
+    pub no_usecacheonfailure: bool,
+}
+
+/// The largest number of seconds a flag takes: one year, as the task.
+pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+fn seconds(min: u64) -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(min..=MAX_SECONDS)
+}
+
+/// `--ordering`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Ordering {
+    /// Manifest order.
+    Manifest,
+    /// By title hash (Puppet 5 and older).
+    TitleHash,
+    /// Random (Puppet 5 and older).
+    Random,
+}
+
+impl Ordering {
+    /// The value PE's deploy key takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manifest => "manifest",
+            Self::TitleHash => "title-hash",
+            Self::Random => "random",
+        }
+    }
+
+    /// The task parameter.
+    pub fn param(self) -> orchestrator_types::psick::Ordering {
+        match self {
+            Self::Manifest => orchestrator_types::psick::Ordering::Manifest,
+            Self::TitleHash => orchestrator_types::psick::Ordering::TitleHash,
+            Self::Random => orchestrator_types::psick::Ordering::Random,
+        }
+    }
 }
 
 /// `kick task ...`.
@@ -125,8 +218,9 @@ pub struct TaskRunArgs {
     /// objects are typed, anything else is a string.
     #[arg(value_name = "KEY=VALUE")]
     pub params: Vec<String>,
-    /// All parameters as a JSON object, inline or @FILE (not with KEY=VALUE).
-    #[arg(long = "params", value_name = "JSON|@FILE")]
+    /// All parameters as a JSON object, inline, @FILE or - (stdin); not
+    /// with KEY=VALUE.
+    #[arg(long = "params", value_name = "JSON|@FILE|-")]
     pub params_json: Option<String>,
     /// Ask the task to run in noop mode (the task must support it).
     #[arg(long)]
@@ -152,6 +246,15 @@ pub struct DeployArgs {
     /// How many nodes run at once.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<u64>,
+    /// Fail nodes whose configured environment differs from --environment
+    /// (PE's default).
+    #[arg(long, conflicts_with = "no_enforce_environment")]
+    pub enforce_environment: bool,
+    /// Let nodes run in their own configured environment.
+    #[arg(long)]
+    pub no_enforce_environment: bool,
+    #[command(flatten)]
+    pub puppet: PuppetFlags,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -180,9 +283,9 @@ Examples:
 #[group(required = true, multiple = false)]
 #[command(next_help_heading = "Targets")]
 pub struct TargetArgs {
-    /// Certnames, comma separated, or @FILE with one certname a line
-    /// (# starts a comment).
-    #[arg(long, short = 'n', value_name = "a,b,c|@FILE")]
+    /// Certnames, comma separated, or @FILE (- for stdin) with one certname
+    /// a line (# starts a comment).
+    #[arg(long, short = 'n', value_name = "a,b,c|@FILE|-")]
     pub nodes: Option<String>,
     /// A PuppetDB query (PQL) selecting the nodes, or @FILE holding it.
     #[arg(long, value_name = "PQL|@FILE")]
@@ -207,14 +310,42 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Print the job id and exit 0 once the orchestrator accepted the job.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["junit", "summary_md"])]
     pub no_wait: bool,
+    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
+    /// puppetdb.conf).
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Targets",
+        env = "KICK_PUPPETDB_URL"
+    )]
+    pub puppetdb_url: Option<String>,
+    /// KEY=VALUE stored with the job (repeatable; values typed like task
+    /// parameters), beside kick's own marker.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub userdata: Vec<String>,
     #[command(flatten)]
     pub env: EnvArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+}
+
+/// CI reports written when the job has ended.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
+    /// Write a JUnit XML report: a testcase per node; in noop, a node that
+    /// would change fails with type `drift`.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary (counts, failed nodes, drift table); without
+    /// it, kick appends the summary to $GITHUB_STEP_SUMMARY when that is set.
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
 }
 
 /// How to reach the orchestrator; each overrides orchestrator.conf (the
@@ -238,10 +369,6 @@ pub struct ConnArgs {
     /// Seconds each request may take [default: 30].
     #[arg(long, value_name = "SECS", env = "KICK_REQUEST_TIMEOUT", value_parser = positive_secs)]
     pub request_timeout: Option<f64>,
-    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
-    /// puppetdb.conf and KICK_PUPPETDB_URL).
-    #[arg(long, value_name = "URL")]
-    pub puppetdb_url: Option<String>,
 }
 
 /// The Puppet environment, for the commands that use one.
@@ -368,7 +495,8 @@ pub enum JobCommand {
     Stop(JobStopArgs),
     /// Run a job's task (or deploy) again, with the same parameters, on its nodes that
     /// failed (or ended as --only says).
-    Rerun(crate::rollout::JobRerunArgs),
+    // Boxed: its run and report flags make it twice the size of the others.
+    Rerun(Box<crate::rollout::JobRerunArgs>),
 }
 
 /// A job id plus connection and output flags.
@@ -380,6 +508,8 @@ pub struct JobIdArgs {
     pub conn: ConnArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
 }
 
 /// `kick job list`.

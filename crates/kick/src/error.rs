@@ -22,6 +22,20 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Standard input, named on the command line as `-`, could not be read.
+    #[error("cannot read {flag} from standard input: {reason}")]
+    ReadStdin {
+        /// The flag that asked for it (`--nodes`).
+        flag: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A CI report (`--junit`, `--summary-md`) could not be written; the job
+    /// itself is unaffected.
+    #[error("{0}")]
+    Report(#[from] crate::ci::ReportError),
+
     /// Configuration, token, TLS, network or API failure.
     #[error("{0}")]
     Client(Box<orchestrator_client::Error>),

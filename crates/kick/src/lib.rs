@@ -9,15 +9,23 @@
 //! - [`cli`]: the clap definition (also the source of the man page and the
 //!   completions).
 //! - [`commands`]: one module per subcommand.
-//! - [`watch`]: following a job through its events and collecting results.
+//! - [`watch`]: following jobs ([`watch::Follower`], one job at a time,
+//!   several in turn) through their events and collecting results; what it
+//!   learns is a [`watch::WatchEvent`].
+//! - [`api`]: the orchestrator calls the watcher makes, as a trait.
 //! - [`outcome`], [`summary`]: what each node amounted to, the exit code.
-//! - [`render`]: human, JSON and JSON-lines output.
+//! - [`drift`]: the same change grouped across nodes.
+//! - [`ci`]: JUnit XML and Markdown reports for CI systems.
+//! - [`render`]: the reporters (human, JSON and JSON lines) that put
+//!   watch events in words, and the listings' tables.
 //! - [`params`], [`target`]: task parameters and TARGET flags.
 //! - [`rollout`]: waves, canary and failure budget over several jobs.
 
 pub mod api;
+pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod drift;
 pub mod error;
 pub mod outcome;
 pub mod params;
@@ -210,4 +218,36 @@ pub(crate) fn read_arg_file(path: &str) -> Result<String, Error> {
         path: PathBuf::from(path),
         source,
     })
+}
+
+/// The most kick reads from standard input (`--nodes -`, `--params -`).
+const STDIN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Reads standard input for `flag` given as `-`.
+pub(crate) fn read_stdin(flag: &str) -> Result<String, Error> {
+    use std::io::Read;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(Error::ReadStdin {
+            flag: flag.to_owned(),
+            reason: "it is a terminal; pipe the input in (e.g. `... | kick agent --nodes -`)"
+                .into(),
+        });
+    }
+    let mut text = String::new();
+    let read = stdin.lock().take(STDIN_LIMIT + 1).read_to_string(&mut text);
+    match read {
+        Ok(n) if n as u64 > STDIN_LIMIT => Err(Error::ReadStdin {
+            flag: flag.to_owned(),
+            reason: format!(
+                "it holds more than {} MiB; use a file",
+                STDIN_LIMIT / 1024 / 1024
+            ),
+        }),
+        Ok(_) => Ok(text),
+        Err(e) => Err(Error::ReadStdin {
+            flag: flag.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
 }

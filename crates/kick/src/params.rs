@@ -29,9 +29,14 @@ pub fn parse(words: &[String], params_json: Option<&str>) -> Result<Map<String, 
     }
 }
 
-fn parse_json(arg: &str) -> Result<Map<String, Value>, Error> {
+/// One JSON object of parameters: inline, `@FILE` or `-` (stdin).
+pub fn parse_json(arg: &str) -> Result<Map<String, Value>, Error> {
     let (text, source) = match arg.strip_prefix('@') {
         Some(path) => (crate::read_arg_file(path)?, format!("the file {path}")),
+        None if arg == "-" => (
+            crate::read_stdin("--params")?,
+            "standard input (--params -)".to_owned(),
+        ),
         None => (arg.to_owned(), "--params".to_owned()),
     };
     match serde_json::from_str::<Value>(&text) {
@@ -91,6 +96,50 @@ pub fn type_value(v: &str) -> Value {
     Value::String(v.to_owned())
 }
 
+/// Refuses reading standard input twice.
+pub fn check_stdin(nodes: Option<&str>, params: Option<&str>) -> Result<(), Error> {
+    if nodes == Some("-") && params == Some("-") {
+        return Err(Error::Usage(
+            "--nodes - and --params - both read standard input; put one of them in a file (@FILE)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `--userdata KEY=VALUE` words → the job's `userdata` (values typed like
+/// task parameters); `None` when there are none. kick's own marker key is
+/// refused: kick sets it to find a job whose submission answer was lost.
+pub fn userdata(words: &[String]) -> Result<Option<Map<String, Value>>, Error> {
+    let mut map = Map::new();
+    for w in words {
+        let Some((k, v)) = w.split_once('=') else {
+            return Err(Error::Usage(format!(
+                "--userdata `{w}` is not KEY=VALUE (e.g. --userdata ticket=CHG-1234)"
+            )));
+        };
+        let valid_key = !k.is_empty()
+            && k.len() <= 128
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid_key {
+            return Err(Error::Usage(format!(
+                "--userdata key `{k}` is not valid; use letters, digits, _, - and . (at most 128)"
+            )));
+        }
+        // kick_marker, and a rollout's kick_rollout, kick_wave, ...
+        if k.starts_with("kick_") || k == orchestrator_client::MARKER_KEY {
+            return Err(Error::Usage(format!(
+                "--userdata key `{k}` is kick's own (kick_*); choose another name"
+            )));
+        }
+        if map.insert(k.to_owned(), type_value(v)).is_some() {
+            return Err(Error::Usage(format!("--userdata `{k}` was given twice")));
+        }
+    }
+    Ok((!map.is_empty()).then_some(map))
+}
+
 // Rust's f64 parser also takes "inf", "NaN" and "1e5"; PE only types plain
 // decimals, so "nan" stays a string.
 fn looks_like_float(v: &str) -> bool {
@@ -136,6 +185,27 @@ mod tests {
     fn mixing_words_and_params_is_refused() {
         let e = parse(&["a=1".into()], Some("{}")).unwrap_err();
         assert!(e.to_string().contains("one or the other"));
+    }
+
+    #[test]
+    fn stdin_is_read_once() {
+        assert!(check_stdin(Some("-"), Some("-")).is_err());
+        assert!(check_stdin(Some("-"), Some("{}")).is_ok());
+        assert!(check_stdin(None, Some("-")).is_ok());
+    }
+
+    #[test]
+    fn userdata_is_typed_and_keeps_clear_of_the_marker() {
+        let u = userdata(&["ticket=CHG-1".into(), "attempt=2".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(Value::Object(u), json!({"ticket": "CHG-1", "attempt": 2}));
+        assert_eq!(userdata(&[]).unwrap(), None);
+        for bad in ["novalue", "=x", "a b=1", "kick_marker=x", "kick_wave=2"] {
+            assert!(userdata(&[bad.into()]).is_err(), "{bad}");
+        }
+        let e = userdata(&["a=1".into(), "a=2".into()]).unwrap_err();
+        assert!(e.to_string().contains("twice"));
     }
 
     #[test]

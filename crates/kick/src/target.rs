@@ -56,6 +56,22 @@ pub fn scope(t: &TargetArgs) -> Result<Scope, Error> {
     ))
 }
 
+/// Reads `--nodes -` from standard input, once, into the flags (the
+/// certnames comma separated), so every later look at the target sees the
+/// list.
+pub fn read_stdin_nodes(t: &mut TargetArgs) -> Result<(), Error> {
+    if t.nodes.as_deref() == Some("-") {
+        let list = parse_node_file(&crate::read_stdin("--nodes")?);
+        if list.is_empty() {
+            return Err(Error::Usage(
+                "--nodes - read no certname from standard input; give one a line".into(),
+            ));
+        }
+        t.nodes = Some(list.join(","));
+    }
+    Ok(())
+}
+
 /// One certname a line; blank lines and `#` comments (whole-line or
 /// trailing) are ignored.
 pub fn parse_node_file(text: &str) -> Vec<String> {

@@ -99,6 +99,24 @@ pub struct DeployRequest {
     /// `--http_connect_timeout` in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_connect_timeout: Option<u64>,
+    /// `--http_keepalive_timeout` in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_keepalive_timeout: Option<u64>,
+    /// `--http_read_timeout` in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_read_timeout: Option<u64>,
+    /// `--filetimeout` in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filetimeout: Option<u64>,
+    /// `--ordering` (`manifest`, `title-hash`, `random`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<String>,
+    /// `--use_cached_catalog`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_cached_catalog: Option<bool>,
+    /// `--usecacheonfailure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usecacheonfailure: Option<bool>,
     /// Fail nodes whose environment differs from `environment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforce_environment: Option<bool>,

@@ -18,41 +18,81 @@ use crate::error::Error;
 /// The task `kick agent` runs unless `--task` says otherwise.
 pub const DEFAULT_TASK: &str = "psick::puppet_agent";
 
-/// The task parameters for the agent flags, as the typed psick contract
-/// ([`AgentParams`]) has them.
-pub fn agent_params(args: &AgentArgs) -> AgentParams {
-    let tags: Vec<String> = args
-        .tags
-        .iter()
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
-    AgentParams {
-        noop: if args.noop {
-            Some(true)
-        } else if args.no_noop {
-            Some(false)
-        } else {
-            None
-        },
+/// The task parameters for the agent flags, and those of `--params`;
+/// for psick::puppet_agent checked by the task's own rules before the job
+/// is submitted.
+pub fn params(args: &AgentArgs) -> Result<Map<String, Value>, Error> {
+    let f = &args.puppet;
+    let list = |tags: &[String]| Some(tag_list(tags)).filter(|l| !l.is_empty());
+    let typed = AgentParams {
+        noop: either(args.noop, args.no_noop),
         puppet_master: args.server.clone(),
         environment: args.run.env.environment.clone(),
-        tags: (!tags.is_empty()).then_some(tags),
-        wait_for_lock: args.wait_for_lock,
+        tags: list(&f.tags),
+        skip_tags: list(&f.skip_tags),
+        debug: f.debug.then_some(true),
+        trace: f.trace.then_some(true),
+        evaltrace: f.evaltrace.then_some(true),
         timeout: args.run_timeout,
+        wait_for_lock: args.wait_for_lock,
+        http_connect_timeout: f.connect_timeout,
+        http_keepalive_timeout: f.http_keepalive_timeout,
+        http_read_timeout: f.http_read_timeout,
+        filetimeout: f.filetimeout,
+        ordering: f.ordering.map(crate::cli::Ordering::param),
+        use_cached_catalog: either(f.use_cached_catalog, f.no_use_cached_catalog),
+        usecacheonfailure: either(f.usecacheonfailure, f.no_usecacheonfailure),
         ..AgentParams::default()
+    };
+    let mut p = typed.to_json();
+    if let Some(json) = &args.params_json {
+        for (k, v) in crate::params::parse_json(json)? {
+            if p.contains_key(&k) {
+                return Err(Error::Usage(format!(
+                    "task parameter `{k}` is set both by a flag and by --params; give it once"
+                )));
+            }
+            p.insert(k, v);
+        }
+    }
+    if args.task == DEFAULT_TASK {
+        AgentParams::from_json(&p).map_err(|e| {
+            Error::Usage(format!(
+                "{e} (see `kick tasks show {DEFAULT_TASK}` for its parameters)"
+            ))
+        })?;
+    }
+    Ok(p)
+}
+
+/// A `--flag`/`--no-flag` pair (clap refuses both): `Some(true)`,
+/// `Some(false)`, or `None` to leave the node's setting.
+pub fn either(yes: bool, no: bool) -> Option<bool> {
+    match (yes, no) {
+        (true, _) => Some(true),
+        (false, true) => Some(false),
+        (false, false) => None,
     }
 }
 
-/// The task parameters for the agent flags, as sent.
-pub fn params(args: &AgentArgs) -> Map<String, Value> {
-    agent_params(args).to_json()
+/// Tags as given (comma separated, possibly repeated), trimmed, empty ones
+/// dropped.
+pub fn tag_list(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The task request for the agent flags, without its scope (also what
 /// `--at` schedules).
-pub fn request(args: &AgentArgs, settings: &Settings) -> TaskRequest {
+pub fn request(
+    args: &AgentArgs,
+    params: Map<String, Value>,
+    userdata: Option<Map<String, Value>>,
+    settings: &Settings,
+) -> TaskRequest {
     TaskRequest {
         environment: args
             .task_environment
@@ -60,31 +100,35 @@ pub fn request(args: &AgentArgs, settings: &Settings) -> TaskRequest {
             .or(settings.environment.clone()),
         scope: Default::default(),
         task: args.task.clone(),
-        params: params(args),
+        params,
         description: args.run.description.clone(),
         // psick::puppet_agent supports noop, so the job is also marked noop
         // (PE shows it in job listings); another --task may not, and gets
         // only the parameter.
         noop: (args.noop && args.task == DEFAULT_TASK).then_some(true),
         timeout: args.run.timeout,
-        userdata: None,
+        userdata,
     }
 }
 
 /// Runs `kick agent` (or schedules it, with `--at`/`--every`).
-pub async fn run(ctx: &mut Context, args: AgentArgs) -> Result<u8, Error> {
+pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
     if args.when.is_set() {
         return super::schedule::agent(ctx, args).await;
     }
+    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
+    crate::target::read_stdin_nodes(&mut args.target)?;
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
+    let params = params(&args)?;
+    let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(
         &args.run.conn,
         Some(&args.run.env),
         ctx.streams.err.as_mut(),
     )?;
-    let req = request(&args, &settings);
+    let req = request(&args, params, userdata, &settings);
     let sub = crate::rollout::run::Submission {
         request: req,
         target: &args.target,
@@ -129,25 +173,85 @@ mod tests {
             "600",
         ]);
         assert_eq!(
-            Value::Object(params(&a)),
+            Value::Object(params(&a).unwrap()),
             json!({"noop": true, "puppet_master": "puppet:8140", "environment": "dev",
                    "tags": ["ntp", "ssh"], "wait_for_lock": 30, "timeout": 600})
         );
         let a = agent(&["--nodes", "a", "--no-noop"]);
-        assert_eq!(Value::Object(params(&a)), json!({"noop": false}));
+        assert_eq!(Value::Object(params(&a).unwrap()), json!({"noop": false}));
         let a = agent(&["--nodes", "a"]);
-        assert_eq!(Value::Object(params(&a)), json!({}));
+        assert_eq!(Value::Object(params(&a).unwrap()), json!({}));
         assert_eq!(a.task, DEFAULT_TASK);
     }
 
     #[test]
-    fn the_typed_contract_refuses_bad_values_before_a_job_starts() {
-        let a = agent(&["--nodes", "a", "--tags", "ntp,bad tag"]);
-        assert!(agent_params(&a).validate().is_err());
-        let a = agent(&["--nodes", "a", "--server=-e"]);
-        assert!(agent_params(&a).validate().is_err());
-        let a = agent(&["--nodes", "a", "--server", "puppet:8140", "--tags", "ntp"]);
-        assert!(agent_params(&a).validate().is_ok());
+    fn every_agent_flag_has_its_parameter() {
+        let a = agent(&[
+            "--nodes",
+            "a",
+            "--skip-tags",
+            "slow, ,heavy",
+            "--debug",
+            "--trace",
+            "--evaltrace",
+            "--connect-timeout",
+            "5",
+            "--http-keepalive-timeout",
+            "0",
+            "--http-read-timeout",
+            "60",
+            "--filetimeout",
+            "15",
+            "--ordering",
+            "manifest",
+            "--no-use-cached-catalog",
+            "--usecacheonfailure",
+            "--params",
+            r#"{"changes_limit": 10}"#,
+        ]);
+        assert_eq!(
+            Value::Object(params(&a).unwrap()),
+            json!({"skip_tags": ["slow", "heavy"], "debug": true, "trace": true,
+                   "evaltrace": true, "http_connect_timeout": 5, "http_keepalive_timeout": 0,
+                   "http_read_timeout": 60, "filetimeout": 15, "ordering": "manifest",
+                   "use_cached_catalog": false, "usecacheonfailure": true,
+                   "changes_limit": 10})
+        );
+        let a = agent(&["--nodes", "a", "--http-connect-timeout", "7"]);
+        assert_eq!(a.puppet.connect_timeout, Some(7));
+    }
+
+    #[test]
+    fn params_may_not_repeat_a_flag_and_stdin_is_read_once() {
+        let a = agent(&["--nodes", "a", "--debug", "--params", r#"{"debug": false}"#]);
+        assert!(params(&a).unwrap_err().to_string().contains("`debug`"));
+        // The task's own rules, before anything is submitted.
+        for bad in [
+            &["--ordering", "random"][..],
+            &["--tags", "no spaces"],
+            &["--server=-e"],
+            &["--params", r#"{"changes_limit": 99999}"#],
+            &["--params", r#"{"no_such": 1}"#],
+        ] {
+            let mut v = vec!["--nodes", "a"];
+            v.extend_from_slice(bad);
+            let e = params(&agent(&v)).unwrap_err().to_string();
+            assert!(e.contains("kick tasks show"), "{bad:?}: {e}");
+        }
+        // Another task gets the parameters unchecked.
+        let a = agent(&["--nodes", "a", "--task", "x::y", "--ordering", "random"]);
+        assert_eq!(params(&a).unwrap()["ordering"], "random");
+        for bad in [
+            &["--connect-timeout", "0"][..],
+            &["--http-read-timeout", "-1"],
+            &["--filetimeout", "99999999999"],
+            &["--ordering", "sideways"],
+            &["--usecacheonfailure", "--no-usecacheonfailure"],
+        ] {
+            let mut v = vec!["kick", "agent", "--nodes", "a"];
+            v.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(v).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

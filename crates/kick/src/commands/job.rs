@@ -14,13 +14,13 @@ use crate::render::table::{self, Column, left, right};
 /// Runs `kick job ...`.
 pub async fn run(ctx: &mut Context, cmd: JobCommand) -> Result<u8, Error> {
     match cmd {
-        JobCommand::Show(a) => show(ctx, a).await,
-        JobCommand::Watch(a) => watch(ctx, a).await,
+        JobCommand::Show(a) => look(ctx, a, super::Look::Show).await,
+        JobCommand::Watch(a) => look(ctx, a, super::Look::Reattach).await,
         JobCommand::List(a) => list(ctx, a).await,
         JobCommand::Stop(a) => stop(ctx, a).await,
         JobCommand::Rerun(a) => {
             check_id(&a.id)?;
-            crate::rollout::commands::rerun(ctx, a).await
+            crate::rollout::commands::rerun(ctx, *a).await
         }
     }
 }
@@ -34,18 +34,12 @@ fn check_id(id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-async fn show(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
+/// `kick job show` and `kick job watch`.
+async fn look(ctx: &mut Context, a: JobIdArgs, look: super::Look) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let io = ctx.take_streams();
-    super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Show).await
-}
-
-async fn watch(ctx: &mut Context, a: JobIdArgs) -> Result<u8, Error> {
-    check_id(&a.id)?;
-    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
-    let io = ctx.take_streams();
-    super::watch_job(ctx, &client, &a.id, &a.output, io, super::Look::Reattach).await
+    super::watch_job(ctx, &client, &a.id, &a.output, &a.reports, io, look).await
 }
 
 async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {

@@ -16,7 +16,8 @@ use orchestrator_types::JobRef;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{ConnArgs, EnvArgs, Format, OutputArgs, RunArgs};
+use crate::ci;
+use crate::cli::{ConnArgs, EnvArgs, Format, OutputArgs, ReportArgs, RunArgs};
 use crate::error::Error;
 use crate::render;
 use crate::watch::Follower;
@@ -100,7 +101,16 @@ pub async fn follow_started(
             "Started job {id}; if kick is interrupted, reattach with `kick job watch {id}`."
         )?;
     }
-    watch_job(ctx, client, &id, &run.output, io, Look::Follow).await
+    watch_job(
+        ctx,
+        client,
+        &id,
+        &run.output,
+        &run.reports,
+        io,
+        Look::Follow,
+    )
+    .await
 }
 
 /// Whether to follow a job or show it as it is.
@@ -115,12 +125,14 @@ pub enum Look {
     Show,
 }
 
-/// Follows (or shows) a job with the reporter `output` asks for.
+/// Follows (or shows) a job with the reporter `output` asks for, then
+/// writes the CI reports `reports` asks for (or `$GITHUB_STEP_SUMMARY`).
 pub async fn watch_job(
     ctx: &mut Context,
     client: &Client,
     id: &str,
     output: &OutputArgs,
+    reports: &ReportArgs,
     io: Streams,
     look: Look,
 ) -> Result<u8, Error> {
@@ -140,10 +152,11 @@ pub async fn watch_job(
     if let Some(secs) = output.give_up {
         ctx.watch.give_up = std::time::Duration::from_secs_f64(secs);
     }
-    let mut rep = render::reporter(output, io);
+    let targets = ci::Targets::from_flags(reports.junit.clone(), reports.summary_md.clone());
+    let mut rep = ci::Recorder::new(render::reporter(output, io), targets);
     let mut follower = Follower::new(
         &client,
-        rep.as_mut(),
+        &mut rep,
         &mut ctx.interrupts,
         &ctx.watch,
         render::result_mode(output),
@@ -152,6 +165,7 @@ pub async fn watch_job(
         Look::Follow | Look::Reattach => follower.follow(id).await?,
         Look::Show => follower.show(id).await?,
     };
+    rep.write_reports()?;
     Ok(outcome.exit_code)
 }
 

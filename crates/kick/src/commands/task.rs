@@ -10,7 +10,12 @@ use crate::error::Error;
 
 /// The task request for `kick task run`, without its scope (also what
 /// `kick schedule add task` schedules).
-pub fn request(args: &TaskRunArgs, params: Map<String, Value>, settings: &Settings) -> TaskRequest {
+pub fn request(
+    args: &TaskRunArgs,
+    params: Map<String, Value>,
+    userdata: Option<Map<String, Value>>,
+    settings: &Settings,
+) -> TaskRequest {
     TaskRequest {
         environment: settings.environment.clone(),
         scope: Default::default(),
@@ -19,22 +24,25 @@ pub fn request(args: &TaskRunArgs, params: Map<String, Value>, settings: &Settin
         description: args.run.description.clone(),
         noop: args.noop.then_some(true),
         timeout: args.run.timeout,
-        userdata: None,
+        userdata,
     }
 }
 
 /// Runs `kick task run`.
-pub async fn run(ctx: &mut Context, args: TaskRunArgs) -> Result<u8, Error> {
+pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> {
+    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
+    crate::target::read_stdin_nodes(&mut args.target)?;
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
+    let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(
         &args.run.conn,
         Some(&args.run.env),
         ctx.streams.err.as_mut(),
     )?;
-    let req = request(&args, params, &settings);
+    let req = request(&args, params, userdata, &settings);
     let sub = crate::rollout::run::Submission {
         request: req,
         target: &args.target,

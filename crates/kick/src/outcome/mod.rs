@@ -1,6 +1,6 @@
 //! What a node's run amounted to, from its state and its result: the
 //! rules ([`Outcome`], [`classify`]) here, the [`NodeReport`] built from
-//! them in [`report`], results kept as the server's text in [`raw`].
+//! them in `report`, results kept as the server's text in `raw`.
 //!
 //! Rules (documented in the README):
 //! - `finished` nodes are `unchanged` or `changed`: `changed` when the result
@@ -16,6 +16,7 @@
 mod raw;
 mod report;
 
+use orchestrator_types::psick::Change;
 use orchestrator_types::{NodeState, psick};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -23,8 +24,8 @@ use serde_json::{Value, json};
 pub use raw::{RawRead, RawResult, read_raw};
 pub use report::{NodeReport, Reading};
 
-/// The `_error` kind of a run ended by a force stop.
-const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
+// The `_error` kind of a run ended by a force stop.
+use orchestrator_types::error::kind::JOB_STOPPED;
 
 /// A node's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -87,6 +88,8 @@ pub(crate) struct Facts {
     pub(crate) exitcode: Option<i64>,
     pub(crate) resources: Option<Value>,
     pub(crate) error: Option<Value>,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) changes_truncated: u64,
 }
 
 impl Facts {
@@ -122,13 +125,18 @@ impl Facts {
             exitcode: p.and_then(exitcode),
             resources: p.and_then(resources),
             error,
+            changes: p.map(changes).unwrap_or_default(),
+            changes_truncated: p
+                .and_then(|p| p.get("changes_truncated"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         }
     }
 }
 
 /// The members of a result object that the rules of this module read,
 /// besides `_output`.
-pub(crate) const PAYLOAD_KEYS: [&str; 8] = [
+pub(crate) const PAYLOAD_KEYS: [&str; 10] = [
     "_error",
     "status",
     "noop",
@@ -137,6 +145,8 @@ pub(crate) const PAYLOAD_KEYS: [&str; 8] = [
     "metrics",
     "exitcode",
     "duration",
+    "changes",
+    "changes_truncated",
 ];
 
 /// The outcome rules of the module docs.
@@ -207,6 +217,18 @@ fn resources(p: &Value) -> Option<Value> {
         noop_pending: n("noop_pending").or_else(|| n("noop")).unwrap_or(0),
     };
     serde_json::to_value(counts).ok()
+}
+
+/// A psick result's `changes`: the entries that read as a change (one
+/// malformed entry, say from a newer task, does not hide the others).
+fn changes(p: &Value) -> Vec<Change> {
+    match p.get("changes") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|c| Change::deserialize(c).ok())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Removes ANSI escape sequences (puppet colours its output even on pipes).

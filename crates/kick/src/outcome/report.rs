@@ -1,6 +1,7 @@
 //! [`NodeReport`]: everything kick reports about one node, built by one
 //! constructor from a [`Reading`] of an event or a node record.
 
+use orchestrator_types::psick::Change;
 use orchestrator_types::{EventType, JobNode, NodeState};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -27,6 +28,11 @@ pub struct NodeReport {
     pub output: Option<String>,
     /// The result's `_error`, or kick's description of why the node did not run.
     pub error: Option<Value>,
+    /// The run's changes (psick::puppet_agent's `changes`): what changed
+    /// or, in noop, would change.
+    pub changes: Vec<Change>,
+    /// Changes the task's `changes_limit` left out.
+    pub changes_truncated: u64,
     /// The raw result.
     pub result: Option<Value>,
     /// This report already serialized by the JSON renderer (then `output`
@@ -71,6 +77,8 @@ impl NodeReport {
             resources: f.resources,
             output: None,
             error: f.error,
+            changes: f.changes,
+            changes_truncated: f.changes_truncated,
             result: None,
             json: None,
         }

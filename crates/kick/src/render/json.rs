@@ -5,12 +5,14 @@
 use std::io::Write;
 
 use orchestrator_types::NodeState;
+use orchestrator_types::psick::Change;
 use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::Reporter;
 use crate::Streams;
+use crate::drift::Drift;
 use crate::outcome::{NodeReport, Outcome, RawRead, strip_ansi};
 use crate::summary::Summary;
 use crate::watch::{JobInfo, Notice, WatchEvent};
@@ -21,6 +23,8 @@ pub struct Json {
     lines: bool,
     quiet: bool,
     first_node: bool,
+    /// The nodes' changes, grouped for `drift`.
+    drift: Drift,
     /// Each node is serialized here first: one write per node instead of
     /// thousands of small ones through the dynamic writer.
     buf: Vec<u8>,
@@ -34,6 +38,7 @@ impl Json {
             lines,
             quiet,
             first_node: true,
+            drift: Drift::default(),
             buf: Vec::with_capacity(64 * 1024),
         }
     }
@@ -129,6 +134,8 @@ impl Json {
     }
 
     fn result(&mut self, node: NodeReport, seen_live: bool) -> std::io::Result<()> {
+        self.drift
+            .add(&node.name, &node.changes, node.changes_truncated);
         if self.lines {
             if !seen_live {
                 self.node_line(&node)?;
@@ -150,12 +157,16 @@ impl Json {
     }
 
     fn finish(&mut self, job: &JobInfo, summary: &Summary, exit_code: u8) -> std::io::Result<()> {
+        let drift = self.drift.groups();
         if self.lines {
+            self.line(&json!({"type": "drift", "drift": drift}))?;
             let v =
                 json!({"type": "summary", "job": job, "summary": summary, "exit_code": exit_code});
             return self.line(&v);
         }
-        self.streams.out.write_all(b"],\"summary\":")?;
+        self.streams.out.write_all(b"],\"drift\":")?;
+        serde_json::to_writer(&mut self.streams.out, &drift)?;
+        self.streams.out.write_all(b",\"summary\":")?;
         serde_json::to_writer(&mut self.streams.out, summary)?;
         writeln!(self.streams.out, ",\"exit_code\":{exit_code}}}")?;
         self.streams.out.flush()
@@ -196,6 +207,8 @@ pub fn prepare(read: RawRead) -> NodeReport {
                     resources: report.resources.as_ref(),
                     output,
                     error: report.error.as_ref(),
+                    changes: &report.changes,
+                    changes_truncated: report.changes_truncated,
                     result: Members(&members),
                 },
             );
@@ -247,6 +260,8 @@ struct RawReport<'a> {
     resources: Option<&'a serde_json::Value>,
     output: Option<Text<'a>>,
     error: Option<&'a serde_json::Value>,
+    changes: &'a [Change],
+    changes_truncated: u64,
     result: Members<'a>,
 }
 

@@ -1,6 +1,7 @@
 //! Turning a job's progress and results into output: [`human`] lines and a
 //! summary, one [`json`] document, or [`json`] lines.
 
+pub mod drift;
 pub mod human;
 pub mod json;
 pub mod notice;
@@ -16,6 +17,12 @@ use crate::watch::{ResultMode, WatchEvent};
 pub trait Reporter {
     /// Renders one event. [`WatchEvent::Progress`] should not fail.
     fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()>;
+}
+
+impl<R: Reporter + ?Sized> Reporter for Box<R> {
+    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()> {
+        (**self).report(event)
+    }
 }
 
 /// Which outcomes' outputs are printed at the end in human format: by

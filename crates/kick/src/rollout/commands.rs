@@ -108,7 +108,9 @@ async fn resume(ctx: &mut Context, store: &Store, a: RolloutIdArgs) -> Result<u8
             state.waves.len()
         )?;
     }
-    run_waves(ctx, &client, store, state, &a.output, true).await
+    // A resumed rollout writes only the GitHub step summary, when that is set.
+    let reports = crate::cli::ReportArgs::default();
+    run_waves(ctx, &client, store, state, &a.output, &reports, true).await
 }
 
 fn brief(s: &RolloutState) -> Value {

@@ -22,7 +22,7 @@ use super::report::{NotStarted, RolloutReporter};
 use super::resolve::{Resolved, resolve};
 use super::state::{RolloutState, RolloutStatus, STATE_VERSION, Store, WaveRecord, WaveState};
 use crate::Context;
-use crate::cli::{Format, OutputArgs, RunArgs, TargetArgs};
+use crate::cli::{Format, OutputArgs, ReportArgs, RunArgs, TargetArgs};
 use crate::error::Error;
 use crate::summary::EXIT_DETACHED;
 use crate::watch::{End, Follower, Interrupts};
@@ -115,7 +115,11 @@ pub async fn run_task(
         .unwrap_or(std::time::Duration::from_secs(10));
     let wants_pdb = target.query.is_some() || ra.dry_run;
     let puppetdb = if wants_pdb {
-        super::resolve::puppetdb(settings, &run.conn, ctx.streams.err.as_mut())?
+        super::resolve::puppetdb(
+            settings,
+            run.puppetdb_url.as_deref(),
+            ctx.streams.err.as_mut(),
+        )?
     } else {
         None
     };
@@ -175,9 +179,9 @@ pub async fn run_task(
     let id = super::state::new_id(SystemTime::now());
     let mut request = serde_json::to_value(&req).map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(o) = request.as_object_mut() {
-        // Each wave has its own scope and userdata.
+        // Each wave has its own scope; its userdata is the user's plus the
+        // wave's keys.
         o.insert("scope".into(), Value::Object(Map::new()));
-        o.remove("userdata");
     }
     let state = RolloutState {
         version: STATE_VERSION,
@@ -221,7 +225,7 @@ pub async fn run_task(
                 .unwrap_or_default()
         )?;
     }
-    run_waves(ctx, client, &store, state, &run.output, false).await
+    run_waves(ctx, client, &store, state, &run.output, &run.reports, false).await
 }
 
 /// Runs the waves of `state` not yet done, saving it after each step; the exit code over the
@@ -232,6 +236,7 @@ pub async fn run_waves(
     store: &Store,
     mut state: RolloutState,
     output: &OutputArgs,
+    reports: &ReportArgs,
     resumed: bool,
 ) -> Result<u8, Error> {
     let total: u64 = state.waves.iter().map(|w| w.nodes.len() as u64).sum();
@@ -263,19 +268,24 @@ pub async fn run_waves(
     };
 
     let streams = ctx.take_streams();
-    let mut rep = RolloutReporter::new(
-        output,
-        streams,
-        &state.id,
-        total,
-        waves,
-        state.max_failures,
-        press.clone(),
+    // Each wave (and each retry) is one testsuite of the CI reports.
+    let targets = crate::ci::Targets::from_flags(reports.junit.clone(), reports.summary_md.clone());
+    let mut rec = crate::ci::Recorder::new(
+        RolloutReporter::new(
+            output,
+            streams,
+            &state.id,
+            total,
+            waves,
+            state.max_failures,
+            press.clone(),
+        ),
+        targets,
     );
-    rep.set_failures_before(state.failures());
+    rec.inner_mut().set_failures_before(state.failures());
     for (i, w) in state.waves.iter().enumerate() {
         if let (WaveState::Done, Some(c)) = (w.state, w.counts) {
-            rep.earlier_wave(
+            rec.inner_mut().earlier_wave(
                 i + 1,
                 w.job.as_deref(),
                 w.nodes.len(),
@@ -284,7 +294,7 @@ pub async fn run_waves(
             );
         }
     }
-    rep.planned(total, waves, resumed)?;
+    rec.inner_mut().planned(total, waves, resumed)?;
     let follower_client = client.with_retry(RetryPolicy::none());
     let mode = crate::render::result_mode(output);
     let mut stop_reason: Option<NotStarted> = None;
@@ -302,12 +312,13 @@ pub async fn run_waves(
             }
             let job = state.waves[i].job.clone().unwrap_or_default();
             let wave_nodes = state.waves[i].nodes.len();
-            rep.begin_wave(i + 1, &job, wave_nodes, state.waves[i].canary)?;
-            rep.retries_left = state.retry > 0;
+            rec.label_next(format!("wave {}/{waves}", i + 1));
+            rec.inner_mut().begin_wave(i + 1, &job, wave_nodes, state.waves[i].canary)?;
+            rec.inner_mut().retries_left = state.retry > 0;
             let outcome = {
                 let mut follower = Follower::new(
                     &follower_client,
-                    &mut rep,
+                    &mut rec,
                     &mut follower_presses,
                     &ctx.watch,
                     mode,
@@ -325,17 +336,17 @@ pub async fn run_waves(
             // --retry: follow-up jobs for the nodes that failed for a transient reason.
             let mut attempt = 1u32;
             loop {
-                let transient = rep.take_transient();
+                let transient = rec.inner_mut().take_transient();
                 if transient.is_empty()
                     || attempt > state.retry
                     || interrupted
-                    || rep.budget_tripped()
+                    || rec.inner_mut().budget_tripped()
                 {
                     break;
                 }
                 let delay = std::time::Duration::try_from_secs_f64(state.retry_delay)
                     .unwrap_or_default();
-                rep.say(&format!(
+                rec.inner_mut().say(&format!(
                     "Retrying {} node{} of wave {}/{waves} that failed for a transient reason in {} (attempt {}/{}).",
                     transient.len(),
                     if transient.len() == 1 { "" } else { "s" },
@@ -354,12 +365,13 @@ pub async fn run_waves(
                 let retry_job =
                     submit_retry(client, store, &mut state, i, &base, nodes.clone(), attempt)
                         .await?;
-                rep.retries_left = attempt <= state.retry;
-                rep.begin_retry(attempt, &retry_job, nodes.len())?;
+                rec.inner_mut().retries_left = attempt <= state.retry;
+                rec.label_next(format!("wave {}/{waves} attempt {attempt}", i + 1));
+                rec.inner_mut().begin_retry(attempt, &retry_job, nodes.len())?;
                 let o = {
                     let mut follower = Follower::new(
                         &follower_client,
-                        &mut rep,
+                        &mut rec,
                         &mut follower_presses,
                         &ctx.watch,
                         mode,
@@ -383,10 +395,10 @@ pub async fn run_waves(
             state.waves[i].failures = usize::try_from(failed_now).unwrap_or(usize::MAX);
             state.waves[i].state = WaveState::Done;
             state.waves[i].counts = Some(counts);
-            rep.end_wave(&job, wave_nodes, summary, "done");
+            rec.inner_mut().end_wave(&job, wave_nodes, summary, "done");
             let over = state.max_failures.is_some_and(|m| state.failures() > m);
             let canary_failed = state.waves[i].canary && summary.bad() > 0;
-            if over || canary_failed || rep.budget_tripped() {
+            if over || canary_failed || rec.inner_mut().budget_tripped() {
                 state.status = RolloutStatus::BudgetReached;
                 stop_reason = Some(NotStarted::Budget);
                 store.save(&state)?;
@@ -400,7 +412,7 @@ pub async fn run_waves(
             }
             store.save(&state)?;
             if state.next_wave().is_some() && !state.spec.pause.is_zero() {
-                rep.say(&format!(
+                rec.inner_mut().say(&format!(
                     "Pausing {} before wave {}/{waves} (Ctrl-C ends the rollout here).",
                     humantime::format_duration(state.spec.pause),
                     i + 2
@@ -418,7 +430,7 @@ pub async fn run_waves(
     forwarder.abort();
     result?;
     if detached {
-        rep.say(&format!(
+        rec.inner_mut().say(&format!(
             "Rollout {} detached; continue it with `kick rollout resume {}`.",
             state.id, state.id
         ))?;
@@ -441,7 +453,7 @@ pub async fn run_waves(
         }
     }
     store.save(&state)?;
-    let mut summary = rep.summary;
+    let mut summary = rec.inner_mut().summary;
     for (_, nodes, _) in &not_started {
         for _ in nodes {
             summary.add(crate::outcome::Outcome::Skipped);
@@ -454,13 +466,15 @@ pub async fn run_waves(
         RolloutStatus::Stopped => "stopped",
         RolloutStatus::Running => "running",
     };
-    rep.finish_rollout(&not_started, stop_reason, status, exit_code)?;
+    rec.inner_mut()
+        .finish_rollout(&not_started, stop_reason, status, exit_code)?;
     if state.status == RolloutStatus::Stopped && output.format == Format::Human {
-        rep.say(&format!(
+        rec.inner_mut().say(&format!(
             "Continue it with `kick rollout resume {}`.",
             state.id
         ))?;
     }
+    rec.write_reports()?;
     Ok(exit_code)
 }
 
@@ -488,7 +502,7 @@ async fn submit_wave(
     store.save(state)?;
     let mut req = base.clone();
     req.scope = Scope::nodes(state.waves[i].nodes.clone());
-    let mut userdata = Map::new();
+    let mut userdata = base.userdata.clone().unwrap_or_default();
     userdata.insert(MARKER_KEY.into(), Value::from(marker));
     userdata.insert(ROLLOUT_KEY.into(), Value::from(state.id.as_str()));
     userdata.insert(WAVE_KEY.into(), Value::from(i + 1));
@@ -519,7 +533,7 @@ async fn submit_retry(
     let waves = state.waves.len();
     let mut req = base.clone();
     req.scope = Scope::nodes(nodes);
-    let mut userdata = Map::new();
+    let mut userdata = base.userdata.clone().unwrap_or_default();
     userdata.insert(ROLLOUT_KEY.into(), Value::from(state.id.as_str()));
     userdata.insert(WAVE_KEY.into(), Value::from(i + 1));
     userdata.insert(WAVES_KEY.into(), Value::from(waves));

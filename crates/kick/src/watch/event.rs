@@ -11,6 +11,9 @@ use crate::summary::Summary;
 
 /// One thing the watcher learned, in the order it learned it.
 #[derive(Debug)]
+// `Result` moves one report per node straight to the reporter; boxing it
+// would only add an allocation per node.
+#[allow(clippy::large_enum_variant)]
 pub enum WatchEvent<'a> {
     /// The job is known (before any node ended).
     Started(&'a JobInfo),

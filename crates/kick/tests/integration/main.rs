@@ -4,6 +4,8 @@
 mod harness;
 
 mod agent;
+mod agent_flags;
+mod drift;
 mod faults;
 mod interrupts;
 mod jobs;

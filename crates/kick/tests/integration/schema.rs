@@ -31,7 +31,13 @@ fn the_schema_rejects_malformed_documents() {
     let good = serde_json::json!({
         "job": {"name": "1", "state": "finished", "environment": "production", "task": null, "noop": false, "duration": 1.0},
         "nodes": [{"name": "a", "state": "finished", "outcome": "unchanged", "duration": null, "exitcode": null,
-                   "resources": null, "output": "plain", "error": null, "result": {}}],
+                   "resources": null, "output": "plain", "error": null,
+                   "changes": [{"resource": "File[/etc/motd]", "type": "File", "title": "/etc/motd",
+                                "property": "content", "previous": "{md5}a", "desired": "{md5}b",
+                                "message": "would change", "status": "noop", "corrective": true}],
+                   "changes_truncated": 0, "result": {}}],
+        "drift": [{"resource": "File[/etc/motd]", "property": "content", "desired": "{md5}b",
+                   "status": "noop", "message": "would change", "nodes": ["a"]}],
         "summary": {"total": 1, "unchanged": 1, "changed": 0, "failed": 0, "errored": 0, "skipped": 0, "stopped": 0},
         "exit_code": 0
     });
@@ -45,6 +51,21 @@ fn the_schema_rejects_malformed_documents() {
     let mut bad_code = good.clone();
     bad_code["exit_code"] = 1.into();
     assert!(!v.is_valid(&bad_code));
+    let mut no_drift = good.clone();
+    no_drift.as_object_mut().unwrap().remove("drift");
+    assert!(!v.is_valid(&no_drift));
+    let mut empty_group = good.clone();
+    empty_group["drift"][0]["nodes"] = serde_json::json!([]);
+    assert!(!v.is_valid(&empty_group));
+    let mut bad_status = good.clone();
+    bad_status["nodes"][0]["changes"][0]["status"] = "changed".into();
+    assert!(!v.is_valid(&bad_status));
+    let mut no_changes = good.clone();
+    no_changes["nodes"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("changes");
+    assert!(!v.is_valid(&no_changes));
 }
 
 /// The schema's members are exactly what kick's types serialize, and every

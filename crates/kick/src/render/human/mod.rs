@@ -1,4 +1,4 @@
-//! Human output: a line per node as it ends ([`line`]), the results of the
+//! Human output: a line per node as it ends ([`line`](mod@line)), the results of the
 //! nodes picked by `--show-output` (by default failed and changed ones, and
 //! every result of a generic task), a closing [`summary`] that names the
 //! nodes that did not succeed. Progress and notices go to stderr; a
@@ -15,6 +15,7 @@ use super::style::{self, paint};
 use super::{Reporter, show_output_selects};
 use crate::Streams;
 use crate::cli::{OutputArgs, ShowOutput};
+use crate::drift::Drift;
 use crate::outcome::NodeReport;
 use crate::summary::Summary;
 use crate::watch::{JobInfo, Notice, Progress, WatchEvent};
@@ -58,6 +59,8 @@ pub struct Human {
     bar: Option<ProgressBar>,
     style: LineStyle,
     bad: BadNodes,
+    /// The nodes' changes, for the drift section.
+    drift: Drift,
 }
 
 impl Human {
@@ -75,6 +78,7 @@ impl Human {
                 ..LineStyle::default()
             },
             bad: BadNodes::default(),
+            drift: Drift::default(),
         }
     }
 
@@ -225,6 +229,8 @@ impl Human {
         if self.quiet {
             return Ok(());
         }
+        self.drift
+            .add(&node.name, &node.changes, node.changes_truncated);
         let mut text = String::new();
         if !seen_live {
             text.push_str(&node_line(&node, self.style));
@@ -244,7 +250,8 @@ impl Human {
             bar.finish_and_clear();
         }
         let sep = if self.quiet { "" } else { "\n" };
+        let drift = crate::render::drift::section(&self.drift, self.style.color);
         let line = summary_text(job, summary, &self.bad, self.style.color, self.style.width);
-        self.write_out(&format!("{sep}{line}"))
+        self.write_out(&format!("{drift}{sep}{line}"))
     }
 }
