@@ -87,43 +87,48 @@ pub fn tag_list(tags: &[String]) -> Vec<String> {
 
 /// The task request for the agent flags, without its scope (also what
 /// `--at` schedules).
-pub fn request(args: &AgentArgs, settings: &Settings) -> Result<TaskRequest, Error> {
-    Ok(TaskRequest {
+pub fn request(
+    args: &AgentArgs,
+    params: Map<String, Value>,
+    userdata: Option<Map<String, Value>>,
+    settings: &Settings,
+) -> TaskRequest {
+    TaskRequest {
         environment: args
             .task_environment
             .clone()
             .or(settings.environment.clone()),
         scope: Default::default(),
         task: args.task.clone(),
-        params: params(args)?,
+        params,
         description: args.run.description.clone(),
         // psick::puppet_agent supports noop, so the job is also marked noop
         // (PE shows it in job listings); another --task may not, and gets
         // only the parameter.
         noop: (args.noop && args.task == DEFAULT_TASK).then_some(true),
         timeout: args.run.timeout,
-        userdata: crate::params::userdata(&args.run.userdata)?,
-    })
+        userdata,
+    }
 }
 
 /// Runs `kick agent` (or schedules it, with `--at`/`--every`).
 pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
-    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
-    crate::target::read_stdin_nodes(&mut args.target)?;
     if args.when.is_set() {
         return super::schedule::agent(ctx, args).await;
     }
+    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
+    crate::target::read_stdin_nodes(&mut args.target)?;
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
-    // Checked before connecting: a usage error needs no server.
-    params(&args)?;
+    let params = params(&args)?;
+    let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(
         &args.run.conn,
         Some(&args.run.env),
         ctx.streams.err.as_mut(),
     )?;
-    let req = request(&args, &settings)?;
+    let req = request(&args, params, userdata, &settings);
     let sub = crate::rollout::run::Submission {
         request: req,
         target: &args.target,

@@ -42,12 +42,14 @@ pub async fn run(ctx: &mut Context, cmd: ScheduleCommand) -> Result<u8, Error> {
 /// Schedules what `kick agent` with these flags would run now.
 pub async fn agent(ctx: &mut Context, a: AgentArgs) -> Result<u8, Error> {
     let scope = one_job(&a.target, &a.rollout)?;
+    let params = super::agent::params(&a)?;
+    let userdata = crate::params::userdata(&a.run.userdata)?;
     let schedule = when::schedule(&a.when, SystemTime::now())?;
     let (client, settings) =
         super::connect(&a.run.conn, Some(&a.run.env), ctx.streams.err.as_mut())?;
     let req = TaskRequest {
         scope,
-        ..super::agent::request(&a, &settings)?
+        ..super::agent::request(&a, params, userdata, &settings)
     };
     add(ctx, &client, req, schedule, &a.run.output).await
 }
@@ -56,12 +58,13 @@ async fn task(ctx: &mut Context, a: AddTaskArgs) -> Result<u8, Error> {
     let t = &a.task;
     let params = crate::params::parse(&t.params, t.params_json.as_deref())?;
     let scope = one_job(&t.target, &t.rollout)?;
+    let userdata = crate::params::userdata(&t.run.userdata)?;
     let schedule = when::schedule(&a.when, SystemTime::now())?;
     let (client, settings) =
         super::connect(&t.run.conn, Some(&t.run.env), ctx.streams.err.as_mut())?;
     let req = TaskRequest {
         scope,
-        ..super::task::request(t, params, &settings)?
+        ..super::task::request(t, params, userdata, &settings)
     };
     add(ctx, &client, req, schedule, &t.run.output).await
 }

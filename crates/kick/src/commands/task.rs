@@ -13,9 +13,10 @@ use crate::error::Error;
 pub fn request(
     args: &TaskRunArgs,
     params: Map<String, Value>,
+    userdata: Option<Map<String, Value>>,
     settings: &Settings,
-) -> Result<TaskRequest, Error> {
-    Ok(TaskRequest {
+) -> TaskRequest {
+    TaskRequest {
         environment: settings.environment.clone(),
         scope: Default::default(),
         task: args.task.clone(),
@@ -23,8 +24,8 @@ pub fn request(
         description: args.run.description.clone(),
         noop: args.noop.then_some(true),
         timeout: args.run.timeout,
-        userdata: crate::params::userdata(&args.run.userdata)?,
-    })
+        userdata,
+    }
 }
 
 /// Runs `kick task run`.
@@ -35,13 +36,13 @@ pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> 
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
-    crate::params::userdata(&args.run.userdata)?;
+    let userdata = crate::params::userdata(&args.run.userdata)?;
     let (client, settings) = super::connect(
         &args.run.conn,
         Some(&args.run.env),
         ctx.streams.err.as_mut(),
     )?;
-    let req = request(&args, params, &settings)?;
+    let req = request(&args, params, userdata, &settings);
     let sub = crate::rollout::run::Submission {
         request: req,
         target: &args.target,

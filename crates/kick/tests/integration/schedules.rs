@@ -213,7 +213,23 @@ async fn a_scheduled_job_due_now_is_run_by_the_orchestrator() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_times_intervals_and_ids_are_clear_errors() {
     let emu = emu().await;
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["agent", "--nodes", NODE, "--at", "now", "--batch", "1"],
+            "a scheduled job is one job",
+        ),
+        (
+            &[
+                "schedule",
+                "add",
+                "agent",
+                "--nodes-from",
+                "1",
+                "--at",
+                "now",
+            ],
+            "--nodes-from cannot be scheduled",
+        ),
         (
             &["agent", "--nodes", NODE, "--at", "2001-01-01T00:00:00Z"],
             "--at 2001-01-01T00:00:00Z is in the past",
