@@ -1,5 +1,5 @@
-//! A rollout on the real stack: `kick agent --query` resolved by the real PuppetDB (fed by
-//! the nodes' own agent runs through the puppetserver's PuppetDB terminus), four simulated
+//! A rollout on the real stack: `kick agent --query` resolved by the real PuppetDB (the
+//! rollout's agent runs report to it through the puppetserver's PuppetDB terminus), four simulated
 //! nodes in two waves of two, one of them with a broken catalog (its environment does not
 //! compile): the failure budget of 0 stops the rollout, the second wave never starts.
 
@@ -20,19 +20,15 @@ async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
     };
     let tag = format!("roll{:04x}", fastrand::u16(..));
     let emu = EmulatedNodes::start_with(&stack, &tag, 4, TOKEN, Some(&pdb)).await;
-    let since = humantime_now();
-    // Real agent runs put the nodes (facts, reports) into PuppetDB.
-    let runs: Vec<_> = emu
-        .nodes
-        .iter()
-        .map(|n| n.spawn_agent("production"))
-        .collect();
-    for r in runs {
-        let (st, log) = r.wait();
-        assert!(matches!(st.code(), Some(0 | 2)), "agent run: {st}\n{log}");
-    }
+    // The nodes become known to PuppetDB as a puppetserver makes them known: facts through
+    // its command API (the rollout's own agent runs then send their reports the real way).
     let names = emu.certnames();
-    pdb.wait_for_reports(&names, &since, Duration::from_secs(60));
+    pdb.store_facts(
+        &names,
+        &serde_json::json!({"kick_e2e": tag}),
+        Duration::from_secs(60),
+    );
+    let since = humantime_now();
     // The second node (by certname) gets a catalog that does not compile.
     let mut sorted: Vec<&str> = names.clone();
     sorted.sort_unstable();
@@ -49,7 +45,9 @@ async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
     assert!(st.success());
 
     let pid = std::process::id();
-    let pql = format!("inventory[certname] {{ certname ~ \"^{tag}[0-9]-{pid}-\" }}");
+    let pql = format!(
+        "inventory[certname] {{ facts.kick_e2e = \"{tag}\" and certname ~ \"^{tag}[0-9]-{pid}-\" }}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token");
@@ -106,7 +104,8 @@ async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
         assert_eq!(node["outcome"], "skipped");
         assert_eq!(node["error"]["msg"], "not started: budget reached");
     }
-    // PuppetDB saw the broken node's failed run: the real agent's report.
+    // PuppetDB got both wave-1 runs' reports through the puppetserver, the broken one failed.
+    pdb.wait_for_reports(&sorted[..2], &since, Duration::from_secs(60));
     let t0 = std::time::Instant::now();
     loop {
         let rows = pdb

@@ -54,7 +54,9 @@ fn shell_commands(text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut defined = BTreeSet::new();
     let mut heredoc_end: Option<String> = None;
-    for raw in text.lines() {
+    // A line ending in `\` goes on in the next one: one command.
+    let joined = text.replace("\\\n", " ");
+    for raw in joined.lines() {
         if let Some(end) = &heredoc_end {
             if raw.trim() == end {
                 heredoc_end = None;
@@ -299,7 +301,7 @@ fn resolve(cmd: &str) -> Option<String> {
 fn the_shell_scanner_finds_programs_and_skips_shell_syntax() {
     let script = "set -e\nfoo() { jq . ; }\nx=$(curl -s \"a | b\" | sed 's/;/x/')\n\
                   cat <<'EOF'\nserver = localhost\nEOF\n# comment ruby\nA=1 hyperfine --x || \
-                  foo\n";
+                  foo\ncurl -s \\\n  start\n";
     let found = shell_commands(script);
     assert_eq!(
         found.into_iter().collect::<Vec<_>>(),

@@ -40,9 +40,9 @@ while kill -0 "$up_pid" 2>/dev/null && [ ! -e "$PDB_STATE/started" ]; do sleep 0
 [ -e "$PDB_STATE/started" ] && pdb_started=1
 wait "$up_pid"
 while IFS= read -r line; do
-  case $line in KICK_PUPPETDB_URL=*|KICK_PUPPETDB_TLS_URL=*) export "${line?}" ;; esac
+  case $line in KICK_TEST_PUPPETDB_URL=*|KICK_TEST_PUPPETDB_TLS_URL=*) export "${line?}" ;; esac
 done < "$PDB_STATE/up.out"
-echo "[make test] PuppetDB ready in $(( $(date +%s) - tp ))s at $KICK_PUPPETDB_URL (started by this run: $pdb_started)"
+echo "[make test] PuppetDB ready in $(( $(date +%s) - tp ))s at $KICK_TEST_PUPPETDB_URL (started by this run: $pdb_started)"
 
 export KICK_PUPPET_STACK=$PS_STATE KICK_REQUIRE_STACK=1
 t1=$(date +%s)

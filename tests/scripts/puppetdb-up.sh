@@ -17,8 +17,8 @@
 #   PDB_SSL_PORT       TLS port for the puppetserver (default 8081)
 #   PDB_PG_PORT        PostgreSQL port (default 5433)
 #   PDB_READY_TIMEOUT  seconds to wait for PuppetDB (default 240)
-# Output: the last two lines are `KICK_PUPPETDB_TLS_URL=https://localhost:<ssl port>` and
-#   `KICK_PUPPETDB_URL=http://127.0.0.1:<port>` (the query URL); the state dir holds
+# Output: the last two lines are `KICK_TEST_PUPPETDB_TLS_URL=https://localhost:<ssl port>` and
+#   `KICK_TEST_PUPPETDB_URL=http://127.0.0.1:<port>` (the query URL); the state dir holds
 #   puppetdb.pid, puppetdb.log, pg/ (cluster, postgres.log), timings.log, and `started` (only
 #   when this call started PuppetDB, so callers know whether they own it).
 set -euo pipefail
@@ -43,8 +43,8 @@ is_pdb_pid() {
   pid_alive "$1" && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'puppetlabs.puppetdb.core'
 }
 urls() {
-  echo "KICK_PUPPETDB_TLS_URL=https://localhost:$PDB_SSL_PORT"
-  echo "KICK_PUPPETDB_URL=http://127.0.0.1:$PDB_HTTP_PORT"
+  echo "KICK_TEST_PUPPETDB_TLS_URL=https://localhost:$PDB_SSL_PORT"
+  echo "KICK_TEST_PUPPETDB_URL=http://127.0.0.1:$PDB_HTTP_PORT"
 }
 pg_pid() { head -n1 "$PDB_STATE/pg/data/postmaster.pid" 2>/dev/null || true; }
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::stack::ENV_REQUIRE_STACK;
 
 /// Env var holding PuppetDB's query URL (printed by `puppetdb-up.sh`, exported by `make test`).
-pub const ENV_PUPPETDB: &str = "KICK_PUPPETDB_URL";
+pub const ENV_PUPPETDB: &str = "KICK_TEST_PUPPETDB_URL";
 
 /// A PuppetDB answering PQL on plain HTTP at loopback.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct PuppetDb {
 }
 
 impl PuppetDb {
-    /// The PuppetDB named by `KICK_PUPPETDB_URL`, checked to be answering.
+    /// The PuppetDB named by `KICK_TEST_PUPPETDB_URL`, checked to be answering.
     ///
     /// Like [`crate::Stack::from_env`]: `None` with a skip note when unset, a panic when unset
     /// under `KICK_REQUIRE_STACK=1` or when set but not answering.
@@ -69,6 +69,52 @@ impl PuppetDb {
             .success()
             .then(|| serde_json::from_slice(&out.stdout).ok())
             .flatten()
+    }
+
+    /// Stores facts for `certnames` through PuppetDB's command API (`replace facts`), as a
+    /// puppetserver does after an agent run, and waits until a query sees them all. Cheaper
+    /// than an agent run per node when a test only needs the nodes to be known.
+    pub fn store_facts(&self, certnames: &[&str], facts: &Value, timeout: Duration) {
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        for c in certnames {
+            let payload = serde_json::json!({
+                "certname": c, "environment": "production", "values": facts,
+                "producer_timestamp": now, "producer": "kick-e2e",
+            });
+            let out = Command::new("curl")
+                .args(["-sf", "--max-time", "30", "-X", "POST"])
+                .args(["-H", "Content-Type: application/json"])
+                .arg(format!(
+                    "{}/pdb/cmd/v1?command=replace_facts&version=5&certname={c}",
+                    self.url
+                ))
+                .arg("--data-binary")
+                .arg(payload.to_string())
+                .output()
+                .expect("run curl");
+            assert!(
+                out.status.success(),
+                "PuppetDB refused the facts of {c}: {out:?}"
+            );
+        }
+        let list = certnames
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(",");
+        let pql = format!("nodes[certname] {{ certname in [{list}] }}");
+        let t0 = Instant::now();
+        loop {
+            let seen = self.query(&pql).and_then(|v| v.as_array().map(Vec::len));
+            if seen == Some(certnames.len()) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "PuppetDB shows {seen:?} of {certnames:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn get(&self, path: &str) -> Option<Value> {

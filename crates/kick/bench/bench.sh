@@ -5,7 +5,9 @@
 #    like the Ruby orchestrator client and Bolt: GET the job at once, then
 #    every second. Target < 150 ms, >= 5x better.
 # 2. scale: collecting and summarising a finished 10,000-node job with 20 KiB
-#    of output per node (`kick job watch ID --format json`), wall time and
+#    of output per node (`kick job watch ID --format json`, and the human
+#    summary with `--show-output none`: a generic task's results are shown
+#    by default, 200 MiB of them here), wall time and
 #    peak RSS, versus curl downloading the same pages. Targets: within 1.5x
 #    curl's time, peak RSS < 64 MiB.
 # Both run against the emulator binary on loopback, with the fixture tasks of
@@ -103,7 +105,7 @@ echo "job $job ran in $(( $(date +%s) - start )) s (emulator dispatch, not measu
 pages=$(( (nodes + 199) / 200 - 1 ))
 hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/scale.json" \
   "$kick job watch $job --format json $conn" \
-  "$kick job watch $job $conn" \
+  "$kick job watch $job --show-output none $conn" \
   "curl -s -H X-Authentication:kick-bench-token $url/orchestrator/v1/jobs/$job/nodes?limit=200&order_by=name&order=asc&offset=[0-$((pages * 200)):200]" \
   > /dev/null
 k_json=$(jq '.results[0].median' "$work/scale.json")
@@ -111,7 +113,7 @@ k_human=$(jq '.results[1].median' "$work/scale.json")
 c=$(jq '.results[2].median' "$work/scale.json")
 bytes=$(curl -s -H X-Authentication:kick-bench-token "$url/orchestrator/v1/jobs/$job/nodes?limit=200&order_by=name&order=asc&offset=[0-$((pages * 200)):200]" | wc -c)
 rss_json=$( { /usr/bin/time -f '%M' "$kick" job watch "$job" --format json $conn > /dev/null; } 2>&1 | tail -1)
-rss_human=$( { /usr/bin/time -f '%M' "$kick" job watch "$job" $conn > /dev/null; } 2>&1 | tail -1)
+rss_human=$( { /usr/bin/time -f '%M' "$kick" job watch "$job" --show-output none $conn > /dev/null; } 2>&1 | tail -1)
 awk -v kj="$k_json" -v kh="$k_human" -v c="$c" -v b="$bytes" -v rj="$rss_json" -v rh="$rss_human" 'BEGIN {
   printf "pages downloaded: %.1f MiB\n", b / 1048576
   printf "curl (same pages):           %6.3f s\n", c

@@ -307,6 +307,15 @@ pub struct RunArgs {
     /// Print the job id and exit 0 once the orchestrator accepted the job.
     #[arg(long, conflicts_with_all = ["junit", "summary_md"])]
     pub no_wait: bool,
+    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
+    /// puppetdb.conf).
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Targets",
+        env = "KICK_PUPPETDB_URL"
+    )]
+    pub puppetdb_url: Option<String>,
     /// KEY=VALUE stored with the job (repeatable; values typed like task
     /// parameters), beside kick's own marker.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -355,10 +364,6 @@ pub struct ConnArgs {
     /// Seconds each request may take [default: 30].
     #[arg(long, value_name = "SECS", env = "KICK_REQUEST_TIMEOUT", value_parser = positive_secs)]
     pub request_timeout: Option<f64>,
-    /// PuppetDB to resolve --query with, e.g. https://puppetdb.example.com:8081 (overrides
-    /// puppetdb.conf and KICK_PUPPETDB_URL).
-    #[arg(long, value_name = "URL")]
-    pub puppetdb_url: Option<String>,
 }
 
 /// The Puppet environment, for the commands that use one.

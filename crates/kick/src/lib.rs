@@ -9,11 +9,15 @@
 //! - [`cli`]: the clap definition (also the source of the man page and the
 //!   completions).
 //! - [`commands`]: one module per subcommand.
-//! - [`watch`]: following a job through its events and collecting results.
+//! - [`watch`]: following jobs ([`watch::Follower`], one job at a time,
+//!   several in turn) through their events and collecting results; what it
+//!   learns is a [`watch::WatchEvent`].
+//! - [`api`]: the orchestrator calls the watcher makes, as a trait.
 //! - [`outcome`], [`summary`]: what each node amounted to, the exit code.
 //! - [`drift`]: the same change grouped across nodes.
 //! - [`ci`]: JUnit XML and Markdown reports for CI systems.
-//! - [`render`]: human, JSON and JSON-lines output.
+//! - [`render`]: the reporters (human, JSON and JSON lines) that put
+//!   watch events in words, and the listings' tables.
 //! - [`params`], [`target`]: task parameters and TARGET flags.
 //! - [`rollout`]: waves, canary and failure budget over several jobs.
 

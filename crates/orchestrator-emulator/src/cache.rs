@@ -149,9 +149,11 @@ pub fn fetch(cache: &Path, f: &TaskFile) -> Result<PathBuf, String> {
     let write = || -> std::io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&dir)?;
-        let tmp = tempfile::NamedTempFile::new_in(&dir)?;
-        std::fs::write(tmp.path(), &bytes)?;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o750))?;
+        // Only a path is kept, no open descriptor: a child forked meanwhile
+        // must not hold the executable open for writing (ETXTBSY at exec).
+        let tmp = tempfile::NamedTempFile::new_in(&dir)?.into_temp_path();
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o750))?;
         tmp.persist(&cached).map_err(|e| e.error)?;
         Ok(())
     };

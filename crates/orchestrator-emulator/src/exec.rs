@@ -100,7 +100,7 @@ impl Spawner {
                         // Child processes register with the runtime's reactor.
                         let _guard = handle.enter();
                         while let Ok((mut cmd, reply)) = rx.recv() {
-                            let _ = reply.send(cmd.spawn());
+                            let _ = reply.send(spawn_retrying_busy(&mut cmd));
                         }
                     });
                 if let Err(e) = started {
@@ -281,5 +281,26 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
         stdout,
         stderr,
         overflow: o_over || e_over,
+    }
+}
+
+/// Spawns `cmd`, trying again for a short, bounded time while its executable
+/// is "busy" (ETXTBSY): a child forked at the moment another thread had the
+/// freshly cached executable open for writing holds that descriptor until it
+/// execs, and an exec of the file in that window fails although nothing is
+/// wrong with it.
+fn spawn_retrying_busy(
+    cmd: &mut tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    let busy = rustix::io::Errno::TXTBSY.raw_os_error();
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(busy) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }

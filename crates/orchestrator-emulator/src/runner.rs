@@ -25,7 +25,7 @@ use crate::time;
 /// Kind of the `_error` pxp-agent reports when it cannot run a task.
 pub const EXECUTION_ERROR: &str = "puppetlabs.pxp-agent/execution-error";
 /// Kind of the `_error` of nodes killed by a force stop.
-pub const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
+pub use orchestrator_types::error::kind::JOB_STOPPED;
 
 /// Everything a job needs to run.
 #[derive(Debug)]

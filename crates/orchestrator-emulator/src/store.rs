@@ -1,8 +1,8 @@
 //! Job history in an embedded SQLite database (`<state_dir>/jobs.db`, WAL
-//! mode). Every change a job goes through is sent to one writer thread,
-//! which commits whatever has queued up in one transaction; a job's events
-//! are shown to readers only once committed, so nothing seen is lost in a
-//! crash. Finished jobs live only here and are read when asked for, so
+//! mode). Every change a job goes through is committed by the thread that
+//! made it, together with whatever was queued while another commit ran
+//! (group commit, no thread hop); a job's events are shown to readers only
+//! once committed, so nothing seen is lost in a crash. Finished jobs live only here and are read when asked for, so
 //! memory does not grow with history.
 //!
 //! Start-up repairs what a crash leaves: a job found unfinished keeps the
@@ -32,8 +32,6 @@ pub const DB_FILE: &str = "jobs.db";
 /// The highest job id ever handed out, kept beside the database so that ids
 /// stay unique even if the database has to be set aside.
 const ID_FILE: &str = "last-job-id";
-/// Most changes committed in one transaction.
-const BATCH: usize = 4096;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -187,7 +185,7 @@ pub struct Store {
 }
 
 struct Inner {
-    tx: Mutex<mpsc::Sender<Msg>>,
+    committer: Committer,
     /// Dropped with the store: ends the checkpoint thread.
     _checkpoints: mpsc::Sender<()>,
     read: Mutex<Connection>,
@@ -212,8 +210,13 @@ fn state_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Page cache of each connection, KiB: history is read a page at a time, so
+/// a small cache does, and memory stays flat however large the database.
+const CACHE_KIB: i64 = 1024;
+
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // In WAL mode NORMAL loses nothing committed when the process dies;
@@ -312,16 +315,15 @@ impl Store {
             .name("job-store-checkpoint".into())
             .spawn(move || checkpoint(checkpointer, ticks))
             .map_err(|e| state_err(&path, e))?;
-        let (tx, rx) = mpsc::channel();
-        let keep_ids = scratch.is_none().then_some(id_file);
-        std::thread::Builder::new()
-            .name("job-store".into())
-            .spawn(move || writer(conn, rx, keep_ids))
-            .map_err(|e| state_err(&path, e))?;
+        let committer = Committer {
+            conn: Mutex::new((conn, 0)),
+            queue: Mutex::new(Vec::new()),
+            id_file: scratch.is_none().then_some(id_file),
+        };
         Ok((
             Self {
                 inner: Arc::new(Inner {
-                    tx: Mutex::new(tx),
+                    committer,
                     _checkpoints: stop_checkpoints,
                     read: Mutex::new(read),
                     path,
@@ -339,10 +341,7 @@ impl Store {
     }
 
     fn send(&self, msg: Msg) {
-        let tx = self.inner.tx.lock().unwrap_or_else(|p| p.into_inner());
-        if tx.send(msg).is_err() {
-            tracing::error!("the job-store thread is gone; job history is not being saved");
-        }
+        self.inner.committer.submit(msg);
     }
 
     /// Writes a new job with all its nodes.
@@ -456,7 +455,7 @@ impl Store {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Msg::Flush(tx));
         rx.await
-            .unwrap_or_else(|_| Err("the job-store thread is gone".into()))
+            .unwrap_or_else(|_| Err("the job history committer is gone".into()))
     }
 
     async fn read<T: Send + 'static>(
@@ -733,64 +732,95 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result<
     Ok(())
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, id_file: Option<PathBuf>) {
-    let mut last_id = 0u64;
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
+/// Group commit without a thread hop: whoever sends changes while no
+/// commit is running commits them at once, with everything queued
+/// meanwhile; changes sent during a commit are taken by that committer
+/// before it lets go. A node's end is thus committed on the thread that
+/// recorded it, unless another commit is under way.
+struct Committer {
+    conn: Mutex<(Connection, u64)>,
+    queue: Mutex<Vec<Msg>>,
+    id_file: Option<PathBuf>,
+}
+
+impl Committer {
+    fn submit(&self, msg: Msg) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(msg);
+        loop {
+            let Ok(mut conn) = self.conn.try_lock() else {
+                // The committer holding it takes the queue before it lets go.
+                return;
+            };
+            let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            if !batch.is_empty() {
+                let (c, last_id) = &mut *conn;
+                commit(c, batch, self.id_file.as_deref(), last_id);
+            }
+            drop(conn);
+            // Something queued after the take, while the lock was held?
+            if self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return;
             }
         }
-        let result = conn
-            .transaction()
-            .and_then(|tx| {
-                for m in &batch {
-                    if let Msg::Rows { rows, .. } = m {
-                        write_rows(&tx, rows)?;
-                    }
+    }
+}
+
+fn commit(conn: &mut Connection, batch: Vec<Msg>, id_file: Option<&Path>, last_id: &mut u64) {
+    let result = conn
+        .transaction()
+        .and_then(|tx| {
+            for m in &batch {
+                if let Msg::Rows { rows, .. } = m {
+                    write_rows(&tx, rows)?;
                 }
-                tx.commit()
-            })
-            .map_err(|e| format!("cannot save job history: {e}"));
-        if let Err(e) = &result {
-            tracing::error!("{e}");
-        }
-        let newest = batch
-            .iter()
-            .filter_map(|m| match m {
-                Msg::Rows { rows, .. } => rows.iter().find_map(|r| match r {
-                    Row::Job { head, .. } => Some(head.name),
-                    Row::Record {
-                        kind: Kind::Plan,
-                        name,
-                        ..
-                    } => Some(*name),
-                    _ => None,
-                }),
-                Msg::Flush(_) => None,
-            })
-            .max()
-            .unwrap_or(0);
-        if let Some(path) = &id_file
-            && newest > last_id
-        {
-            last_id = newest;
-            write_id(path, newest);
-        }
-        for m in batch {
-            match m {
-                Msg::Rows {
-                    durable: Some((d, n)),
+            }
+            tx.commit()
+        })
+        .map_err(|e| format!("cannot save job history: {e}"));
+    if let Err(e) = &result {
+        tracing::error!("{e}");
+    }
+    let newest = batch
+        .iter()
+        .filter_map(|m| match m {
+            Msg::Rows { rows, .. } => rows.iter().find_map(|r| match r {
+                Row::Job { head, .. } => Some(head.name),
+                Row::Record {
+                    kind: Kind::Plan,
+                    name,
                     ..
-                } => {
-                    d.fetch_max(n, Ordering::Release);
-                }
-                Msg::Rows { .. } => {}
-                Msg::Flush(tx) => {
-                    let _ = tx.send(result.clone());
-                }
+                } => Some(*name),
+                _ => None,
+            }),
+            Msg::Flush(_) => None,
+        })
+        .max()
+        .unwrap_or(0);
+    if let Some(path) = id_file
+        && newest > *last_id
+    {
+        *last_id = newest;
+        write_id(path, newest);
+    }
+    for m in batch {
+        match m {
+            Msg::Rows {
+                durable: Some((d, n)),
+                ..
+            } => {
+                d.fetch_max(n, Ordering::Release);
+            }
+            Msg::Rows { .. } => {}
+            Msg::Flush(tx) => {
+                let _ = tx.send(result.clone());
             }
         }
     }

@@ -116,6 +116,7 @@ mod tests {
             "KICK_ENVIRONMENT",
             "KICK_REQUEST_TIMEOUT",
             "KICK_WATCH_GIVE_UP",
+            "KICK_PUPPETDB_URL",
         ] {
             assert!(vars.contains_key(v), "{v} missing: {vars:?}");
         }

@@ -1,6 +1,6 @@
 //! What a node's run amounted to, from its state and its result: the
 //! rules ([`Outcome`], [`classify`]) here, the [`NodeReport`] built from
-//! them in [`report`], results kept as the server's text in [`raw`].
+//! them in `report`, results kept as the server's text in `raw`.
 //!
 //! Rules (documented in the README):
 //! - `finished` nodes are `unchanged` or `changed`: `changed` when the result
@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 pub use raw::{RawRead, RawResult, read_raw};
 pub use report::{NodeReport, Reading};
 
-/// The `_error` kind of a run ended by a force stop.
-const JOB_STOPPED: &str = "puppetlabs.orchestrator/job-stopped";
+// The `_error` kind of a run ended by a force stop.
+use orchestrator_types::error::kind::JOB_STOPPED;
 
 /// A node's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

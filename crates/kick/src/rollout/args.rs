@@ -7,6 +7,7 @@ use crate::cli::{ConnArgs, OutputArgs};
 
 /// Waves, budget, retries and the pre-flight.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Rollout")]
 pub struct RolloutArgs {
     /// Run in waves of N nodes, or P% of the target, each its own job.
     #[arg(long, value_name = "N|P%")]

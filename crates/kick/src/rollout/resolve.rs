@@ -12,7 +12,7 @@ use orchestrator_client::puppetdb::{PuppetDb, PuppetDbError, PuppetDbSettings};
 use orchestrator_client::{Client, NodesQuery, Settings};
 use orchestrator_types::Scope;
 
-use crate::cli::{ConnArgs, TargetArgs};
+use crate::cli::TargetArgs;
 use crate::error::Error;
 use crate::outcome::{NodeReport, Outcome};
 
@@ -74,10 +74,10 @@ pub fn parse_outcomes(s: &str) -> Result<Vec<Outcome>, Error> {
 /// The PuppetDB client, when one is configured (files, `KICK_PUPPETDB_URL`, `--puppetdb-url`).
 pub fn puppetdb(
     settings: &Settings,
-    conn: &ConnArgs,
+    url_flag: Option<&str>,
     err: &mut dyn Write,
 ) -> Result<Option<PuppetDb>, Error> {
-    let (pdb, warnings) = PuppetDbSettings::load(settings, conn.puppetdb_url.as_deref())?;
+    let (pdb, warnings) = PuppetDbSettings::load(settings, url_flag)?;
     for w in &warnings {
         writeln!(err, "warning: {w}")?;
     }

@@ -115,7 +115,11 @@ pub async fn run_task(
         .unwrap_or(std::time::Duration::from_secs(10));
     let wants_pdb = target.query.is_some() || ra.dry_run;
     let puppetdb = if wants_pdb {
-        super::resolve::puppetdb(settings, &run.conn, ctx.streams.err.as_mut())?
+        super::resolve::puppetdb(
+            settings,
+            run.puppetdb_url.as_deref(),
+            ctx.streams.err.as_mut(),
+        )?
     } else {
         None
     };

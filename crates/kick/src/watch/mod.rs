@@ -6,7 +6,7 @@
 //! the reporter as [`WatchEvent`]s, which reporters put in their own words;
 //! how results are read ([`ResultMode`]) is the command's choice.
 //!
-//! - [`follow`]: the poll loop. Progress comes from `GET /jobs/:id/events`
+//! - `follow`: the poll loop. Progress comes from `GET /jobs/:id/events`
 //!   with the cursor `start` = last event id + 1, polled on the schedule of
 //!   [`poll_interval`]: quickly at first, then backing off while nothing
 //!   happens (the wait is 1/40 of the quiet time) to at most
@@ -14,10 +14,10 @@
 //!   `node_*` event arrives. When the events endpoint is unavailable (404,
 //!   5xx, garbage), kick follows `GET /jobs/:id` instead and reports the
 //!   nodes at the end.
-//! - [`lookup`]: records of nodes whose end event carried no result.
-//! - [`collect`]: once the job has ended, the nodes page by page.
-//! - [`interrupts`]: Ctrl-C: stop, force-stop, detach.
-//! - [`retry`]: the one layer retrying the watcher's calls. Kick gives up on
+//! - `lookup`: records of nodes whose end event carried no result.
+//! - `collect`: once the job has ended, the nodes page by page.
+//! - `interrupts`: Ctrl-C: stop, force-stop, detach.
+//! - `retry`: the one layer retrying the watcher's calls. Kick gives up on
 //!   a job after [`WatchConfig::give_up`] without any successful answer
 //!   (`KICK_WATCH_GIVE_UP`, 60 s by default); as a request in flight may
 //!   take up to the request timeout (`KICK_REQUEST_TIMEOUT`, 30 s), that

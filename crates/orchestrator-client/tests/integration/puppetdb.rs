@@ -1,5 +1,5 @@
 //! The PuppetDB client against the real PuppetDB of `tests/scripts/puppetdb-up.sh`
-//! (`KICK_PUPPETDB_URL`, plain HTTP on loopback; `KICK_PUPPETDB_TLS_URL` for its TLS port).
+//! (`KICK_TEST_PUPPETDB_URL`, plain HTTP on loopback; `KICK_TEST_PUPPETDB_TLS_URL` for its TLS port).
 //! Each test stores its own nodes through PuppetDB's command API (`replace facts`, under a
 //! unique fact value) and deactivates them at the end.
 
@@ -9,17 +9,17 @@ use std::time::{Duration, Instant};
 use orchestrator_client::puppetdb::{PuppetDb, PuppetDbError, PuppetDbSettings};
 use serde_json::json;
 
-/// `KICK_PUPPETDB_URL`, or `None` (with a note) when PuppetDB is not part of this run.
+/// `KICK_TEST_PUPPETDB_URL`, or `None` (with a note) when PuppetDB is not part of this run.
 pub fn puppetdb_url() -> Option<String> {
     let required = std::env::var("KICK_REQUIRE_STACK").is_ok_and(|v| v == "1");
-    match std::env::var("KICK_PUPPETDB_URL") {
+    match std::env::var("KICK_TEST_PUPPETDB_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
             assert!(
                 !required,
-                "KICK_REQUIRE_STACK=1 but KICK_PUPPETDB_URL is not set: run tests/scripts/puppetdb-up.sh and export its KICK_PUPPETDB_URL line (make test does)"
+                "KICK_REQUIRE_STACK=1 but KICK_TEST_PUPPETDB_URL is not set: run tests/scripts/puppetdb-up.sh and export its KICK_TEST_PUPPETDB_URL line (make test does)"
             );
-            eprintln!("note: skipping PuppetDB test: KICK_PUPPETDB_URL is not set");
+            eprintln!("note: skipping PuppetDB test: KICK_TEST_PUPPETDB_URL is not set");
             None
         }
     }
@@ -236,11 +236,11 @@ async fn refusals_and_outages_say_what_to_do() {
 #[tokio::test]
 async fn tls_port_with_the_puppet_ca_and_a_client_certificate() {
     let Some(url) = puppetdb_url() else { return };
-    let Some(tls) = std::env::var("KICK_PUPPETDB_TLS_URL")
+    let Some(tls) = std::env::var("KICK_TEST_PUPPETDB_TLS_URL")
         .ok()
         .filter(|u| !u.is_empty())
     else {
-        eprintln!("note: skipping PuppetDB TLS test: KICK_PUPPETDB_TLS_URL is not set");
+        eprintln!("note: skipping PuppetDB TLS test: KICK_TEST_PUPPETDB_TLS_URL is not set");
         return;
     };
     let ssl = PathBuf::from("/var/lib/puppet/ssl");

@@ -1,4 +1,4 @@
-//! Human output: a line per node as it ends ([`line`]), the results of the
+//! Human output: a line per node as it ends ([`line`](mod@line)), the results of the
 //! nodes picked by `--show-output` (by default failed and changed ones, and
 //! every result of a generic task), a closing [`summary`] that names the
 //! nodes that did not succeed. Progress and notices go to stderr; a
