@@ -67,7 +67,7 @@ async fn nodes_come_from_stdin_and_userdata_is_stored_beside_the_marker() {
         "# from the inventory\na.example.com\nb.example.com  # web\n",
     )
     .await;
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let names: Vec<&str> = doc["nodes"]
         .as_array()
@@ -102,7 +102,7 @@ async fn params_come_from_stdin_and_reach_the_task() {
         r#"{"wait_for_lock": 7}"#,
     )
     .await;
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let id = doc["job"]["name"].as_str().unwrap();
     let job = client(&emu).job(id).await.unwrap();
