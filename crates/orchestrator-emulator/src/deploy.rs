@@ -35,6 +35,17 @@ pub fn agent_params(
         (_, Some(true)) => Some(false),
         _ => None,
     };
+    let ordering = match r.ordering.as_deref() {
+        None => None,
+        Some(o) => Some(
+            serde_json::from_value(Value::String(o.to_owned())).map_err(|_| {
+                Failure::invalid_body(format!(
+                    "The deploy request cannot run Puppet: ordering must be one of {}, not '{o}'",
+                    orchestrator_types::psick::params::ORDERINGS.join(", ")
+                ))
+            })?,
+        ),
+    };
     let params = AgentParams {
         noop,
         environment: (!environment.is_empty() && r.enforce_environment != Some(false))
@@ -45,6 +56,12 @@ pub fn agent_params(
         trace: r.trace,
         evaltrace: r.evaltrace,
         http_connect_timeout: r.http_connect_timeout,
+        http_keepalive_timeout: r.http_keepalive_timeout,
+        http_read_timeout: r.http_read_timeout,
+        filetimeout: r.filetimeout,
+        ordering,
+        use_cached_catalog: r.use_cached_catalog,
+        usecacheonfailure: r.usecacheonfailure,
         timeout: r.timeout,
         ..AgentParams::default()
     };
@@ -62,4 +79,53 @@ pub fn agent_params(
         out.retain(|k, _| d.contains_key(k));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_deploy_key_reaches_the_task_parameter_of_its_name() {
+        let r: DeployRequest = serde_json::from_value(json!({
+            "environment": "production", "scope": {"nodes": ["a"]},
+            "noop": true, "tags": "a, b", "skip_tags": "c", "debug": true, "trace": true,
+            "evaltrace": true, "http_connect_timeout": 5, "http_keepalive_timeout": 6,
+            "http_read_timeout": 7, "filetimeout": 15, "ordering": "manifest",
+            "use_cached_catalog": false, "usecacheonfailure": true, "timeout": 60
+        }))
+        .unwrap();
+        let p = agent_params(&r, "production", None).unwrap();
+        assert_eq!(
+            Value::Object(p),
+            json!({
+                "noop": true, "environment": "production", "tags": ["a", "b"],
+                "skip_tags": ["c"], "debug": true, "trace": true, "evaltrace": true,
+                "http_connect_timeout": 5, "http_keepalive_timeout": 6, "http_read_timeout": 7,
+                "filetimeout": 15, "ordering": "manifest", "use_cached_catalog": false,
+                "usecacheonfailure": true, "timeout": 60
+            })
+        );
+    }
+
+    #[test]
+    fn an_unknown_ordering_is_refused() {
+        let r = DeployRequest {
+            ordering: Some("alphabetical".into()),
+            ..DeployRequest::default()
+        };
+        let e = agent_params(&r, "production", None).unwrap_err();
+        assert!(e.body.msg.contains("ordering"), "{:?}", e.body);
+    }
+
+    #[test]
+    fn enforce_environment_false_leaves_the_nodes_environment() {
+        let r = DeployRequest {
+            enforce_environment: Some(false),
+            ..DeployRequest::default()
+        };
+        let p = agent_params(&r, "production", None).unwrap();
+        assert!(!p.contains_key("environment"), "{p:?}");
+    }
 }
