@@ -25,14 +25,10 @@ pub fn run(input: &Input) -> SystemUpdateResult {
         output: String::new(),
         error: None,
     };
-    let mut exec = None;
-    if let Err(f) = execute(input, &mut r, &mut exec) {
-        r.error = Some(f.to_task_error(None));
-    }
-    if let Some(exec) = exec {
-        r.commands = exec.commands;
-        r.output = exec.output;
-    }
+    let done = packages::recorded(|exec| execute(input, &mut r, exec));
+    r.error = done.error;
+    r.commands = done.commands;
+    r.output = done.output;
     r
 }
 

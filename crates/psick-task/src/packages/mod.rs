@@ -190,6 +190,30 @@ pub struct Exec {
     pub output: String,
 }
 
+/// What a package task's run left behind: its error, and the commands and
+/// output of whatever it ran before it succeeded or failed.
+pub struct Recorded {
+    /// The task's `_error`, when it failed.
+    pub error: Option<orchestrator_types::psick::TaskError>,
+    /// Every command run, as strings.
+    pub commands: Vec<Vec<String>>,
+    /// Their output, in order.
+    pub output: String,
+}
+
+/// Runs a package task's `execute`, which puts its [`Exec`] in the slot it
+/// is given once it starts running commands.
+pub fn recorded(execute: impl FnOnce(&mut Option<Exec>) -> Result<(), Failure>) -> Recorded {
+    let mut exec = None;
+    let error = execute(&mut exec).err().map(|f| f.to_task_error(None));
+    let (commands, output) = exec.map_or_else(Default::default, |e| (e.commands, e.output));
+    Recorded {
+        error,
+        commands,
+        output,
+    }
+}
+
 /// The environment that keeps every manager from asking anything.
 pub const NON_INTERACTIVE: &[(&str, &str)] = &[
     ("DEBIAN_FRONTEND", "noninteractive"),
