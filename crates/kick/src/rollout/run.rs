@@ -315,16 +315,9 @@ pub async fn run_waves(
             rec.label_next(format!("wave {}/{waves}", i + 1));
             rec.inner_mut().begin_wave(i + 1, &job, wave_nodes, state.waves[i].canary)?;
             rec.inner_mut().retries_left = state.retry > 0;
-            let outcome = {
-                let mut follower = Follower::new(
-                    &follower_client,
-                    &mut rec,
-                    &mut follower_presses,
-                    &ctx.watch,
-                    mode,
-                );
-                follower.follow(&job).await?
-            };
+            let outcome =
+                follow_one(&follower_client, &mut rec, &mut follower_presses, &ctx.watch, mode, &job)
+                    .await?;
             if outcome.end == End::Detached {
                 detached = true;
                 state.status = RolloutStatus::Stopped;
@@ -368,16 +361,15 @@ pub async fn run_waves(
                 rec.inner_mut().retries_left = attempt <= state.retry;
                 rec.label_next(format!("wave {}/{waves} attempt {attempt}", i + 1));
                 rec.inner_mut().begin_retry(attempt, &retry_job, nodes.len())?;
-                let o = {
-                    let mut follower = Follower::new(
-                        &follower_client,
-                        &mut rec,
-                        &mut follower_presses,
-                        &ctx.watch,
-                        mode,
-                    );
-                    follower.follow(&retry_job).await?
-                };
+                let o = follow_one(
+                    &follower_client,
+                    &mut rec,
+                    &mut follower_presses,
+                    &ctx.watch,
+                    mode,
+                    &retry_job,
+                )
+                .await?;
                 if o.end == End::Detached {
                     detached = true;
                     state.status = RolloutStatus::Stopped;
@@ -481,6 +473,21 @@ pub async fn run_waves(
 /// Submits wave `i` at most once: its marker goes into the state file first, and a wave whose
 /// marker is recorded (kick may have been killed after sending it) is looked up on the server
 /// before anything is sent.
+/// Follows one of the rollout's jobs (a wave or a retry of one) to its end,
+/// through the same reporter and Ctrl-C presses as the others.
+async fn follow_one(
+    client: &Client,
+    rec: &mut dyn crate::render::Reporter,
+    presses: &mut Interrupts,
+    config: &crate::watch::WatchConfig,
+    mode: crate::watch::ResultMode,
+    job: &str,
+) -> Result<crate::watch::JobOutcome, Error> {
+    Follower::new(client, rec, presses, config, mode)
+        .follow(job)
+        .await
+}
+
 async fn submit_wave(
     client: &Client,
     store: &Store,
