@@ -11,9 +11,10 @@
 //! so no document tree is ever built: the YAML is read as a stream of
 //! events (saphyr-parser), only the fields used are kept and everything
 //! else is skipped event by event. Most of what is never read (`logs`,
-//! `metrics`, the tags, times and counts of each resource) is dropped line
-//! by line before parsing, which more than halves the parser's work. A report up to
-//! [`MAX_IN_MEMORY_BYTES`] is parsed from memory (several times faster);
+//! `metrics`, the tags, times and counts of each resource, the history of
+//! each event) is dropped line by line before parsing, which leaves the
+//! parser a quarter of the file. A report up to [`MAX_IN_MEMORY_BYTES`] is
+//! filtered in chunks into memory and parsed there (several times faster);
 //! a larger one is streamed from the file, so memory stays bounded.
 //!
 //! A crate of its own so that the task's size-optimised build can compile
@@ -130,23 +131,20 @@ fn read_with(path: &Path, limit: usize, in_memory: u64) -> Result<Report, Report
         path: path.to_path_buf(),
         problem,
     };
-    let mut lines = Prefilter::new(io::BufReader::with_capacity(64 * 1024, file));
     if size <= in_memory {
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        // A file that grew since its size was taken reads as truncated.
-        (&mut lines)
-            .take(in_memory)
-            .read_to_end(&mut bytes)
-            .map_err(io_error)?;
-        let text = match String::from_utf8(bytes) {
+        // A file that grew past the limit since its size was taken reads as
+        // truncated, as does one that does not end with a line break.
+        let filtered = prefilter(file, in_memory).map_err(io_error)?;
+        if !filtered.complete {
+            return Err(unreadable(Problem::Truncated));
+        }
+        let text = match String::from_utf8(filtered.kept) {
             Ok(text) => text,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
-        if !lines.complete {
-            return Err(unreadable(Problem::Truncated));
-        }
         return parse(&text, limit).map_err(unreadable);
     }
+    let lines = Prefilter::new(io::BufReader::with_capacity(64 * 1024, file));
     let mut chars = Utf8Chars::new(lines);
     let parsed = parse_chars(&mut chars, limit);
     match (chars.error.take(), parsed) {
@@ -163,13 +161,22 @@ const SKIPPED_SECTIONS: &[&[u8]] = &[b"logs:", b"metrics:"];
 
 /// The fields of a resource status that are read; the others (tags,
 /// containment path, times, counts: most of each status) are dropped before
-/// parsing.
-const KEPT_STATUS_FIELDS: &[&[u8]] = &[
-    b"resource:",
-    b"resource_type:",
-    b"title:",
+/// parsing. So are `resource` and `title`: Puppet writes each status under
+/// its `resource` (`Type[title]`) as key, so they repeat it. Not so
+/// `resource_type`: Puppet writes it as the type's name capitalised, which
+/// need not spell the type as the key does.
+const KEPT_STATUS_FIELDS: &[&[u8]] = &[b"resource_type:", b"corrective_change:", b"events:"];
+
+/// The fields of a resource event that are read; the others (`audited`,
+/// `historical_value`, `name`, `time`, `redacted`) are dropped before
+/// parsing, all but an event's first (on its `- ` line, and short).
+const KEPT_EVENT_FIELDS: &[&[u8]] = &[
+    b"property:",
+    b"previous_value:",
+    b"desired_value:",
+    b"message:",
+    b"status:",
     b"corrective_change:",
-    b"events:",
 ];
 
 /// Where in the report a line is.
@@ -183,22 +190,162 @@ enum Section {
     Statuses,
 }
 
-/// The report's lines without what is never read: the
-/// [`SKIPPED_SECTIONS`], and the fields of each resource status other than
-/// [`KEPT_STATUS_FIELDS`]. This relies on the layout Psych writes: top-level
-/// keys at column 0 with their content indented (a sequence's `- ` items
-/// at column 0), resource statuses at 2 spaces and their fields at 4 (a
-/// sequence's items at 4 too); a value's continuation lines are always
+/// Decides, line by line, what of the report is never read: the
+/// [`SKIPPED_SECTIONS`], the fields of each resource status other than
+/// [`KEPT_STATUS_FIELDS`], and those of each event other than
+/// [`KEPT_EVENT_FIELDS`]. This relies on the layout Psych writes:
+/// top-level keys at column 0 with their content indented (a sequence's
+/// `- ` items at column 0), resource statuses at 2 spaces, their fields at
+/// 4 and the fields of their events at 6 (a sequence's items at the
+/// indentation of its key); a value's continuation lines are always
 /// indented deeper. So an entry ends at the next line that starts at its
 /// own indentation with a key. A report laid out otherwise has nothing
 /// dropped, and dropping whole entries keeps the YAML valid.
+#[derive(Debug, Clone, Copy)]
+struct LineFilter {
+    section: Section,
+    /// Inside a status field that is dropped.
+    dropping_field: bool,
+    /// Inside a status's `events`.
+    in_events: bool,
+    /// Inside an event field that is dropped.
+    dropping_event_field: bool,
+}
+
+impl LineFilter {
+    fn new() -> Self {
+        LineFilter {
+            section: Section::Kept,
+            dropping_field: false,
+            in_events: false,
+            dropping_event_field: false,
+        }
+    }
+
+    /// Whether `line` (with its line break) is kept.
+    fn keep(&mut self, line: &[u8]) -> bool {
+        let indent = line.iter().take_while(|b| **b == b' ').count();
+        let rest = &line[indent..];
+        let blank = matches!(rest.first(), None | Some(b'\n' | b'\r'));
+        if blank {
+            // Part of whatever value is open (a block scalar's empty line).
+            return match self.section {
+                Section::Skipped => false,
+                Section::Kept => true,
+                Section::Statuses => !self.dropping_field && !self.dropping_event_field,
+            };
+        }
+        let item = rest.starts_with(b"- ") || rest == b"-\n" || rest == b"-\r\n";
+        if indent == 0 {
+            // A new top-level key, unless a sequence item of the current one.
+            if item {
+                return self.section != Section::Skipped;
+            }
+            self.section = if SKIPPED_SECTIONS.iter().any(|k| rest.starts_with(k)) {
+                Section::Skipped
+            } else if rest.starts_with(b"resource_statuses:") {
+                Section::Statuses
+            } else {
+                Section::Kept
+            };
+            self.dropping_field = false;
+            self.in_events = false;
+            self.dropping_event_field = false;
+            return self.section != Section::Skipped;
+        }
+        match self.section {
+            Section::Skipped => false,
+            Section::Kept => true,
+            Section::Statuses => {
+                if indent < 4 {
+                    self.dropping_field = false;
+                    self.in_events = false;
+                    self.dropping_event_field = false;
+                } else if indent == 4 {
+                    if item {
+                        // A new event (or item of another field).
+                        self.dropping_event_field = false;
+                    } else {
+                        self.dropping_field =
+                            !KEPT_STATUS_FIELDS.iter().any(|k| rest.starts_with(k));
+                        self.in_events = rest.starts_with(b"events:");
+                        self.dropping_event_field = false;
+                    }
+                } else if indent == 6 && self.in_events && !item {
+                    self.dropping_event_field =
+                        !KEPT_EVENT_FIELDS.iter().any(|k| rest.starts_with(k));
+                }
+                !self.dropping_field && !self.dropping_event_field
+            }
+        }
+    }
+}
+
+/// A report's kept lines, read whole.
+struct Filtered {
+    kept: Vec<u8>,
+    /// Whether the input ended with a line break, as every file Psych
+    /// writes does, within the size allowed.
+    complete: bool,
+}
+
+/// Reads at most `max` bytes of `reader`, keeping the lines
+/// [`LineFilter`] keeps. The input is read in chunks rather than whole, so
+/// only what is kept is ever held.
+fn prefilter(mut reader: impl Read, max: u64) -> io::Result<Filtered> {
+    let mut kept = Vec::new();
+    let mut filter = LineFilter::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    // Bytes of an unfinished line at the start of `buf`.
+    let mut carried = 0;
+    let mut total = 0u64;
+    loop {
+        if carried == buf.len() {
+            // One line longer than the buffer (a long diff or content).
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match reader.read(&mut buf[carried..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        if total > max {
+            return Ok(Filtered {
+                kept,
+                complete: false,
+            });
+        }
+        if n == 0 {
+            // The last line, without a line break: the file was cut.
+            if carried > 0 && filter.keep(&buf[..carried]) {
+                kept.extend_from_slice(&buf[..carried]);
+            }
+            return Ok(Filtered {
+                kept,
+                complete: carried == 0 && total > 0,
+            });
+        }
+        let filled = carried + n;
+        let mut start = 0;
+        while let Some(i) = memchr::memchr(b'\n', &buf[start..filled]) {
+            let line = &buf[start..=start + i];
+            if filter.keep(line) {
+                kept.extend_from_slice(line);
+            }
+            start += i + 1;
+        }
+        buf.copy_within(start..filled, 0);
+        carried = filled - start;
+    }
+}
+
+/// [`prefilter`] over a stream, for reports too large to hold in memory.
 struct Prefilter<R> {
     inner: R,
     line: Vec<u8>,
     pos: usize,
-    section: Section,
-    /// Inside a status field that is dropped.
-    dropping_field: bool,
+    filter: LineFilter,
     /// Whether the input's last line ended with a line break, as every
     /// file Psych writes does.
     complete: bool,
@@ -210,44 +357,8 @@ impl<R: io::BufRead> Prefilter<R> {
             inner,
             line: Vec::new(),
             pos: 0,
-            section: Section::Kept,
-            dropping_field: false,
+            filter: LineFilter::new(),
             complete: false,
-        }
-    }
-
-    /// Whether the line just read is kept.
-    fn keep(&mut self) -> bool {
-        let line = &self.line[..];
-        let indent = line.iter().take_while(|b| **b == b' ').count();
-        let rest = &line[indent..];
-        let blank = matches!(rest.first(), None | Some(b'\n' | b'\r'));
-        if indent == 0 && !blank {
-            // A new top-level key, unless a sequence item of the current one.
-            if rest.starts_with(b"- ") || rest == b"-\n" {
-                return self.section != Section::Skipped;
-            }
-            self.section = if SKIPPED_SECTIONS.iter().any(|k| rest.starts_with(k)) {
-                Section::Skipped
-            } else if rest.starts_with(b"resource_statuses:") {
-                Section::Statuses
-            } else {
-                Section::Kept
-            };
-            self.dropping_field = false;
-            return self.section != Section::Skipped;
-        }
-        match self.section {
-            Section::Skipped => false,
-            Section::Kept => true,
-            Section::Statuses => {
-                if indent == 4 && !blank && !rest.starts_with(b"- ") {
-                    self.dropping_field = !KEPT_STATUS_FIELDS.iter().any(|k| rest.starts_with(k));
-                } else if indent < 4 && !blank {
-                    self.dropping_field = false;
-                }
-                !self.dropping_field
-            }
         }
     }
 }
@@ -261,7 +372,7 @@ impl<R: io::BufRead> Read for Prefilter<R> {
                 return Ok(0);
             }
             self.complete = self.line.ends_with(b"\n");
-            if !self.keep() {
+            if !self.filter.keep(&self.line) {
                 self.line.clear();
             }
         }
@@ -430,13 +541,14 @@ impl<'a, T: Input> Walker<'a, T> {
     fn status(&mut self, key: Option<String>, out: &mut Collector) -> Result<(), Problem> {
         let mut status = Status::default();
         let mut pending: Vec<Change> = Vec::new();
+        let room = out.limit.saturating_sub(out.report.changes.len());
         while let Some((field, value)) = self.field()? {
             match &*field {
                 "resource" => status.resource = self.value(value)?,
                 "resource_type" => status.resource_type = self.value(value)?,
                 "title" => status.title = self.value(value)?,
                 "corrective_change" => status.corrective = is_true(self.value(value)?),
-                "events" => self.events(value, &mut pending)?,
+                "events" => self.events(value, &mut pending, room)?,
                 _ => self.skip(value)?,
             }
         }
@@ -449,9 +561,11 @@ impl<'a, T: Input> Walker<'a, T> {
         for mut change in pending {
             changed |= matches!(change.status, ChangeStatus::Noop | ChangeStatus::Success);
             corrective |= change.corrective;
-            change.resource.clone_from(&resource);
-            change.resource_type.clone_from(&resource_type);
-            change.title.clone_from(&title);
+            if out.report.changes.len() < out.limit {
+                change.resource.clone_from(&resource);
+                change.resource_type.clone_from(&resource_type);
+                change.title.clone_from(&title);
+            }
             out.push(change);
         }
         if changed {
@@ -465,8 +579,15 @@ impl<'a, T: Input> Walker<'a, T> {
         Ok(())
     }
 
-    /// A status's `events`: a sequence of event mappings.
-    fn events(&mut self, first: Event<'a>, out: &mut Vec<Change>) -> Result<(), Problem> {
+    /// A status's `events`: a sequence of event mappings. Past the first
+    /// `room`, which the limit leaves out, only their status and whether
+    /// they are corrective are read.
+    fn events(
+        &mut self,
+        first: Event<'a>,
+        out: &mut Vec<Change>,
+        room: usize,
+    ) -> Result<(), Problem> {
         match first {
             Event::SequenceStart(..) => {}
             other => return self.skip(other),
@@ -475,7 +596,7 @@ impl<'a, T: Input> Walker<'a, T> {
             match self.next()? {
                 Event::SequenceEnd => return Ok(()),
                 Event::MappingStart(..) => {
-                    if let Some(change) = self.event()? {
+                    if let Some(change) = self.event(out.len() < room)? {
                         out.push(change);
                     }
                 }
@@ -485,8 +606,9 @@ impl<'a, T: Input> Walker<'a, T> {
     }
 
     /// One event, its mapping start already read; `None` for an event
-    /// without a known status.
-    fn event(&mut self) -> Result<Option<Change>, Problem> {
+    /// without a known status. Without `whole`, only its status and
+    /// `corrective_change` are read: it is only counted.
+    fn event(&mut self, whole: bool) -> Result<Option<Change>, Problem> {
         let mut change = Change {
             resource: String::new(),
             resource_type: String::new(),
@@ -501,12 +623,13 @@ impl<'a, T: Input> Walker<'a, T> {
         let mut status = None;
         while let Some((field, value)) = self.field()? {
             match &*field {
+                "status" => status = self.value(value)?,
+                "corrective_change" => change.corrective = is_true(self.value(value)?),
+                _ if !whole => self.skip(value)?,
                 "property" => change.property = self.value(value)?,
                 "previous_value" => change.previous = self.value(value)?,
                 "desired_value" => change.desired = self.value(value)?,
                 "message" => change.message = self.value(value)?.unwrap_or_default(),
-                "status" => status = self.value(value)?,
-                "corrective_change" => change.corrective = is_true(self.value(value)?),
                 _ => self.skip(value)?,
             }
         }
@@ -1134,21 +1257,54 @@ mod tests {
     }
 
     #[test]
-    fn status_fields_that_are_not_read_are_dropped() {
+    fn status_and_event_fields_that_are_not_read_are_dropped() {
         let text = "resource_statuses:\n  File[/a]:\n    title: \"/a\"\n    tags:\n    - file\n    \
-                    - class\n    line: 3\n    events:\n    - property: mode\n      tags:\n      \
-                    - kept\n      message: |-\n        two\n\n        lines\n    \
+                    - class\n    line: 3\n    resource_type: File\n    events:\n    \
+                    - audited: false\n      property: mode\n      tags:\n      - dropped\n      \
+                    message: |-\n        two\n\n        lines\n      historical_value:\n      \
+                    - h\n      previous_value:\n      - p\n      name: mode_changed\n      \
+                    status: noop\n    - property: owner\n      time: 1\n    \
                     containment_path:\n    - Stage[main]\n    corrective_change: false\n  \
                     Notify[b]: !ruby/object:Puppet::Resource::Status\n    time: 1\n    \
                     resource: Notify[b]\ncorrective_change: false\n";
         let kept = prefiltered(text);
         assert_eq!(
             kept,
-            "resource_statuses:\n  File[/a]:\n    title: \"/a\"\n    events:\n    - property: mode\n      \
-             tags:\n      - kept\n      message: |-\n        two\n\n        lines\n    \
-             corrective_change: false\n  Notify[b]: !ruby/object:Puppet::Resource::Status\n    \
-             resource: Notify[b]\ncorrective_change: false\n"
+            "resource_statuses:\n  File[/a]:\n    resource_type: File\n    events:\n    \
+             - audited: false\n      property: mode\n      message: |-\n        two\n\n        \
+             lines\n      previous_value:\n      - p\n      status: noop\n    \
+             - property: owner\n    corrective_change: false\n  \
+             Notify[b]: !ruby/object:Puppet::Resource::Status\ncorrective_change: false\n"
         );
+        // What is dropped is never read: the report reads the same without it.
+        assert_eq!(parse(&kept, 10).unwrap(), parse(text, 10).unwrap());
+    }
+
+    #[test]
+    fn both_ways_of_reading_drop_the_same_lines() {
+        // Many 64 KiB chunks, and lines longer than one, kept and dropped.
+        let long = "x".repeat(200 * 1024);
+        let long_lines = generated(3)
+            .replacen("    tags:\n", &format!("    tags:\n    - {long}\n"), 1)
+            .replacen("      message: ", &format!("      message: {long}"), 1);
+        assert_eq!(long_lines.matches(&long).count(), 2);
+        for text in [
+            fixture("puppet-7.23-noop.yaml"),
+            fixture("puppet-7.23-failmixed.yaml"),
+            generated(2000),
+            long_lines,
+        ] {
+            let kept = prefiltered(&text);
+            let filtered = prefilter(text.as_bytes(), u64::MAX).unwrap();
+            assert!(filtered.complete);
+            assert_eq!(String::from_utf8(filtered.kept).unwrap(), kept);
+            assert!(
+                kept.len() < text.len() / 2,
+                "{} of {}",
+                kept.len(),
+                text.len()
+            );
+        }
     }
 
     #[test]
