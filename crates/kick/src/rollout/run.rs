@@ -241,6 +241,7 @@ pub async fn run_waves(
 ) -> Result<u8, Error> {
     let total: u64 = state.waves.iter().map(|w| w.nodes.len() as u64).sum();
     let waves = state.waves.len();
+    let mut saver = Saver::new(store);
     let base: TaskRequest =
         serde_json::from_value(state.request.clone()).map_err(|e| Error::State {
             path: store.dir().to_owned(),
@@ -308,7 +309,7 @@ pub async fn run_waves(
                 break;
             }
             if state.waves[i].state == WaveState::Pending {
-                submit_wave(client, store, &mut state, i, &base).await?;
+                submit_wave(client, &mut saver, &mut state, i, &base).await?;
             }
             let job = state.waves[i].job.clone().unwrap_or_default();
             let wave_nodes = state.waves[i].nodes.len();
@@ -321,7 +322,7 @@ pub async fn run_waves(
             if outcome.end == End::Detached {
                 detached = true;
                 state.status = RolloutStatus::Stopped;
-                store.save(&state)?;
+                saver.save(&state).await?;
                 return Ok(());
             }
             let mut counts = super::state::Counts::of(&outcome.summary);
@@ -356,7 +357,7 @@ pub async fn run_waves(
                 let nodes: Vec<String> = transient.iter().map(|(n, _)| n.clone()).collect();
                 attempt += 1;
                 let retry_job =
-                    submit_retry(client, store, &mut state, i, &base, nodes.clone(), attempt)
+                    submit_retry(client, &mut saver, &mut state, i, &base, nodes.clone(), attempt)
                         .await?;
                 rec.inner_mut().retries_left = attempt <= state.retry;
                 rec.label_next(format!("wave {}/{waves} attempt {attempt}", i + 1));
@@ -373,7 +374,7 @@ pub async fn run_waves(
                 if o.end == End::Detached {
                     detached = true;
                     state.status = RolloutStatus::Stopped;
-                    store.save(&state)?;
+                    saver.save(&state).await?;
                     return Ok(());
                 }
                 for (_, first) in &transient {
@@ -393,16 +394,20 @@ pub async fn run_waves(
             if over || canary_failed || rec.inner_mut().budget_tripped() {
                 state.status = RolloutStatus::BudgetReached;
                 stop_reason = Some(NotStarted::Budget);
-                store.save(&state)?;
+                saver.save(&state).await?;
                 break;
             }
             if interrupted {
                 state.status = RolloutStatus::Stopped;
                 stop_reason = Some(NotStarted::Stopped);
-                store.save(&state)?;
+                saver.save(&state).await?;
                 break;
             }
-            store.save(&state)?;
+            // The next wave's marker, saved before it is sent, records this one
+            // as done too: with no pause, that save is the only one between them.
+            if state.next_wave().is_none() || !state.spec.pause.is_zero() {
+                saver.save(&state).await?;
+            }
             if state.next_wave().is_some() && !state.spec.pause.is_zero() {
                 rec.inner_mut().say(&format!(
                     "Pausing {} before wave {}/{waves} (Ctrl-C ends the rollout here).",
@@ -444,7 +449,7 @@ pub async fn run_waves(
             }
         }
     }
-    store.save(&state)?;
+    saver.save(&state).await?;
     let mut summary = rec.inner_mut().summary;
     for (_, nodes, _) in &not_started {
         for _ in nodes {
@@ -470,9 +475,6 @@ pub async fn run_waves(
     Ok(exit_code)
 }
 
-/// Submits wave `i` at most once: its marker goes into the state file first, and a wave whose
-/// marker is recorded (kick may have been killed after sending it) is looked up on the server
-/// before anything is sent.
 /// Follows one of the rollout's jobs (a wave or a retry of one) to its end,
 /// through the same reporter and Ctrl-C presses as the others.
 async fn follow_one(
@@ -488,9 +490,12 @@ async fn follow_one(
         .await
 }
 
+/// Submits wave `i` at most once: its marker goes into the state file first, and a wave whose
+/// marker is recorded (kick may have been killed after sending it) is looked up on the server
+/// before anything is sent.
 async fn submit_wave(
     client: &Client,
-    store: &Store,
+    saver: &mut Saver<'_>,
     state: &mut RolloutState,
     i: usize,
     base: &TaskRequest,
@@ -501,12 +506,12 @@ async fn submit_wave(
     {
         state.waves[i].job = Some(job);
         state.waves[i].state = WaveState::Submitted;
-        store.save(state)?;
+        saver.save(state).await?;
         return Ok(());
     }
     let marker = uuid::Uuid::new_v4().simple().to_string();
     state.waves[i].marker = Some(marker.clone());
-    store.save(state)?;
+    saver.save(state).await?;
     let mut req = base.clone();
     req.scope = Scope::nodes(state.waves[i].nodes.clone());
     let mut userdata = base.userdata.clone().unwrap_or_default();
@@ -523,14 +528,13 @@ async fn submit_wave(
     let job = client.run_task(req).await?;
     state.waves[i].job = Some(job.name);
     state.waves[i].state = WaveState::Submitted;
-    store.save(state)?;
-    Ok(())
+    saver.save_later(state).await
 }
 
 /// Submits attempt `attempt` of wave `i` for `nodes` (a `--retry` follow-up job) and records it.
 async fn submit_retry(
     client: &Client,
-    store: &Store,
+    saver: &mut Saver<'_>,
     state: &mut RolloutState,
     i: usize,
     base: &TaskRequest,
@@ -557,7 +561,7 @@ async fn submit_retry(
     });
     let job = client.run_task(req).await?;
     state.waves[i].retries.push(job.name.clone());
-    store.save(state)?;
+    saver.save_later(state).await?;
     Ok(job.name)
 }
 
@@ -603,5 +607,48 @@ fn describe_target(t: &TargetArgs) -> String {
         format!("--node-group {g}")
     } else {
         String::new()
+    }
+}
+
+/// Writes the state file in order, some saves off the critical path. What keeps a wave from
+/// being sent twice is its marker, saved before it is sent; the save that records the job a
+/// submission got only spares `rollout resume` a lookup, so it is written while the wave is
+/// followed instead of before. Each save waits for the one before it.
+struct Saver<'a> {
+    store: &'a Store,
+    pending: Option<tokio::task::JoinHandle<Result<(), Error>>>,
+}
+
+impl<'a> Saver<'a> {
+    fn new(store: &'a Store) -> Self {
+        Saver {
+            store,
+            pending: None,
+        }
+    }
+
+    /// Waits for the save under way, if any, and returns its error.
+    async fn settle(&mut self) -> Result<(), Error> {
+        match self.pending.take() {
+            Some(handle) => handle.await.map_err(|e| Error::State {
+                path: self.store.dir().to_owned(),
+                message: format!("the state file was not written: {e}"),
+            })?,
+            None => Ok(()),
+        }
+    }
+
+    async fn save(&mut self, state: &RolloutState) -> Result<(), Error> {
+        self.settle().await?;
+        self.store.save(state)
+    }
+
+    /// Starts saving `state`; the next save (or [`Saver::settle`]) waits for it.
+    async fn save_later(&mut self, state: &RolloutState) -> Result<(), Error> {
+        self.settle().await?;
+        let store = self.store.clone();
+        let state = state.clone();
+        self.pending = Some(tokio::task::spawn_blocking(move || store.save(&state)));
+        Ok(())
     }
 }

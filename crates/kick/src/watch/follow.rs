@@ -13,6 +13,10 @@ use super::{JobInfo, Notice, Progress, WatchConfig, WatchEvent, poll_interval};
 use crate::api::{Api, ErrorClass, classify};
 use crate::error::Error;
 use crate::outcome::NodeReport;
+
+/// How long after its last node ended a job is polled at the shortest
+/// interval for its own end, which normally follows at once.
+const ENDING_SOON: std::time::Duration = std::time::Duration::from_secs(2);
 use crate::render::Reporter;
 
 /// Consecutive failed event polls after which kick follows the job instead.
@@ -82,6 +86,7 @@ impl LiveJob {
         let mut last_activity = Instant::now();
         let mut last_ok = Instant::now();
         let mut last_job_check = Instant::now();
+        let mut all_reported_at: Option<Instant> = None;
         loop {
             let mut active = false;
             let mut ended = false;
@@ -131,8 +136,10 @@ impl LiveJob {
                     },
                 }
             }
+            let all_reported = self.progress.total > 0 && self.progress.done >= self.progress.total;
             let check_job = !use_events
                 || (!active && last_job_check.elapsed() >= cfg.job_check)
+                || (all_reported && all_reported_at.is_none_or(|t| t.elapsed() < ENDING_SOON))
                 || failure.is_some();
             if !ended && check_job {
                 last_job_check = Instant::now();
@@ -163,8 +170,15 @@ impl LiveJob {
                 }
                 tracing::debug!("poll failed, will retry: {e}");
             }
+            if all_reported && all_reported_at.is_none() {
+                all_reported_at = Some(Instant::now());
+            }
             let interval = if failed {
                 cfg.poll_max
+            } else if all_reported_at.is_some_and(|t| t.elapsed() < ENDING_SOON) {
+                // Every node has ended: the job's own end is due at once, and
+                // the next wave of a rollout waits for it.
+                cfg.poll_min
             } else {
                 if active {
                     last_activity = Instant::now();

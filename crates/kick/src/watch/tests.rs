@@ -30,6 +30,11 @@ fn job(state: &str, n: u64) -> Job {
     .unwrap()
 }
 
+/// A job read `states.len()` times, in these states.
+fn job_reads(states: &[&str], n: u64) -> Mutex<VecDeque<Result<Job, ClientError>>> {
+    Mutex::new(states.iter().map(|s| Ok(job(s, n))).collect())
+}
+
 fn events(items: Value) -> EventList {
     serde_json::from_value(json!({"items": items})).unwrap()
 }
@@ -226,10 +231,7 @@ fn polls_are_quick_at_first_back_off_when_quiet_and_stay_calm_when_busy() {
 #[tokio::test]
 async fn nodes_are_reported_as_their_events_arrive_with_a_moving_cursor() {
     let fake = Arc::new(Fake {
-        jobs: Mutex::new(VecDeque::from([
-            Ok(job("running", 3)),
-            Ok(job("failed", 3)),
-        ])),
+        jobs: job_reads(&["running", "failed"], 3),
         events: Mutex::new(VecDeque::from([
             Ok(events(json!([
                 ev(1, "node_running", "a", json!({})),
@@ -281,10 +283,7 @@ async fn nodes_are_reported_as_their_events_arrive_with_a_moving_cursor() {
 #[tokio::test]
 async fn nodes_whose_events_carry_no_result_are_read_from_their_records_live() {
     let fake = Arc::new(Fake {
-        jobs: Mutex::new(VecDeque::from([
-            Ok(job("running", 3)),
-            Ok(job("failed", 3)),
-        ])),
+        jobs: job_reads(&["running", "failed"], 3),
         events: Mutex::new(VecDeque::from([
             Ok(events(json!([
                 ev(1, "node_finished", "a", json!({})),
@@ -329,12 +328,63 @@ async fn nodes_whose_events_carry_no_result_are_read_from_their_records_live() {
 }
 
 #[tokio::test]
-async fn a_record_that_never_comes_is_looked_up_twice_then_left_to_the_results() {
+async fn once_every_node_has_ended_the_job_is_checked_at_each_poll() {
+    // No job_finished event ever comes; with job_check at 60 s only the
+    // nodes having all ended makes the watcher read the job.
     let fake = Arc::new(Fake {
-        jobs: Mutex::new(VecDeque::from([
-            Ok(job("running", 1)),
-            Ok(job("finished", 1)),
+        jobs: job_reads(&["running", "running", "finished"], 2),
+        events: Mutex::new(VecDeque::from([
+            Ok(events(json!([ev(
+                1,
+                "node_finished",
+                "a",
+                json!({"status": "unchanged"})
+            )]))),
+            Ok(events(json!([ev(
+                2,
+                "node_finished",
+                "b",
+                json!({"status": "unchanged"})
+            )]))),
+            Ok(events(json!([]))),
         ])),
+        nodes: vec![
+            node("a", "finished", json!({"status": "unchanged"})),
+            node("b", "finished", json!({"status": "unchanged"})),
+        ],
+        ..Fake::default()
+    });
+    let mut rec = Record::default();
+    let code = watch(&fake, "7", &mut rec, &mut Interrupts::none(), &fast())
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    let calls = fake.calls.lock().unwrap();
+    let polls: Vec<&str> = calls.iter().map(String::as_str).take(6).collect();
+    assert_eq!(
+        polls,
+        [
+            "job",
+            "events None",
+            "events Some(2)",
+            "job",
+            "events Some(3)",
+            "job"
+        ],
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_record_that_never_comes_is_looked_up_twice_then_left_to_the_results() {
+    // The job runs on after its node ended (its end is checked at each poll then).
+    let fake = Arc::new(Fake {
+        jobs: job_reads(
+            &[
+                "running", "running", "running", "running", "running", "running", "finished",
+            ],
+            1,
+        ),
         events: Mutex::new(VecDeque::from([
             Ok(events(json!([ev(1, "node_finished", "a", json!({}))]))),
             Ok(events(json!([]))),
@@ -367,11 +417,7 @@ async fn a_record_that_never_comes_is_looked_up_twice_then_left_to_the_results()
 #[tokio::test]
 async fn without_events_the_job_is_followed_and_nodes_reported_at_the_end() {
     let fake = Arc::new(Fake {
-        jobs: Mutex::new(VecDeque::from([
-            Ok(job("running", 3)),
-            Ok(job("running", 3)),
-            Ok(job("finished", 3)),
-        ])),
+        jobs: job_reads(&["running", "running", "finished"], 3),
         events: Mutex::new(VecDeque::from([
             Err(api_err(404, "puppetlabs.orchestrator/unknown-job")),
             Ok(events(json!([]))),
@@ -528,10 +574,7 @@ async fn an_orchestrator_that_stops_answering_is_given_up_on() {
 async fn a_server_that_ignores_the_cursor_does_not_duplicate_nodes() {
     let batch = json!([ev(1, "node_finished", "a", json!({"status": "unchanged"}))]);
     let fake = Arc::new(Fake {
-        jobs: Mutex::new(VecDeque::from([
-            Ok(job("running", 1)),
-            Ok(job("finished", 1)),
-        ])),
+        jobs: job_reads(&["running", "finished"], 1),
         events: Mutex::new(VecDeque::from([
             Ok(events(batch.clone())),
             Ok(events(batch)),
