@@ -208,6 +208,7 @@ pub async fn run_task(
                 job: None,
                 failures: 0,
                 retries: Vec::new(),
+                retry_marker: None,
                 counts: None,
             })
             .collect(),
@@ -338,8 +339,13 @@ pub async fn run_waves(
                 {
                     break;
                 }
-                let delay = std::time::Duration::try_from_secs_f64(state.retry_delay)
-                    .unwrap_or_default();
+                // A resumed rollout follows the retry the run it continues had sent.
+                let recorded = state.waves[i].retries.get(attempt as usize - 1).cloned();
+                let delay = match recorded {
+                    Some(_) => std::time::Duration::ZERO,
+                    None => std::time::Duration::try_from_secs_f64(state.retry_delay)
+                        .unwrap_or_default(),
+                };
                 rec.inner_mut().say(&format!(
                     "Retrying {} node{} of wave {}/{waves} that failed for a transient reason in {} (attempt {}/{}).",
                     transient.len(),
@@ -356,9 +362,13 @@ pub async fn run_waves(
                 }
                 let nodes: Vec<String> = transient.iter().map(|(n, _)| n.clone()).collect();
                 attempt += 1;
-                let retry_job =
-                    submit_retry(client, &mut saver, &mut state, i, &base, nodes.clone(), attempt)
-                        .await?;
+                let retry_job = match recorded {
+                    Some(job) => job,
+                    None => {
+                        submit_retry(client, &mut saver, &mut state, i, &base, nodes.clone(), attempt)
+                            .await?
+                    }
+                };
                 rec.inner_mut().retries_left = attempt <= state.retry;
                 rec.label_next(format!("wave {}/{waves} attempt {attempt}", i + 1));
                 rec.inner_mut().begin_retry(attempt, &retry_job, nodes.len())?;
@@ -531,7 +541,8 @@ async fn submit_wave(
     saver.save_later(state).await
 }
 
-/// Submits attempt `attempt` of wave `i` for `nodes` (a `--retry` follow-up job) and records it.
+/// Submits attempt `attempt` of wave `i` for `nodes` (a `--retry` follow-up job) at most once,
+/// as [`submit_wave`] does a wave, and records it.
 async fn submit_retry(
     client: &Client,
     saver: &mut Saver<'_>,
@@ -542,9 +553,21 @@ async fn submit_retry(
     attempt: u32,
 ) -> Result<String, Error> {
     let waves = state.waves.len();
+    if let Some(marker) = state.waves[i].retry_marker.clone()
+        && let Some(job) = find_job(client, &state.id, i + 1, Some(attempt), &marker).await?
+    {
+        state.waves[i].retries.push(job.clone());
+        state.waves[i].retry_marker = None;
+        saver.save(state).await?;
+        return Ok(job);
+    }
+    let marker = uuid::Uuid::new_v4().simple().to_string();
+    state.waves[i].retry_marker = Some(marker.clone());
+    saver.save(state).await?;
     let mut req = base.clone();
     req.scope = Scope::nodes(nodes);
     let mut userdata = base.userdata.clone().unwrap_or_default();
+    userdata.insert(MARKER_KEY.into(), Value::from(marker));
     userdata.insert(ROLLOUT_KEY.into(), Value::from(state.id.as_str()));
     userdata.insert(WAVE_KEY.into(), Value::from(i + 1));
     userdata.insert(WAVES_KEY.into(), Value::from(waves));
@@ -561,6 +584,7 @@ async fn submit_retry(
     });
     let job = client.run_task(req).await?;
     state.waves[i].retries.push(job.name.clone());
+    state.waves[i].retry_marker = None;
     saver.save_later(state).await?;
     Ok(job.name)
 }
@@ -570,6 +594,18 @@ pub async fn find_wave(
     client: &Client,
     id: &str,
     wave: usize,
+    marker: &str,
+) -> Result<Option<String>, Error> {
+    find_job(client, id, wave, None, marker).await
+}
+
+/// The job submitted with `marker`, else the one of rollout `id`'s wave `wave` and retry
+/// `attempt` (`None`: the wave's own job), if the server has one.
+async fn find_job(
+    client: &Client,
+    id: &str,
+    wave: usize,
+    attempt: Option<u32>,
     marker: &str,
 ) -> Result<Option<String>, Error> {
     let list = client
@@ -586,7 +622,7 @@ pub async fn find_wave(
             u.get(MARKER_KEY).and_then(Value::as_str) == Some(marker)
                 || (u.get(ROLLOUT_KEY).and_then(Value::as_str) == Some(id)
                     && u.get(WAVE_KEY).and_then(Value::as_u64) == Some(wave as u64)
-                    && u.get(ATTEMPT_KEY).is_none())
+                    && u.get(ATTEMPT_KEY).and_then(Value::as_u64) == attempt.map(u64::from))
         })
     };
     Ok(list

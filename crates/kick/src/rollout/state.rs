@@ -55,6 +55,10 @@ pub struct WaveRecord {
     /// The follow-up jobs of `--retry`, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retries: Vec<String>,
+    /// The marker the next retry is submitted with, set before its request is sent and
+    /// cleared once its job is in `retries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_marker: Option<String>,
     /// The wave's counts per outcome, once its job ended (for the summary of a resumed
     /// rollout).
     #[serde(default)]
@@ -416,6 +420,7 @@ mod tests {
                     job: Some("7".into()),
                     failures: 1,
                     retries: Vec::new(),
+                    retry_marker: None,
                     counts: None,
                 },
                 WaveRecord {
@@ -426,6 +431,7 @@ mod tests {
                     job: None,
                     failures: 0,
                     retries: Vec::new(),
+                    retry_marker: None,
                     counts: None,
                 },
             ],

@@ -878,3 +878,79 @@ async fn retry_resubmits_transient_failures_only_in_a_follow_up_job() {
         r.stderr
     );
 }
+
+/// kick killed while a retry ran, before and after it recorded the retry's job: the resumed
+/// rollout follows that retry and sends none of its own.
+#[tokio::test]
+async fn resume_follows_a_retry_already_sent_and_sends_no_other() {
+    let state = tempfile::tempdir().unwrap();
+    let mut locked = node("r1", "locked-once", 0.0);
+    locked.env.insert(
+        "FIXTURE_ONCE".into(),
+        state.path().join("r1-once").display().to_string(),
+    );
+    let emu = Emu::start(vec![locked, node("r2", "unchanged", 0.0)]).await;
+    let r = run(
+        &emu,
+        state.path(),
+        &[
+            "agent",
+            "--nodes",
+            "r1,r2",
+            "--retry",
+            "2",
+            "--retry-delay",
+            "0s",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.json()["rollout"]["id"].as_str().unwrap().to_owned();
+    let sent = jobs(&emu).await;
+    assert_eq!(sent.len(), 2, "the wave and one retry");
+    let retry = &sent[1];
+    let marker = retry
+        .userdata
+        .clone()
+        .or_else(|| retry.options.get("userdata").cloned())
+        .unwrap()["kick_marker"]
+        .as_str()
+        .expect("the retry carries its own marker")
+        .to_owned();
+    let file = state.path().join(format!("{id}.json"));
+    let done: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(done["waves"][0]["retries"][0], retry.name.as_str());
+    assert!(done["waves"][0].get("retry_marker").is_none(), "{done:#}");
+    // As if killed while following the retry: the wave not done, the retry recorded (by its
+    // job, then only by the marker saved before it was sent).
+    for (retries, retry_marker) in [
+        (serde_json::json!([retry.name]), Value::Null),
+        (serde_json::json!([]), Value::from(marker.as_str())),
+    ] {
+        let mut saved = done.clone();
+        saved["status"] = "running".into();
+        saved["waves"][0]["state"] = "submitted".into();
+        saved["waves"][0]["counts"] = Value::Null;
+        saved["waves"][0]["retries"] = retries;
+        saved["waves"][0]["retry_marker"] = retry_marker;
+        std::fs::write(&file, serde_json::to_vec(&saved).unwrap()).unwrap();
+        let r = run(
+            &emu,
+            state.path(),
+            &["rollout", "resume", &id, "--format", "json"],
+        )
+        .await;
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(jobs(&emu).await.len(), 2, "nothing sent again: {r:?}");
+        let doc = r.json();
+        assert_eq!(doc["summary"]["unchanged"], 2, "{doc:#}");
+        let after: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(after["status"], "finished");
+        assert_eq!(
+            after["waves"][0]["retries"],
+            serde_json::json!([retry.name])
+        );
+    }
+}

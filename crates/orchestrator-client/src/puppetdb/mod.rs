@@ -152,18 +152,22 @@ impl PuppetDb {
             let body = json!({ "query": query_value });
             self.collect_certnames(&body, &mut names).await?;
         } else {
+            // Each page asks for one row more than it keeps: that row says whether another
+            // page follows, so an answer that fills its last page costs no empty request.
             let mut offset = 0u64;
             loop {
                 let body = json!({
                     "query": query_value,
                     "order_by": [{"field": "certname", "order": "asc"}],
-                    "limit": self.page_size,
+                    "limit": self.page_size.saturating_add(1),
                     "offset": offset,
                 });
+                let kept = names.len();
                 let rows = self.collect_certnames(&body, &mut names).await?;
-                if (rows as u64) < self.page_size {
+                if (rows as u64) <= self.page_size {
                     break;
                 }
+                names.truncate(kept + usize::try_from(self.page_size).unwrap_or(usize::MAX));
                 offset += self.page_size;
             }
         }
