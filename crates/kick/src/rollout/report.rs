@@ -74,6 +74,9 @@ pub struct WaveSummary {
     pub wave: usize,
     /// The wave's job, if it was submitted.
     pub job: Option<String>,
+    /// The wave's `--retry` follow-up jobs, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<String>,
     /// Nodes in the wave.
     pub nodes: usize,
     /// The canary wave.
@@ -115,6 +118,8 @@ pub struct RolloutReporter {
     pub retries_left: bool,
     /// The attempt being followed (1: the wave's own job).
     attempt: u32,
+    /// The current wave's retry jobs so far.
+    retry_jobs: Vec<String>,
     /// This attempt's nodes that failed for a transient reason, with their outcome.
     transient: Vec<(String, Outcome)>,
     /// The whole rollout's counts.
@@ -179,6 +184,7 @@ impl RolloutReporter {
             tripped: false,
             retries_left: false,
             attempt: 1,
+            retry_jobs: Vec::new(),
             transient: Vec::new(),
             summary: Summary::default(),
             wave_summaries: Vec::new(),
@@ -203,6 +209,7 @@ impl RolloutReporter {
         job: Option<&str>,
         nodes: usize,
         canary: bool,
+        retries: &[String],
         summary: Summary,
     ) {
         self.done_before += nodes as u64;
@@ -211,6 +218,7 @@ impl RolloutReporter {
         self.wave_summaries.push(WaveSummary {
             wave,
             job: job.map(str::to_owned),
+            retries: retries.to_vec(),
             nodes,
             canary,
             state: "done",
@@ -252,6 +260,7 @@ impl RolloutReporter {
         self.wave = wave;
         self.canary = canary;
         self.attempt = 1;
+        self.retry_jobs.clear();
         self.transient.clear();
         self.failed_now.clear();
         match self.sink {
@@ -278,6 +287,7 @@ impl RolloutReporter {
     /// Attempt `attempt` (2 and up) of the current wave: `nodes` nodes as `job`.
     pub fn begin_retry(&mut self, attempt: u32, job: &str, nodes: usize) -> std::io::Result<()> {
         self.attempt = attempt;
+        self.retry_jobs.push(job.to_owned());
         self.transient.clear();
         match self.sink {
             Sink::Human(_) => {
@@ -310,6 +320,7 @@ impl RolloutReporter {
         self.wave_summaries.push(WaveSummary {
             wave: self.wave,
             job: Some(job.to_owned()),
+            retries: std::mem::take(&mut self.retry_jobs),
             nodes,
             canary: self.canary,
             state,
@@ -333,6 +344,7 @@ impl RolloutReporter {
             self.wave_summaries.push(WaveSummary {
                 wave: *wave,
                 job: None,
+                retries: Vec::new(),
                 nodes: nodes.len(),
                 canary: *canary,
                 state: "not_started",

@@ -292,6 +292,7 @@ pub async fn run_waves(
                 w.job.as_deref(),
                 w.nodes.len(),
                 w.canary,
+                &w.retries,
                 c.summary(),
             );
         }

@@ -866,6 +866,10 @@ async fn retry_resubmits_transient_failures_only_in_a_follow_up_job() {
         .or_else(|| retry.options.get("userdata").cloned())
         .unwrap();
     assert_eq!(ud["kick_attempt"], 2);
+    assert_eq!(
+        doc["rollout"]["waves"][0]["retries"],
+        serde_json::json!([retry.name])
+    );
     let names: Vec<String> = job_nodes(&emu, &retry.name)
         .await
         .into_iter()
@@ -946,6 +950,10 @@ async fn resume_follows_a_retry_already_sent_and_sends_no_other() {
         assert_eq!(jobs(&emu).await.len(), 2, "nothing sent again: {r:?}");
         let doc = r.json();
         assert_eq!(doc["summary"]["unchanged"], 2, "{doc:#}");
+        assert_eq!(
+            doc["rollout"]["waves"][0]["retries"],
+            serde_json::json!([retry.name])
+        );
         let after: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         assert_eq!(after["status"], "finished");
         assert_eq!(
