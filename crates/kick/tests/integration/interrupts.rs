@@ -134,6 +134,28 @@ async fn sigint_to_the_binary_stops_the_job() {
 /// Three SIGINTs in quick succession each count: stop, force-stop, detach.
 #[tokio::test(flavor = "multi_thread")]
 async fn fast_sigints_each_count() {
+    // On a loaded machine the force-stop can end the job before the third press is
+    // delivered (the presses are 20 ms apart, as signals sent closer merge): kick then
+    // rightly reports the stopped job (exit 4). That race is tried again, up to three times.
+    for attempt in 1..=3 {
+        let (code, seen) = three_fast_sigints().await;
+        assert!(
+            seen.contains("asked the orchestrator to stop job"),
+            "{seen}"
+        );
+        assert!(seen.contains("force-stopping job"), "{seen}");
+        if code == Some(4) && !seen.contains("Detached from job") && attempt < 3 {
+            continue;
+        }
+        assert_eq!(code, Some(130), "{seen}");
+        assert!(seen.contains("Detached from job"), "{seen}");
+        return;
+    }
+}
+
+/// Follows a 5 s job, sends three SIGINTs 20 ms apart once it is followed; kick's exit code
+/// and stderr.
+async fn three_fast_sigints() -> (Option<i32>, String) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     let emu = Emu::start(vec![node("a", "unchanged", 5.0)]).await;
     let mut child = kick_bin(emu.dir.path())
@@ -169,11 +191,5 @@ async fn fast_sigints_each_count() {
         .unwrap()
         .unwrap();
     stderr.read_to_string(&mut seen).await.unwrap();
-    assert_eq!(code.code(), Some(130), "{seen}");
-    assert!(
-        seen.contains("asked the orchestrator to stop job"),
-        "{seen}"
-    );
-    assert!(seen.contains("force-stopping job"), "{seen}");
-    assert!(seen.contains("Detached from job"), "{seen}");
+    (code.code(), seen)
 }
