@@ -36,19 +36,13 @@ pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> 
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
-    let userdata = crate::params::userdata(&args.run.userdata)?;
-    let (client, settings) = super::connect(
-        &args.run.conn,
-        Some(&args.run.env),
-        ctx.streams.err.as_mut(),
-    )?;
-    let req = request(&args, params, userdata, &settings);
-    let sub = crate::rollout::run::Submission {
-        request: req,
-        target: &args.target,
-        rollout: &args.rollout,
-        run: &args.run,
-        command: "task run",
-    };
-    crate::rollout::run::run_task(ctx, &client, &settings, sub).await
+    crate::rollout::run::connect_and_run(
+        ctx,
+        &args.target,
+        &args.rollout,
+        &args.run,
+        "task run",
+        |userdata, settings| request(&args, params, userdata, settings),
+    )
+    .await
 }

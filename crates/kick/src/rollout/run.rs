@@ -78,6 +78,29 @@ pub struct Submission<'a> {
     pub command: &'a str,
 }
 
+/// The end `kick agent` and `kick task run` share: the `--userdata` flags and the connection,
+/// then the request `build` makes of them, as [`run_task`] runs it.
+pub async fn connect_and_run(
+    ctx: &mut Context,
+    target: &TargetArgs,
+    rollout: &RolloutArgs,
+    run: &RunArgs,
+    command: &str,
+    build: impl FnOnce(Option<Map<String, Value>>, &Settings) -> TaskRequest,
+) -> Result<u8, Error> {
+    let userdata = crate::params::userdata(&run.userdata)?;
+    let (client, settings) =
+        crate::commands::connect(&run.conn, Some(&run.env), ctx.streams.err.as_mut())?;
+    let sub = Submission {
+        request: build(userdata, &settings),
+        target,
+        rollout,
+        run,
+        command,
+    };
+    run_task(ctx, &client, &settings, sub).await
+}
+
 /// `kick agent` / `kick task run` from the point where the request is built: a single job
 /// as before, or, with rollout or pre-flight flags, a rollout.
 pub async fn run_task(
