@@ -38,10 +38,15 @@ pub(crate) fn http_client(
         } else if let Some(path) = &settings.cacert {
             builder = builder.tls_certs_only(read_ca(path)?);
         }
-    } else if !is_loopback(base) {
-        warnings.push(Warning(format!(
-            "the service URL {base} is plain http: the token travels unencrypted; use https://<primary>:8143"
-        )));
+    } else {
+        // Plain http uses no TLS (and no redirect leads to https): the system's roots
+        // are not even loaded, which saves milliseconds at every start.
+        builder = builder.tls_certs_only(Vec::new());
+        if !is_loopback(base) {
+            warnings.push(Warning(format!(
+                "the service URL {base} is plain http: the token travels unencrypted; use https://<primary>:8143"
+            )));
+        }
     }
     builder.build().map_err(|e| Error::Config {
         message: format!("cannot set up the HTTP client: {}", crate::error::chain(&e)),

@@ -199,8 +199,13 @@ enum Section {
 /// 4 and the fields of their events at 6 (a sequence's items at the
 /// indentation of its key); a value's continuation lines are always
 /// indented deeper. So an entry ends at the next line that starts at its
-/// own indentation with a key. A report laid out otherwise has nothing
-/// dropped, and dropping whole entries keeps the YAML valid.
+/// own indentation with a key. A status whose key is long or spans lines is
+/// written as a complex key (`  ? 'Exec[...` with its continuation lines at
+/// 4 spaces, then `  : title: ...`): its key's lines are all kept. Dropping
+/// whole entries keeps the YAML valid. The layout is Psych's since Puppet 4
+/// at least; a report laid out otherwise can lose the statuses or their
+/// fields (never more), which the report's own end (`corrective_change`
+/// after the statuses) does not reveal.
 #[derive(Debug, Clone, Copy)]
 struct LineFilter {
     section: Section,
@@ -210,6 +215,8 @@ struct LineFilter {
     in_events: bool,
     /// Inside an event field that is dropped.
     dropping_event_field: bool,
+    /// Inside a status's complex key (`? `), up to its `: `.
+    in_complex_key: bool,
 }
 
 impl LineFilter {
@@ -219,6 +226,7 @@ impl LineFilter {
             dropping_field: false,
             in_events: false,
             dropping_event_field: false,
+            in_complex_key: false,
         }
     }
 
@@ -232,7 +240,9 @@ impl LineFilter {
             return match self.section {
                 Section::Skipped => false,
                 Section::Kept => true,
-                Section::Statuses => !self.dropping_field && !self.dropping_event_field,
+                Section::Statuses => {
+                    self.in_complex_key || (!self.dropping_field && !self.dropping_event_field)
+                }
             };
         }
         let item = rest.starts_with(b"- ") || rest == b"-\n" || rest == b"-\r\n";
@@ -251,6 +261,7 @@ impl LineFilter {
             self.dropping_field = false;
             self.in_events = false;
             self.dropping_event_field = false;
+            self.in_complex_key = false;
             return self.section != Section::Skipped;
         }
         match self.section {
@@ -261,6 +272,10 @@ impl LineFilter {
                     self.dropping_field = false;
                     self.in_events = false;
                     self.dropping_event_field = false;
+                    self.in_complex_key =
+                        rest.starts_with(b"? ") || rest == b"?\n" || rest == b"?\r\n";
+                } else if self.in_complex_key {
+                    return true;
                 } else if indent == 4 {
                     if item {
                         // A new event (or item of another field).
@@ -1214,6 +1229,7 @@ mod tests {
             "puppet-7.23-noop.yaml",
             "puppet-7.23-corrective.yaml",
             "puppet-7.23-failmixed.yaml",
+            "puppet-7.23-complex-keys.yaml",
             "ruby-tags-binary.yaml",
             "generated",
         ] {
@@ -1281,6 +1297,50 @@ mod tests {
     }
 
     #[test]
+    fn statuses_under_complex_keys_keep_their_whole_key() {
+        // Puppet 7.23's report of a noop `puppet apply`: a title past 128
+        // characters with `: ` in it (a folded single-quoted `? ` key) and one
+        // with a line break (a `? |-` key whose second line looks like a field).
+        let text = fixture("puppet-7.23-complex-keys.yaml");
+        let long = "a very long notify title, with a colon: here, that goes on and on past the one \
+                    hundred and twenty eight characters at which Psych writes a complex key instead";
+        let r = parse(
+            &String::from_utf8(prefilter(text.as_bytes(), u64::MAX).unwrap().kept).unwrap(),
+            100,
+        )
+        .unwrap();
+        assert_eq!(r, parse(&text, 100).unwrap());
+        let resources: Vec<(&str, &str, &str)> = r
+            .changes
+            .iter()
+            .map(|c| {
+                (
+                    c.resource.as_str(),
+                    c.resource_type.as_str(),
+                    c.title.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            resources,
+            [
+                ("Notify[a short one]", "Notify", "a short one"),
+                (&format!("Notify[{long}]"), "Notify", long),
+                (
+                    "Notify[two\nlines: in a title]",
+                    "Notify",
+                    "two\nlines: in a title"
+                ),
+                (
+                    "File[/tmp/ck/files/plain.conf]",
+                    "File",
+                    "/tmp/ck/files/plain.conf"
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn both_ways_of_reading_drop_the_same_lines() {
         // Many 64 KiB chunks, and lines longer than one, kept and dropped.
         let long = "x".repeat(200 * 1024);
@@ -1291,6 +1351,7 @@ mod tests {
         for text in [
             fixture("puppet-7.23-noop.yaml"),
             fixture("puppet-7.23-failmixed.yaml"),
+            fixture("puppet-7.23-complex-keys.yaml"),
             generated(2000),
             long_lines,
         ] {

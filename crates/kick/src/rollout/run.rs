@@ -459,7 +459,11 @@ pub async fn run_waves(
     }
     .await;
     forwarder.abort();
+    // A save still under way is waited for also when the rollout failed; the rollout's
+    // error comes first.
+    let settled = saver.settle().await;
     result?;
+    settled?;
     if detached {
         rec.inner_mut().say(&format!(
             "Rollout {} detached; continue it with `kick rollout resume {}`.",

@@ -88,6 +88,9 @@ impl LiveJob {
         let mut last_job_check = Instant::now();
         let mut all_reported_at: Option<Instant> = None;
         loop {
+            // The interval runs from the start of one poll to the start of the next, so
+            // the time a poll takes (the request, printing its nodes) is not added to it.
+            let poll_started = Instant::now();
             let mut active = false;
             let mut ended = false;
             let mut failure = None;
@@ -200,7 +203,7 @@ impl LiveJob {
                     }
                     last_activity = Instant::now();
                 }
-                () = tokio::time::sleep(interval) => {}
+                () = tokio::time::sleep_until((poll_started + interval).into()) => {}
             }
         }
     }

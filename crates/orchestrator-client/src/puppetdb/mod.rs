@@ -110,6 +110,9 @@ impl PuppetDb {
             if let (Some(cert), Some(key)) = (&settings.cert, &settings.key) {
                 builder = builder.identity(read_identity(cert, key)?);
             }
+        } else {
+            // No TLS at all: the system's roots are not loaded.
+            builder = builder.tls_certs_only(Vec::new());
         }
         // A missing token file is no error here: PuppetDB may take a client certificate, or
         // listen on a loopback port that needs nothing; PuppetDB says so if it wants one.
