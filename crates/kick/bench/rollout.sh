@@ -4,7 +4,7 @@
 #    emulator binary, pause 0: the median gap between a wave's last node line and the next
 #    wave's header (that wave submitted and its job read), and kick's added time: its wall
 #    time minus that of a minimal client running the same waves against the same emulator
-#    (baseline.py below, without Python's start-up), medians of KICK_BENCH_ROUNDS (7)
+#    (baseline.py below, without Python's start-up), medians of KICK_BENCH_ROUNDS (15)
 #    alternating runs, as a share of kick's wall time. Targets: gap < 50 ms, added time < 2 %. Then once with
 #    fixture::sleep of KICK_BENCH_TASK_SECS (2) s, for the gaps of longer waves.
 # 2. PQL resolution of 10,000 nodes from the real PuppetDB (tests/scripts/puppetdb-up.sh;
@@ -78,7 +78,7 @@ print(time.monotonic() - t0)
 PY
   # Each line of kick's JSONL output stamped on arrival (monotonic clock).
   for secs in 0 ${KICK_BENCH_TASK_SECS:-2}; do
-  python3 - "$kick" "$port" "$work" "$per_wave" "$secs" "${KICK_BENCH_ROUNDS:-7}" <<'PY'
+  python3 - "$kick" "$port" "$work" "$per_wave" "$secs" "${KICK_BENCH_ROUNDS:-15}" <<'PY'
 import json, subprocess, sys, time, statistics
 kick, port, work, per_wave, secs, rounds = sys.argv[1:7]
 rounds = int(rounds) if secs == "0" else 1

@@ -25,7 +25,7 @@ use crate::Context;
 use crate::cli::{Format, OutputArgs, ReportArgs, RunArgs, TargetArgs};
 use crate::error::Error;
 use crate::summary::EXIT_DETACHED;
-use crate::watch::{End, Follower, Interrupts};
+use crate::watch::{End, Follower, Interrupts, JobInfo};
 
 /// userdata keys every wave job carries (besides kick's submission marker).
 pub const ROLLOUT_KEY: &str = "kick_rollout";
@@ -333,17 +333,23 @@ pub async fn run_waves(
                 stop_reason = Some(NotStarted::Stopped);
                 break;
             }
-            if state.waves[i].state == WaveState::Pending {
-                submit_wave(client, &mut saver, &mut state, i, &base).await?;
-            }
+            let sent = state.waves[i].state == WaveState::Pending
+                && submit_wave(client, &mut saver, &mut state, i, &base).await?;
             let job = state.waves[i].job.clone().unwrap_or_default();
             let wave_nodes = state.waves[i].nodes.len();
             rec.label_next(format!("wave {}/{waves}", i + 1));
             rec.inner_mut().begin_wave(i + 1, &job, wave_nodes, state.waves[i].canary)?;
             rec.inner_mut().retries_left = state.retry > 0;
-            let outcome =
-                follow_one(&follower_client, &mut rec, &mut follower_presses, &ctx.watch, mode, &job)
-                    .await?;
+            let outcome = follow_one(
+                &follower_client,
+                &mut rec,
+                &mut follower_presses,
+                &ctx.watch,
+                mode,
+                &job,
+                sent.then(|| sent_info(&job, &base, wave_nodes)),
+            )
+            .await?;
             if outcome.end == End::Detached {
                 detached = true;
                 state.status = RolloutStatus::Stopped;
@@ -386,12 +392,13 @@ pub async fn run_waves(
                 }
                 let nodes: Vec<String> = transient.iter().map(|(n, _)| n.clone()).collect();
                 attempt += 1;
-                let retry_job = match recorded {
-                    Some(job) => job,
-                    None => {
+                let (retry_job, sent) = match recorded {
+                    Some(job) => (job, false),
+                    None => (
                         submit_retry(client, &mut saver, &mut state, i, &base, nodes.clone(), attempt)
-                            .await?
-                    }
+                            .await?,
+                        true,
+                    ),
                 };
                 rec.inner_mut().retries_left = attempt <= state.retry;
                 rec.label_next(format!("wave {}/{waves} attempt {attempt}", i + 1));
@@ -403,6 +410,7 @@ pub async fn run_waves(
                     &ctx.watch,
                     mode,
                     &retry_job,
+                    sent.then(|| sent_info(&retry_job, &base, nodes.len())),
                 )
                 .await?;
                 if o.end == End::Detached {
@@ -437,8 +445,9 @@ pub async fn run_waves(
                 saver.save(&state).await?;
                 break;
             }
-            // The next wave's marker, saved before it is sent, records this one
-            // as done too: with no pause, that save is the only one between them.
+            // With no pause the next wave follows at once: the save made while it runs
+            // records this one as done (a kick killed before that re-follows this wave's
+            // job on resume, and submits nothing again).
             if state.next_wave().is_none() || !state.spec.pause.is_zero() {
                 saver.save(&state).await?;
             }
@@ -522,34 +531,63 @@ async fn follow_one(
     config: &crate::watch::WatchConfig,
     mode: crate::watch::ResultMode,
     job: &str,
+    sent: Option<JobInfo>,
 ) -> Result<crate::watch::JobOutcome, Error> {
-    Follower::new(client, rec, presses, config, mode)
-        .follow(job)
-        .await
+    let mut follower = Follower::new(client, rec, presses, config, mode);
+    match sent {
+        Some(info) => follower.follow_sent(&info).await,
+        None => follower.follow(job).await,
+    }
+}
+
+/// What this run knows of job `job`, just submitted as `base` on `nodes` nodes: enough to
+/// follow it without reading it first (a wave starts polling at once).
+fn sent_info(job: &str, base: &TaskRequest, nodes: usize) -> JobInfo {
+    JobInfo {
+        name: job.to_owned(),
+        state: "new".to_owned(),
+        environment: base.environment.clone(),
+        task: Some(base.task.clone()),
+        noop: base.noop == Some(true) || base.params.get("noop") == Some(&Value::Bool(true)),
+        duration: None,
+        node_count: nodes as u64,
+        job_type: "task".to_owned(),
+    }
 }
 
 /// Submits wave `i` at most once: its marker goes into the state file first, and a wave whose
 /// marker is recorded (kick may have been killed after sending it) is looked up on the server
-/// before anything is sent.
+/// before anything is sent. True when this call sent it.
 async fn submit_wave(
     client: &Client,
     saver: &mut Saver<'_>,
     state: &mut RolloutState,
     i: usize,
     base: &TaskRequest,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let waves = state.waves.len();
-    if let Some(marker) = state.waves[i].marker.clone()
-        && let Some(job) = find_wave(client, &state.id, i + 1, &marker).await?
-    {
-        state.waves[i].job = Some(job);
-        state.waves[i].state = WaveState::Submitted;
-        saver.save(state).await?;
-        return Ok(());
-    }
-    let marker = uuid::Uuid::new_v4().simple().to_string();
-    state.waves[i].marker = Some(marker.clone());
-    saver.save(state).await?;
+    let marker = match state.waves[i].marker.clone() {
+        // Saved by this run along with the wave before, never sent: nothing to look up,
+        // only that save to wait for.
+        Some(marker) if saver.unsent.remove(&i) => {
+            saver.settle().await?;
+            marker
+        }
+        recorded => {
+            if let Some(marker) = recorded
+                && let Some(job) = find_wave(client, &state.id, i + 1, &marker).await?
+            {
+                state.waves[i].job = Some(job);
+                state.waves[i].state = WaveState::Submitted;
+                saver.save(state).await?;
+                return Ok(false);
+            }
+            let marker = uuid::Uuid::new_v4().simple().to_string();
+            state.waves[i].marker = Some(marker.clone());
+            saver.save(state).await?;
+            marker
+        }
+    };
     let mut req = base.clone();
     req.scope = Scope::nodes(state.waves[i].nodes.clone());
     let mut userdata = base.userdata.clone().unwrap_or_default();
@@ -566,7 +604,17 @@ async fn submit_wave(
     let job = client.run_task(req).await?;
     state.waves[i].job = Some(job.name);
     state.waves[i].state = WaveState::Submitted;
-    saver.save_later(state).await
+    // The next wave's marker goes into the same save, made while this wave runs, so that
+    // no save stands between this wave's end and the next one's submission.
+    if let Some(next) = state.waves.get_mut(i + 1)
+        && next.state == WaveState::Pending
+        && next.marker.is_none()
+    {
+        next.marker = Some(uuid::Uuid::new_v4().simple().to_string());
+        saver.unsent.insert(i + 1);
+    }
+    saver.save_later(state).await?;
+    Ok(true)
 }
 
 /// Submits attempt `attempt` of wave `i` for `nodes` (a `--retry` follow-up job) at most once,
@@ -677,10 +725,14 @@ fn describe_target(t: &TargetArgs) -> String {
 /// Writes the state file in order, some saves off the critical path. What keeps a wave from
 /// being sent twice is its marker, saved before it is sent; the save that records the job a
 /// submission got only spares `rollout resume` a lookup, so it is written while the wave is
-/// followed instead of before. Each save waits for the one before it.
+/// followed instead of before, with the next wave's marker. Each save waits for the one
+/// before it.
 struct Saver<'a> {
     store: &'a Store,
     pending: Option<tokio::task::JoinHandle<Result<(), Error>>>,
+    /// Waves whose marker this run saved ahead and has not sent: a resumed run cannot tell
+    /// them from sent ones and looks them up.
+    unsent: std::collections::HashSet<usize>,
 }
 
 impl<'a> Saver<'a> {
@@ -688,6 +740,7 @@ impl<'a> Saver<'a> {
         Saver {
             store,
             pending: None,
+            unsent: std::collections::HashSet::new(),
         }
     }
 

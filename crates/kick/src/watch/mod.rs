@@ -201,9 +201,26 @@ impl<'a, A: Api + Clone + Send + Sync + 'static> Follower<'a, A> {
         let cfg = self.config;
         let job = retrying(cfg, job_id, || self.api.job(job_id)).await?;
         let info = JobInfo::from_job(&job);
-        self.reporter.report(WatchEvent::Started(&info))?;
-        let mut live = LiveJob::new(job_id, &info);
-        if !job.state.is_terminal()
+        self.follow_from(job_id, &info, job.state.is_terminal())
+            .await
+    }
+
+    /// [`Follower::follow`] for a job this run has just submitted, described by `info`
+    /// (what the request said): its first poll comes without a read of the job before it.
+    pub async fn follow_sent(&mut self, info: &JobInfo) -> Result<JobOutcome, Error> {
+        self.follow_from(&info.name, info, false).await
+    }
+
+    async fn follow_from(
+        &mut self,
+        job_id: &str,
+        info: &JobInfo,
+        ended: bool,
+    ) -> Result<JobOutcome, Error> {
+        let cfg = self.config;
+        self.reporter.report(WatchEvent::Started(info))?;
+        let mut live = LiveJob::new(job_id, info);
+        if !ended
             && live
                 .follow(self.api, self.reporter, self.interrupts, cfg)
                 .await?

@@ -131,12 +131,14 @@ async fn sigint_to_the_binary_stops_the_job() {
     );
 }
 
-/// Three SIGINTs in quick succession each count: stop, force-stop, detach.
+/// Three SIGINTs in quick succession each count: stop, force-stop, detach (or stop the
+/// listing, when the job has just ended).
 #[tokio::test(flavor = "multi_thread")]
 async fn fast_sigints_each_count() {
-    // On a loaded machine the force-stop can end the job before the third press is
-    // delivered (the presses are 20 ms apart, as signals sent closer merge): kick then
-    // rightly reports the stopped job (exit 4). That race is tried again, up to three times.
+    // The force-stop can end the job before the third press is delivered (it comes 3 ms
+    // after the second; kick counts every signal delivered, but two sent at once can merge
+    // in the kernel): kick then rightly reports the stopped job (exit 4). That race is tried
+    // again, up to three times.
     for attempt in 1..=3 {
         let (code, seen) = three_fast_sigints().await;
         assert!(
@@ -148,13 +150,18 @@ async fn fast_sigints_each_count() {
             continue;
         }
         assert_eq!(code, Some(130), "{seen}");
-        assert!(seen.contains("Detached from job"), "{seen}");
+        // The third press detaches; when the job ended just before it, it stops the
+        // listing of the results instead: it counted either way.
+        assert!(
+            seen.contains("Detached from job") || seen.contains("stopped listing the results"),
+            "{seen}"
+        );
         return;
     }
 }
 
-/// Follows a 5 s job, sends three SIGINTs 20 ms apart once it is followed; kick's exit code
-/// and stderr.
+/// Follows a 5 s job, sends three SIGINTs (20 ms, then 3 ms apart) once it is followed;
+/// kick's exit code and stderr.
 async fn three_fast_sigints() -> (Option<i32>, String) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     let emu = Emu::start(vec![node("a", "unchanged", 5.0)]).await;
@@ -180,7 +187,7 @@ async fn three_fast_sigints() -> (Option<i32>, String) {
     let status = std::process::Command::new("sh")
         .args([
             "-c",
-            "kill -INT $0; sleep 0.02; kill -INT $0; sleep 0.02; kill -INT $0",
+            "kill -INT $0; sleep 0.02; kill -INT $0; sleep 0.003; kill -INT $0",
             &pid,
         ])
         .status()
