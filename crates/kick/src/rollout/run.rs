@@ -588,19 +588,8 @@ async fn submit_wave(
             marker
         }
     };
-    let mut req = base.clone();
-    req.scope = Scope::nodes(state.waves[i].nodes.clone());
-    let mut userdata = base.userdata.clone().unwrap_or_default();
-    userdata.insert(MARKER_KEY.into(), Value::from(marker));
-    userdata.insert(ROLLOUT_KEY.into(), Value::from(state.id.as_str()));
-    userdata.insert(WAVE_KEY.into(), Value::from(i + 1));
-    userdata.insert(WAVES_KEY.into(), Value::from(waves));
-    req.userdata = Some(userdata);
-    let head = format!("kick rollout {} wave {}/{waves}", state.id, i + 1);
-    req.description = Some(match &base.description {
-        Some(d) if !d.trim().is_empty() => format!("{head}: {d}"),
-        _ => head,
-    });
+    let nodes = state.waves[i].nodes.clone();
+    let req = wave_request(base, &state.id, (i + 1, waves), None, nodes, marker);
     let job = client.run_task(req).await?;
     state.waves[i].job = Some(job.name);
     state.waves[i].state = WaveState::Submitted;
@@ -640,24 +629,14 @@ async fn submit_retry(
     let marker = uuid::Uuid::new_v4().simple().to_string();
     state.waves[i].retry_marker = Some(marker.clone());
     saver.save(state).await?;
-    let mut req = base.clone();
-    req.scope = Scope::nodes(nodes);
-    let mut userdata = base.userdata.clone().unwrap_or_default();
-    userdata.insert(MARKER_KEY.into(), Value::from(marker));
-    userdata.insert(ROLLOUT_KEY.into(), Value::from(state.id.as_str()));
-    userdata.insert(WAVE_KEY.into(), Value::from(i + 1));
-    userdata.insert(WAVES_KEY.into(), Value::from(waves));
-    userdata.insert(ATTEMPT_KEY.into(), Value::from(attempt));
-    req.userdata = Some(userdata);
-    let head = format!(
-        "kick rollout {} wave {}/{waves} attempt {attempt}",
-        state.id,
-        i + 1
+    let req = wave_request(
+        base,
+        &state.id,
+        (i + 1, waves),
+        Some(attempt),
+        nodes,
+        marker,
     );
-    req.description = Some(match &base.description {
-        Some(d) if !d.trim().is_empty() => format!("{head}: {d}"),
-        _ => head,
-    });
     let job = client.run_task(req).await?;
     state.waves[i].retries.push(job.name.clone());
     state.waves[i].retry_marker = None;
@@ -673,6 +652,37 @@ pub async fn find_wave(
     marker: &str,
 ) -> Result<Option<String>, Error> {
     find_job(client, id, wave, None, marker).await
+}
+
+/// `base` as the job of rollout `id`'s wave `wave` of `waves` (or its retry `attempt`) on
+/// `nodes`: the user's userdata plus the rollout's keys and `marker`, and a description that
+/// starts `kick rollout <id> wave i/n [attempt k]`.
+fn wave_request(
+    base: &TaskRequest,
+    id: &str,
+    (wave, waves): (usize, usize),
+    attempt: Option<u32>,
+    nodes: Vec<String>,
+    marker: String,
+) -> TaskRequest {
+    let mut req = base.clone();
+    req.scope = Scope::nodes(nodes);
+    let mut userdata = base.userdata.clone().unwrap_or_default();
+    userdata.insert(MARKER_KEY.into(), Value::from(marker));
+    userdata.insert(ROLLOUT_KEY.into(), Value::from(id));
+    userdata.insert(WAVE_KEY.into(), Value::from(wave));
+    userdata.insert(WAVES_KEY.into(), Value::from(waves));
+    let mut head = format!("kick rollout {id} wave {wave}/{waves}");
+    if let Some(attempt) = attempt {
+        userdata.insert(ATTEMPT_KEY.into(), Value::from(attempt));
+        head.push_str(&format!(" attempt {attempt}"));
+    }
+    req.userdata = Some(userdata);
+    req.description = Some(match &base.description {
+        Some(d) if !d.trim().is_empty() => format!("{head}: {d}"),
+        _ => head,
+    });
+    req
 }
 
 /// The job submitted with `marker`, else the one of rollout `id`'s wave `wave` and retry
