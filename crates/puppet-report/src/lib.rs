@@ -36,9 +36,9 @@ pub const MAX_VALUE_BYTES: usize = 1024;
 /// Reports larger than this are not read: no agent run writes one.
 pub const MAX_REPORT_BYTES: u64 = 512 * 1024 * 1024;
 
-/// Reports up to this size are read into memory and parsed in place, which
-/// is several times faster; larger ones are streamed, so memory stays
-/// bounded whatever the size.
+/// Reports up to this size have their kept lines (about a quarter of them)
+/// gathered in memory and parsed in place, which is several times faster;
+/// larger ones are streamed, so memory stays bounded whatever the size.
 pub const MAX_IN_MEMORY_BYTES: u64 = 24 * 1024 * 1024;
 
 /// How many anchored values are remembered for aliases (Psych anchors an
@@ -230,6 +230,15 @@ impl LineFilter {
         }
     }
 
+    /// A line at a status's own indentation or less ends whatever field,
+    /// event or key was open.
+    fn leave_status_fields(&mut self) {
+        self.dropping_field = false;
+        self.in_events = false;
+        self.dropping_event_field = false;
+        self.in_complex_key = false;
+    }
+
     /// Whether `line` (with its line break) is kept.
     fn keep(&mut self, line: &[u8]) -> bool {
         let indent = line.iter().take_while(|b| **b == b' ').count();
@@ -258,10 +267,7 @@ impl LineFilter {
             } else {
                 Section::Kept
             };
-            self.dropping_field = false;
-            self.in_events = false;
-            self.dropping_event_field = false;
-            self.in_complex_key = false;
+            self.leave_status_fields();
             return self.section != Section::Skipped;
         }
         match self.section {
@@ -269,9 +275,7 @@ impl LineFilter {
             Section::Kept => true,
             Section::Statuses => {
                 if indent < 4 {
-                    self.dropping_field = false;
-                    self.in_events = false;
-                    self.dropping_event_field = false;
+                    self.leave_status_fields();
                     self.in_complex_key =
                         rest.starts_with(b"? ") || rest == b"?\n" || rest == b"?\r\n";
                 } else if self.in_complex_key {
