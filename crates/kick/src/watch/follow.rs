@@ -139,10 +139,18 @@ impl LiveJob {
                     },
                 }
             }
-            let all_reported = self.progress.total > 0 && self.progress.done >= self.progress.total;
+            if self.progress.total > 0
+                && self.progress.done >= self.progress.total
+                && all_reported_at.is_none()
+            {
+                all_reported_at = Some(Instant::now());
+            }
+            // Every node has ended: the job's own end is due at once, and the next wave of
+            // a rollout waits for it.
+            let ending_soon = all_reported_at.is_some_and(|t| t.elapsed() < ENDING_SOON);
             let check_job = !use_events
                 || (!active && last_job_check.elapsed() >= cfg.job_check)
-                || (all_reported && all_reported_at.is_none_or(|t| t.elapsed() < ENDING_SOON))
+                || ending_soon
                 || failure.is_some();
             if !ended && check_job {
                 last_job_check = Instant::now();
@@ -173,14 +181,9 @@ impl LiveJob {
                 }
                 tracing::debug!("poll failed, will retry: {e}");
             }
-            if all_reported && all_reported_at.is_none() {
-                all_reported_at = Some(Instant::now());
-            }
             let interval = if failed {
                 cfg.poll_max
-            } else if all_reported_at.is_some_and(|t| t.elapsed() < ENDING_SOON) {
-                // Every node has ended: the job's own end is due at once, and
-                // the next wave of a rollout waits for it.
+            } else if ending_soon {
                 cfg.poll_min
             } else {
                 if active {
