@@ -167,3 +167,50 @@ async fn three_nodes_run_psick_puppet_agent_through_the_emulator() {
 
     emu.stop().await;
 }
+
+/// A force stop of a job ends the whole run on a local node: the task, puppet, and the exec
+/// puppet started in a session of its own. Checked from the exec's side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_force_stop_ends_the_runs_exec_on_a_local_node() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let emu = EmulatedNodes::start(&stack, "emu-stop", 1, TOKEN).await;
+    let api = Api {
+        base: emu.url.clone(),
+        http: reqwest::Client::new(),
+    };
+    let node = &emu.nodes[0];
+    node.forget_exec_pid();
+    let created = api
+        .post(
+            "/command/task",
+            json!({"task": "psick::puppet_agent", "environment": "production",
+                   "params": {"environment": "slow"}, "scope": {"nodes": [node.certname()]}}),
+        )
+        .await;
+    let name = created["job"]["name"].as_str().expect("name").to_owned();
+    let exec = tokio::task::block_in_place(|| node.wait_for_exec_pid(Duration::from_secs(90)));
+    assert!(kick_e2e::process_alive(exec));
+    let stopped = api
+        .post("/command/stop", json!({"job": name, "force": true}))
+        .await;
+    assert!(stopped["job"]["id"].is_string(), "{stopped}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let j = api.get(&format!("/jobs/{name}")).await;
+        if matches!(j["state"].as_str(), Some("finished" | "failed" | "stopped")) {
+            break j;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["state"], "stopped", "{job:#}");
+    assert!(
+        !kick_e2e::process_alive(exec),
+        "the exec {exec} outlived the force stop"
+    );
+    let left = node.wait_no_puppet_processes(Duration::from_secs(5));
+    assert!(left.is_empty(), "puppet processes left: {left:?}");
+    emu.stop().await;
+}

@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use kick_e2e::{SimNode, Stack};
+use kick_e2e::{SimNode, Stack, process_alive};
 use serde_json::{Value, json};
 
 /// Fields every result carries, whatever the outcome (issue 2's result format).
@@ -460,12 +460,28 @@ fn timeout_kills_the_puppet_run_and_reports_psick_timeout() {
     };
     let node = SimNode::unique(&stack, "e2e-timeout");
     node.bootstrap();
+    node.forget_exec_pid();
     // `slow` sleeps 20 s in an exec; the task allows 6 s for the whole run.
     let run = node.run_task(&json!({"environment": "slow", "timeout": 6}));
     assert_result_shape(&run);
     assert!(!run.exit.success(), "{}", run.dump());
     assert_eq!(run.status(), "failed");
     assert_eq!(run.error_kind(), Some("psick/timeout"), "{}", run.dump());
+    // Puppet exits 0 after "Caught TERM": that is not the run's outcome.
+    assert_eq!(run.result["exitcode"], json!(null), "{}", run.dump());
+    // The exec ran in its own session (puppet's setsid); it is gone the moment the task
+    // answers, and the result lists it.
+    let exec = node.exec_pid_written();
+    assert!(!process_alive(exec), "the exec {exec} outlived the timeout");
+    let stopped = run.result["_error"]["details"]["stopped"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        stopped.iter().any(|p| p["pid"] == json!(exec)),
+        "{}",
+        run.dump()
+    );
     // 6 s + the SIGTERM→SIGKILL grace (10 s by default) + slack; not a performance target.
     assert!(run.elapsed < Duration::from_secs(45), "{:?}", run.elapsed);
     let left = node.wait_no_puppet_processes(Duration::from_secs(10));
@@ -479,9 +495,11 @@ fn sigterm_to_the_task_is_forwarded_and_still_yields_a_result() {
     };
     let node = SimNode::unique(&stack, "e2e-sigterm");
     node.bootstrap();
+    node.forget_exec_pid();
     let task = node.spawn_task(&json!({"environment": "slow"}));
-    // Once puppet holds its lock it is mid-run; then the orchestrator gives up on the task.
+    // Once the exec runs, puppet is mid-run; then the orchestrator gives up on the task.
     node.wait_for_lock(Duration::from_secs(90));
+    let exec = node.wait_for_exec_pid(Duration::from_secs(60));
     assert!(
         !node.puppet_processes().is_empty(),
         "the process scan sees the running puppet (else the check below proves nothing)"
@@ -500,6 +518,7 @@ fn sigterm_to_the_task_is_forwarded_and_still_yields_a_result() {
         run.dump()
     );
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert!(!process_alive(exec), "the exec {exec} outlived the SIGTERM");
     let left = node.wait_no_puppet_processes(Duration::from_secs(10));
     assert!(left.is_empty(), "puppet processes left behind: {left:?}");
 }

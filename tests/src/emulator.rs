@@ -42,7 +42,12 @@ impl EmulatedNodes {
         let mut config = Config::builder()
             .token(token)
             .module("psick", workspace_root())
-            .environments(vec!["production".into(), "idem".into(), "drift".into()])
+            .environments(vec![
+                "production".into(),
+                "idem".into(),
+                "drift".into(),
+                "slow".into(),
+            ])
             .build();
         config.puppetdb_url = puppetdb.map(|db| db.url().to_owned());
         for n in &nodes {

@@ -19,7 +19,7 @@ mod task;
 
 pub use apt_repo::AptRepo;
 pub use emulator::EmulatedNodes;
-pub use node::{AgentRun, SimNode};
+pub use node::{AgentRun, SimNode, process_alive};
 pub use paths::{repo_modulepath, sha256_file, task_bin, workspace_root};
 pub use puppetdb::{ENV_PUPPETDB, PuppetDb};
 pub use pxp::ModuleRun;

@@ -282,6 +282,48 @@ impl SimNode {
             .collect()
     }
 
+    /// Where the `slow` environment's exec writes its own PID.
+    pub fn exec_pid_file(&self) -> PathBuf {
+        PathBuf::from(format!("/tmp/kick-exec-pids/{}.pid", self.certname()))
+    }
+
+    /// Waits until the `slow` environment's exec has written its PID, and returns it. The file
+    /// of an earlier run is removed first by [`SimNode::forget_exec_pid`].
+    pub fn wait_for_exec_pid(&self, within: Duration) -> u32 {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(pid) = std::fs::read_to_string(self.exec_pid_file())
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                && process_alive(pid)
+            {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the slow exec of {} never wrote {}",
+                self.certname(),
+                self.exec_pid_file().display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The PID the `slow` environment's exec wrote in this run (it may be gone by now).
+    pub fn exec_pid_written(&self) -> u32 {
+        let file = self.exec_pid_file();
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("the slow exec never wrote {}: {e}", file.display()))
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    }
+
+    /// Removes the exec's PID file of an earlier run.
+    pub fn forget_exec_pid(&self) {
+        let _ = std::fs::remove_file(self.exec_pid_file());
+    }
+
     /// Polls until no process of this node's is left, or `within` passes; returns the rest.
     pub fn wait_no_puppet_processes(&self, within: Duration) -> Vec<u32> {
         let deadline = Instant::now() + within;
@@ -359,4 +401,15 @@ impl Drop for AgentRun {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Whether `pid` is a live process (a zombie is not: it runs nothing).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| !rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
 }

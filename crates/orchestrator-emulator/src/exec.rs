@@ -1,6 +1,9 @@
-//! Running one task process the way pxp-agent does: its own process group
-//! (so a timeout or a force stop ends everything it started), parameters on
-//! stdin and/or as `PT_*` variables, stdout and stderr captured up to a cap.
+//! Running one task process the way pxp-agent does: its own process group,
+//! parameters on stdin and/or as `PT_*` variables, stdout and stderr
+//! captured up to a cap. A timeout or a force stop ends everything the task
+//! started, in whatever session (puppet's exec resources leave the group):
+//! the task's tree is read from `/proc` before the first signal
+//! ([`process_tree::end`]).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -70,6 +73,33 @@ fn signal_group(pid: Option<u32>, sig: Signal) {
         // ESRCH (group already gone) is fine.
         let _ = kill_process_group(pid, sig);
     }
+}
+
+/// Ends the task `pid` and every process below it, TERM first when `grace`
+/// is not zero; returns once nothing of it is left (or the kernel's
+/// after-kill wait ran out).
+async fn end_tree(pid: Option<u32>, grace: Duration) -> process_tree::Report {
+    let Some(pid) = pid else {
+        return process_tree::Report {
+            ended: Vec::new(),
+            killed: false,
+            waited: 0.0,
+            survivors: Vec::new(),
+        };
+    };
+    let opts = process_tree::Options {
+        include_roots: true,
+        grace,
+        ..process_tree::Options::default()
+    };
+    tokio::task::spawn_blocking(move || process_tree::end(&[pid], opts, || false))
+        .await
+        .unwrap_or_else(|_| process_tree::Report {
+            ended: Vec::new(),
+            killed: false,
+            waited: 0.0,
+            survivors: vec![pid],
+        })
 }
 
 type SpawnReply = tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>;
@@ -207,19 +237,19 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
     let mut ending = None;
     let mut status = None;
     if *stop.borrow() >= StopLevel::Force {
-        signal_group(pid, Signal::KILL);
+        end_tree(pid, Duration::ZERO).await;
         ending = Some(Ending::Killed(*stop.borrow()));
     }
     while status.is_none() && ending.is_none() {
         tokio::select! {
             st = child.wait() => status = Some(st),
             () = &mut sleep => {
-                // TERM first so a task like psick can still report; then KILL.
-                signal_group(pid, Signal::TERM);
-                if let Ok(st) = tokio::time::timeout(spec.kill_grace, child.wait()).await {
+                // TERM to the whole tree first so a task like psick can
+                // still report; KILL to whatever is left after the grace.
+                end_tree(pid, spec.kill_grace).await;
+                if let Ok(st) = tokio::time::timeout(Duration::from_secs(1), child.wait()).await {
                     status = Some(st);
                 }
-                signal_group(pid, Signal::KILL);
                 ending = Some(Ending::TimedOut(spec.timeout.unwrap_or_default()));
             }
             changed = stop.changed() => {
@@ -230,7 +260,7 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
                 }
                 let level = *stop.borrow();
                 if level >= StopLevel::Force {
-                    signal_group(pid, Signal::KILL);
+                    end_tree(pid, Duration::ZERO).await;
                     ending = Some(Ending::Killed(level));
                 }
             }

@@ -293,6 +293,22 @@ pub struct StoppedRun {
     /// Seconds from SIGTERM until the holder was gone.
     #[serde(default)]
     pub waited: f64,
+    /// Every process of the run that was ended: the holder and all it
+    /// started, whatever their session (puppet's `exec` resources run in
+    /// their own). Empty in noop.
+    #[serde(default)]
+    pub processes: Vec<StoppedProcess>,
+}
+
+/// One process a stop ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoppedProcess {
+    /// Its PID.
+    pub pid: u32,
+    /// Its command line, shortened.
+    pub command: String,
+    /// `"TERM"` when it left within the grace, `"KILL"` when it was killed.
+    pub signal: String,
 }
 
 /// Result of `psick::puppet_unlock`.

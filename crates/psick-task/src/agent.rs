@@ -11,7 +11,7 @@ use crate::input::Input;
 use crate::locate::Puppet;
 use crate::lockfile;
 use crate::params::AgentOptions;
-use crate::process::{self, Limits, Signals, Stop};
+use crate::process::{self, Limits, Signals};
 use crate::run_once::{self, DISABLED_MSG, LOCKED_MSG, Ran};
 use crate::summary::{self, Stamp};
 
@@ -111,25 +111,15 @@ fn execute(input: &Input, r: &mut PuppetAgentResult) -> Result<(), Failure> {
         note,
     } = run_once::run_when_free(&argv, s, wait_until, limits_now, &signals)?;
     r.output = note + &finished.output;
-    // Puppet exits 0 when it catches a TERM: after a stop from outside its
-    // code says nothing about the run, the signal does.
+    // Puppet exits 0 when it catches a TERM: after a stop (a timeout or a
+    // signal) its code says nothing about the run, the stop does.
     r.exitcode = match finished.stopped {
-        Some(Stop::Signal(_)) => None,
-        _ => finished.code,
+        Some(_) => None,
+        None => finished.code,
     };
 
-    if let Some(stop) = finished.stopped {
-        return Err(Failure::Timeout {
-            timeout: match stop {
-                Stop::Timeout => params.timeout,
-                Stop::Signal(_) => None,
-            },
-            signal: match stop {
-                Stop::Signal(sig) => Some(process::signal_name(sig)),
-                Stop::Timeout => None,
-            },
-            killed: finished.killed,
-        });
+    if let Some(failure) = finished.stop_failure(params.timeout) {
+        return Err(failure);
     }
     if finished.code == Some(1) {
         if finished.output.contains(LOCKED_MSG) {

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use orchestrator_types::psick::{ParamError, TaskError, kind};
+use orchestrator_types::psick::{ParamError, StoppedProcess, TaskError, kind};
 use orchestrator_types::psick_tasks::package_kind;
 use serde_json::{Value, json};
 
@@ -69,6 +69,8 @@ pub enum Failure {
         signal: Option<&'static str>,
         /// Whether puppet ignored SIGTERM and had to be killed.
         killed: bool,
+        /// Every process the stop ended (puppet, its execs...).
+        stopped: Vec<StoppedProcess>,
     },
 
     /// Puppet exited 1 or with an unexpected status.
@@ -295,7 +297,13 @@ impl Failure {
                 timeout,
                 signal,
                 killed,
-            } => json!({ "timeout": timeout, "signal": signal, "killed": killed }),
+                stopped,
+            } => json!({
+                "timeout": timeout,
+                "signal": signal,
+                "killed": killed,
+                "stopped": stopped,
+            }),
             Failure::SpawnFailed { program, .. } => {
                 json!({ "program": program.display().to_string() })
             }

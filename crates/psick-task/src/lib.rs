@@ -230,6 +230,7 @@ mod tests {
                 timeout: Some(5),
                 signal: None,
                 killed: true,
+                stopped: Vec::new(),
             },
             Failure::AgentLocked {
                 pid: None,

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::error::Failure;
-use crate::process::{self, Limits, Signals, Stop};
+use crate::process::{self, Limits, Signals};
 use crate::settings::Settings;
 
 /// The settings asked for, in the order `puppet config print` is given them.
@@ -54,22 +54,8 @@ pub fn ask(
         program: bin.to_path_buf(),
         source: e,
     })?;
-    match finished.stopped {
-        Some(Stop::Signal(sig)) => {
-            return Err(Failure::Timeout {
-                timeout: None,
-                signal: Some(process::signal_name(sig)),
-                killed: finished.killed,
-            });
-        }
-        Some(Stop::Timeout) => {
-            return Err(Failure::Timeout {
-                timeout: limits.timeout.map(|t| t.as_secs()),
-                signal: None,
-                killed: finished.killed,
-            });
-        }
-        None => {}
+    if let Some(failure) = finished.stop_failure(limits.timeout.map(|t| t.as_secs())) {
+        return Err(failure);
     }
     let parsed = (finished.code == Some(0))
         .then(|| parse(&finished.output))

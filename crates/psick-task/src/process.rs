@@ -1,6 +1,13 @@
 //! Running puppet: its own process group, output drained on a thread into a
-//! capped buffer, a deadline, signals forwarded to the whole group, and a
-//! parent-death signal so puppet is stopped even when the task is SIGKILLed.
+//! capped buffer, a deadline, a stop that ends the whole run (puppet and
+//! every process it started, in whatever session), and a parent-death signal
+//! so puppet is stopped even when the task is SIGKILLed.
+//!
+//! Puppet starts each `exec` resource in a new session, out of reach of a
+//! signal to puppet's group. The task therefore makes itself a child
+//! subreaper: whatever the run starts stays below the task even when its
+//! parent dies, and a stop ends everything below the task
+//! ([`process_tree::end`]).
 
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -10,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use orchestrator_types::psick::StoppedProcess;
 use rustix::process::{Pid, Signal};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
@@ -84,8 +92,30 @@ pub struct Finished {
     pub stopped: Option<Stop>,
     /// Whether SIGKILL was needed.
     pub killed: bool,
+    /// Every process a stop ended (puppet, its execs...), empty without one.
+    pub ended: Vec<process_tree::Ended>,
     /// Interleaved, ANSI-free, capped stdout and stderr.
     pub output: String,
+}
+
+impl Finished {
+    /// The failure a stopped run reports (`None` when nothing stopped it);
+    /// `timeout` is the limit in seconds that applied, named when it ran out.
+    pub fn stop_failure(&self, timeout: Option<u64>) -> Option<crate::error::Failure> {
+        let stop = self.stopped?;
+        Some(crate::error::Failure::Timeout {
+            timeout: match stop {
+                Stop::Timeout => timeout,
+                Stop::Signal(_) => None,
+            },
+            signal: match stop {
+                Stop::Signal(sig) => Some(signal_name(sig)),
+                Stop::Timeout => None,
+            },
+            killed: self.killed,
+            stopped: stopped_list(&self.ended),
+        })
+    }
 }
 
 /// Limits for one run.
@@ -112,6 +142,10 @@ pub fn run_with_env(
 ) -> io::Result<Finished> {
     let (program, args) = argv.split_first().expect("argv holds the program");
     let task_pid = rustix::process::getpid();
+    // Orphans of the run (an exec whose puppet died) come to the task, not
+    // to init, so a stop still finds them below the task. Failing to become
+    // one only weakens the stop; the run itself is unaffected.
+    let _ = rustix::process::set_child_subreaper(Some(task_pid));
     let mut expr = duct::cmd(program, args);
     for (k, v) in env {
         expr = expr.env(k, v);
@@ -182,16 +216,12 @@ pub fn run_with_env(
         });
     }
 
-    let signal_group = |sig: Signal| {
-        if let Some(g) = group {
-            let _ = rustix::process::kill_process_group(g, sig);
-        }
-    };
+    let own_pid = task_pid.as_raw_nonzero().get().unsigned_abs();
     let started = Instant::now();
     let deadline = limits.timeout.and_then(|t| started.checked_add(t));
     let mut stopped = None;
-    let mut kill_at: Option<Instant> = None;
     let mut killed = false;
+    let mut ended = Vec::new();
     let mut exited_at: Option<Instant> = None;
     let mut abandoned = false;
     let mut drained = false;
@@ -219,16 +249,21 @@ pub fn run_with_env(
             };
             if let Some(cause) = cause {
                 stopped = Some(cause);
-                signal_group(Signal::TERM);
-                kill_at = Some(now + limits.grace);
+                // Everything below the task is the run (the task is its
+                // subreaper). A second signal while waiting: no more grace.
+                let report = process_tree::end(
+                    &[own_pid],
+                    process_tree::Options {
+                        include_roots: false,
+                        grace: limits.grace,
+                        ..process_tree::Options::default()
+                    },
+                    || signals.take().is_some(),
+                );
+                killed = report.killed;
+                reap_orphans(&report.ended, group);
+                ended = report.ended;
             }
-        } else if signal.is_some() && !killed {
-            // Asked twice: no more grace.
-            kill_at = Some(now);
-        }
-        if kill_at.is_some_and(|k| now >= k) && !killed {
-            signal_group(Signal::KILL);
-            killed = true;
         }
         if exited_at.is_none() && exited {
             exited_at = Some(now);
@@ -255,6 +290,31 @@ pub fn run_with_env(
         signal: status.and_then(|s| s.signal()),
         stopped,
         killed,
+        ended,
         output,
     })
+}
+
+/// The processes a stop ended, as the task's results list them.
+pub fn stopped_list(ended: &[process_tree::Ended]) -> Vec<StoppedProcess> {
+    ended
+        .iter()
+        .map(|e| StoppedProcess {
+            pid: e.pid,
+            command: e.command.clone(),
+            signal: e.signal.to_owned(),
+        })
+        .collect()
+}
+
+/// Collects the exit status of the run's orphans that came to the task, so
+/// that none is left a zombie; puppet itself is duct's to collect.
+fn reap_orphans(ended: &[process_tree::Ended], puppet: Option<Pid>) {
+    let puppet = puppet.map(|p| p.as_raw_nonzero().get().unsigned_abs());
+    for e in ended.iter().filter(|e| Some(e.pid) != puppet) {
+        if let Some(pid) = i32::try_from(e.pid).ok().and_then(Pid::from_raw) {
+            // ECHILD: not ours (it never left its parent), nothing to do.
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+        }
+    }
 }

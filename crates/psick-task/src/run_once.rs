@@ -88,6 +88,7 @@ pub fn run_when_free(
                     timeout: None,
                     signal: Some(process::signal_name(sig)),
                     killed: false,
+                    stopped: Vec::new(),
                 });
             }
         }

@@ -1,27 +1,30 @@
-//! Stopping another process's agent run: its process group gets SIGTERM,
-//! SIGKILL after the grace period, and the task waits until the holder is
-//! gone (a zombie counts as gone: it runs nothing and holds no lock).
+//! Stopping another process's agent run (a forced unlock): the holder and
+//! everything it started, in whatever session, get SIGTERM, SIGKILL after
+//! the grace period, and the task checks that nothing of the run is left.
+//! Puppet's exec resources run in their own sessions, so the holder's
+//! process group alone would miss them; the tree is read from `/proc`
+//! before the first signal ([`process_tree::end`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::process::{Pid, Signal};
+use orchestrator_types::psick::StoppedProcess;
+use rustix::process::Pid;
 
-use crate::lockfile;
-
-/// After SIGKILL, how long the kernel may take to end the holder.
+/// After SIGKILL, how long the kernel may take to end the run.
 const AFTER_KILL: Duration = Duration::from_secs(5);
-
-const POLL: Duration = Duration::from_millis(50);
 
 /// How a stop went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stopped {
-    /// The group signalled (the PID itself when it shares our group).
+    /// The holder's process group, also signalled (the PID itself when it
+    /// shares the task's group, which is never signalled).
     pub group: u32,
     /// `"TERM"` or `"KILL"`: the last signal that was needed.
     pub signal: &'static str,
-    /// Seconds from SIGTERM until the holder was gone.
+    /// Seconds from SIGTERM until nothing of the run was left.
     pub waited: f64,
+    /// Every process of the run that was ended.
+    pub processes: Vec<StoppedProcess>,
 }
 
 /// Why a run could not be stopped.
@@ -36,10 +39,16 @@ pub enum StopError {
         source: rustix::io::Errno,
     },
     /// Still alive after SIGKILL.
-    #[error("PID {pid} was still alive {secs}s after SIGKILL", secs = AFTER_KILL.as_secs())]
+    #[error(
+        "processes of the run ({}) were still alive {secs}s after SIGKILL",
+        pids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        secs = AFTER_KILL.as_secs()
+    )]
     Survived {
         /// The holder.
         pid: u32,
+        /// What is left.
+        pids: Vec<u32>,
     },
 }
 
@@ -67,40 +76,34 @@ pub fn stop_run(
             source: rustix::io::Errno::SRCH,
         })?;
     let group = target_group(raw);
-    let send = |sig: Signal| match group {
-        Some(g) => rustix::process::kill_process_group(g, sig),
-        None => rustix::process::kill_process(raw, sig),
-    };
-    let gone = || !lockfile::is_running(pid);
-    let started = Instant::now();
     let group_id = group.map_or(pid, |g| g.as_raw_nonzero().get().unsigned_abs());
-    let done = |signal: &'static str| Stopped {
-        group: group_id,
-        signal,
-        waited: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-    };
-    match send(Signal::TERM) {
-        Ok(()) => {}
-        // Ended on its own between the lock check and now.
-        Err(rustix::io::Errno::SRCH) => return Ok(done("TERM")),
+    // A holder we may not signal (another user's run, the task not root):
+    // say so rather than wait out the grace for nothing.
+    match rustix::process::test_kill_process(raw) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => {}
         Err(source) => return Err(StopError::Signal { pid, source }),
     }
-    let kill_at = started + grace;
-    while Instant::now() < kill_at && stop().is_none() && !gone() {
-        std::thread::sleep(POLL);
+    let report = process_tree::end(
+        &[pid],
+        process_tree::Options {
+            include_roots: true,
+            grace,
+            after_kill: AFTER_KILL,
+        },
+        || stop().is_some(),
+    );
+    if !report.survivors.is_empty() {
+        return Err(StopError::Survived {
+            pid,
+            pids: report.survivors,
+        });
     }
-    if gone() {
-        return Ok(done("TERM"));
-    }
-    let _ = send(Signal::KILL);
-    let give_up = Instant::now() + AFTER_KILL;
-    while Instant::now() < give_up {
-        if gone() {
-            return Ok(done("KILL"));
-        }
-        std::thread::sleep(POLL);
-    }
-    Err(StopError::Survived { pid })
+    Ok(Stopped {
+        group: group_id,
+        signal: if report.killed { "KILL" } else { "TERM" },
+        waited: report.waited,
+        processes: crate::process::stopped_list(&report.ended),
+    })
 }
 
 #[cfg(test)]
@@ -124,6 +127,11 @@ mod tests {
         assert_eq!(s.signal, "KILL");
         assert_eq!(s.group, pid);
         assert!(s.waited >= 0.3, "{s:?}");
+        assert!(s.processes.iter().any(|p| p.pid == pid), "{s:?}");
+        assert!(
+            s.processes.iter().any(|p| p.command == "sleep 30"),
+            "the sleep below the holder is listed: {s:?}"
+        );
         reaper.join().unwrap().unwrap();
     }
 

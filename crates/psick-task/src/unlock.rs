@@ -59,11 +59,14 @@ pub fn run(input: &Input) -> Result<UnlockResult, Failure> {
                     process_group: group,
                     signal: None,
                     waited: 0.0,
+                    processes: Vec::new(),
                 });
+                let below = process_tree::descendants(pid).len();
                 catalog.reason = format!(
                     "held by the live puppet process {pid}; force=true would stop its run \
-                     (SIGTERM to process group {group}, SIGKILL after the grace) and remove \
-                     the lock"
+                     (SIGTERM to it, its process group {group} and the {below} process{} it \
+                     started, SIGKILL after the grace) and remove the lock",
+                    if below == 1 { "" } else { "es" }
                 );
                 catalog.action = remove(path, noop, &mut removed)?;
             } else {
@@ -75,15 +78,23 @@ pub fn run(input: &Input) -> Result<UnlockResult, Failure> {
                     })?;
                 catalog.reason = format!(
                     "held by the live puppet process {pid}; because force=true its run was \
-                     stopped (SIG{} to process group {}, gone after {:.1}s), then the lock \
-                     was removed",
-                    stopped.signal, stopped.group, stopped.waited
+                     stopped ({} process{} ended, SIG{} the last needed, nothing left after \
+                     {:.1}s), then the lock was removed",
+                    stopped.processes.len(),
+                    if stopped.processes.len() == 1 {
+                        ""
+                    } else {
+                        "es"
+                    },
+                    stopped.signal,
+                    stopped.waited
                 );
                 catalog.stopped_run = Some(StoppedRun {
                     pid,
                     process_group: stopped.group,
                     signal: Some(stopped.signal.to_owned()),
                     waited: stopped.waited,
+                    processes: stopped.processes,
                 });
                 catalog.action = remove(path, noop, &mut removed)?;
             }

@@ -186,6 +186,47 @@ async fn force_stop_kills_running_nodes() {
 }
 
 #[tokio::test]
+async fn force_stop_ends_what_the_task_started_in_other_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(1).build()).await;
+    let job = s
+        .task(
+            "fixture::grandchild",
+            json!({"dir": dir.path()}),
+            &["node-0000.example"],
+        )
+        .await;
+    let detached = dir.path().join("node-0000.example.detached.pid");
+    let t0 = std::time::Instant::now();
+    while !detached.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the task never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let pids = [
+        crate::execution::read_pid(&dir.path().join("node-0000.example.pid")),
+        crate::execution::read_pid(&detached),
+    ];
+    assert!(pids.iter().all(|p| crate::execution::alive(*p)));
+    let (st, _) = s
+        .post("/command/stop", json!({"job": job, "force": true}))
+        .await;
+    assert_eq!(st, 202);
+    let j = s.wait(&job).await;
+    assert_eq!(j["state"], "stopped");
+    for pid in pids {
+        assert!(
+            !crate::execution::alive(pid),
+            "{pid} survived the force stop"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn failed_and_errored_nodes_fail_the_job() {
     let mut c = config(2).build();
     let mut off = crate::common::node("off.example");

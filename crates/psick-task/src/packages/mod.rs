@@ -16,7 +16,7 @@ use orchestrator_types::psick_tasks::PackageUpdate;
 
 use crate::error::Failure;
 use crate::input::Input;
-use crate::process::{self, Finished, Limits, Signals, Stop};
+use crate::process::{self, Finished, Limits, Signals};
 use crate::sysroot::SysRoot;
 
 /// Default of `timeout` for the package tasks, seconds.
@@ -273,17 +273,8 @@ impl Exec {
             self.output.push_str(&finished.output);
             self.commands.push(shown);
         }
-        match finished.stopped {
-            Some(Stop::Timeout) => Err(Failure::Timeout {
-                timeout: Some(self.timeout),
-                signal: None,
-                killed: finished.killed,
-            }),
-            Some(Stop::Signal(sig)) => Err(Failure::Timeout {
-                timeout: None,
-                signal: Some(process::signal_name(sig)),
-                killed: finished.killed,
-            }),
+        match finished.stop_failure(Some(self.timeout)) {
+            Some(failure) => Err(failure),
             None => Ok(finished),
         }
     }
@@ -353,6 +344,7 @@ pub fn wait_for_pidfile(
                 timeout: None,
                 signal: Some(process::signal_name(sig)),
                 killed: false,
+                stopped: Vec::new(),
             });
         }
         if Instant::now() >= until {

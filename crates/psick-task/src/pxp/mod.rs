@@ -294,10 +294,15 @@ fn execute(
         } else {
             ""
         };
+        let ended = finished.ended.len();
         return Err(Box::new(failed(
             exitcode,
             pxp_error::AGENT_EXIT_NON_ZERO,
-            format!("Puppet agent run was stopped because {why}{killed}"),
+            format!(
+                "Puppet agent run was stopped because {why}{killed}; {ended} process{} of the \
+                 run ended, its exec resources included",
+                if ended == 1 { "" } else { "es" }
+            ),
         )));
     }
     if finished.code == Some(1) {

@@ -1,5 +1,6 @@
 //! Timeouts, signals sent to the task, and output volume.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Node, finish};
@@ -40,8 +41,110 @@ fn a_puppet_that_traps_sigterm_gets_to_clean_up() {
     let o = node.run(r#"{"timeout": 1}"#);
     assert_eq!(o.kind(), "psick/timeout");
     assert_eq!(o.json["_error"]["details"]["killed"], false);
-    assert_eq!(o.json["exitcode"], 143);
+    // Whatever puppet exits with after the TERM (real puppet: 0), the run
+    // did not finish: the timeout is the outcome, not the exit code.
+    assert!(o.json["exitcode"].is_null(), "{}", o.json);
+    assert!(o.json["_error"]["details"]["exitcode"].is_null());
     assert!(o.output().contains("cleaning up"), "{}", o.output());
+}
+
+/// A fake puppet that starts an "exec" the way puppet does, in a new session
+/// (out of reach of puppet's group), which writes its own PID to `exec.pid`;
+/// `exec_trap` decides how the exec takes TERM. Puppet itself exits 0 on TERM,
+/// as real puppet does after "Caught TERM".
+fn detached_exec_puppet(exec_trap: &str) -> (Node, PathBuf) {
+    let node = Node::new("");
+    let pidfile = node.path("exec.pid");
+    node.set_fake(&format!(
+        "trap 'exit 0' TERM; echo 'Info: applying'; \
+         setsid sh -c '{exec_trap} echo $$ > {f}; while :; do sleep 0.1; done' & wait",
+        f = pidfile.display()
+    ));
+    (node, pidfile)
+}
+
+fn read_pid(file: &Path) -> u32 {
+    std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn exec_alive(pid: u32) -> bool {
+    process_tree::read(pid).is_some_and(|p| p.state != 'Z')
+}
+
+#[test]
+fn a_timeout_ends_the_execs_puppet_started_in_their_own_session() {
+    let (node, pidfile) = detached_exec_puppet("");
+    let mut cmd = node.command();
+    cmd.env("PSICK_KILL_GRACE", "5");
+    let o = node.run_cmd(cmd, r#"{"timeout": 2}"#);
+    let exec = read_pid(&pidfile);
+    // Checked the moment the task answers: no polling, the task waited.
+    assert!(
+        !exec_alive(exec),
+        "the exec {exec} outlived the stopped run"
+    );
+    assert_eq!(o.kind(), "psick/timeout", "{}", o.json);
+    assert!(o.json["exitcode"].is_null(), "{}", o.json);
+    let stopped = o.json["_error"]["details"]["stopped"].as_array().unwrap();
+    let listed = stopped.iter().find(|p| p["pid"] == exec);
+    assert!(listed.is_some(), "the exec is listed: {stopped:?}");
+    assert_eq!(listed.unwrap()["signal"], "TERM");
+    assert!(
+        stopped.len() >= 2,
+        "puppet and the exec at least: {stopped:?}"
+    );
+    assert_eq!(o.json["_error"]["details"]["killed"], false);
+}
+
+#[test]
+fn an_exec_that_ignores_term_is_killed_after_the_grace() {
+    let (node, pidfile) = detached_exec_puppet("trap \"\" TERM;");
+    let mut cmd = node.command();
+    cmd.env("PSICK_KILL_GRACE", "1");
+    let o = node.run_cmd(cmd, r#"{"timeout": 1}"#);
+    let exec = read_pid(&pidfile);
+    assert!(
+        !exec_alive(exec),
+        "the exec {exec} outlived the stopped run"
+    );
+    assert_eq!(o.json["_error"]["details"]["killed"], true, "{}", o.json);
+    let stopped = o.json["_error"]["details"]["stopped"].as_array().unwrap();
+    let listed = stopped.iter().find(|p| p["pid"] == exec).unwrap();
+    assert_eq!(listed["signal"], "KILL", "{stopped:?}");
+}
+
+#[test]
+fn sigterm_to_the_task_ends_the_detached_exec_too() {
+    let (node, pidfile) = detached_exec_puppet("");
+    let start = Instant::now();
+    let child = node.spawn(node.command(), "{}");
+    while !pidfile.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let exec = read_pid(&pidfile);
+    assert!(exec_alive(exec));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let o = finish(child, start);
+    assert!(
+        !exec_alive(exec),
+        "the exec {exec} outlived the stopped run"
+    );
+    assert_eq!(o.json["_error"]["details"]["signal"], "TERM");
+    assert!(
+        o.json["_error"]["details"]["stopped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pid"] == exec),
+        "{}",
+        o.json
+    );
 }
 
 #[test]
