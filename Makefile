@@ -78,15 +78,15 @@ bench: deps task ## benchmarks (figures go to the README)
 	  || { echo "error: crates/psick-task/bench/bench.sh is missing" >&2; exit 1; }
 	crates/psick-task/bench/bench.sh $(TASK_BUILT)
 	crates/psick-task/bench/module-bench.sh $(TASK_BUILT)
-	$(CARGO) build --release -p orchestrator-emulator --bins
-	$(TARGET_DIR)/release/emulator-bench
+	$(CARGO) build --release -p kick-orchestrator --bins
+	$(TARGET_DIR)/release/orchestrator-bench
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/rollout.sh
 
-demo: deps ## the main job: loopback puppetserver + emulator + three nodes; noop, real, converged runs
+demo: deps ## the main job: loopback puppetserver + orchestrator + three nodes; noop, real, converged runs
 	tests/scripts/demo.sh all
 
-demo-up: deps ## start the demo (stack, nodes, emulator) and leave it running to try kick by hand
+demo-up: deps ## start the demo (stack, nodes, orchestrator) and leave it running to try kick by hand
 	tests/scripts/demo.sh up
 
 demo-down: ## stop what demo-up started, by PID

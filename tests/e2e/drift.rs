@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use kick_e2e::{EmulatedNodes, Stack, workspace_root};
+use kick_e2e::{LocalNodes, Stack, workspace_root};
 use serde_json::Value;
 
 use crate::kick_cli::{kick, kick_text};
@@ -42,7 +42,7 @@ async fn noop_drift_is_grouped_reported_for_ci_and_enforced_on_the_drifted_nodes
     let Some(stack) = Stack::from_env() else {
         return;
     };
-    let emu = EmulatedNodes::start(&stack, "drift", 4, TOKEN).await;
+    let emu = LocalNodes::start(&stack, "drift", 4, TOKEN).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token file");

@@ -1,8 +1,8 @@
-//! kick → emulator → the real psick::puppet_agent binary → the real puppetserver, on three
+//! kick → orchestrator → the real psick::puppet_agent binary → the real puppetserver, on three
 //! simulated nodes: a noop run (pending changes: exit 2), a real run (changes: exit 2), then
 //! another real run (converged: exit 0).
 
-use kick_e2e::{EmulatedNodes, Stack};
+use kick_e2e::{LocalNodes, Stack};
 use serde_json::Value;
 
 use crate::kick_cli::kick;
@@ -23,7 +23,7 @@ async fn kick_agent_noop_then_real_runs_give_exit_codes_2_2_0() {
     let Some(stack) = Stack::from_env() else {
         return;
     };
-    let emu = EmulatedNodes::start(&stack, "kick", 3, TOKEN).await;
+    let emu = LocalNodes::start(&stack, "kick", 3, TOKEN).await;
     let url = emu.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("token");

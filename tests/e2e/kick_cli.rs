@@ -1,4 +1,4 @@
-//! Running kick in-process against an emulator, as the e2e tests do.
+//! Running kick in-process against an orchestrator, as the e2e tests do.
 
 use std::io::Write;
 use std::path::Path;

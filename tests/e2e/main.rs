@@ -1,17 +1,17 @@
 //! Kick's end-to-end suite: real puppetserver, real `puppet agent`, the built static psick task
-//! binary, the Orchestrator API emulator and the kick CLI.
+//! binary, the Kick orchestrator and the kick CLI.
 //!
 //! Real-stack tests need `KICK_PUPPET_STACK` (see `kick_e2e::Stack::from_env`); `make test`
 //! starts the stack and sets it, with `KICK_REQUIRE_STACK=1` so that nothing is skipped.
 
 mod companions;
 mod drift;
-mod emulator;
 mod kick;
 mod kick_cli;
 mod layouts;
 mod lock_paths;
 mod module;
+mod orchestrator;
 mod packages;
 mod pxp_module;
 mod rollout;

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use kick_e2e::{EmulatedNodes, PuppetDb, Stack};
+use kick_e2e::{LocalNodes, PuppetDb, Stack};
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-rollout-token";
@@ -19,7 +19,7 @@ async fn agent_query_rollout_through_puppetdb_stops_at_a_broken_catalog() {
         return;
     };
     let tag = format!("roll{:04x}", fastrand::u16(..));
-    let emu = EmulatedNodes::start_with(&stack, &tag, 4, TOKEN, Some(&pdb)).await;
+    let emu = LocalNodes::start_with(&stack, &tag, 4, TOKEN, Some(&pdb)).await;
     // The nodes become known to PuppetDB as a puppetserver makes them known: facts through
     // its command API (the rollout's own agent runs then send their reports the real way).
     let names = emu.certnames();

@@ -233,8 +233,8 @@ fn ours(cmd: &str) -> bool {
     let name = cmd.rsplit('/').next().unwrap_or(cmd);
     [
         "kick",
-        "orchestrator-emulator",
-        "emulator-bench",
+        "kick-orchestrator",
+        "orchestrator-bench",
         "psick-task",
         "puppet_agent",
         "cargo",
@@ -419,14 +419,14 @@ fn free_port() -> u16 {
 }
 
 /// `make demo`'s script, in its keep mode against the stack already up: three kick runs that
-/// exit 2 (noop, would change), 2 (changed) and 0 (converged); then `down` stops its emulator.
+/// exit 2 (noop, would change), 2 (changed) and 0 (converged); then `down` stops its orchestrator.
 #[test]
 fn the_demo_runs_noop_real_and_converged_with_exit_codes_2_2_0() {
     let Some(_stack) = Stack::from_env() else {
         return;
     };
     let target = target_dir();
-    for bin in ["kick", "orchestrator-emulator"] {
+    for bin in ["kick", "kick-orchestrator"] {
         assert!(
             target.join("debug").join(bin).is_file(),
             "{bin} not built in {}",
@@ -474,7 +474,7 @@ fn the_demo_runs_noop_real_and_converged_with_exit_codes_2_2_0() {
     assert!(text.contains("kick job list"), "{text}");
     assert!(stop.status.success(), "demo.sh down: {stop:?}");
     assert!(
-        String::from_utf8_lossy(&stop.stdout).contains("emulator (pid"),
+        String::from_utf8_lossy(&stop.stdout).contains("orchestrator (pid"),
         "down stopped nothing: {stop:?}"
     );
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kick's main job, for a newcomer: a loopback puppetserver, the orchestrator emulator with
+# Kick's main job, for a newcomer: a loopback puppetserver, the Kick orchestrator with
 # three simulated nodes (each its own certname, confdir, vardir, ssldir), and kick running
 # psick::puppet_agent on them through the Orchestrator API three times: a noop run that shows
 # what would change (exit 2), a real run that changes it (exit 2), and a third run that finds
@@ -7,10 +7,10 @@
 #
 # Usage: demo.sh [all|up|run|down]
 #   all   (default) up, run, then down, unless KICK_DEMO_KEEP=1 leaves everything running
-#   up    build what the demo needs, start the stack, the nodes and the emulator; print the
+#   up    build what the demo needs, start the stack, the nodes and the orchestrator; print the
 #         commands to try kick by hand (`make demo-up`)
 #   run   the three kick runs against what `up` started; exit 1 unless they exit 2, 2, 0
-#   down  stop the emulator and, when `up` started it, the puppetserver, by PID (`make demo-down`)
+#   down  stop the orchestrator and, when `up` started it, the puppetserver, by PID (`make demo-down`)
 #
 # Env: PS_STATE (puppet stack state dir, default /tmp/kick-puppet-stack),
 #      KICK_DEMO_DIR (default /tmp/kick-demo), KICK_DEMO_PORT (default 8143),
@@ -32,24 +32,24 @@ if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
 say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
-# The emulator this demo started, recorded so `down` (or another shell) can stop it by PID.
-emulator_pid() {
+# The orchestrator this demo started, recorded so `down` (or another shell) can stop it by PID.
+orchestrator_pid() {
   local pid
-  pid=$(cat "$demo/emulator.pid" 2>/dev/null) || return 1
+  pid=$(cat "$demo/orchestrator.pid" 2>/dev/null) || return 1
   case $pid in ''|*[!0-9]*) return 1 ;; esac
-  # Guard against a recycled PID: only our emulator binary counts.
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'orchestrator-emulator' || return 1
+  # Guard against a recycled PID: only our orchestrator binary counts.
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'kick-orchestrator' || return 1
   echo "$pid"
 }
 
 down() {
   local pid
-  if pid=$(emulator_pid); then
+  if pid=$(orchestrator_pid); then
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    echo "demo: emulator (pid $pid) stopped"
+    echo "demo: orchestrator (pid $pid) stopped"
   fi
-  rm -f "$demo/emulator.pid"
+  rm -f "$demo/orchestrator.pid"
   # What puppet created on the nodes' behalf (site.pp of the demo environment).
   local n
   for n in $(tr ',' ' ' < "$demo/nodes.txt" 2>/dev/null); do rm -rf "/tmp/kick-demo-managed/$n"; done
@@ -61,21 +61,21 @@ down() {
 
 build() {
   [ "${KICK_DEMO_BUILD:-1}" = 1 ] || return 0
-  say "building the task binary, the emulator and kick (a first build takes 3 to 5 minutes on 2 cores; later ones seconds)"
+  say "building the task binary, the orchestrator and kick (a first build takes 3 to 5 minutes on 2 cores; later ones seconds)"
   local t0
   t0=$(date +%s)
   make --no-print-directory task
-  "$cargo" build -p orchestrator-emulator --bin orchestrator-emulator -p kick --bin kick
+  "$cargo" build -p kick-orchestrator --bin kick-orchestrator -p kick --bin kick
   echo "built in $(( $(date +%s) - t0 ))s"
 }
 
 up() {
   build
   [ -x tasks/puppet_agent ] || die "tasks/puppet_agent is missing: run \`make task\`"
-  [ -x "$bindir/orchestrator-emulator" ] || die "$bindir/orchestrator-emulator is missing: run \`cargo build -p orchestrator-emulator\`"
+  [ -x "$bindir/kick-orchestrator" ] || die "$bindir/kick-orchestrator is missing: run \`cargo build -p kick-orchestrator\`"
   [ -x "$bindir/kick" ] || die "$bindir/kick is missing: run \`cargo build -p kick\`"
   [ "$(id -u)" = 0 ] || die "the Puppet stack needs root (it installs packages and starts puppetserver)"
-  if emulator_pid >/dev/null; then die "a demo is already up in $demo: run \`$0 down\` first"; fi
+  if orchestrator_pid >/dev/null; then die "a demo is already up in $demo: run \`$0 down\` first"; fi
 
   say "loopback puppetserver on https://127.0.0.1:8140"
   mkdir -p "$PS_STATE"
@@ -104,28 +104,28 @@ up() {
   done
   (IFS=,; echo "${nodes[*]}") > "$demo/nodes.txt"
 
-  say "orchestrator emulator on https://127.0.0.1:$port (module psick = this repository)"
+  say "Kick orchestrator on https://127.0.0.1:$port (module psick = this repository)"
   ( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$demo/token" )
-  # The environments the puppetserver really has, so the emulator knows the same ones.
+  # The environments the puppetserver really has, so the orchestrator knows the same ones.
   local envs=() e
   for e in /etc/puppet/code/environments/*/; do envs+=(--environment "$(basename "$e")"); done
-  "$bindir/orchestrator-emulator" --listen "127.0.0.1:$port" --tokens-file "$demo/token" \
+  "$bindir/kick-orchestrator" --listen "127.0.0.1:$port" --tokens-file "$demo/token" \
     --inventory "$inv" --module "psick=$root" --state-dir "$demo/state" "${envs[@]}" \
-    > "$demo/emulator.out" 2> "$demo/emulator.log" < /dev/null &
+    > "$demo/orchestrator.out" 2> "$demo/orchestrator.log" < /dev/null &
   local pid=$!
-  echo "$pid" > "$demo/emulator.pid"
+  echo "$pid" > "$demo/orchestrator.pid"
   # Ready means answering over TLS with the CA it wrote, not only the "listening" line.
   local ready=0
   for _ in $(seq 1 200); do
-    kill -0 "$pid" 2>/dev/null || { cat "$demo/emulator.log" >&2; die "the emulator did not start"; }
+    kill -0 "$pid" 2>/dev/null || { cat "$demo/orchestrator.log" >&2; die "the orchestrator did not start"; }
     if [ -s "$demo/state/ca.pem" ] && curl -s -o /dev/null --max-time 2 --cacert "$demo/state/ca.pem" \
         "https://127.0.0.1:$port/orchestrator/v1"; then
       ready=1; break
     fi
     sleep 0.1
   done
-  [ "$ready" = 1 ] || die "the emulator did not answer in 20 s (see $demo/emulator.log)"
-  cat "$demo/emulator.out"
+  [ "$ready" = 1 ] || die "the orchestrator did not answer in 20 s (see $demo/orchestrator.log)"
+  cat "$demo/orchestrator.out"
   cat > "$demo/env" <<ENV
 export PATH="$bindir:\$PATH"
 export KICK_SERVICE_URL=https://127.0.0.1:$port
@@ -139,7 +139,7 @@ try_by_hand() {
   nodes=$(cat "$demo/nodes.txt")
   say "try kick by hand"
   cat <<TXT
-  . $demo/env          # kick on PATH, and where the emulator is (KICK_SERVICE_URL, KICK_CACERT, KICK_TOKEN_FILE)
+  . $demo/env          # kick on PATH, and where the orchestrator is (KICK_SERVICE_URL, KICK_CACERT, KICK_TOKEN_FILE)
   kick agent --nodes $nodes --noop -e demo
   kick agent --nodes $nodes -e production --show-output all
   kick job list
@@ -151,7 +151,7 @@ TXT
 }
 
 run() {
-  [ -f "$demo/env" ] && emulator_pid >/dev/null || die "nothing is up in $demo: run \`$0 up\` first"
+  [ -f "$demo/env" ] && orchestrator_pid >/dev/null || die "nothing is up in $demo: run \`$0 up\` first"
   # shellcheck disable=SC1091 # written by up()
   . "$demo/env"
   local nodes codes=() expected=(2 2 0) labels rc i
@@ -185,10 +185,10 @@ case $action in
     try_by_hand
     if [ "${KICK_DEMO_KEEP:-0}" = 1 ]; then
       echo
-      echo "KICK_DEMO_KEEP=1: the emulator (pid $(cat "$demo/emulator.pid")) and the stack stay up; stop them with: make demo-down (or $0 down)"
+      echo "KICK_DEMO_KEEP=1: the orchestrator (pid $(cat "$demo/orchestrator.pid")) and the stack stay up; stop them with: make demo-down (or $0 down)"
     else
       echo
-      echo "the emulator and any stack started here stop now; KICK_DEMO_KEEP=1 make demo (or make demo-up) leaves them running"
+      echo "the orchestrator and any stack started here stop now; KICK_DEMO_KEEP=1 make demo (or make demo-up) leaves them running"
     fi
     ;;
   *) echo "usage: $0 [all|up|run|down]" >&2; exit 2 ;;

@@ -9,7 +9,7 @@
 //! `make test` and CI), where a missing stack fails the suite instead of silently passing.
 
 mod apt_repo;
-mod emulator;
+mod local_nodes;
 mod node;
 mod paths;
 mod puppetdb;
@@ -18,7 +18,7 @@ mod stack;
 mod task;
 
 pub use apt_repo::AptRepo;
-pub use emulator::EmulatedNodes;
+pub use local_nodes::LocalNodes;
 pub use node::{AgentRun, SimNode, process_alive};
 pub use paths::{repo_modulepath, sha256_file, task_bin, workspace_root};
 pub use puppetdb::{ENV_PUPPETDB, PuppetDb};

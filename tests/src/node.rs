@@ -131,7 +131,7 @@ impl SimNode {
         self.ssldir().join("certs/ca.pem")
     }
 
-    /// The environment a task process needs to act on this node (as an emulator inventory
+    /// The environment a task process needs to act on this node (as an orchestrator inventory
     /// would set it): `PSICK_PUPPET_CONFDIR` and `PSICK_PUPPET_BIN`.
     pub fn task_env(&self) -> Vec<(String, String)> {
         vec![

@@ -35,7 +35,7 @@ pub fn sha256_file(path: &Path) -> String {
 }
 
 /// A modulepath directory holding this repository as module `psick` (a symlink named after
-/// the module, as Puppet and the emulator look modules up by directory name). Removed on drop.
+/// the module, as Puppet and the orchestrator look modules up by directory name). Removed on drop.
 pub fn repo_modulepath() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("kick-modulepath-")

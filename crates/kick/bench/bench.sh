@@ -10,7 +10,7 @@
 #    by default, 200 MiB of them here), wall time and
 #    peak RSS, versus curl downloading the same pages. Targets: within 1.5x
 #    curl's time, peak RSS < 64 MiB.
-# Both run against the emulator binary on loopback, with the fixture tasks of
+# Both run against the orchestrator binary on loopback, with the fixture tasks of
 # crates/kick/tests/fixtures/modules.
 set -eu
 root=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -21,11 +21,11 @@ nodes=${KICK_BENCH_NODES:-10000}
 kib=${KICK_BENCH_KIB:-20}
 only=${KICK_BENCH_ONLY:-all}   # all, latency or scale
 
-cargo build --release -q -p kick -p orchestrator-emulator --bin kick --bin orchestrator-emulator
+cargo build --release -q -p kick -p kick-orchestrator --bin kick --bin kick-orchestrator
 cargo build --release -q -p kick --example poll-baseline
 kick=$target/release/kick
 poller=$target/release/examples/poll-baseline
-emu=$target/release/orchestrator-emulator
+emu=$target/release/kick-orchestrator
 work=$(mktemp -d)
 emu_pid=
 cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -47,7 +47,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 url=http://127.0.0.1:$port
 "$emu" --plain --listen "127.0.0.1:$port" --tokens-file "$work/tokens" --inventory "$work/inventory.yaml" \
   --modulepath "$root/crates/kick/tests/fixtures/modules" --state-dir "$work/state" --concurrency 250 \
-  > "$work/emulator.log" 2>&1 &
+  > "$work/orchestrator.log" 2>&1 &
 emu_pid=$!
 for _ in $(seq 100); do
   curl -sf -H 'X-Authentication: kick-bench-token' "$url/orchestrator/v1" > /dev/null 2>&1 && break
@@ -101,7 +101,7 @@ echo "== scale: $nodes nodes x $kib KiB of output"
 start=$(date +%s)
 job=$("$kick" task run fixture::big kib="$kib" --nodes "@$work/scale.txt" --no-wait -q $conn)
 "$kick" job watch "$job" -q --show-output none $conn > /dev/null || true
-echo "job $job ran in $(( $(date +%s) - start )) s (emulator dispatch, not measured)"
+echo "job $job ran in $(( $(date +%s) - start )) s (orchestrator dispatch, not measured)"
 pages=$(( (nodes + 199) / 200 - 1 ))
 hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/scale.json" \
   "$kick job watch $job --format json $conn" \

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Rollout and PuppetDB benchmarks (run by `make bench`):
 # 1. rollout overhead: 20 waves of 50 nodes with a trivial task (fixture::echo) against the
-#    emulator binary, pause 0: the median gap between a wave's last node line and the next
+#    orchestrator binary, pause 0: the median gap between a wave's last node line and the next
 #    wave's header (that wave submitted and its job read), and kick's added time: its wall
-#    time minus that of a minimal client running the same waves against the same emulator
+#    time minus that of a minimal client running the same waves against the same orchestrator
 #    (baseline.py below, without Python's start-up), medians of KICK_BENCH_ROUNDS (15)
 #    alternating runs, as a share of kick's wall time. Targets: gap < 50 ms, added time < 2 %. Then once with
 #    fixture::sleep of KICK_BENCH_TASK_SECS (2) s, for the gaps of longer waves.
@@ -26,10 +26,10 @@ emu_pid=
 cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-cargo build --release -q -p kick -p orchestrator-emulator --bin kick --bin orchestrator-emulator
+cargo build --release -q -p kick -p kick-orchestrator --bin kick --bin kick-orchestrator
 cargo build --release -q -p orchestrator-client --example pql
 kick=$target/release/kick
-emu=$target/release/orchestrator-emulator
+emu=$target/release/kick-orchestrator
 
 if [ "$only" = all ] || [ "$only" = rollout ]; then
   total=$((waves * per_wave))

@@ -1,5 +1,5 @@
 //! Wire types of the Puppet Enterprise Orchestrator API v1, shared by the
-//! emulator, the client, the `kick` CLI and the node-side task.
+//! orchestrator, the client, the `kick` CLI and the node-side task.
 //!
 //! The shapes follow what real PE servers send (captures beat docs where they
 //! disagree) and deserialise leniently: unknown fields are ignored, ids may be

@@ -1,7 +1,7 @@
 //! `GET /jobs/:id/report`.
 //!
 //! The docs wrap the entries in `items`; real clients read `report`. The
-//! emulator writes `report` and this type reads either.
+//! orchestrator writes `report` and this type reads either.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

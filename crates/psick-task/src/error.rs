@@ -222,7 +222,7 @@ fn timeout_message(timeout: Option<u64>, signal: Option<&str>, killed: bool) -> 
     };
     match (signal, timeout) {
         (Some(sig), _) => format!(
-            "the task was stopped by SIG{sig} from outside (a local kill, the emulator's job \
+            "the task was stopped by SIG{sig} from outside (a local kill, the orchestrator's job \
              stop, or Bolt) and stopped the puppet run{how}; the run did not finish, see \
              _output for how far it got"
         ),

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::harness::{Emu, node, redact, run_bin};
 use crate::schema::assert_valid;
 
-fn three() -> Vec<orchestrator_emulator::NodeSpec> {
+fn three() -> Vec<kick_orchestrator::NodeSpec> {
     vec![
         node("a.example.com", "unchanged", 0.0),
         node("b.example.com", "changed", 0.0),

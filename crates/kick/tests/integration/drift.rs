@@ -18,7 +18,7 @@ fn change(resource: &str, desired: &str) -> Value {
            "status": "@STATUS@", "corrective": true})
 }
 
-fn drifting(name: &str, changes: &[Value]) -> orchestrator_emulator::NodeSpec {
+fn drifting(name: &str, changes: &[Value]) -> kick_orchestrator::NodeSpec {
     let mut n = node(name, "changed", 0.0);
     n.env.insert(
         "FIXTURE_CHANGES".into(),
@@ -29,7 +29,7 @@ fn drifting(name: &str, changes: &[Value]) -> orchestrator_emulator::NodeSpec {
 
 /// Three nodes with the same change, one of them with another too, and a
 /// node without drift.
-fn fleet() -> Vec<orchestrator_emulator::NodeSpec> {
+fn fleet() -> Vec<kick_orchestrator::NodeSpec> {
     let motd = change("File[/etc/motd]", "{md5}fleet");
     let ntp = change("File[/etc/ntp.conf]", "{md5}db");
     vec![

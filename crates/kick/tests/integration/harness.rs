@@ -1,4 +1,4 @@
-//! An in-process emulator with fixture modules, and two ways to run kick
+//! An in-process orchestrator with fixture modules, and two ways to run kick
 //! against it: in-process through `kick::run` (with injectable Ctrl-C), or
 //! the built binary.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use kick::{Cli, Context, Interrupts, Streams, WatchConfig};
-use orchestrator_emulator::{Config, NodeSpec};
+use kick_orchestrator::{Config, NodeSpec};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::{mpsc, oneshot};
@@ -32,7 +32,7 @@ pub fn node(name: &str, status: &str, sleep: f64) -> NodeSpec {
     n
 }
 
-/// A running emulator; stopped when dropped.
+/// A running orchestrator; stopped when dropped.
 pub struct Emu {
     pub url: String,
     pub dir: TempDir,
@@ -54,7 +54,7 @@ impl Emu {
 
     pub async fn start_with(
         nodes: Vec<NodeSpec>,
-        tweak: impl FnOnce(orchestrator_emulator::ConfigBuilder) -> orchestrator_emulator::ConfigBuilder,
+        tweak: impl FnOnce(kick_orchestrator::ConfigBuilder) -> kick_orchestrator::ConfigBuilder,
     ) -> Emu {
         let dir = tempfile::tempdir().unwrap();
         let mut b = Config::builder().token(TOKEN).modulepath(modulepath());
@@ -66,7 +66,7 @@ impl Emu {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = orchestrator_emulator::serve(listener, config, async {
+            let _ = kick_orchestrator::serve(listener, config, async {
                 let _ = rx.await;
             })
             .await;
@@ -84,7 +84,7 @@ impl Emu {
         self.dir.path().join("token")
     }
 
-    /// `--service-url` and `--token-file` for this emulator.
+    /// `--service-url` and `--token-file` for this orchestrator.
     pub fn conn(&self) -> Vec<String> {
         vec![
             "--service-url".into(),
@@ -94,7 +94,7 @@ impl Emu {
         ]
     }
 
-    /// Runs kick in-process with `parts` and this emulator's connection flags.
+    /// Runs kick in-process with `parts` and this orchestrator's connection flags.
     pub async fn kick(&self, parts: &[&str]) -> Run {
         kick(&args(parts, self)).await
     }

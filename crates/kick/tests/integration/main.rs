@@ -1,4 +1,4 @@
-//! Integration tests of kick against the in-process emulator (and, for
+//! Integration tests of kick against the in-process orchestrator (and, for
 //! faults, scripted servers).
 
 mod harness;

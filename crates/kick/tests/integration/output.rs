@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use orchestrator_emulator::NodeSpec;
+use kick_orchestrator::NodeSpec;
 
 use crate::harness::{Emu, args, kick_bin, node, redact, run_bin};
 use crate::schema::assert_valid;

@@ -1,4 +1,4 @@
-//! Rollouts against the emulator, with the fixture psick double failing on chosen nodes:
+//! Rollouts against the orchestrator, with the fixture psick double failing on chosen nodes:
 //! waves and their sizes, the canary, the failure budget stopping the running wave (node
 //! states on the server prove it), Ctrl-C, resume without a wave twice, `--nodes-from`,
 //! `kick job rerun` and `--dry-run`.
@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kick_orchestrator::NodeSpec;
 use orchestrator_client::{Client, JobsQuery, Overrides, Settings};
-use orchestrator_emulator::NodeSpec;
 use serde_json::Value;
 
 use crate::harness::{Emu, Run, args, ctrl_c, kick_in, node};

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use orchestrator_emulator::NodeSpec;
+use kick_orchestrator::NodeSpec;
 use serde_json::Value;
 
 use crate::harness::Emu;

@@ -1,5 +1,5 @@
 //! `kick schedule ...` and `kick agent --at`: scheduled jobs on the
-//! emulator, which starts them when due.
+//! orchestrator, which starts them when due.
 
 use std::time::{Duration, SystemTime};
 

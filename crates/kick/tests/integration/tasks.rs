@@ -160,7 +160,7 @@ async fn key_value_parameters_are_typed_like_pe() {
         .await;
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("one or the other"), "{}", r.stderr);
-    // The emulator checks types against the metadata, as PE does.
+    // The orchestrator checks types against the metadata, as PE does.
     let r = emu
         .kick(&[
             "task",

@@ -3,9 +3,9 @@
 //! server for faults.
 
 mod config;
-mod emulator;
 mod faults;
 mod logging;
+mod orchestrator;
 mod paging;
 mod puppetdb;
 mod submit;

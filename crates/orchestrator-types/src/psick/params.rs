@@ -1,5 +1,5 @@
 //! The parameters of `psick::puppet_agent`: the one definition the task
-//! (validation), `kick` (building them) and the emulator (mapping PE's deploy
+//! (validation), `kick` (building them) and the orchestrator (mapping PE's deploy
 //! keys) share, tied to `tasks/puppet_agent.json` by a test.
 //!
 //! - [`AgentParams`]: the parameters as sent, every field optional. Build one

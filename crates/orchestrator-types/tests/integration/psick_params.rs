@@ -52,15 +52,14 @@ fn the_kick_test_module_copy_declares_the_same_parameters() {
 }
 
 #[test]
-fn the_emulator_test_module_copy_declares_typed_parameters_only() {
-    // The emulator's fake task declares a subset; each must be a real
+fn the_orchestrator_test_module_copy_declares_typed_parameters_only() {
+    // The orchestrator's fake task declares a subset; each must be a real
     // parameter of the same type.
-    let copy = read_json(
-        "crates/orchestrator-emulator/tests/fixtures/modules/psick/tasks/puppet_agent.json",
-    );
+    let copy =
+        read_json("crates/orchestrator/tests/fixtures/modules/psick/tasks/puppet_agent.json");
     for (name, p) in parameters(&copy) {
         let spec = orchestrator_types::psick::params::param(name)
-            .unwrap_or_else(|| panic!("the emulator's copy declares unknown parameter {name}"));
+            .unwrap_or_else(|| panic!("the orchestrator's copy declares unknown parameter {name}"));
         assert_eq!(p["type"], spec.kind.puppet_type(), "{name}");
     }
 }

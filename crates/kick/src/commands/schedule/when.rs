@@ -7,7 +7,7 @@ use orchestrator_types::schedule::{Interval, Schedule};
 use super::args::When;
 use crate::error::Error;
 
-/// Longest interval PE-compatible servers take (the emulator's limit too).
+/// Longest interval PE-compatible servers take (the orchestrator's limit too).
 pub const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How far in the past `--at` may be: clocks differ a little, and `now`
 /// is a moment ago by the time the request arrives.

@@ -1,0 +1,1047 @@
+//! Job history in an embedded SQLite database (`<state_dir>/jobs.db`, WAL
+//! mode). Every change a job goes through is committed by the thread that
+//! made it, together with whatever was queued while another commit ran
+//! (group commit, no thread hop); a job's events are shown to readers only
+//! once committed, so nothing seen is lost in a crash. Finished jobs live only here and are read when asked for, so
+//! memory does not grow with history.
+//!
+//! Start-up repairs what a crash leaves: a job found unfinished keeps the
+//! nodes that had ended, fails those that were running and skips those not
+//! started, saying why. Job ids are never reused: the next id is past every
+//! id seen in the `jobs` table, in damaged records and in `last-job-id`. A
+//! record that cannot be read is moved to the `damaged_jobs` table (or, for
+//! a database SQLite cannot open, the file is renamed aside) and reported.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use orchestrator_types::NodeState;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Failure};
+use crate::job::{EventRecord, JobHead, JobRecord, NodeRecord, Pending};
+use crate::time;
+
+/// Why an unfinished job is ended on start-up, and why jobs killed at
+/// shutdown fail.
+pub const INTERRUPTED: &str = "the Kick orchestrator stopped (shutdown or crash)";
+
+/// The database file under the state directory.
+pub const DB_FILE: &str = "jobs.db";
+/// The highest job id ever handed out, kept beside the database so that ids
+/// stay unique even if the database has to be set aside.
+const ID_FILE: &str = "last-job-id";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    name INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    task TEXT,
+    timestamp REAL NOT NULL,
+    finished TEXT,
+    head TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    job INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    start REAL,
+    finish REAL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (job, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    job INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    node INTEGER,
+    record TEXT NOT NULL,
+    PRIMARY KEY (job, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    name INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS damaged_jobs (
+    name INTEGER NOT NULL,
+    found REAL NOT NULL,
+    reason TEXT NOT NULL,
+    head TEXT
+);
+";
+
+/// One row to write.
+#[derive(Debug)]
+enum Row {
+    Job {
+        head: Box<JobHead>,
+        text: String,
+    },
+    Node {
+        job: u64,
+        idx: usize,
+        state: NodeState,
+        start: Option<f64>,
+        finish: Option<f64>,
+        record: String,
+    },
+    Event {
+        job: u64,
+        id: u64,
+        node: Option<u32>,
+        record: String,
+    },
+    /// A plan job, scheduled job or task target, kept whole.
+    Record {
+        kind: Kind,
+        name: u64,
+        record: String,
+    },
+}
+
+/// The kinds of whole records the store keeps beside job history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Plan jobs (their names come from the jobs' sequence).
+    Plan,
+    /// Scheduled jobs.
+    Schedule,
+    /// Task targets.
+    TaskTarget,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Schedule => "schedule",
+            Self::TaskTarget => "task_target",
+        }
+    }
+}
+
+enum Msg {
+    /// Rows committed together; then `durable` is raised to the count.
+    Rows {
+        rows: Vec<Row>,
+        durable: Option<(Arc<AtomicU64>, u64)>,
+    },
+    /// Answered once everything sent before it is committed.
+    Flush(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
+/// What opening found.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// The first id a new job may take.
+    pub next_job: u64,
+    /// Records set aside: job id (when known) and what was wrong.
+    pub damaged: Vec<(u64, String)>,
+    /// The first names new scheduled jobs and task targets may take.
+    pub next_schedule: u64,
+    pub next_task_target: u64,
+}
+
+/// A job as the store has it.
+#[derive(Debug)]
+pub enum Stored {
+    Head(Box<JobHead>),
+    /// The record was set aside; why.
+    Damaged(String),
+}
+
+/// What `GET /jobs` filters and sorts on.
+#[derive(Debug, Default)]
+pub struct JobQuery {
+    pub command: Option<String>,
+    pub task: Option<String>,
+    pub min_finish: Option<String>,
+    pub max_finish: Option<String>,
+    pub order_by: String,
+    pub desc: bool,
+    pub limit: Option<u64>,
+    pub offset: u64,
+}
+
+/// What `GET /jobs/:id/nodes` filters and sorts on.
+#[derive(Debug)]
+pub struct NodeQuery {
+    pub state: Option<NodeState>,
+    pub order_by: String,
+    pub desc: bool,
+    pub limit: Option<u64>,
+    pub offset: u64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    committer: Committer,
+    /// Dropped with the store: ends the checkpoint thread.
+    _checkpoints: mpsc::Sender<()>,
+    read: Mutex<Connection>,
+    path: PathBuf,
+    /// Without a state directory the database lives in a directory removed
+    /// when the service ends.
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+fn state_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::State {
+        path: path.to_owned(),
+        msg: e.to_string(),
+    }
+}
+
+/// Page cache of each connection, KiB: history is read a page at a time, so
+/// a small cache does, and memory stays flat however large the database.
+const CACHE_KIB: i64 = 1024;
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // In WAL mode NORMAL loses nothing committed when the process dies;
+    // only a power cut can take the last transactions.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+impl Store {
+    /// Opens (or creates) the database, repairs what a crash left and starts
+    /// the writer thread. `None`: a scratch database, gone at exit.
+    pub fn open(state_dir: Option<&Path>) -> Result<(Self, Opened), Error> {
+        let (dir, scratch) = match state_dir {
+            Some(d) => (d.to_owned(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("kick-orchestrator-")
+                    .tempdir()
+                    .map_err(|e| state_err(&std::env::temp_dir(), e))?;
+                (t.path().to_owned(), Some(t))
+            }
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| state_err(&dir, e))?;
+        let path = dir.join(DB_FILE);
+        let mut opened = Opened::default();
+        let mut conn = match connect(&path) {
+            Ok(c) => c,
+            Err(e) if is_damage(&e) => {
+                let aside = set_aside(&path).map_err(|e| state_err(&path, e))?;
+                let msg = format!(
+                    "the job database could not be read ({e}); it was moved to {} and a new one started",
+                    aside.display()
+                );
+                tracing::error!("{msg}");
+                opened.damaged.push((0, msg));
+                connect(&path).map_err(|e| state_err(&path, e))?
+            }
+            Err(e) => return Err(state_err(&path, e)),
+        };
+        let err = |e: rusqlite::Error| state_err(&path, e);
+        import_json(&mut conn, &dir.join("jobs"), &mut opened).map_err(err)?;
+        check_heads(&mut conn, &mut opened).map_err(err)?;
+        recover(&mut conn).map_err(err)?;
+        let id_file = dir.join(ID_FILE);
+        let floor = match std::fs::read_to_string(&id_file) {
+            Ok(s) => s.trim().parse::<u64>().unwrap_or_else(|_| {
+                tracing::warn!(path = %id_file.display(), "unreadable last job id; ignoring it");
+                0
+            }),
+            Err(_) => 0,
+        };
+        let highest: u64 = conn
+            .query_row(
+                "SELECT max(coalesce((SELECT max(name) FROM jobs), 0),
+                            coalesce((SELECT max(name) FROM damaged_jobs), 0),
+                            coalesce((SELECT max(name) FROM records WHERE kind = 'plan'), 0),
+                            coalesce((SELECT value - 1 FROM meta WHERE key = 'next_job'), 0))",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(err)?
+            .max(0) as u64;
+        opened.next_job = highest.max(floor) + 1;
+        let next_of = |kind: Kind| -> Result<u64, Error> {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT coalesce(max(name), 0) FROM records WHERE kind = ?1",
+                    [kind.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            Ok(n.max(0) as u64 + 1)
+        };
+        opened.next_schedule = next_of(Kind::Schedule)?;
+        opened.next_task_target = next_of(Kind::TaskTarget)?;
+        for (name, why) in &opened.damaged {
+            tracing::warn!(job = name, "damaged job record kept aside: {why}");
+        }
+
+        let read = connect(&path).map_err(err)?;
+        // Checkpoints (which sync the database file) run beside the writer,
+        // not inside its commits, so a commit never waits for a disk sync.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(err)?;
+        let checkpointer = connect(&path).map_err(err)?;
+        let (stop_checkpoints, ticks) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("job-store-checkpoint".into())
+            .spawn(move || checkpoint(checkpointer, ticks))
+            .map_err(|e| state_err(&path, e))?;
+        let committer = Committer {
+            conn: Mutex::new((conn, 0)),
+            queue: Mutex::new(Vec::new()),
+            id_file: scratch.is_none().then_some(id_file),
+        };
+        Ok((
+            Self {
+                inner: Arc::new(Inner {
+                    committer,
+                    _checkpoints: stop_checkpoints,
+                    read: Mutex::new(read),
+                    path,
+                    _scratch: scratch,
+                }),
+            },
+            opened,
+        ))
+    }
+
+    /// The directory the database is in (the state directory, or a scratch
+    /// one).
+    pub fn dir(&self) -> &Path {
+        self.inner.path.parent().unwrap_or(Path::new("."))
+    }
+
+    fn send(&self, msg: Msg) {
+        self.inner.committer.submit(msg);
+    }
+
+    /// Writes a new job with all its nodes.
+    pub fn create(&self, rec: &mut JobRecord) {
+        rec.pending.clear();
+        let mut rows = vec![job_row(rec)];
+        rows.extend((0..rec.nodes.len()).map(|i| node_row(rec, i)));
+        self.send(Msg::Rows {
+            rows,
+            durable: None,
+        });
+    }
+
+    /// Sends the record's pending changes; `durable` is raised to its event
+    /// count once they are committed.
+    pub fn save(&self, rec: &mut JobRecord, durable: &Arc<AtomicU64>) {
+        let rows = pending_rows(rec);
+        self.send(Msg::Rows {
+            rows,
+            durable: Some((durable.clone(), rec.events.len() as u64)),
+        });
+    }
+
+    /// Writes a whole record (committed with the next batch; `flush` to wait).
+    pub fn put<T: serde::Serialize>(&self, kind: Kind, name: u64, record: &T) {
+        self.send(Msg::Rows {
+            rows: vec![Row::Record {
+                kind,
+                name,
+                record: to_json(record),
+            }],
+            durable: None,
+        });
+    }
+
+    /// Removes a whole record.
+    pub fn remove(&self, kind: Kind, name: u64) {
+        self.send(Msg::Rows {
+            rows: vec![Row::Record {
+                kind,
+                name,
+                record: String::new(),
+            }],
+            durable: None,
+        });
+    }
+
+    /// A whole record.
+    pub async fn get<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        kind: Kind,
+        name: u64,
+    ) -> Result<Option<T>, Failure> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT record FROM records WHERE kind = ?1 AND name = ?2",
+                params![kind.as_str(), clamp(name)],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|t| parse(&t))
+            .transpose()
+        })
+        .await
+    }
+
+    /// Every record of a kind, by name.
+    pub async fn all<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        kind: Kind,
+    ) -> Result<Vec<T>, Failure> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT record FROM records WHERE kind = ?1 ORDER BY name")?
+                .query_map([kind.as_str()], |r| r.get::<_, String>(0))?
+                .map(|r| r.and_then(|t| parse(&t)))
+                .collect()
+        })
+        .await
+    }
+
+    /// Days (`YYYY-MM-DD`, UTC) from `from` to `to` with the distinct nodes
+    /// that started a run each day, by job command (`*`: any command).
+    pub async fn nodes_per_day(
+        &self,
+        from: String,
+        to: String,
+    ) -> Result<Vec<(String, String, u64)>, Failure> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "WITH runs AS (
+                     SELECT date(n.start, 'unixepoch') AS day, j.command AS command,
+                            json_extract(n.record, '$.name') AS node
+                     FROM nodes n JOIN jobs j ON j.name = n.job
+                     WHERE n.start IS NOT NULL)
+                 SELECT day, command, count(DISTINCT node) FROM runs
+                 WHERE day BETWEEN ?1 AND ?2 GROUP BY day, command
+                 UNION ALL
+                 SELECT day, '*', count(DISTINCT node) FROM runs
+                 WHERE day BETWEEN ?1 AND ?2 GROUP BY day",
+            )?
+            .query_map(params![from, to], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    /// Waits until everything sent so far is committed.
+    pub async fn flush(&self) -> Result<(), String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Msg::Flush(tx));
+        rx.await
+            .unwrap_or_else(|_| Err("the job history committer is gone".into()))
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, Failure> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.read.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| Failure::internal(format!("reading job history failed: {e}")))?
+        .map_err(|e| Failure::internal(format!("reading job history failed: {e}")))
+    }
+
+    /// A stored job's head.
+    pub async fn head(&self, name: u64) -> Result<Option<Stored>, Failure> {
+        self.read(move |c| {
+            let head: Option<String> = c
+                .query_row(
+                    "SELECT head FROM jobs WHERE name = ?1",
+                    [name as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(text) = head {
+                return Ok(Some(match serde_json::from_str::<JobHead>(&text) {
+                    Ok(h) => Stored::Head(Box::new(h)),
+                    Err(e) => Stored::Damaged(format!("its record cannot be read ({e})")),
+                }));
+            }
+            c.query_row(
+                "SELECT reason FROM damaged_jobs WHERE name = ?1 ORDER BY found DESC LIMIT 1",
+                [name as i64],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|r| r.map(Stored::Damaged))
+        })
+        .await
+    }
+
+    /// Job names and heads of one page of `GET /jobs`, and the total.
+    pub async fn list(&self, q: JobQuery) -> Result<(Vec<(u64, String)>, u64), Failure> {
+        self.read(move |c| {
+            let key = match q.order_by.as_str() {
+                "owner" => "owner",
+                "timestamp" => "timestamp",
+                "environment" => "environment",
+                "state" => "state",
+                _ => "name",
+            };
+            let dir = if q.desc { "DESC" } else { "ASC" };
+            let filter = "WHERE (?1 IS NULL OR command = ?1)
+                 AND (?2 IS NULL OR instr(coalesce(task, ''), ?2) > 0)
+                 AND (?3 IS NULL OR finished >= ?3)
+                 AND (?4 IS NULL OR finished <= ?4)";
+            let args = params![q.command, q.task, q.min_finish, q.max_finish];
+            let total: i64 =
+                c.query_row(&format!("SELECT count(*) FROM jobs {filter}"), args, |r| {
+                    r.get(0)
+                })?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT name, head FROM jobs {filter} ORDER BY {key} {dir}, name {dir} LIMIT ?5 OFFSET ?6"
+            ))?;
+            let rows = st
+                .query_map(
+                    params![
+                        q.command,
+                        q.task,
+                        q.min_finish,
+                        q.max_finish,
+                        q.limit.map_or(-1, clamp),
+                        clamp(q.offset)
+                    ],
+                    |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, total as u64))
+        })
+        .await
+    }
+
+    /// One page of a stored job's nodes, and how many match.
+    pub async fn nodes(&self, job: u64, q: NodeQuery) -> Result<(Vec<NodeRecord>, u64), Failure> {
+        self.read(move |c| {
+            let dir = if q.desc { "DESC" } else { "ASC" };
+            let key = match q.order_by.as_str() {
+                "state" => format!("state {dir}, idx {dir}"),
+                "duration" => format!(
+                    "CASE WHEN start IS NULL THEN -1.0 ELSE coalesce(finish, ?5) - start END {dir}, idx {dir}"
+                ),
+                "start_timestamp" => format!("coalesce(start, -1.0) {dir}, idx {dir}"),
+                "finish_timestamp" => format!("coalesce(finish, -1.0) {dir}, idx {dir}"),
+                _ => format!("idx {dir}"),
+            };
+            let state = q.state.map(|s| s.as_str());
+            let total: i64 = c.query_row(
+                "SELECT count(*) FROM nodes WHERE job = ?1 AND (?2 IS NULL OR state = ?2)",
+                params![job as i64, state],
+                |r| r.get(0),
+            )?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT record FROM nodes WHERE job = ?1 AND (?2 IS NULL OR state = ?2)
+                 ORDER BY {key} LIMIT ?3 OFFSET ?4"
+            ))?;
+            let now = time::now();
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![
+                Box::new(job as i64),
+                Box::new(state),
+                Box::new(q.limit.map_or(-1, clamp)),
+                Box::new(clamp(q.offset)),
+            ];
+            if q.order_by == "duration" {
+                args.push(Box::new(now));
+            }
+            let rows = st
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, String>(0)
+                })?
+                .map(|r| r.and_then(|t| parse(&t)))
+                .collect::<rusqlite::Result<Vec<NodeRecord>>>()?;
+            Ok((rows, total as u64))
+        })
+        .await
+    }
+
+    /// Up to `limit` events of a stored job from id `from`, each with the
+    /// node it is about.
+    pub async fn events(
+        &self,
+        job: u64,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, EventRecord, Option<NodeRecord>)>, Failure> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT e.id, e.record, n.record FROM events e
+                 LEFT JOIN nodes n ON n.job = e.job AND n.idx = e.node
+                 WHERE e.job = ?1 AND e.id >= ?2 ORDER BY e.id LIMIT ?3",
+            )?;
+            st.query_map(params![job as i64, clamp(from), limit as i64], |r| {
+                let id = r.get::<_, i64>(0)? as u64;
+                let e: EventRecord = parse(&r.get::<_, String>(1)?)?;
+                let n = match r.get::<_, Option<String>>(2)? {
+                    Some(t) => Some(parse::<NodeRecord>(&t)?),
+                    None => None,
+                };
+                Ok((id, e, n))
+            })?
+            .collect()
+        })
+        .await
+    }
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialise a job record");
+        "null".to_owned()
+    })
+}
+
+fn job_row(rec: &JobRecord) -> Row {
+    let head = rec.head_for_store();
+    Row::Job {
+        text: to_json(&head),
+        head: Box::new(head),
+    }
+}
+
+fn node_row(rec: &JobRecord, idx: usize) -> Row {
+    let n = &rec.nodes[idx];
+    Row::Node {
+        job: rec.name,
+        idx,
+        state: n.state,
+        start: n.start,
+        finish: n.finish,
+        record: to_json(n),
+    }
+}
+
+/// Records that ids up to `name` are taken (jobs and plan jobs share them).
+fn bump_next_job(tx: &rusqlite::Transaction<'_>, name: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('next_job', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+    )?
+    .execute([clamp(name).saturating_add(1)])?;
+    Ok(())
+}
+
+fn write_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result<()> {
+    for row in rows {
+        match row {
+            Row::Job { head, text } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO jobs
+                     (name, command, state, owner, environment, task, timestamp, finished, head)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    clamp(head.name),
+                    head.command.as_str(),
+                    head.state.as_str(),
+                    head.owner,
+                    head.environment,
+                    head.task(),
+                    head.timestamp,
+                    head.finished.map(time::seconds),
+                    text
+                ])?;
+                bump_next_job(tx, head.name)?;
+            }
+            Row::Node {
+                job,
+                idx,
+                state,
+                start,
+                finish,
+                record,
+            } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO nodes (job, idx, state, start, finish, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    clamp(*job),
+                    *idx as i64,
+                    state.as_str(),
+                    start,
+                    finish,
+                    record
+                ])?;
+            }
+            Row::Event {
+                job,
+                id,
+                node,
+                record,
+            } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO events (job, id, node, record) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![clamp(*job), clamp(*id), node, record])?;
+            }
+            Row::Record { kind, name, record } if record.is_empty() => {
+                tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND name = ?2")?
+                    .execute(params![kind.as_str(), clamp(*name)])?;
+            }
+            Row::Record { kind, name, record } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO records (kind, name, record) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![kind.as_str(), clamp(*name), record])?;
+                if *kind == Kind::Plan {
+                    bump_next_job(tx, *name)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Group commit without a thread hop: whoever sends changes while no
+/// commit is running commits them at once, with everything queued
+/// meanwhile; changes sent during a commit are taken by that committer
+/// before it lets go. A node's end is thus committed on the thread that
+/// recorded it, unless another commit is under way.
+struct Committer {
+    conn: Mutex<(Connection, u64)>,
+    queue: Mutex<Vec<Msg>>,
+    id_file: Option<PathBuf>,
+}
+
+impl Committer {
+    fn submit(&self, msg: Msg) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(msg);
+        loop {
+            let Ok(mut conn) = self.conn.try_lock() else {
+                // The committer holding it takes the queue before it lets go.
+                return;
+            };
+            let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            if !batch.is_empty() {
+                let (c, last_id) = &mut *conn;
+                commit(c, batch, self.id_file.as_deref(), last_id);
+            }
+            drop(conn);
+            // Something queued after the take, while the lock was held?
+            if self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+        }
+    }
+}
+
+fn commit(conn: &mut Connection, batch: Vec<Msg>, id_file: Option<&Path>, last_id: &mut u64) {
+    let result = conn
+        .transaction()
+        .and_then(|tx| {
+            for m in &batch {
+                if let Msg::Rows { rows, .. } = m {
+                    write_rows(&tx, rows)?;
+                }
+            }
+            tx.commit()
+        })
+        .map_err(|e| format!("cannot save job history: {e}"));
+    if let Err(e) = &result {
+        tracing::error!("{e}");
+    }
+    let newest = batch
+        .iter()
+        .filter_map(|m| match m {
+            Msg::Rows { rows, .. } => rows.iter().find_map(|r| match r {
+                Row::Job { head, .. } => Some(head.name),
+                Row::Record {
+                    kind: Kind::Plan,
+                    name,
+                    ..
+                } => Some(*name),
+                _ => None,
+            }),
+            Msg::Flush(_) => None,
+        })
+        .max()
+        .unwrap_or(0);
+    if let Some(path) = id_file
+        && newest > *last_id
+    {
+        *last_id = newest;
+        write_id(path, newest);
+    }
+    for m in batch {
+        match m {
+            Msg::Rows {
+                durable: Some((d, n)),
+                ..
+            } => {
+                d.fetch_max(n, Ordering::Release);
+            }
+            Msg::Rows { .. } => {}
+            Msg::Flush(tx) => {
+                let _ = tx.send(result.clone());
+            }
+        }
+    }
+}
+
+/// Moves the WAL into the database every second (PASSIVE: never blocks the
+/// writer), until the store is dropped.
+fn checkpoint(conn: Connection, until: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) =
+        until.recv_timeout(std::time::Duration::from_secs(1))
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "job history checkpoint failed; will retry");
+        }
+    }
+}
+
+fn write_id(path: &Path, id: u64) {
+    let tmp = path.with_extension("tmp");
+    let r = std::fs::write(&tmp, format!("{id}\n")).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = r {
+        tracing::error!(path = %path.display(), error = %e, "cannot record the last job id");
+    }
+}
+
+/// Renames a database SQLite cannot read (and its WAL files) aside.
+fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let stamp = time::now() as u64;
+    let aside = path.with_extension(format!("db.damaged-{stamp}"));
+    std::fs::rename(path, &aside)?;
+    for ext in ["-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(ext);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(ext);
+        let _ = std::fs::rename(from, to);
+    }
+    Ok(aside)
+}
+
+fn set_damaged(
+    tx: &rusqlite::Transaction<'_>,
+    name: u64,
+    reason: &str,
+    head: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO damaged_jobs (name, found, reason, head) VALUES (?1, ?2, ?3, ?4)",
+        params![clamp(name), time::now(), reason, head],
+    )?;
+    Ok(())
+}
+
+/// Moves job heads that cannot be read to `damaged_jobs` (their nodes and
+/// events stay where they are: the id is never used again).
+fn check_heads(conn: &mut Connection, opened: &mut Opened) -> rusqlite::Result<()> {
+    let bad: Vec<(u64, String, String)> = {
+        let mut st = conn.prepare("SELECT name, head FROM jobs")?;
+        st.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+        })?
+        .filter_map(|r| match r {
+            Ok((name, text)) => serde_json::from_str::<JobHead>(&text)
+                .err()
+                .map(|e| Ok((name, text, e.to_string()))),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<rusqlite::Result<_>>()?
+    };
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for (name, text, e) in bad {
+        let reason = format!(
+            "its record in {DB_FILE} could not be read ({e}); it was moved to the damaged_jobs table"
+        );
+        set_damaged(&tx, name, &reason, Some(&text))?;
+        tx.execute("DELETE FROM jobs WHERE name = ?1", [clamp(name)])?;
+        opened.damaged.push((name, reason));
+    }
+    tx.commit()
+}
+
+/// Ends every job the database holds as unfinished (see
+/// [`JobRecord::finish_interrupted`]).
+fn recover(conn: &mut Connection) -> rusqlite::Result<()> {
+    let unfinished: Vec<String> = {
+        let mut st = conn.prepare(
+            "SELECT head FROM jobs WHERE state NOT IN ('finished', 'failed', 'stopped')",
+        )?;
+        st.query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for text in unfinished {
+        let head: JobHead = parse(&text)?;
+        let name = head.name;
+        let nodes: Vec<NodeRecord> = conn
+            .prepare("SELECT record FROM nodes WHERE job = ?1 ORDER BY idx")?
+            .query_map([clamp(name)], |r| r.get::<_, String>(0))?
+            .map(|r| r.and_then(|t| parse(&t)))
+            .collect::<rusqlite::Result<_>>()?;
+        let events: Vec<EventRecord> = conn
+            .prepare("SELECT record FROM events WHERE job = ?1 ORDER BY id")?
+            .query_map([clamp(name)], |r| r.get::<_, String>(0))?
+            .map(|r| r.and_then(|t| parse(&t)))
+            .collect::<rusqlite::Result<_>>()?;
+        let mut rec = JobRecord {
+            head,
+            nodes,
+            events,
+            pending: Vec::new(),
+        };
+        if !rec.finish_interrupted(INTERRUPTED) {
+            continue;
+        }
+        tracing::warn!(
+            job = name,
+            "job was unfinished when the service stopped; ended it"
+        );
+        let tx = conn.transaction()?;
+        let rows = pending_rows(&mut rec);
+        write_rows(&tx, &rows)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The rows of a record's pending changes, which are cleared.
+fn pending_rows(rec: &mut JobRecord) -> Vec<Row> {
+    let pending = std::mem::take(&mut rec.pending);
+    let mut rows = Vec::with_capacity(pending.len() + 1);
+    let mut head = false;
+    for p in pending {
+        match p {
+            Pending::Head => head = true,
+            Pending::Node(i) if i < rec.nodes.len() => rows.push(node_row(rec, i)),
+            Pending::Node(_) => {}
+            Pending::Event(id) => {
+                if let Some(e) = rec.events.get(id as usize - 1) {
+                    rows.push(Row::Event {
+                        job: rec.name,
+                        id,
+                        node: e.node,
+                        record: to_json(e),
+                    });
+                }
+            }
+        }
+    }
+    // Counts in the head are for finished jobs (the last save is a state
+    // change); a live job's counts come from memory.
+    if head {
+        rows.push(job_row(rec));
+    }
+    rows
+}
+
+/// Imports the JSON files older versions kept under `<state_dir>/jobs/`,
+/// once; the files are left where they are.
+fn import_json(conn: &mut Connection, dir: &Path, opened: &mut Opened) -> rusqlite::Result<()> {
+    let done: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'json_imported'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if done.is_some() || !dir.is_dir() {
+        return Ok(());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let tx = conn.transaction()?;
+    let mut imported = 0usize;
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let id = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok());
+        match serde_json::from_str::<JobRecord>(&text) {
+            Ok(mut rec) => {
+                let mut rows = vec![job_row(&rec)];
+                rows.extend((0..rec.nodes.len()).map(|i| node_row(&rec, i)));
+                rows.extend(rec.events.iter().enumerate().map(|(i, e)| Row::Event {
+                    job: rec.name,
+                    id: i as u64 + 1,
+                    node: e.node,
+                    record: to_json(e),
+                }));
+                rec.pending.clear();
+                write_rows(&tx, &rows)?;
+                imported += 1;
+            }
+            Err(e) => {
+                let reason = format!(
+                    "{} could not be read ({e}); it was kept in the damaged_jobs table",
+                    path.display()
+                );
+                if let Some(id) = id {
+                    set_damaged(&tx, id, &reason, Some(&text))?;
+                }
+                opened.damaged.push((id.unwrap_or(0), reason));
+            }
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('json_imported', 1)",
+        [],
+    )?;
+    tx.commit()?;
+    if imported > 0 {
+        tracing::info!(jobs = imported, dir = %dir.display(), "imported the job history of an older version");
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Integration tests: the orchestrator served on 127.0.0.1:0, driven over HTTP
+//! with reqwest, running the shell-script tasks under `tests/fixtures/modules`.
+
+mod common;
+
+mod auth;
+mod behaviour;
+mod crash;
+mod execution;
+mod hostile;
+mod paging;
+mod persistence;
+mod pxp;
+mod tls;
+mod whole_api;
+mod wire;
