@@ -44,6 +44,7 @@ mod scope;
 mod store;
 mod time;
 mod tls;
+pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
