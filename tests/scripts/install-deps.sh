@@ -50,6 +50,14 @@ TOOLS=(
   "apt-ftparchive apt-utils"
   "openssl openssl"
   "/usr/bin/time time"
+  "sshd openssh-server"
+  "ssh openssh-client"
+  "ssh-keygen openssh-client"
+  "ssh-keyscan openssh-client"
+  "sudo sudo"
+  "unshare util-linux"
+  "nsenter util-linux"
+  "mountpoint util-linux"
 )
 # Packages needed for what they hold, not for a command: the PostgreSQL server PuppetDB uses,
 # the puppetserver's PuppetDB terminus, the CA bundle curl and apt use.
