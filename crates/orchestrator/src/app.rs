@@ -38,6 +38,8 @@ pub struct App {
     pub spawner: crate::exec::Spawner,
     /// Certname → position in `config.inventory.nodes`.
     node_index: std::collections::HashMap<String, usize>,
+    /// What SSH runs share (known_hosts, the handshake limit).
+    pub ssh: crate::transport::ssh::Ssh,
 }
 
 /// A job looked up by name.
@@ -52,6 +54,13 @@ pub enum Found {
 impl App {
     pub fn new(config: Config, base: String) -> Result<Self, Error> {
         let (store, opened) = Store::open(config.state_dir.as_deref())?;
+        // Kick's own file first, then the system's, then any given.
+        let mut known_hosts = vec![
+            store.dir().join("known_hosts"),
+            std::path::PathBuf::from("/etc/ssh/ssh_known_hosts"),
+        ];
+        known_hosts.extend(config.known_hosts.iter().cloned());
+        let ssh = crate::transport::ssh::Ssh::new(known_hosts, config.ssh_connect_limit);
         let node_index = config
             .inventory
             .nodes
@@ -78,11 +87,28 @@ impl App {
             running: AtomicUsize::new(0),
             idle: Notify::new(),
             spawner: crate::exec::Spawner::default(),
+            ssh,
             node_index,
         })
     }
 
     /// A simulated node by certname.
+    /// How `certname` is reached: an SSH connection (an inventory entry or
+    /// one given in the config), else a local node; `None` when unknown.
+    pub fn target(&self, certname: &str) -> Option<crate::transport::Target> {
+        if let Some(t) = self
+            .config
+            .ssh_targets
+            .iter()
+            .find(|t| t.certname == certname)
+        {
+            return Some(crate::transport::Target::Ssh(t.clone()));
+        }
+        self.node(certname)
+            .cloned()
+            .map(crate::transport::Target::Local)
+    }
+
     pub fn node(&self, certname: &str) -> Option<&crate::config::NodeSpec> {
         self.node_index
             .get(certname)

@@ -13,6 +13,8 @@ use crate::error::Error;
 pub const DEFAULT_CONCURRENCY: usize = 250;
 /// Default request body limit (PE's orchestrator refuses large bodies too).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// SSH handshakes at once, as PE's `bolt_server::concurrency`.
+pub const DEFAULT_SSH_CONNECT_LIMIT: usize = 100;
 /// Per-stream output cap, as pxp-agent's default `max-message-size` (64 MiB).
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
 
@@ -212,6 +214,14 @@ pub struct Config {
     /// Niceness of task processes (default 19): simulated nodes are other
     /// machines in real life, so their load should not slow the service.
     pub task_nice: Option<i32>,
+    /// OpenSSH known_hosts files SSH nodes' host keys are checked against,
+    /// besides `<state-dir>/known_hosts` and `/etc/ssh/ssh_known_hosts`.
+    pub known_hosts: Vec<PathBuf>,
+    /// SSH handshakes at once (default 100, as PE's bolt-server concurrency).
+    pub ssh_connect_limit: usize,
+    /// SSH nodes given directly (in-process use, tests), besides the Node
+    /// Inventory API's connection entries.
+    pub ssh_targets: Vec<crate::transport::SshTarget>,
 }
 
 impl Config {
@@ -232,6 +242,9 @@ impl Config {
             base_url: None,
             kill_grace: std::time::Duration::from_secs(5),
             task_nice: Some(19),
+            known_hosts: Vec::new(),
+            ssh_connect_limit: DEFAULT_SSH_CONNECT_LIMIT,
+            ssh_targets: Vec::new(),
         }
     }
 
@@ -300,6 +313,16 @@ impl ConfigBuilder {
     /// Sets the state directory.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.0.state_dir = Some(dir.into());
+        self
+    }
+    /// Adds an SSH node.
+    pub fn ssh_target(mut self, t: crate::transport::SshTarget) -> Self {
+        self.0.ssh_targets.push(t);
+        self
+    }
+    /// Adds a known_hosts file for SSH nodes' host keys.
+    pub fn known_hosts(mut self, path: impl Into<PathBuf>) -> Self {
+        self.0.known_hosts.push(path.into());
         self
     }
     /// Sets the global concurrency.

@@ -39,6 +39,19 @@ pub enum Ending {
     Killed(StopLevel),
     /// It could not be started.
     SpawnFailed(String),
+    /// The node could not be reached or prepared (SSH nodes): Bolt's error.
+    Failed(TransportError),
+}
+
+/// A node that could not be reached or prepared, in Bolt's terms: `kind`
+/// (`puppetlabs.tasks/connect-error`, `escalate-error`, `task_file_error`)
+/// and `issue_code` (CONNECT_ERROR, AUTH_ERROR, HOST_KEY_ERROR, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportError {
+    pub kind: String,
+    pub issue_code: String,
+    pub msg: String,
+    pub details: serde_json::Value,
 }
 
 /// A finished process.

@@ -21,6 +21,7 @@ use crate::exec::{self, Ending, Outcome, StopLevel};
 use crate::job::JobHandle;
 use crate::job::{Command, Detail};
 use crate::time;
+use crate::transport::Target;
 
 /// Kind of the `_error` pxp-agent reports when it cannot run a task.
 pub const EXECUTION_ERROR: &str = "puppetlabs.pxp-agent/execution-error";
@@ -43,8 +44,9 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// Deploy's `concurrency`.
     pub job_concurrency: Option<usize>,
-    /// Inventory entries in the job's node order (`None`: unknown node).
-    pub nodes: Vec<Option<NodeSpec>>,
+    /// How each node is reached, in the job's node order (`None`: unknown
+    /// node).
+    pub nodes: Vec<Option<Target>>,
     /// Public base URL, for links in results.
     pub base: String,
     /// Output cap per stream.
@@ -119,7 +121,10 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
             skip_rest(&job, idx, &what);
             break;
         }
-        let Some(spec) = spec.as_ref().filter(|s| s.connected) else {
+        let Some(spec) = spec.as_ref().filter(|t| match t {
+            Target::Local(n) => n.connected,
+            Target::Ssh(_) => true,
+        }) else {
             let mut rec = job.lock();
             let name = rec.nodes[idx].name.clone();
             let msg = format!(
@@ -175,7 +180,21 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         );
         running.spawn(async move {
             let ran = AssertUnwindSafe(async {
-                let outcome = run_node(&app2, &job2, &plan2, &spec2, &stdin2).await;
+                let outcome = match &spec2 {
+                    Target::Local(node) => run_node(&app2, &job2, &plan2, node, &stdin2).await,
+                    Target::Ssh(t) => {
+                        let run = crate::transport::ssh::Job {
+                            task_name: &plan2.task_name,
+                            files: &plan2.files,
+                            input: &plan2.input,
+                            input_method: &plan2.input_method,
+                            timeout: plan2.timeout,
+                            kill_grace: app2.kill_grace,
+                            max_output: plan2.max_output,
+                        };
+                        app2.ssh.run(t, run, job2.stop.subscribe()).await
+                    }
+                };
                 record(&job2, &plan2, idx, outcome);
             })
             .catch_unwind()
@@ -396,6 +415,17 @@ pub fn task_result(outcome: &Outcome, max_output: usize) -> (NodeState, Value) {
         json!({ "_error": {
         "kind": kind, "msg": msg, "details": details } })
     };
+    if let Ending::Failed(e) = &outcome.ending {
+        let mut details = e.details.clone();
+        if let Some(d) = details.as_object_mut() {
+            d.insert("issue_code".into(), json!(e.issue_code));
+        }
+        return (
+            NodeState::Failed,
+            json!({ "_error": {
+                "kind": e.kind, "issue_code": e.issue_code, "msg": e.msg, "details": details } }),
+        );
+    }
     if let Ending::SpawnFailed(msg) = &outcome.ending {
         return (
             NodeState::Failed,
@@ -448,7 +478,7 @@ pub fn task_result(outcome: &Outcome, max_output: usize) -> (NodeState, Value) {
             "The task was killed because its job was force-stopped".to_owned(),
             json!({ "exitcode": null }),
         )),
-        Ending::SpawnFailed(_) => None,
+        Ending::SpawnFailed(_) | Ending::Failed(_) => None,
     };
     let mut state = if has_error {
         NodeState::Failed

@@ -331,11 +331,7 @@ pub(crate) fn created(app: &App, name: u64) -> Response {
 /// id is given out, so an id once answered is never handed out again.
 pub(crate) async fn start(app: &Arc<App>, mut rec: JobRecord, mut plan: Plan) -> ApiResult<u64> {
     let name = rec.name;
-    plan.nodes = rec
-        .nodes
-        .iter()
-        .map(|n| app.node(&n.name).cloned())
-        .collect();
+    plan.nodes = rec.nodes.iter().map(|n| app.target(&n.name)).collect();
     app.store.create(&mut rec);
     app.store.flush().await.map_err(Failure::internal)?;
     let job = Arc::new(JobHandle::new(rec, app.store.clone()));

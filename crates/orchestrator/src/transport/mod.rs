@@ -5,6 +5,8 @@
 //! runner, the store and the API see only [`Target`] and the
 //! [`crate::exec::Outcome`] a run ends with.
 
+pub mod ssh;
+
 use std::time::Duration;
 
 use secrecy::SecretString;

@@ -11,6 +11,7 @@ mod hostile;
 mod paging;
 mod persistence;
 mod pxp;
+mod ssh;
 mod tls;
 mod whole_api;
 mod wire;

@@ -1,0 +1,205 @@
+//! One exec channel on a node's SSH session: the sudo prompt answered, the
+//! script's `KICK-READY` line awaited before its stdin is sent, stdout and
+//! stderr collected up to a cap, and the exit status or signal read.
+
+use russh::ChannelMsg;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::scripts::READY;
+
+/// How sudo went, when it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Escalation {
+    /// sudo asked for a password the connection does not have.
+    NoPassword,
+    /// sudo said the password was wrong.
+    BadPassword,
+    /// sudo refused the user (`not in the sudoers file`, `not allowed`,
+    /// `must have a tty`); the line it printed.
+    Denied(String),
+}
+
+/// A finished channel.
+#[derive(Debug, Default)]
+pub struct Finished {
+    pub stdout: Vec<u8>,
+    /// Without sudo's prompt and the `KICK-*` lines.
+    pub stderr: Vec<u8>,
+    /// `KICK-*` lines the script printed on stderr, in order.
+    pub markers: Vec<String>,
+    /// The PID the script reported when it got going.
+    pub ready_pid: Option<u32>,
+    pub exit_status: Option<u32>,
+    pub exit_signal: Option<String>,
+    /// Output past the cap was dropped.
+    pub overflow: bool,
+    /// sudo failed.
+    pub escalation: Option<Escalation>,
+    /// The channel ended without an exit status or signal: the connection
+    /// was lost (or sshd died).
+    pub lost: bool,
+}
+
+/// What the channel is given.
+pub struct Input<'a> {
+    /// Sent once the script is ready, then EOF.
+    pub stdin: Vec<u8>,
+    /// Answers sudo's prompt.
+    pub sudo_password: Option<&'a SecretString>,
+    /// The prompt sudo was given (`-p`), when escalating.
+    pub prompt: Option<&'a str>,
+    /// Cap per stream.
+    pub max_output: usize,
+}
+
+fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize, overflow: &mut bool) {
+    let room = cap.saturating_sub(buf.len());
+    if data.len() > room {
+        *overflow = true;
+    }
+    buf.extend_from_slice(&data[..data.len().min(room)]);
+}
+
+/// Reads stderr as it comes: whole lines are checked for the markers and for
+/// sudo's answers; a partial line is checked for the prompt.
+struct Stderr {
+    partial: Vec<u8>,
+}
+
+enum Event {
+    Prompt,
+    Ready(Option<u32>),
+    Sudo(Escalation),
+}
+
+impl Stderr {
+    fn feed(
+        &mut self,
+        data: &[u8],
+        out: &mut Finished,
+        prompt: Option<&str>,
+        cap: usize,
+        ready: bool,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.partial.extend_from_slice(data);
+        while let Some(nl) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=nl).collect();
+            let text = String::from_utf8_lossy(&line);
+            let trimmed = text.trim_end();
+            if let Some(rest) = trimmed.strip_prefix("KICK-") {
+                if rest.starts_with(&READY["KICK-".len()..]) && out.ready_pid.is_none() {
+                    let pid = trimmed
+                        .split_whitespace()
+                        .nth(2)
+                        .and_then(|p| p.parse().ok());
+                    out.ready_pid = pid;
+                    events.push(Event::Ready(pid));
+                }
+                out.markers.push(trimmed.to_owned());
+                continue;
+            }
+            if !ready {
+                if trimmed.contains("Sorry, try again") {
+                    events.push(Event::Sudo(Escalation::BadPassword));
+                    continue;
+                }
+                if trimmed.contains("is not in the sudoers file")
+                    || trimmed.contains("is not allowed to execute")
+                    || trimmed.contains("must have a tty")
+                    || trimmed.contains("a password is required")
+                {
+                    events.push(Event::Sudo(Escalation::Denied(trimmed.to_owned())));
+                    continue;
+                }
+            }
+            push_capped(&mut out.stderr, &line, cap, &mut out.overflow);
+        }
+        if let Some(p) = prompt
+            && !ready
+            && self.partial.ends_with(p.as_bytes())
+        {
+            self.partial.clear();
+            events.push(Event::Prompt);
+        }
+        events
+    }
+
+    fn finish(&mut self, out: &mut Finished, cap: usize) {
+        let rest = std::mem::take(&mut self.partial);
+        push_capped(&mut out.stderr, &rest, cap, &mut out.overflow);
+    }
+}
+
+/// Drives `channel` (already `exec`ed) to its end. `on_ready` is told the
+/// script's PID the moment it is known (the run's stop needs it early).
+pub async fn drive(
+    mut channel: russh::Channel<russh::client::Msg>,
+    input: Input<'_>,
+    mut on_ready: impl FnMut(Option<u32>),
+) -> Finished {
+    let mut out = Finished::default();
+    let mut stderr = Stderr {
+        partial: Vec::new(),
+    };
+    let mut ready = false;
+    let mut stdin = Some(input.stdin);
+    let mut prompts = 0;
+    loop {
+        let Some(msg) = channel.wait().await else {
+            break;
+        };
+        match msg {
+            ChannelMsg::Data { data } => {
+                push_capped(&mut out.stdout, &data, input.max_output, &mut out.overflow);
+            }
+            ChannelMsg::ExtendedData { data, ext: 1 } => {
+                let events = stderr.feed(&data, &mut out, input.prompt, input.max_output, ready);
+                for e in events {
+                    match e {
+                        Event::Prompt => {
+                            prompts += 1;
+                            let Some(pw) = input.sudo_password.filter(|_| prompts == 1) else {
+                                // No password, or a second prompt after a
+                                // wrong one: end sudo's wait with EOF.
+                                if out.escalation.is_none() {
+                                    out.escalation = Some(if prompts == 1 {
+                                        Escalation::NoPassword
+                                    } else {
+                                        Escalation::BadPassword
+                                    });
+                                }
+                                let _ = channel.eof().await;
+                                continue;
+                            };
+                            let line = format!("{}\n", pw.expose_secret());
+                            let _ = channel.data_bytes(line.into_bytes()).await;
+                        }
+                        Event::Sudo(why) => {
+                            out.escalation.get_or_insert(why);
+                            let _ = channel.eof().await;
+                        }
+                        Event::Ready(pid) => {
+                            ready = true;
+                            on_ready(pid);
+                            if let Some(bytes) = stdin.take() {
+                                if !bytes.is_empty() {
+                                    let _ = channel.data_bytes(bytes).await;
+                                }
+                                let _ = channel.eof().await;
+                            }
+                        }
+                    }
+                }
+            }
+            ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                out.exit_signal = Some(format!("{signal_name:?}"));
+            }
+            _ => {}
+        }
+    }
+    stderr.finish(&mut out, input.max_output);
+    out.lost = out.exit_status.is_none() && out.exit_signal.is_none();
+    out
+}

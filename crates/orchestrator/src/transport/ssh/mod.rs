@@ -1,0 +1,527 @@
+//! Running a task on a node over SSH, as PE's bolt-server does for agentless
+//! nodes, and where it falls short, better (reference agentless-ssh.md §5):
+//!
+//! - one session per node per job, every step a channel on it, keepalives on;
+//! - the task's files in a cache on the node keyed by sha256, checked before
+//!   each use and uploaded only when missing (a second job uploads nothing);
+//! - a per-run directory (0700) removed at the end;
+//! - `run-as` through sudo with the prompt answered, its failures named
+//!   (NO_PASSWORD, SUDO_DENIED, BAD_PASSWORD), never a hang;
+//! - a timeout or a force stop ends the task's whole tree on the node
+//!   (TERM, grace, KILL, then a check), where Bolt abandons it;
+//! - a lost connection fails the node with that reason, never success unseen.
+
+mod channel;
+mod connect;
+mod scripts;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, watch};
+
+use self::channel::{Escalation, Finished, Input};
+use self::scripts::Launch;
+use crate::cache::TaskFile;
+use crate::exec::{Ending, Outcome, StopLevel, TransportError};
+use crate::transport::SshTarget;
+
+/// What every SSH run shares.
+#[derive(Debug)]
+pub struct Ssh {
+    /// OpenSSH known_hosts files host keys are checked against.
+    pub known_hosts: Arc<Vec<PathBuf>>,
+    /// Handshakes at once (set-up is the costly part; PE limits its
+    /// bolt-server requests the same way).
+    pub connecting: Semaphore,
+}
+
+/// One run of a task.
+#[derive(Debug)]
+pub struct Job<'a> {
+    pub task_name: &'a str,
+    /// The executable first.
+    pub files: &'a [TaskFile],
+    /// The job's input; `_installdir` and `_task` are added here.
+    pub input: &'a [(String, Value)],
+    pub input_method: &'a str,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub max_output: usize,
+}
+
+fn failed(kind: &str, issue_code: &str, msg: String, details: Value) -> Outcome {
+    Outcome {
+        ending: Ending::Failed(TransportError {
+            kind: kind.to_owned(),
+            issue_code: issue_code.to_owned(),
+            msg,
+            details,
+        }),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        overflow: false,
+    }
+}
+
+const CONNECT_ERROR: &str = "puppetlabs.tasks/connect-error";
+const ESCALATE_ERROR: &str = "puppetlabs.tasks/escalate-error";
+const FILE_ERROR: &str = "puppetlabs.tasks/task_file_error";
+
+impl Ssh {
+    /// Known-hosts files and the handshake limit.
+    pub fn new(known_hosts: Vec<PathBuf>, connect_limit: usize) -> Ssh {
+        Ssh {
+            known_hosts: Arc::new(known_hosts),
+            connecting: Semaphore::new(connect_limit.clamp(1, 100_000)),
+        }
+    }
+
+    /// Runs `job` on `t` to its end.
+    pub async fn run(
+        &self,
+        t: &SshTarget,
+        job: Job<'_>,
+        mut stop: watch::Receiver<StopLevel>,
+    ) -> Outcome {
+        if *stop.borrow() >= StopLevel::Force {
+            return killed(*stop.borrow());
+        }
+        let session = {
+            let _permit = self.connecting.acquire().await;
+            tokio::select! {
+                s = connect::open(t, self.known_hosts.clone()) => s,
+                l = stop.wait_for(|l| *l >= StopLevel::Force) => {
+                    let level = l.map_or(StopLevel::Force, |l| *l);
+                    return killed(level);
+                }
+            }
+        };
+        let session = match session {
+            Ok(s) => s,
+            Err(e) => {
+                return failed(
+                    CONNECT_ERROR,
+                    e.issue_code,
+                    e.msg,
+                    json!({ "node": t.certname, "hostname": t.hostname, "port": t.port }),
+                );
+            }
+        };
+        let outcome = Run::new(t, &job, &session).go(stop).await;
+        // A clean goodbye; the session is dropped either way.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            session.disconnect(russh::Disconnect::ByApplication, "", "en"),
+        )
+        .await;
+        outcome
+    }
+}
+
+fn killed(level: StopLevel) -> Outcome {
+    Outcome {
+        ending: Ending::Killed(level),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        overflow: false,
+    }
+}
+
+/// One task run on an open session.
+struct Run<'a> {
+    t: &'a SshTarget,
+    job: &'a Job<'a>,
+    session: &'a connect::Session,
+    id: String,
+    launch: Launch,
+    sudo_password: Option<&'a SecretString>,
+}
+
+impl<'a> Run<'a> {
+    fn new(t: &'a SshTarget, job: &'a Job<'a>, session: &'a connect::Session) -> Run<'a> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let run_as = t.run_as.clone().filter(|u| *u != t.user);
+        Run {
+            launch: Launch {
+                run_as,
+                prompt: format!("[sudo] kick {id} password: "),
+            },
+            sudo_password: t.sudo_password.as_ref().or(t.password.as_ref()),
+            t,
+            job,
+            session,
+            id,
+        }
+    }
+
+    fn rundir(&self) -> String {
+        format!(
+            "{}/kick-run-{}",
+            self.t.tmpdir.trim_end_matches('/'),
+            self.id
+        )
+    }
+
+    /// `<sha256>/<name>[=<install path>]` for each file, executable first.
+    fn file_args(&self) -> Vec<String> {
+        let multi = self.job.files.len() > 1;
+        self.job
+            .files
+            .iter()
+            .map(|f| {
+                if multi {
+                    format!("{}/{}={}", f.sha256, f.filename, f.install)
+                } else {
+                    format!("{}/{}", f.sha256, f.filename)
+                }
+            })
+            .collect()
+    }
+
+    /// The input, stdin and `PT_*` variables as pxp-agent and Bolt give them.
+    fn input(&self) -> (Vec<u8>, Vec<(String, String)>) {
+        let mut input: Vec<(String, Value)> = self.job.input.to_vec();
+        if self.job.files.len() > 1 {
+            input.push(("_installdir".into(), json!(self.rundir())));
+        }
+        input.push(("_task".into(), json!(self.job.task_name)));
+        let mut env = Vec::new();
+        if self.job.input_method != "stdin" {
+            for (k, v) in &input {
+                let s = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                env.push((format!("PT_{k}"), s));
+            }
+        }
+        let stdin = if self.job.input_method != "environment" {
+            let map: serde_json::Map<String, Value> = input.into_iter().collect();
+            serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        (stdin, env)
+    }
+
+    async fn channel(&self) -> Result<russh::Channel<russh::client::Msg>, Outcome> {
+        self.session
+            .channel_open_session()
+            .await
+            .map_err(|e| self.lost(&e.to_string()))
+    }
+
+    fn lost(&self, why: &str) -> Outcome {
+        failed(
+            CONNECT_ERROR,
+            "CONNECTION_LOST",
+            format!(
+                "The connection to {} was lost ({why}); the task's outcome is unknown",
+                self.t.certname
+            ),
+            json!({ "node": self.t.certname }),
+        )
+    }
+
+    /// Runs `command` on a new channel with `stdin`.
+    async fn exec(
+        &self,
+        command: String,
+        stdin: Vec<u8>,
+        on_ready: impl FnMut(Option<u32>),
+    ) -> Result<Finished, Outcome> {
+        let channel = self.channel().await?;
+        channel
+            .exec(true, command.into_bytes())
+            .await
+            .map_err(|e| self.lost(&e.to_string()))?;
+        let input = Input {
+            stdin,
+            sudo_password: self.sudo_password,
+            prompt: self
+                .launch
+                .run_as
+                .as_ref()
+                .map(|_| self.launch.prompt.as_str()),
+            max_output: self.job.max_output,
+        };
+        Ok(channel::drive(channel, input, on_ready).await)
+    }
+
+    /// An escalation or script failure in `f`, if any.
+    fn step_failure(&self, f: &Finished) -> Option<Outcome> {
+        if let Some(e) = &f.escalation {
+            let user = self.launch.run_as.as_deref().unwrap_or("root");
+            let (code, msg) = match e {
+                Escalation::NoPassword => (
+                    "NO_PASSWORD",
+                    format!(
+                        "Sudo password for user {} was not provided for {} (set sudo-password or password in its connection entry)",
+                        self.t.user, self.t.certname
+                    ),
+                ),
+                Escalation::BadPassword => (
+                    "BAD_PASSWORD",
+                    format!(
+                        "Sudo password for user {} was not accepted on {} (check sudo-password in its connection entry)",
+                        self.t.user, self.t.certname
+                    ),
+                ),
+                Escalation::Denied(line) => (
+                    "SUDO_DENIED",
+                    format!(
+                        "User {} may not run commands as {user} with sudo on {}: {line}",
+                        self.t.user, self.t.certname
+                    ),
+                ),
+            };
+            return Some(failed(
+                ESCALATE_ERROR,
+                code,
+                msg,
+                json!({ "node": self.t.certname, "user": self.t.user, "run_as": user }),
+            ));
+        }
+        let err = f
+            .markers
+            .iter()
+            .find_map(|m| m.strip_prefix(scripts::ERR))?;
+        let mut parts = err.trim_start().splitn(2, ' ');
+        let code = parts.next().unwrap_or("WRITE_ERROR").to_owned();
+        let msg = parts.next().unwrap_or_default().to_owned();
+        Some(failed(
+            FILE_ERROR,
+            &code,
+            format!("{msg} on {}", self.t.certname),
+            json!({ "node": self.t.certname, "tmpdir": self.t.tmpdir }),
+        ))
+    }
+
+    /// Uploads the files the node's cache lacks (`KICK-NEED <sha>/<name>...`).
+    async fn upload(&self, need: &str) -> Result<(), Outcome> {
+        for want in need.split_whitespace() {
+            let Some(file) = self
+                .job
+                .files
+                .iter()
+                .find(|f| format!("{}/{}", f.sha256, f.filename) == want)
+            else {
+                continue;
+            };
+            let bytes = tokio::fs::read(&file.source).await.map_err(|e| {
+                failed(
+                    FILE_ERROR,
+                    "WRITE_ERROR",
+                    format!(
+                        "Could not read the task file {}: {e}",
+                        file.source.display()
+                    ),
+                    json!({}),
+                )
+            })?;
+            let cmd = self
+                .launch
+                .upload(&self.t.tmpdir, &self.id, &file.sha256, &file.filename);
+            let f = self.exec(cmd, bytes, |_| {}).await?;
+            if let Some(o) = self.step_failure(&f) {
+                return Err(o);
+            }
+            if f.lost {
+                return Err(self.lost("during the upload"));
+            }
+            if f.exit_status != Some(0) {
+                return Err(failed(
+                    FILE_ERROR,
+                    "WRITE_ERROR",
+                    format!(
+                        "Could not upload {} to {}: {}",
+                        file.filename,
+                        self.t.certname,
+                        String::from_utf8_lossy(&f.stderr).trim()
+                    ),
+                    json!({ "node": self.t.certname }),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn go(self, mut stop: watch::Receiver<StopLevel>) -> Outcome {
+        let (stdin, env) = self.input();
+        let files = self.file_args();
+        let started = tokio::time::Instant::now();
+        let deadline = self.job.timeout.and_then(|t| started.checked_add(t));
+        for attempt in 0..2 {
+            let pid = Arc::new(Mutex::new(None::<u32>));
+            let pid_w = pid.clone();
+            let cmd = self.launch.run(&self.t.tmpdir, &self.id, &files, &env);
+            let run = self.exec(cmd, stdin.clone(), move |p| {
+                *pid_w.lock().unwrap_or_else(|e| e.into_inner()) = p;
+            });
+            tokio::pin!(run);
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(sleep);
+            let mut ending = None;
+            let finished = loop {
+                tokio::select! {
+                    f = &mut run => break f,
+                    () = &mut sleep, if ending.is_none() => {
+                        let t = self.job.timeout.unwrap_or_default();
+                        ending = Some(Ending::TimedOut(t));
+                        self.stop_tree(&pid, self.job.kill_grace).await;
+                    }
+                    changed = stop.changed(), if ending.is_none() => {
+                        if changed.is_err() {
+                            stop = watch::channel(StopLevel::None).1;
+                            continue;
+                        }
+                        let level = *stop.borrow();
+                        if level >= StopLevel::Force {
+                            ending = Some(Ending::Killed(level));
+                            self.stop_tree(&pid, Duration::ZERO).await;
+                        }
+                    }
+                }
+            };
+            let f = match finished {
+                Ok(f) => f,
+                Err(o) => return o,
+            };
+            if let Some(ending) = ending {
+                return Outcome {
+                    ending,
+                    stdout: f.stdout,
+                    stderr: f.stderr,
+                    overflow: f.overflow,
+                };
+            }
+            if let Some(o) = self.step_failure(&f) {
+                return o;
+            }
+            let need = f
+                .markers
+                .iter()
+                .find_map(|m| m.strip_prefix(scripts::NEED))
+                .map(str::to_owned);
+            if f.exit_status == Some(scripts::EXIT_NEED) && f.ready_pid.is_none() {
+                match need {
+                    Some(need) if attempt == 0 => {
+                        if let Err(o) = self.upload(&need).await {
+                            return o;
+                        }
+                        continue;
+                    }
+                    _ => {
+                        return failed(
+                            FILE_ERROR,
+                            "WRITE_ERROR",
+                            format!(
+                                "The task's files were uploaded to {} but its cache still lacks them",
+                                self.t.certname
+                            ),
+                            json!({ "node": self.t.certname }),
+                        );
+                    }
+                }
+            }
+            return self.outcome(f);
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// The outcome of a run channel that ended by itself.
+    fn outcome(&self, f: Finished) -> Outcome {
+        if f.lost {
+            let mut o = self.lost("while the task ran");
+            o.stdout = f.stdout;
+            o.stderr = f.stderr;
+            return o;
+        }
+        // The task's own status, as the script saw it; the script's exit
+        // status when the script itself was ended.
+        let task_rc = f
+            .markers
+            .iter()
+            .rev()
+            .find_map(|m| m.strip_prefix(scripts::EXIT))
+            .and_then(|rc| rc.trim().parse::<i32>().ok());
+        let stderr_text = String::from_utf8_lossy(&f.stderr);
+        if task_rc == Some(126) && stderr_text.contains("Permission denied") {
+            return failed(
+                FILE_ERROR,
+                "TMPDIR_ERROR",
+                format!(
+                    "The task could not be executed on {} (exit 126, Permission denied): tmpdir {} is probably on a filesystem mounted noexec; set tmpdir in the node's connection entry to a directory that allows execution",
+                    self.t.certname, self.t.tmpdir
+                ),
+                json!({ "node": self.t.certname, "tmpdir": self.t.tmpdir, "exit_code": 126 }),
+            );
+        }
+        let ending = match (task_rc, f.exit_signal, f.exit_status) {
+            (_, Some(sig), _) => Ending::Signaled(signal_number(&sig)),
+            (Some(rc), None, _) if rc > 128 && rc < 160 && f.exit_status == Some(rc as u32) => {
+                // The shell's code for a task killed by signal rc - 128.
+                Ending::Signaled(rc - 128)
+            }
+            (Some(rc), None, _) => Ending::Exited(rc),
+            (None, None, Some(st)) => Ending::Exited(st as i32),
+            (None, None, None) => Ending::Exited(-1),
+        };
+        Outcome {
+            ending,
+            stdout: f.stdout,
+            stderr: f.stderr,
+            overflow: f.overflow,
+        }
+    }
+
+    /// Ends the run's tree on the node through a second channel. Before the
+    /// run reported its PID nothing of the task runs yet: then closing the
+    /// run's channel is enough (the caller's wait ends it).
+    async fn stop_tree(&self, pid: &Mutex<Option<u32>>, grace: Duration) {
+        let Some(pid) = *pid.lock().unwrap_or_else(|e| e.into_inner()) else {
+            return;
+        };
+        let cmd = self.launch.stop(pid, grace.as_secs());
+        let limit = grace + Duration::from_secs(15);
+        match tokio::time::timeout(limit, self.exec(cmd, Vec::new(), |_| {})).await {
+            Ok(Ok(f)) => {
+                let out = String::from_utf8_lossy(&f.stdout);
+                if out.contains(scripts::LEFT) {
+                    tracing::warn!(node = %self.t.certname, "processes survived the stop: {}", out.trim());
+                }
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(node = %self.t.certname, "could not stop the task's processes on the node");
+            }
+        }
+    }
+}
+
+/// The number of a signal SSH names (`TERM`, `KILL`...).
+fn signal_number(name: &str) -> i32 {
+    match name.trim_matches('"') {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        _ => 0,
+    }
+}

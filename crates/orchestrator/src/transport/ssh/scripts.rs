@@ -1,0 +1,256 @@
+//! The POSIX `sh` scripts Kick runs on an SSH node, and the command lines
+//! that start them. Each runs under `sh -c`, after sudo when the connection
+//! escalates, and first says on stderr that it got that far (a line
+//! `KICK-READY <id> <pid>`): only then does Kick send the script's stdin, so
+//! a sudo password prompt never receives task input and task input never
+//! reaches sudo.
+//!
+//! The node needs a POSIX shell, coreutils' `sha256sum`, `awk` and `/proc`:
+//! every Linux that runs Puppet has them.
+
+use std::fmt::Write as _;
+
+/// The line that ends the escalation phase.
+pub const READY: &str = "KICK-READY";
+/// The run script's request for files the node's cache lacks.
+pub const NEED: &str = "KICK-NEED";
+/// A failure of a script's own step: `KICK-ERR <ISSUE_CODE> <message>`.
+pub const ERR: &str = "KICK-ERR";
+/// The stop script's report: `KICK-STOPPED <TERM|KILL> <pid>...`.
+pub const STOPPED: &str = "KICK-STOPPED";
+/// The stop script's report of what survived KILL.
+pub const LEFT: &str = "KICK-LEFT";
+/// The run script's exit status of the task (the script's own status may
+/// come from a signal to the script).
+pub const EXIT: &str = "KICK-EXIT";
+
+/// Exit status of the run script when files must be uploaded first.
+pub const EXIT_NEED: u32 = 100;
+
+/// Quotes `s` for a POSIX shell.
+pub fn quote(s: &str) -> String {
+    // shlex refuses only NUL bytes, which no path or value of ours holds;
+    // drop them rather than fail.
+    shlex::try_quote(&s.replace('\0', ""))
+        .map(|c| c.into_owned())
+        .unwrap_or_default()
+}
+
+/// The cache directory of the effective user, under `tmpdir`, checked to be
+/// its own and private before anything in it is trusted.
+const CACHE_DIR: &str = r#"c="$t/kick-cache-$(id -u)"
+if [ ! -d "$c" ]; then mkdir -m 700 "$c" 2>/dev/null || [ -d "$c" ] || { echo "KICK-ERR TMPDIR_ERROR Could not make the task cache $c in tmpdir $t" >&2; exit 101; }; fi
+[ -O "$c" ] || { echo "KICK-ERR TMPDIR_ERROR The task cache $c belongs to another user" >&2; exit 101; }
+"#;
+
+/// Checks the cache for every file (`<sha256>/<name>[=<install path>]`, the
+/// executable first), then runs the task from a per-run directory (mode
+/// 0700, removed at the end) with stdin passed through. Arguments: tmpdir,
+/// run id, files.
+const RUN: &str = r#"set -u
+t=$1; id=$2; shift 2
+CACHE
+need=
+for f; do s=${f%%/*}; r=${f#*/}; n=${r%%=*}
+  if [ -f "$c/$s/$n" ] && [ "$(sha256sum < "$c/$s/$n" 2>/dev/null)" = "$s  -" ]; then :; else need="$need $s/$n"; fi
+done
+[ -z "$need" ] || { echo "KICK-NEED$need" >&2; exit 100; }
+d="$t/kick-run-$id"
+mkdir -m 700 "$d" || { echo "KICK-ERR TMPDIR_ERROR Could not make tmpdir $d" >&2; exit 101; }
+exe=
+for f; do s=${f%%/*}; r=${f#*/}; n=${r%%=*}; i=${r#*=}
+  if [ "$i" != "$r" ]; then
+    mkdir -p "$d/$(dirname "$i")" && cp -p "$c/$s/$n" "$d/$i" || { rm -rf "$d"; echo "KICK-ERR MKDIR_ERROR Could not install $i in $d" >&2; exit 101; }
+    [ -n "$exe" ] || exe="$d/$i"
+  fi
+  [ -n "$exe" ] || exe="$c/$s/$n"
+done
+echo "KICK-READY $id $$" >&2
+cd "$d" && "$exe"
+rc=$?
+cd / && rm -rf "$d"
+echo "KICK-EXIT $rc" >&2
+exit $rc
+"#;
+
+/// Stores stdin as `<cache>/<sha256>/<name>` once its sha256 matches.
+/// Arguments: tmpdir, run id, sha256, name.
+const UPLOAD: &str = r#"set -u
+t=$1; id=$2; s=$3; n=$4
+CACHE
+umask 077
+echo "KICK-READY $id $$" >&2
+mkdir -p "$c/$s" || { echo "KICK-ERR MKDIR_ERROR Could not make $c/$s" >&2; exit 101; }
+u="$c/$s/.upload.$$"
+if cat > "$u" && [ "$(sha256sum < "$u")" = "$s  -" ] && chmod 700 "$u" && mv -f "$u" "$c/$s/$n"; then exit 0; fi
+rm -f "$u"
+echo "KICK-ERR WRITE_ERROR Could not write $c/$s/$n (or its sha256 did not match)" >&2
+exit 102
+"#;
+
+/// Ends the tree of process `$1`: everything below it in whatever session,
+/// read from /proc before the first signal and again at every step. TERM,
+/// `$2` seconds of grace, then SIGSTOP until nothing new appears and KILL,
+/// then a check. Prints `KICK-STOPPED <last signal> <pids>` or, when
+/// something survived, `KICK-LEFT <pids>`.
+const STOP: &str = r#"set -u
+p=$1; g=$2
+echo "KICK-READY stop $$" >&2
+tree() {
+  for f in /proc/[0-9]*/stat; do read -r l < "$f" 2>/dev/null && echo "$l"; done |
+  awk -v r="$1" -v me="$$" '{ if (match($0, /\)[^)]*$/)) { split(substr($0, RSTART + 2), a, " "); if (a[1] != "Z" && $1 != me) kid[a[2]] = kid[a[2]] " " $1 } }
+    END { q = r; out = ""; while (q != "") { n = split(q, x, " "); q = ""; for (i = 1; i <= n; i++) { out = out " " x[i]; q = q kid[x[i]] } } print out }'
+}
+alive() {
+  for x; do
+    read -r l < "/proc/$x/stat" 2>/dev/null || continue
+    case ${l##*) } in Z*) ;; *) printf ' %s' "$x" ;; esac
+  done
+}
+known=$(tree "$p")
+kill -TERM -- -"$p" 2>/dev/null
+kill -TERM $known 2>/dev/null
+sig=TERM
+i=0
+while [ -n "$(alive $known)" ] && [ "$i" -lt "$((g * 10))" ]; do
+  sleep 0.1; i=$((i + 1))
+  for x in $(alive $known); do
+    for y in $(tree "$x"); do case " $known " in *" $y "*) ;; *) known="$known $y"; kill -TERM "$y" 2>/dev/null ;; esac; done
+  done
+done
+if [ -n "$(alive $known)" ]; then
+  sig=KILL
+  for round in 1 2 3 4 5; do
+    for x in $(alive $known); do
+      for y in $(tree "$x"); do case " $known " in *" $y "*) ;; *) known="$known $y" ;; esac; done
+    done
+    kill -STOP $(alive $known) 2>/dev/null
+  done
+  kill -KILL $(alive $known) 2>/dev/null
+  i=0
+  while [ -n "$(alive $known)" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+left=$(alive $known)
+if [ -n "$left" ]; then echo "KICK-LEFT$left"; exit 1; fi
+echo "KICK-STOPPED $sig$known"
+"#;
+
+fn with_cache(script: &str) -> String {
+    script.replace("CACHE\n", CACHE_DIR)
+}
+
+/// How a script is started: `sh -c <script> kick <args>`, after `env` with
+/// the task's `PT_*` variables, after sudo when escalating.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// `-u` of sudo, when escalating.
+    pub run_as: Option<String>,
+    /// The sudo prompt, unique to the run.
+    pub prompt: String,
+}
+
+impl Launch {
+    /// The command line for `script` with `args` and `env`.
+    pub fn command(&self, script: &str, args: &[&str], env: &[(String, String)]) -> String {
+        let mut cmd = String::new();
+        if let Some(user) = &self.run_as {
+            let _ = write!(
+                cmd,
+                "sudo -S -H -u {} -p {} ",
+                quote(user),
+                quote(&self.prompt)
+            );
+        }
+        // After sudo, so that env_reset cannot drop the variables.
+        if !env.is_empty() {
+            cmd.push_str("/usr/bin/env");
+            for (k, v) in env {
+                let _ = write!(cmd, " {}", quote(&format!("{k}={v}")));
+            }
+            cmd.push(' ');
+        }
+        let _ = write!(cmd, "/bin/sh -c {} kick", quote(script));
+        for a in args {
+            let _ = write!(cmd, " {}", quote(a));
+        }
+        cmd
+    }
+
+    /// Runs the task (see [`RUN`]).
+    pub fn run(
+        &self,
+        tmpdir: &str,
+        id: &str,
+        files: &[String],
+        env: &[(String, String)],
+    ) -> String {
+        let mut args = vec![tmpdir, id];
+        args.extend(files.iter().map(String::as_str));
+        self.command(&with_cache(RUN), &args, env)
+    }
+
+    /// Uploads one file into the cache (see [`UPLOAD`]).
+    pub fn upload(&self, tmpdir: &str, id: &str, sha256: &str, name: &str) -> String {
+        self.command(&with_cache(UPLOAD), &[tmpdir, id, sha256, name], &[])
+    }
+
+    /// Ends the tree of `pid` (see [`STOP`]).
+    pub fn stop(&self, pid: u32, grace_secs: u64) -> String {
+        self.command(STOP, &[&pid.to_string(), &grace_secs.to_string()], &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        for s in [
+            "plain",
+            "it's",
+            "a b",
+            "$(rm -rf /)",
+            "`x`",
+            "\"q\"",
+            "",
+            "ü",
+        ] {
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", &format!("printf %s {}", quote(s))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn the_command_line_puts_env_after_sudo() {
+        let l = Launch {
+            run_as: Some("root".into()),
+            prompt: "P:".into(),
+        };
+        let c = l.command("echo hi", &["a b"], &[("PT_x".into(), "1 2".into())]);
+        assert!(
+            c.starts_with("sudo -S -H -u root -p P: /usr/bin/env 'PT_x=1 2' /bin/sh -c "),
+            "{c}"
+        );
+        assert!(c.ends_with(" kick 'a b'"), "{c}");
+    }
+
+    #[test]
+    fn the_scripts_parse() {
+        let l = Launch {
+            run_as: None,
+            prompt: String::new(),
+        };
+        for script in [with_cache(RUN), with_cache(UPLOAD), STOP.to_owned()] {
+            let st = std::process::Command::new("/bin/sh")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{script}");
+        }
+        assert!(l.stop(1, 2).contains("kick 1 2"));
+    }
+}

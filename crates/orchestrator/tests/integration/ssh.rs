@@ -1,0 +1,389 @@
+//! Tasks on SSH nodes, against a real OpenSSH sshd this test starts on its
+//! own loopback address (127.0.2.N) with its own host key and an authorised
+//! client key, stopped by its PID at the end. The fleet of namespace nodes
+//! with real puppet agents is the end-to-end suite's (tests/e2e); these are
+//! the transport's own cases, fast.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use kick_orchestrator::transport::SshTarget;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::common::{Server, config};
+
+static NEXT: AtomicU8 = AtomicU8::new(1);
+
+/// A real sshd for root on 127.0.2.N:22, key authentication only.
+pub struct Sshd {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub addr: String,
+    pub key: String,
+    pub host_pub: String,
+}
+
+fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (package openssh-client)");
+    assert!(st.success());
+}
+
+impl Sshd {
+    pub fn start() -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        keygen(&d.join("host"));
+        keygen(&d.join("client"));
+        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let addr = format!("127.0.2.{}", (std::process::id() % 200) as u8 + n);
+        let conf = format!(
+            "ListenAddress {addr}:22\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n\
+             PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n\
+             StrictModes no\nPidFile {d}/sshd.pid\nMaxStartups 100:30:200\nMaxSessions 50\n\
+             Subsystem sftp internal-sftp\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), conf).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let log = std::fs::File::create(d.join("sshd.log")).unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sshd (package openssh-server)");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect((addr.as_str(), 22)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "sshd did not listen: {}",
+                std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let host_pub = std::fs::read_to_string(d.join("host.pub")).unwrap();
+        let key = std::fs::read_to_string(d.join("client")).unwrap();
+        Sshd {
+            child,
+            dir,
+            addr,
+            key,
+            host_pub,
+        }
+    }
+
+    /// A known_hosts file naming this sshd's key (or another key).
+    pub fn known_hosts(&self, right: bool) -> PathBuf {
+        let path = self
+            .dir
+            .path()
+            .join(if right { "kh-right" } else { "kh-wrong" });
+        let key = if right {
+            self.host_pub.clone()
+        } else {
+            keygen(&self.dir.path().join("other"));
+            std::fs::read_to_string(self.dir.path().join("other.pub")).unwrap()
+        };
+        std::fs::write(&path, format!("{} {key}", self.addr)).unwrap();
+        path
+    }
+
+    pub fn target(&self, certname: &str) -> SshTarget {
+        let mut t = SshTarget::new(certname, "root");
+        t.hostname = self.addr.clone();
+        t.private_key = Some(SecretString::from(self.key.clone()));
+        t.tmpdir = self.dir.path().join("tmp").display().to_string();
+        std::fs::create_dir_all(&t.tmpdir).unwrap();
+        t
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn one(s: &Server, task: &str, params: Value, node: &str) -> (Value, Value) {
+    let job = s.task(task, params, &[node]).await;
+    let j = s.wait(&job).await;
+    let nodes = s.nodes(&job).await;
+    (j, nodes[0].clone())
+}
+
+#[tokio::test]
+async fn a_task_runs_over_ssh_and_a_second_job_uploads_nothing() {
+    let sshd = Sshd::start();
+    let kh = sshd.known_hosts(true);
+    let s = Server::start(
+        config(0)
+            .ssh_target(sshd.target("ssh1.example"))
+            .known_hosts(&kh)
+            .build(),
+    )
+    .await;
+    let (j, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": "over ssh"}),
+        "ssh1.example",
+    )
+    .await;
+    assert_eq!(j["state"], "finished", "{n:#}");
+    // Input both ways, as pxp-agent and Bolt give it: stdin JSON and PT_*.
+    assert_eq!(n["result"]["stdin"]["message"], "over ssh", "{n:#}");
+    assert_eq!(n["result"]["stdin"]["_task"], "fixture::echo_json", "{n:#}");
+    assert_eq!(n["result"]["pt_message"], "over ssh", "{n:#}");
+    let cache: Vec<PathBuf> = std::fs::read_dir(sshd.dir.path().join("tmp/kick-cache-0"))
+        .expect("the node's task cache")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(cache.len(), 1, "{cache:?}");
+    let cached = std::fs::read_dir(&cache[0])
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let first = std::fs::metadata(&cached).unwrap();
+    use std::os::unix::fs::MetadataExt;
+
+    let (j, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": "again"}),
+        "ssh1.example",
+    )
+    .await;
+    assert_eq!(j["state"], "finished", "{n:#}");
+    assert_eq!(n["result"]["stdin"]["message"], "again", "{n:#}");
+    let second = std::fs::metadata(&cached).unwrap();
+    assert_eq!(
+        first.ino(),
+        second.ino(),
+        "the cached task was not uploaded again"
+    );
+    assert_eq!(first.mtime_nsec(), second.mtime_nsec());
+    // Per-run directories are gone.
+    let left: Vec<_> = std::fs::read_dir(sshd.dir.path().join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("kick-run-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_changed_host_key_fails_the_node_and_runs_nothing() {
+    let sshd = Sshd::start();
+    let kh = sshd.known_hosts(false);
+    let s = Server::start(
+        config(0)
+            .ssh_target(sshd.target("ssh2.example"))
+            .known_hosts(&kh)
+            .build(),
+    )
+    .await;
+    let (j, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": "x"}),
+        "ssh2.example",
+    )
+    .await;
+    assert_eq!(j["state"], "failed");
+    let e = &n["result"]["_error"];
+    assert_eq!(e["kind"], "puppetlabs.tasks/connect-error", "{n:#}");
+    assert_eq!(e["issue_code"], "HOST_KEY_ERROR", "{n:#}");
+    assert!(e["msg"].as_str().unwrap().contains("does not match"), "{e}");
+    assert!(
+        !sshd.dir.path().join("tmp/kick-cache-0").exists(),
+        "nothing ran"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_host_key_fails_unless_the_entry_turns_checking_off() {
+    let sshd = Sshd::start();
+    let mut checked = sshd.target("ssh3.example");
+    checked.certname = "ssh3.example".into();
+    let mut unchecked = sshd.target("ssh4.example");
+    unchecked.host_key_check = false;
+    let s = Server::start(config(0).ssh_target(checked).ssh_target(unchecked).build()).await;
+    let (_, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": "x"}),
+        "ssh3.example",
+    )
+    .await;
+    assert_eq!(
+        n["result"]["_error"]["issue_code"], "HOST_KEY_ERROR",
+        "{n:#}"
+    );
+    assert!(
+        n["result"]["_error"]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("is unknown")
+    );
+    let (j, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": "y"}),
+        "ssh4.example",
+    )
+    .await;
+    assert_eq!(j["state"], "finished", "{n:#}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_an_auth_error_and_a_closed_port_a_connect_error() {
+    let sshd = Sshd::start();
+    let kh = sshd.known_hosts(true);
+    let mut wrong = sshd.target("ssh5.example");
+    keygen(&sshd.dir.path().join("stranger"));
+    wrong.private_key = Some(SecretString::from(
+        std::fs::read_to_string(sshd.dir.path().join("stranger")).unwrap(),
+    ));
+    let mut closed = sshd.target("ssh6.example");
+    closed.port = 1;
+    let s = Server::start(
+        config(0)
+            .ssh_target(wrong)
+            .ssh_target(closed)
+            .known_hosts(&kh)
+            .build(),
+    )
+    .await;
+    let (_, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": "x"}),
+        "ssh5.example",
+    )
+    .await;
+    assert_eq!(n["result"]["_error"]["issue_code"], "AUTH_ERROR", "{n:#}");
+    let t0 = Instant::now();
+    let (_, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": "x"}),
+        "ssh6.example",
+    )
+    .await;
+    assert_eq!(
+        n["result"]["_error"]["issue_code"], "CONNECT_ERROR",
+        "{n:#}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let text = n.to_string();
+    assert!(!text.contains("PRIVATE KEY"), "no key material in results");
+    s.stop().await;
+}
+
+fn read_pid(file: &Path) -> u32 {
+    std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_timeout_ends_the_tasks_whole_tree_on_the_node() {
+    let sshd = Sshd::start();
+    let kh = sshd.known_hosts(true);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        config(0)
+            .ssh_target(sshd.target("ssh7.example"))
+            .known_hosts(&kh)
+            .build(),
+    )
+    .await;
+    let (st, b) = s
+        .post(
+            "/command/task",
+            json!({"task": "fixture::grandchild", "params": {"dir": dir.path()}, "timeout": 2,
+                   "scope": {"nodes": ["ssh7.example"]}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{b}");
+    let job = b["job"]["name"].as_str().unwrap().to_owned();
+    let j = s.wait(&job).await;
+    assert_eq!(j["state"], "failed");
+    let n = &s.nodes(&job).await[0];
+    assert_eq!(n["result"]["_error"]["details"]["timeout"], 2, "{n:#}");
+    // NODE_NAME is not set over SSH: the fixture writes ".pid" files.
+    for file in [".pid", ".detached.pid"] {
+        let pid = read_pid(&dir.path().join(file));
+        assert!(
+            !alive(pid),
+            "{file}: {pid} survived the timeout on the node"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_force_stop_ends_the_tasks_whole_tree_on_the_node() {
+    let sshd = Sshd::start();
+    let kh = sshd.known_hosts(true);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        config(0)
+            .ssh_target(sshd.target("ssh8.example"))
+            .known_hosts(&kh)
+            .build(),
+    )
+    .await;
+    let job = s
+        .task(
+            "fixture::grandchild",
+            json!({"dir": dir.path()}),
+            &["ssh8.example"],
+        )
+        .await;
+    let detached = dir.path().join(".detached.pid");
+    let t0 = Instant::now();
+    while !detached.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the task never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let pids = [read_pid(&dir.path().join(".pid")), read_pid(&detached)];
+    assert!(pids.iter().all(|p| alive(*p)));
+    let (st, _) = s
+        .post("/command/stop", json!({"job": job, "force": true}))
+        .await;
+    assert_eq!(st, 202);
+    let j = s.wait(&job).await;
+    assert_eq!(j["state"], "stopped");
+    for pid in pids {
+        assert!(!alive(pid), "{pid} survived the force stop");
+    }
+    s.stop().await;
+}
