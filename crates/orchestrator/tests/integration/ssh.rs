@@ -387,3 +387,77 @@ async fn a_force_stop_ends_the_tasks_whole_tree_on_the_node() {
     }
     s.stop().await;
 }
+
+/// The per-connection sshd processes below the listening sshd `master`.
+fn session_processes(master: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid: u32 = rest
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if ppid == master {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_connection_lost_mid_run_fails_the_node_and_kick_ends_the_task_on_reconnect() {
+    let sshd = Sshd::start();
+    let kh = sshd.known_hosts(true);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        config(0)
+            .ssh_target(sshd.target("ssh9.example"))
+            .known_hosts(&kh)
+            .build(),
+    )
+    .await;
+    let job = s
+        .task(
+            "fixture::grandchild",
+            json!({"dir": dir.path()}),
+            &["ssh9.example"],
+        )
+        .await;
+    let detached = dir.path().join(".detached.pid");
+    let t0 = Instant::now();
+    while !detached.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the task never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let pids = [read_pid(&dir.path().join(".pid")), read_pid(&detached)];
+    // Cut the connection: SIGKILL the sshd serving it (not the listener).
+    let sessions = session_processes(sshd.child.id());
+    assert!(!sessions.is_empty());
+    for p in sessions {
+        let _ = Command::new("kill")
+            .args(["-KILL", &p.to_string()])
+            .status();
+    }
+    let j = s.wait(&job).await;
+    assert_eq!(j["state"], "failed");
+    let n = &s.nodes(&job).await[0];
+    let e = &n["result"]["_error"];
+    assert_eq!(e["kind"], "puppetlabs.tasks/connect-error", "{n:#}");
+    assert_eq!(e["issue_code"], "CONNECTION_LOST", "{n:#}");
+    assert_eq!(e["details"]["remote"]["state"], "ended", "{n:#}");
+    for pid in pids {
+        assert!(!alive(pid), "{pid} ran on after the connection was lost");
+    }
+    s.stop().await;
+}

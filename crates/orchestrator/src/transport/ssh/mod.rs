@@ -111,7 +111,9 @@ impl Ssh {
                 );
             }
         };
-        let outcome = Run::new(t, &job, &session).go(stop).await;
+        let outcome = Run::new(t, &job, &session, self.known_hosts.clone())
+            .go(stop)
+            .await;
         // A clean goodbye; the session is dropped either way.
         let _ = tokio::time::timeout(
             Duration::from_secs(5),
@@ -134,6 +136,7 @@ fn killed(level: StopLevel) -> Outcome {
 /// One task run on an open session.
 struct Run<'a> {
     t: &'a SshTarget,
+    known_hosts: Arc<Vec<PathBuf>>,
     job: &'a Job<'a>,
     session: &'a connect::Session,
     id: String,
@@ -142,7 +145,12 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(t: &'a SshTarget, job: &'a Job<'a>, session: &'a connect::Session) -> Run<'a> {
+    fn new(
+        t: &'a SshTarget,
+        job: &'a Job<'a>,
+        session: &'a connect::Session,
+        known_hosts: Arc<Vec<PathBuf>>,
+    ) -> Run<'a> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let run_as = t.run_as.clone().filter(|u| *u != t.user);
         Run {
@@ -151,6 +159,7 @@ impl<'a> Run<'a> {
                 prompt: format!("[sudo] kick {id} password: "),
             },
             sudo_password: t.sudo_password.as_ref().or(t.password.as_ref()),
+            known_hosts,
             t,
             job,
             session,
@@ -208,8 +217,11 @@ impl<'a> Run<'a> {
         (stdin, env)
     }
 
-    async fn channel(&self) -> Result<russh::Channel<russh::client::Msg>, Outcome> {
-        self.session
+    async fn channel(
+        &self,
+        session: &connect::Session,
+    ) -> Result<russh::Channel<russh::client::Msg>, Outcome> {
+        session
             .channel_open_session()
             .await
             .map_err(|e| self.lost(&e.to_string()))
@@ -227,14 +239,25 @@ impl<'a> Run<'a> {
         )
     }
 
-    /// Runs `command` on a new channel with `stdin`.
+    /// Runs `command` on a new channel of the run's session with `stdin`.
     async fn exec(
         &self,
         command: String,
         stdin: Vec<u8>,
         on_ready: impl FnMut(Option<u32>),
     ) -> Result<Finished, Outcome> {
-        let channel = self.channel().await?;
+        self.exec_on(self.session, command, stdin, on_ready).await
+    }
+
+    /// Runs `command` on a new channel of `session` with `stdin`.
+    async fn exec_on(
+        &self,
+        session: &connect::Session,
+        command: String,
+        stdin: Vec<u8>,
+        on_ready: impl FnMut(Option<u32>),
+    ) -> Result<Finished, Outcome> {
+        let channel = self.channel(session).await?;
         channel
             .exec(true, command.into_bytes())
             .await
@@ -396,6 +419,10 @@ impl<'a> Run<'a> {
                 Ok(f) => f,
                 Err(o) => return o,
             };
+            if f.lost && ending.is_none() {
+                let pid = *pid.lock().unwrap_or_else(|e| e.into_inner());
+                return self.after_loss(f, pid).await;
+            }
             if let Some(ending) = ending {
                 return Outcome {
                     ending,
@@ -438,14 +465,60 @@ impl<'a> Run<'a> {
         unreachable!("the loop returns on its second attempt")
     }
 
+    /// The connection died while the task ran. Without a pty sshd sends the
+    /// task no signal: it would run on unseen. Kick connects again and ends
+    /// its tree, and says in the node's result whether it could.
+    async fn after_loss(&self, f: Finished, pid: Option<u32>) -> Outcome {
+        let mut o = self.lost("while the task ran");
+        o.stdout = f.stdout;
+        o.stderr = f.stderr;
+        let remote = match pid {
+            None => {
+                json!({ "state": "not started", "msg": "the task had not started on the node" })
+            }
+            Some(pid) => match connect::open(self.t, self.known_hosts.clone()).await {
+                Err(e) => json!({
+                    "state": "unknown",
+                    "msg": format!("Kick could not connect again to end the task (PID {pid}): {}", e.msg),
+                }),
+                Ok(session) => {
+                    let cmd = self.launch.stop(pid, self.job.kill_grace.as_secs());
+                    let stopped = self.exec_on(&session, cmd, Vec::new(), |_| {}).await;
+                    let _ = session
+                        .disconnect(russh::Disconnect::ByApplication, "", "en")
+                        .await;
+                    match stopped {
+                        Ok(s) if String::from_utf8_lossy(&s.stdout).contains(scripts::STOPPED) => {
+                            json!({
+                                "state": "ended",
+                                "msg": format!("Kick connected again and ended the task's processes (PID {pid} and all it started)"),
+                                "report": String::from_utf8_lossy(&s.stdout).trim(),
+                            })
+                        }
+                        Ok(s) => json!({
+                            "state": "unknown",
+                            "msg": format!("Kick connected again but could not end every process of the task (PID {pid})"),
+                            "report": String::from_utf8_lossy(&s.stdout).trim(),
+                        }),
+                        Err(_) => json!({
+                            "state": "unknown",
+                            "msg": format!("Kick connected again but lost that connection too (PID {pid})"),
+                        }),
+                    }
+                }
+            },
+        };
+        if let Ending::Failed(e) = &mut o.ending {
+            if let Some(msg) = remote["msg"].as_str() {
+                e.msg = format!("{}. {msg}", e.msg);
+            }
+            e.details["remote"] = remote;
+        }
+        o
+    }
+
     /// The outcome of a run channel that ended by itself.
     fn outcome(&self, f: Finished) -> Outcome {
-        if f.lost {
-            let mut o = self.lost("while the task ran");
-            o.stdout = f.stdout;
-            o.stderr = f.stderr;
-            return o;
-        }
         // The task's own status, as the script saw it; the script's exit
         // status when the script itself was ended.
         let task_rc = f
