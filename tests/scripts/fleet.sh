@@ -40,7 +40,8 @@
 # State ($FLEET_STATE): id_ed25519(.pub) the fleet's client key; wrong_ed25519(.pub) a key no node
 # authorises; known_hosts (each node's host key under its address and its certname); fleet.json;
 # password; nodes.list (this fleet's certnames in order); started (certnames the last `up`
-# started, so that a caller stops only those); nodes/<certname>/ (the node's files; pid holds
+# started, written as it starts them, so that its caller stops only those; up-node does not
+# touch it); nodes/<certname>/ (the node's files; pid holds
 # "<host PID of the namespace's PID 1, i.e. sshd> <its start time>"; boot.log; var/log/sshd.log).
 set -euo pipefail
 
@@ -306,7 +307,6 @@ start_node() {
   for _ in $(seq 1 300); do
     if ssh_banner "$addr"; then
       log "$name: sshd pid $ipid on $addr:22 in $(( $(now_ms) - t0 )) ms"
-      echo "$name" >> "$FLEET_STATE/started"
       return 0
     fi
     if ! alive "$ipid"; then break; fi
@@ -467,6 +467,8 @@ cmd_up() {
       reused=$((reused + 1))
     else
       [ -z "$pid" ] || { log "$name: configuration changed; restarting"; stop_node "$name"; }
+      # Listed before it starts, so that a caller interrupted meanwhile still stops it.
+      echo "$name" >> "$FLEET_STATE/started"
       start_node "$name" || failed=$((failed + 1))
       started=$((started + 1))
     fi
@@ -534,7 +536,6 @@ case $sub in
     ;;
   up-node)
     [ $# -ge 1 ] || die "usage: fleet.sh up-node NAME..."
-    : > "$FLEET_STATE/started"
     for name in "$@"; do
       node_dir_must_exist "$name"
       if [ -z "$(node_pid "$name")" ]; then start_node "$name"; fi

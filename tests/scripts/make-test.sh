@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test` after the task and the module are built: bring up (or reuse) the loopback
-# puppetserver and PuppetDB, run every test suite with the stack required, then the linters.
+# puppetserver, PuppetDB and the SSH fleet (tests/scripts/fleet.sh), run every test suite with
+# the stack required, then the linters.
 # A server this script started is always stopped at the end (by its recorded PID); a server
 # that was already running (a developer's instance) is left alone. Exit code: the tests'
 # if they failed, else the linters'.
@@ -11,8 +12,15 @@ export PS_STATE=${PS_STATE:-/tmp/kick-puppet-stack}
 cd "$root"
 
 export PDB_STATE=${PDB_STATE:-/tmp/kick-puppetdb}
-started=0 pdb_started=0
+export FLEET_STATE=${FLEET_STATE:-/tmp/kick-fleet}
+started=0 pdb_started=0 fleet_nodes=() fleet_up=none
 stop_ours() {
+  # The fleet's nodes this run started (fleet.sh up lists them in $FLEET_STATE/started as it
+  # starts them), by their recorded PIDs; nodes that were already running are left alone.
+  if [ "$fleet_up" = starting ] && [ -s "$FLEET_STATE/started" ]; then
+    mapfile -t fleet_nodes < "$FLEET_STATE/started"
+  fi
+  if [ ${#fleet_nodes[@]} -gt 0 ]; then "$here/fleet.sh" down-node "${fleet_nodes[@]}" || true; fi
   if [ "$pdb_started" = 1 ]; then "$here/puppetdb-down.sh" || true; fi
   if [ "$started" = 1 ]; then "$here/puppet-stack-down.sh" || true; fi
 }
@@ -44,7 +52,19 @@ while IFS= read -r line; do
 done < "$PDB_STATE/up.out"
 echo "[make test] PuppetDB ready in $(( $(date +%s) - tp ))s at $KICK_TEST_PUPPETDB_URL (started by this run: $pdb_started)"
 
-export KICK_PUPPET_STACK=$PS_STATE KICK_REQUIRE_STACK=1
+# The SSH fleet after the server (its agents get their certificates from it). A fleet already
+# running in $FLEET_STATE is reused and left running; the `started` file is emptied first so
+# that an interrupted start is still cleaned up.
+tf=$(date +%s)
+mkdir -p "$FLEET_STATE"; : > "$FLEET_STATE/started"
+fleet_up=starting
+"$here/fleet.sh" up > "$FLEET_STATE/up.out"
+# Ownership read once, now: tests restart nodes (fleet.sh up-node) without changing it.
+mapfile -t fleet_nodes < "$FLEET_STATE/started"
+fleet_up=done
+echo "[make test] SSH fleet ready in $(( $(date +%s) - tf ))s: $(wc -l < "$FLEET_STATE/nodes.list") nodes (started by this run: ${#fleet_nodes[@]})"
+
+export KICK_PUPPET_STACK=$PS_STATE KICK_REQUIRE_STACK=1 KICK_FLEET=$FLEET_STATE
 t1=$(date +%s)
 rc=0
 if cargo nextest --version >/dev/null 2>&1; then
