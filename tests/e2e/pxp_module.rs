@@ -86,3 +86,66 @@ fn module_run_refuses_a_flag_outside_the_whitelist_and_help_never_runs_puppet() 
     assert!(!node.cert_pem().exists());
     assert!(!node.last_run_summary().exists());
 }
+
+#[test]
+fn module_run_takes_server_unless_the_configuration_sets_allow_server_false() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let node = SimNode::unique(&stack, "e2e-pxp-server");
+    let port = Stack::PORT.to_string();
+    let flags = [
+        "--environment",
+        "idem",
+        "--server",
+        Stack::SERVER,
+        "--serverport",
+        &port,
+    ];
+    let request = |configuration: Value| {
+        json!({"input": {"flags": flags, "job": "9"}, "configuration": configuration}).to_string()
+    };
+
+    // allow_server false: refused as other flags off the whitelist are, puppet not started.
+    let refused = ModuleRun::run(
+        &kick_e2e::task_bin(),
+        &node.task_env(),
+        "run",
+        &request(json!({"puppet_bin": Stack::PUPPET_BIN, "allow_server": false})),
+    );
+    assert_eq!(refused.exit.code(), Some(1), "{refused:?}");
+    let v = refused.json();
+    assert_eq!(v["error_type"], json!("invalid_json"), "{v}");
+    assert_eq!(v["exitcode"], json!(-1), "{v}");
+    assert_eq!(
+        v["error"],
+        json!(
+            "The json received on STDIN included a non-permitted flag: --server \
+             (allow_server is false in the module configuration)"
+        )
+    );
+    assert!(
+        !node.cert_pem().exists(),
+        "puppet ran for the refused request"
+    );
+    assert!(!node.last_run_summary().exists());
+
+    // The default (and allow_server true): a real run against the server the flags name.
+    node.bootstrap();
+    for configuration in [
+        json!({"puppet_bin": Stack::PUPPET_BIN}),
+        json!({"puppet_bin": Stack::PUPPET_BIN, "allow_server": true}),
+    ] {
+        let run = ModuleRun::run(
+            &kick_e2e::task_bin(),
+            &node.task_env(),
+            "run",
+            &request(configuration.clone()),
+        );
+        assert!(run.exit.success(), "{configuration}: {run:?}");
+        let v = run.json();
+        assert_eq!(v["environment"], json!("idem"), "{v}");
+        assert_eq!(v["exitcode"], json!(0), "{v}");
+        assert!(v.get("error_type").is_none(), "{v}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The `flags` of a `run` request, checked as pxp-module-puppet checks them,
-//! plus `--server`/`--serverport`, and a little stricter where its check
-//! lets an option through unexamined.
+//! plus `--server`/`--serverport` (unless the module configuration sets
+//! `allow_server` to false), and a little stricter where its check lets an
+//! option through unexamined.
 
 use crate::error::Failure;
 
@@ -40,6 +41,12 @@ pub const ALLOWED_FLAG_NAMES: &[&str] = &[
     "waitforcert",
 ];
 
+/// The whitelisted names that choose the server the run talks to: refused
+/// when the module configuration sets `allow_server` to false. (Puppet's
+/// other ways to name one, `--server_list` and `--masterport`, are never on
+/// the whitelist.)
+pub const SERVER_FLAG_NAMES: &[&str] = &["server", "serverport"];
+
 /// pxp-module-puppet's `VALID_FLAG_REGEX`, `\A[a-zA-Z0-9_:,\.\-]+\Z`.
 fn valid_chars(s: &str) -> bool {
     !s.is_empty()
@@ -57,8 +64,13 @@ fn invalid(msg: String) -> Failure {
 /// or `--no-name` element must name a whitelisted flag, and the defaults may
 /// only appear exactly as they are added. Unlike pxp-module-puppet, a
 /// single-dash element (`-d`, `-l`) is refused too: puppet's short options
-/// include ones the whitelist keeps out (`-l` is `--logdest`).
-pub fn process(flags: &[String], job: Option<&str>) -> Result<Vec<String>, Failure> {
+/// include ones the whitelist keeps out (`-l` is `--logdest`). Without
+/// `allow_server`, the [`SERVER_FLAG_NAMES`] are refused as non-permitted.
+pub fn process(
+    flags: &[String],
+    job: Option<&str>,
+    allow_server: bool,
+) -> Result<Vec<String>, Failure> {
     let mut out: Vec<String> = Vec::with_capacity(flags.len() + 5);
     for raw in flags {
         let flag = raw.trim();
@@ -81,6 +93,12 @@ pub fn process(flags: &[String], job: Option<&str>) -> Result<Vec<String>, Failu
             if !ALLOWED_FLAG_NAMES.contains(&name) {
                 return Err(invalid(format!(
                     "The json received on STDIN included a non-permitted flag: {flag}"
+                )));
+            }
+            if !allow_server && SERVER_FLAG_NAMES.contains(&name) {
+                return Err(invalid(format!(
+                    "The json received on STDIN included a non-permitted flag: {flag} \
+                     (allow_server is false in the module configuration)"
                 )));
             }
         } else if flag.starts_with('-') {
@@ -122,7 +140,7 @@ mod tests {
 
     fn p(flags: &[&str]) -> Result<Vec<String>, Failure> {
         let flags: Vec<String> = flags.iter().map(|s| (*s).to_owned()).collect();
-        process(&flags, None)
+        process(&flags, None, true)
     }
 
     #[test]
@@ -162,10 +180,10 @@ mod tests {
 
     #[test]
     fn job_id_is_appended() {
-        let got = process(&["--noop".into()], Some("42")).unwrap();
+        let got = process(&["--noop".into()], Some("42"), true).unwrap();
         assert_eq!(got[got.len() - 2..], ["--job-id", "42"]);
-        assert!(process(&[], Some("--server=x")).is_err());
-        assert!(process(&[], Some("4 2")).is_err());
+        assert!(process(&[], Some("--server=x"), true).is_err());
+        assert!(process(&[], Some("4 2"), true).is_err());
     }
 
     #[test]
@@ -197,5 +215,44 @@ mod tests {
             let e = p(flags).unwrap_err().to_string();
             assert!(e.contains(want), "{flags:?}: {e}");
         }
+    }
+
+    #[test]
+    fn without_allow_server_the_flags_that_choose_the_server_are_refused() {
+        let strict = |flags: &[&str]| {
+            let flags: Vec<String> = flags.iter().map(|s| (*s).to_owned()).collect();
+            process(&flags, Some("7"), false)
+        };
+        for flags in [
+            &["--server", "pm.example.com"][..],
+            &["--noop", "--serverport", "8141"],
+            &["--no-server"],
+            &[
+                "--environment",
+                "production",
+                "--server",
+                "a",
+                "--serverport",
+                "1",
+            ],
+        ] {
+            let e = strict(flags).unwrap_err().to_string();
+            assert!(
+                e.contains("The json received on STDIN included a non-permitted flag: --")
+                    && e.contains("(allow_server is false in the module configuration)"),
+                "{flags:?}: {e}"
+            );
+            assert!(matches!(
+                strict(flags).unwrap_err(),
+                Failure::InvalidParams(_)
+            ));
+        }
+        // The flags never on the whitelist keep their usual refusal.
+        let e = strict(&["--server_list", "a"]).unwrap_err().to_string();
+        assert!(e.ends_with("non-permitted flag: --server_list"), "{e}");
+        // Everything else is as with allow_server; a server name as a value
+        // of another flag is only a value.
+        let flags = ["--noop", "--environment", "server", "--tags", "serverport"];
+        assert_eq!(strict(&flags).unwrap()[..5], p(&flags).unwrap()[..5],);
     }
 }

@@ -33,10 +33,83 @@ use crate::summary::Stamp;
 pub const DEFAULT_WAIT_FOR_LOCK: u64 = 600;
 
 /// Upper bound of the duration settings (one year).
-const MAX_SECONDS: u64 = 365 * 24 * 3600;
+pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
 
-/// The module's metadata: pxp-module-puppet's, with `timeout` and
-/// `wait_for_lock` added to the configuration.
+/// Part of the metadata's `description`, in every version of the binary:
+/// `files/install-pxp-module.sh` looks for these bytes to tell Kick's
+/// module from Puppet's, so it never saves Kick's binary as Puppet's module.
+pub const MODULE_MARKER: &str = "PXP Puppet module (psick: one static binary";
+
+/// What a configuration key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A JSON string.
+    Text,
+    /// A JSON integer (no fraction, no exponent) from `min` to
+    /// [`MAX_SECONDS`].
+    Seconds {
+        /// The smallest accepted value.
+        min: u64,
+    },
+    /// `true` or `false`.
+    Switch,
+}
+
+impl Kind {
+    /// The key's JSON schema, as pxp-agent validates it (draft 4, strict
+    /// types: `30.0` is not an integer).
+    fn schema(self) -> Value {
+        match self {
+            Kind::Text => json!({"type": "string"}),
+            Kind::Seconds { min } => {
+                json!({"type": "integer", "minimum": min, "maximum": MAX_SECONDS})
+            }
+            Kind::Switch => json!({"type": "boolean"}),
+        }
+    }
+
+    /// Whether `v` is a value of this kind (what [`Kind::schema`] accepts).
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            Kind::Text => v.is_string(),
+            // `as_u64` is `None` for a number written with a fraction or an
+            // exponent (serde_json holds it as f64), as draft 4 wants.
+            Kind::Seconds { min } => v.as_u64().is_some_and(|n| (min..=MAX_SECONDS).contains(&n)),
+            Kind::Switch => v.is_boolean(),
+        }
+    }
+
+    fn wanted(self) -> String {
+        match self {
+            Kind::Text => "a string".into(),
+            Kind::Seconds { min } => format!("an integer from {min} to {MAX_SECONDS}"),
+            Kind::Switch => "true or false".into(),
+        }
+    }
+}
+
+/// The configuration keys: both the metadata's `configuration` schema and
+/// [`Config::from_request`]'s checks come from this table. Other keys are
+/// ignored, as pxp-agent's validation (and pxp-module-puppet) lets them by.
+pub const CONFIG_KEYS: &[(&str, Kind)] = &[
+    ("puppet_bin", Kind::Text),
+    ("timeout", Kind::Seconds { min: 1 }),
+    ("wait_for_lock", Kind::Seconds { min: 0 }),
+    ("allow_server", Kind::Switch),
+];
+
+/// The `configuration` schema pxp-agent checks `pxp-module-puppet.conf`
+/// against at start.
+pub fn configuration_schema() -> Value {
+    let properties: serde_json::Map<String, Value> = CONFIG_KEYS
+        .iter()
+        .map(|(key, kind)| ((*key).to_owned(), kind.schema()))
+        .collect();
+    json!({"type": "object", "properties": properties})
+}
+
+/// The module's metadata: pxp-module-puppet's, with `timeout`,
+/// `wait_for_lock` and `allow_server` added to the configuration.
 pub fn metadata() -> Value {
     json!({
         "description": "PXP Puppet module (psick: one static binary, no Ruby wrapper)",
@@ -68,14 +141,7 @@ pub fn metadata() -> Value {
                 "required": ["time", "transaction_uuid", "environment", "status", "exitcode", "version"]
             }
         }],
-        "configuration": {
-            "type": "object",
-            "properties": {
-                "puppet_bin": {"type": "string"},
-                "timeout": {"type": "integer", "minimum": 1},
-                "wait_for_lock": {"type": "integer", "minimum": 0}
-            }
-        }
+        "configuration": configuration_schema()
     })
 }
 
@@ -106,45 +172,58 @@ pub struct Config {
     pub timeout: Option<u64>,
     /// Seconds to wait for another run's lock.
     pub wait_for_lock: u64,
+    /// Whether `run` takes the flags that choose the server (`--server`,
+    /// `--serverport`); `true` unless the configuration says `false`.
+    pub allow_server: bool,
 }
 
 impl Config {
-    /// Reads `configuration`; absent or null is the defaults.
+    /// Reads the request's `configuration`; absent or null (a request
+    /// written by hand: pxp-agent always sends one) is the defaults.
     pub fn from_request(args: &Value) -> Result<Config, String> {
-        let empty = json!({});
-        let c = args
-            .get("configuration")
-            .filter(|v| !v.is_null())
-            .unwrap_or(&empty);
-        if !c.is_object() {
-            return Err("configuration must be a JSON object".into());
+        match args.get("configuration") {
+            None | Some(Value::Null) => Config::check(&json!({})),
+            Some(c) => Config::check(c),
         }
-        let puppet_bin = match c.get("puppet_bin") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(Value::String(s)) => Some(PathBuf::from(s)),
-            Some(_) => return Err("configuration.puppet_bin must be a string".into()),
+    }
+
+    /// Checks a configuration object exactly as pxp-agent checks it against
+    /// [`configuration_schema`]: a value the schema refuses is refused here,
+    /// and the other way round.
+    pub fn check(c: &Value) -> Result<Config, String> {
+        let Some(map) = c.as_object() else {
+            return Err("configuration must be a JSON object".into());
         };
-        let seconds = |key: &str, min: u64| match c.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| (min..=MAX_SECONDS).contains(n))
-                .map(Some)
-                .ok_or_else(|| {
-                    format!("configuration.{key} must be an integer from {min} to {MAX_SECONDS}")
-                }),
-        };
+        for (key, kind) in CONFIG_KEYS {
+            if let Some(v) = map.get(*key).filter(|v| !kind.accepts(v)) {
+                return Err(format!(
+                    "configuration.{key} must be {}, not {}",
+                    kind.wanted(),
+                    shorten(&v.to_string())
+                ));
+            }
+        }
         Ok(Config {
-            puppet_bin,
-            timeout: seconds("timeout", 1)?,
-            wait_for_lock: seconds("wait_for_lock", 0)?.unwrap_or(DEFAULT_WAIT_FOR_LOCK),
+            puppet_bin: map
+                .get("puppet_bin")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            timeout: map.get("timeout").and_then(Value::as_u64),
+            wait_for_lock: map
+                .get("wait_for_lock")
+                .and_then(Value::as_u64)
+                .unwrap_or(DEFAULT_WAIT_FOR_LOCK),
+            allow_server: map
+                .get("allow_server")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
         })
     }
 }
 
 /// The checked `input`: the flags to pass (defaults and `--job-id` added).
-pub fn flags_from_request(args: &Value) -> Result<Vec<String>, String> {
+pub fn flags_from_request(args: &Value, allow_server: bool) -> Result<Vec<String>, String> {
     let Some(input) = args.get("input").filter(|v| v.is_object()) else {
         return Err(format!(
             "The json received on STDIN did not contain a valid 'input' key: {}",
@@ -165,11 +244,12 @@ pub fn flags_from_request(args: &Value) -> Result<Vec<String>, String> {
         Some(Value::String(s)) => Some(s.as_str()),
         // PE sends job ids as strings; a number is taken as its digits.
         Some(Value::Number(n)) if n.is_u64() => {
-            return flags::process(&flags, Some(&n.to_string())).map_err(|e| bare(&e));
+            return flags::process(&flags, Some(&n.to_string()), allow_server)
+                .map_err(|e| bare(&e));
         }
         Some(_) => return Err("input.job must be a string".into()),
     };
-    flags::process(&flags, job).map_err(|e| bare(&e))
+    flags::process(&flags, job, allow_server).map_err(|e| bare(&e))
 }
 
 fn bare(f: &Failure) -> String {
@@ -201,7 +281,7 @@ pub fn run(args: &Value, signals: &Signals) -> (PxpRunResult, String) {
         Ok(c) => c,
         Err(e) => return (failed(-1, pxp_error::INVALID_JSON, e), String::new()),
     };
-    let flags = match flags_from_request(args) {
+    let flags = match flags_from_request(args, config.allow_server) {
         Ok(f) => f,
         Err(e) => return (failed(-1, pxp_error::INVALID_JSON, e), String::new()),
     };
@@ -480,49 +560,181 @@ mod tests {
     #[test]
     fn metadata_has_what_pxp_agent_validates() {
         let m = metadata();
-        assert!(m["description"].is_string());
+        assert!(
+            m["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(MODULE_MARKER)),
+            "the installer finds Kick's binary by its description: {m}"
+        );
         let run = &m["actions"][0];
         assert_eq!(run["name"], "run");
         assert!(run["input"].is_object() && run["results"].is_object());
         assert_eq!(run["input"]["required"], json!(["flags"]));
-        assert!(m["configuration"]["properties"]["puppet_bin"].is_object());
+        let mut keys: Vec<&str> = CONFIG_KEYS.iter().map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        let properties = m["configuration"]["properties"].as_object().unwrap();
+        assert!(properties.keys().eq(keys), "{properties:?}");
+        assert_eq!(
+            m["configuration"]["properties"]["timeout"],
+            json!({"type": "integer", "minimum": 1, "maximum": 31_536_000})
+        );
+        assert_eq!(
+            m["configuration"]["properties"]["allow_server"],
+            json!({"type": "boolean"})
+        );
     }
 
     #[test]
     fn configuration_is_checked() {
         let c = Config::from_request(&json!({})).unwrap();
+        let defaults = Config {
+            puppet_bin: None,
+            timeout: None,
+            wait_for_lock: 600,
+            allow_server: true,
+        };
+        assert_eq!(c, defaults);
+        assert_eq!(
+            Config::from_request(&json!({"configuration": null})).unwrap(),
+            defaults
+        );
+        let c = Config::from_request(&json!({"configuration": {
+            "puppet_bin": "", "timeout": 30, "wait_for_lock": 0, "allow_server": false,
+            "not_a_key": [1]
+        }}))
+        .unwrap();
         assert_eq!(
             c,
             Config {
                 puppet_bin: None,
-                timeout: None,
-                wait_for_lock: 600
+                timeout: Some(30),
+                wait_for_lock: 0,
+                allow_server: false
             }
         );
-        let c = Config::from_request(
-            &json!({"configuration": {"puppet_bin": "", "timeout": 30, "wait_for_lock": 0}}),
-        )
-        .unwrap();
-        assert_eq!(c.puppet_bin, None);
-        assert_eq!((c.timeout, c.wait_for_lock), (Some(30), 0));
-        for bad in [
-            json!({"timeout": 0}),
-            json!({"timeout": "5"}),
-            json!({"puppet_bin": 1}),
-            json!([]),
+        for (bad, msg) in [
+            (
+                json!({"timeout": 0}),
+                "configuration.timeout must be an integer from 1 to 31536000, not 0",
+            ),
+            (
+                json!({"timeout": "5"}),
+                "configuration.timeout must be an integer from 1 to 31536000, not \"5\"",
+            ),
+            (
+                json!({"puppet_bin": 1}),
+                "configuration.puppet_bin must be a string, not 1",
+            ),
+            (
+                json!({"puppet_bin": null}),
+                "configuration.puppet_bin must be a string, not null",
+            ),
+            (
+                json!({"allow_server": "false"}),
+                "configuration.allow_server must be true or false, not \"false\"",
+            ),
+            (json!([]), "configuration must be a JSON object"),
         ] {
-            assert!(
-                Config::from_request(&json!({"configuration": bad})).is_err(),
+            assert_eq!(
+                Config::from_request(&json!({"configuration": bad})),
+                Err(msg.to_owned()),
                 "{bad}"
             );
         }
     }
 
+    /// pxp-agent drops the module, silently for every later request, when
+    /// its configuration file fails the schema; the module must refuse
+    /// exactly what the schema refuses, so a file it would run with is one
+    /// pxp-agent loads. pxp-agent validates with valijson, draft 4 and
+    /// strict types (rapidjson holds `30.0`, `1e2` and `-0` as doubles, not
+    /// integers): the oracle here is draft 4.
+    #[test]
+    fn the_schema_and_the_module_check_agree_on_every_key_at_the_boundaries() {
+        let schema = configuration_schema();
+        let validator = jsonschema::draft4::new(&schema).unwrap();
+        let candidates = [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "2",
+            "30",
+            "600",
+            "31535999",
+            "31536000",
+            "31536001",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "1.0",
+            "30.0",
+            "0.5",
+            "1e2",
+            "1E3",
+            "\"\"",
+            "\"30\"",
+            "\"false\"",
+            "\"/opt/puppetlabs/bin/puppet\"",
+            "[]",
+            "[30]",
+            "{}",
+        ];
+        for (key, kind) in CONFIG_KEYS {
+            let mut accepted = Vec::new();
+            for text in candidates {
+                // As pxp-agent reads the file: JSON text, not a Rust value.
+                let file = format!("{{\"{key}\": {text}}}");
+                let config: Value = serde_json::from_str(&file).unwrap();
+                let by_schema = validator.is_valid(&config);
+                let by_module = Config::check(&config);
+                assert_eq!(
+                    by_schema,
+                    by_module.is_ok(),
+                    "{file}: the schema says {by_schema}, the module {by_module:?}"
+                );
+                if by_schema {
+                    accepted.push(text);
+                }
+            }
+            let want: &[&str] = match kind {
+                Kind::Text => &[
+                    "\"\"",
+                    "\"30\"",
+                    "\"false\"",
+                    "\"/opt/puppetlabs/bin/puppet\"",
+                ],
+                Kind::Switch => &["true", "false"],
+                Kind::Seconds { min: 0 } => &["0", "1", "2", "30", "600", "31535999", "31536000"],
+                Kind::Seconds { min: 1 } => &["1", "2", "30", "600", "31535999", "31536000"],
+                Kind::Seconds { .. } => unreachable!("no other minimum"),
+            };
+            assert_eq!(accepted, want, "{key}");
+        }
+        // The whole object: not an object, unknown keys, every key at once.
+        for text in ["null", "[]", "\"x\"", "1", "{}", "{\"other\": 0}"] {
+            let config: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                validator.is_valid(&config),
+                Config::check(&config).is_ok(),
+                "{text}"
+            );
+        }
+        let all = json!({"puppet_bin": "/usr/bin/puppet", "timeout": 31_536_000,
+                         "wait_for_lock": 0, "allow_server": false});
+        assert!(validator.is_valid(&all) && Config::check(&all).is_ok());
+    }
+
     #[test]
     fn input_is_checked() {
-        let f =
-            flags_from_request(&json!({"input": {"flags": ["--noop"], "env": [], "job": "17"}}))
-                .unwrap();
+        let f = flags_from_request(
+            &json!({"input": {"flags": ["--noop"], "env": [], "job": "17"}}),
+            true,
+        )
+        .unwrap();
         assert_eq!(
             f,
             [
@@ -535,16 +747,23 @@ mod tests {
             ]
         );
         assert!(
-            flags_from_request(&json!({"input": "x"}))
+            flags_from_request(&json!({"input": "x"}), true)
                 .unwrap_err()
                 .contains("valid 'input' key")
         );
-        assert!(flags_from_request(&json!({})).is_err());
-        assert!(flags_from_request(&json!({"input": {"flags": [1]}})).is_err());
+        assert!(flags_from_request(&json!({}), true).is_err());
+        assert!(flags_from_request(&json!({"input": {"flags": [1]}}), true).is_err());
         assert!(
-            flags_from_request(&json!({"input": {"flags": ["--server_list", "x"]}}))
+            flags_from_request(&json!({"input": {"flags": ["--server_list", "x"]}}), true)
                 .unwrap_err()
                 .contains("non-permitted")
+        );
+        let server = json!({"input": {"flags": ["--server", "pm.example.com"], "job": 3}});
+        assert!(flags_from_request(&server, true).is_ok());
+        assert!(
+            flags_from_request(&server, false)
+                .unwrap_err()
+                .contains("non-permitted flag: --server (allow_server is false")
         );
     }
 }
