@@ -47,12 +47,13 @@ task: ## static task binary, staged at tasks/puppet_agent
 	@echo "staged $(TASK_STAGED): $$(stat -c %s $(TASK_STAGED)) bytes, static"
 
 # The tarball is reproducible: fixed order, owner and mtime (the last commit's time).
-module: task ## Forge tarball pkg/kick-psick-<version>.tar.gz (metadata.json README.md LICENSE tasks/)
+module: task ## Forge tarball pkg/kick-psick-<version>.tar.gz (metadata.json README.md LICENSE tasks/ files/)
 	rm -rf pkg/$(MODULE_DIR) $(MODULE_TGZ)
-	install -d pkg/$(MODULE_DIR)/tasks
+	install -d pkg/$(MODULE_DIR)/tasks pkg/$(MODULE_DIR)/files
 	install -m 0644 metadata.json README.md LICENSE pkg/$(MODULE_DIR)/
 	install -m 0644 tasks/*.json pkg/$(MODULE_DIR)/tasks/
 	install -m 0755 $(TASK_STAGED) pkg/$(MODULE_DIR)/tasks/
+	install -m 0644 files/install-pxp-module.sh pkg/$(MODULE_DIR)/files/
 	tar --sort=name --owner=0 --group=0 --numeric-owner \
 	  --mtime="@$$(git log -1 --format=%ct 2>/dev/null || echo 0)" \
 	  -C pkg -cf - $(MODULE_DIR) | gzip -n > $(MODULE_TGZ)
@@ -66,6 +67,7 @@ lint: ## rustfmt check, clippy -D warnings, metadata-json-lint
 	  || { echo "error: metadata-json-lint not found: run make deps (tests/scripts/install-deps.sh)" >&2; exit 1; }
 	metadata-json-lint metadata.json
 	bash -n tests/scripts/*.sh .ci/run
+	sh -n files/install-pxp-module.sh
 
 test: deps task module ## everything: unit, integration, real-Puppet end-to-end suite, lint
 	tests/scripts/make-test.sh

@@ -1,8 +1,9 @@
 //! The repository as the Forge module kick-psick: `make module`'s tarball, installed with
 //! `puppet module install` into the server's production environment, must be served by the
-//! real puppetserver's task API with the built binary's checksum and size.
+//! real puppetserver's task API with the built binary's checksum and size, and its pxp-agent
+//! module installer must work from where the README says the installed module is.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kick_e2e::{SimNode, Stack, sha256_file, task_bin, workspace_root};
@@ -91,6 +92,7 @@ fn puppetserver_serves_the_task_with_the_built_binary() {
         &std::fs::metadata(&installed).expect("stat").permissions(),
     );
     assert_eq!(mode & 0o111, 0o111, "installed executable: {mode:o}");
+    installer_works_from_the_installed_module(&modules.join("psick"), &bin);
     // puppetserver reads the module as user puppet.
     let chmod = Command::new("chmod")
         .args(["-R", "a+rX"])
@@ -171,6 +173,48 @@ fn puppetserver_serves_the_task_with_the_built_binary() {
     }
 }
 
+/// The README names the installed module's folder, and `files/install-pxp-module.sh` run
+/// from it (as the README's install block runs it) installs the module's own binary as
+/// pxp-agent's module, keeping the original; `restore` brings the original back.
+fn installer_works_from_the_installed_module(psick: &Path, bin: &Path) {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    assert!(
+        readme.contains(&format!("`{}`", psick.display())),
+        "the README does not name {}",
+        psick.display()
+    );
+    let pxp = tempfile::tempdir().expect("temp dir");
+    let modules = pxp.path().join("modules");
+    std::fs::create_dir(&modules).expect("mkdir");
+    let module = modules.join("pxp-module-puppet");
+    let ruby = "#!/opt/puppetlabs/puppet/bin/ruby\n# Puppet's pxp-module-puppet\n";
+    std::fs::write(&module, ruby).expect("write");
+    let installer = psick.join("files/install-pxp-module.sh");
+    for mode in ["install", "install", "restore"] {
+        let out = Command::new("sh")
+            .arg(&installer)
+            .arg(mode)
+            .env("PXP_MODULES_DIR", &modules)
+            .env_remove("PXP_SAVED_MODULE")
+            .env_remove("KICK_TASK")
+            .output()
+            .expect("run the installer");
+        assert!(
+            out.status.success(),
+            "{} {mode}: {}{}",
+            installer.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if mode == "install" {
+            assert_eq!(sha256_file(&module), sha256_file(bin), "after {mode}");
+        }
+        let saved = std::fs::read_to_string(pxp.path().join("pxp-module-puppet.rb.orig"));
+        assert_eq!(saved.ok().as_deref(), Some(ruby), "after {mode}");
+    }
+    assert_eq!(std::fs::read_to_string(&module).ok().as_deref(), Some(ruby));
+}
+
 #[test]
 fn module_tarball_holds_only_the_module_files() {
     let tarball = module_tarball();
@@ -197,7 +241,15 @@ fn module_tarball_holds_only_the_module_files() {
             .unwrap_or_else(|| panic!("{path} is outside {top}/"));
         let first = rel.split('/').next().unwrap_or_default();
         assert!(
-            ["", "metadata.json", "README.md", "LICENSE", "tasks"].contains(&first),
+            [
+                "",
+                "metadata.json",
+                "README.md",
+                "LICENSE",
+                "tasks",
+                "files"
+            ]
+            .contains(&first),
             "unexpected entry {path} in the module tarball"
         );
         assert!(line.contains(" 0/0 "), "entries are owned by 0/0: {line}");
@@ -213,12 +265,19 @@ fn module_tarball_holds_only_the_module_files() {
                 "only task metadata and the binary under tasks/: {path}"
             );
         }
+        if let Some(name) = rel.strip_prefix("files/") {
+            assert!(
+                ["", "install-pxp-module.sh"].contains(&name),
+                "only the pxp-agent module installer under files/: {path}"
+            );
+        }
     }
     for needed in [
         "metadata.json",
         "README.md",
         "LICENSE",
         "tasks/puppet_agent.json",
+        "files/install-pxp-module.sh",
     ] {
         assert!(
             listing.contains(&format!("{top}/{needed}")),

@@ -4,6 +4,7 @@
 mod agent;
 mod harness;
 mod input;
+mod install;
 mod layouts;
 mod limits;
 mod locks;
