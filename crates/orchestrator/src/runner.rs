@@ -3,7 +3,6 @@
 //! `result` by PE's rules, and events are recorded as things happen.
 
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +14,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::app::App;
-use crate::cache::{self, TaskFile};
-use crate::config::NodeSpec;
-use crate::exec::{self, Ending, Outcome, StopLevel};
+use crate::cache::TaskFile;
+use crate::exec::{Ending, Outcome, StopLevel};
 use crate::job::JobHandle;
 use crate::job::{Command, Detail};
 use crate::time;
-use crate::transport::Target;
+use crate::transport::{self, Target, TaskRun};
 
 /// Kind of the `_error` pxp-agent reports when it cannot run a task.
 pub const EXECUTION_ERROR: &str = "puppetlabs.pxp-agent/execution-error";
@@ -108,7 +106,11 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         }
     }
     let plan = Arc::new(plan);
-    let stdin = Arc::new(stdin_of(&input_of(&plan, None)));
+    let stdin = Arc::new(transport::stdin_of(&transport::input_of(
+        &plan.input,
+        None,
+        &plan.task_name,
+    )));
     let job_slots = plan
         .job_concurrency
         .map(|n| Arc::new(Semaphore::new(n.max(1))));
@@ -180,21 +182,17 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         );
         running.spawn(async move {
             let ran = AssertUnwindSafe(async {
-                let outcome = match &spec2 {
-                    Target::Local(node) => run_node(&app2, &job2, &plan2, node, &stdin2).await,
-                    Target::Ssh(t) => {
-                        let run = crate::transport::ssh::Job {
-                            task_name: &plan2.task_name,
-                            files: &plan2.files,
-                            input: &plan2.input,
-                            input_method: &plan2.input_method,
-                            timeout: plan2.timeout,
-                            kill_grace: app2.kill_grace,
-                            max_output: plan2.max_output,
-                        };
-                        app2.ssh.run(t, run, job2.stop.subscribe()).await
-                    }
+                let task = TaskRun {
+                    task_name: &plan2.task_name,
+                    files: &plan2.files,
+                    input: &plan2.input,
+                    input_method: &plan2.input_method,
+                    timeout: plan2.timeout,
+                    kill_grace: app2.kill_grace,
+                    max_output: plan2.max_output,
+                    stdin: &stdin2,
                 };
+                let outcome = spec2.run(&app2, &task, job2.stop.subscribe()).await;
                 record(&job2, &plan2, idx, outcome);
             })
             .catch_unwind()
@@ -298,115 +296,6 @@ fn skip_rest(job: &JobHandle, from: usize, what: &str) {
             msg,
         );
     }
-}
-
-/// systemd's default PATH for services: what pxp-agent's tasks get when the
-/// node's environment (standing for pxp-agent's own) does not set one.
-const SERVICE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// A run's input: the job's, then `_installdir` when given, then `_task`.
-fn input_of(plan: &Plan, installdir: Option<&Path>) -> Vec<(String, Value)> {
-    let mut input = plan.input.clone();
-    if let Some(d) = installdir {
-        input.push(("_installdir".into(), json!(d.to_string_lossy())));
-    }
-    input.push(("_task".into(), json!(plan.task_name)));
-    input
-}
-
-/// The input as pxp-agent writes it to stdin: compact, keys in order, no
-/// trailing newline.
-fn stdin_of(input: &[(String, Value)]) -> Vec<u8> {
-    let mut out = b"{".to_vec();
-    for (i, (k, v)) in input.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        // Strings and JSON values always serialise.
-        let _ = serde_json::to_writer(&mut out, k);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut out, v);
-    }
-    out.push(b'}');
-    out
-}
-
-fn not_started(msg: String) -> Outcome {
-    Outcome {
-        ending: Ending::SpawnFailed(msg),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        overflow: false,
-    }
-}
-
-/// Runs the task on one node as pxp-agent starts it: the cached file (or
-/// its copy in a per-run install directory) as the only argument, the
-/// node's environment plus `PT_*` and nothing of the service's, in `/` (or
-/// the node's `workdir`), with only fds 0-2 open.
-async fn run_node(
-    app: &App,
-    job: &JobHandle,
-    plan: &Plan,
-    node: &NodeSpec,
-    shared_stdin: &Arc<Vec<u8>>,
-) -> Outcome {
-    let (program, installdir) = if plan.files.len() > 1 {
-        let (cache, spool, files) = (
-            app.cache_dir.clone(),
-            app.spool_dir.clone(),
-            plan.files.clone(),
-        );
-        match tokio::task::spawn_blocking(move || cache::install(&cache, &spool, &files)).await {
-            Ok(Ok((dir, exe))) => (exe, Some(dir)),
-            Ok(Err(msg)) => return not_started(msg),
-            Err(e) => return not_started(e.to_string()),
-        }
-    } else {
-        // A cache hit is one stat; only the job's first run copies the file.
-        match plan.files.first().map(|f| cache::fetch(&app.cache_dir, f)) {
-            Some(Ok(p)) => (p, None),
-            Some(Err(msg)) => return not_started(msg),
-            None => return not_started("the task has no executable".into()),
-        }
-    };
-    let input = installdir.as_ref().map(|d| input_of(plan, Some(d.path())));
-    let mut env: Vec<(String, String)> = node
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if !node.env.contains_key("PATH") {
-        env.push(("PATH".into(), SERVICE_PATH.into()));
-    }
-    if plan.input_method != "stdin" {
-        let all = input.clone().unwrap_or_else(|| input_of(plan, None));
-        for (k, v) in all {
-            let s = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            env.push((format!("PT_{k}"), s));
-        }
-    }
-    let stdin = (plan.input_method != "environment").then(|| match &input {
-        Some(i) => stdin_of(i),
-        None => shared_stdin.to_vec(),
-    });
-    let spec = exec::Spec {
-        program: &program,
-        stdin,
-        env,
-        workdir: node.workdir.as_deref().unwrap_or(Path::new("/")),
-        timeout: plan.timeout,
-        kill_grace: app.kill_grace,
-        max_output: app.config.max_output_bytes,
-        nice: app.config.task_nice,
-        spawner: &app.spawner,
-    };
-    let outcome = exec::run(spec, job.stop.subscribe()).await;
-    drop(installdir);
-    outcome
 }
 
 /// PE's result rules for one process outcome: `(state, result)`.

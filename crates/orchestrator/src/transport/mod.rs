@@ -5,11 +5,124 @@
 //! runner, the store and the API see only [`Target`] and the
 //! [`crate::exec::Outcome`] a run ends with.
 
+pub mod local;
 pub mod ssh;
 
+use std::future::Future;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::cache::TaskFile;
+use crate::exec::{Outcome, StopLevel};
+
+/// One node's run of a job's task, whatever reaches the node.
+#[derive(Debug)]
+pub struct TaskRun<'a> {
+    pub task_name: &'a str,
+    /// The executable first, then the files of a multi-file task.
+    pub files: &'a [TaskFile],
+    /// The job's input in the request's order (`_installdir` and `_task`
+    /// are added per run, as pxp-agent does).
+    pub input: &'a [(String, Value)],
+    /// `stdin`, `environment` or `both`.
+    pub input_method: &'a str,
+    pub timeout: Option<Duration>,
+    /// Between TERM and KILL when a run is stopped.
+    pub kill_grace: Duration,
+    /// Cap per output stream.
+    pub max_output: usize,
+    /// The job's stdin for runs without an install directory (the same
+    /// bytes for every node).
+    pub stdin: &'a [u8],
+}
+
+/// Reaching a node: prepare the task there, run it with its input, stop it
+/// (its whole tree) on a timeout or a force stop, clean up. Each
+/// implementation does the four steps its own way; the job runner sees only
+/// the [`Outcome`].
+pub trait Transport {
+    /// The four steps, to the run's end.
+    fn run(
+        &self,
+        task: &TaskRun<'_>,
+        stop: watch::Receiver<StopLevel>,
+    ) -> impl Future<Output = Outcome> + Send;
+}
+
+impl Target {
+    /// Runs `task` on this node through its transport.
+    pub async fn run(
+        &self,
+        app: &App,
+        task: &TaskRun<'_>,
+        stop: watch::Receiver<StopLevel>,
+    ) -> Outcome {
+        match self {
+            Target::Local(node) => local::Local { app, node }.run(task, stop).await,
+            Target::Ssh(target) => {
+                ssh::SshNode {
+                    ssh: &app.ssh,
+                    target,
+                }
+                .run(task, stop)
+                .await
+            }
+        }
+    }
+}
+
+/// systemd's default PATH for services: what pxp-agent's tasks get when the
+/// node's environment (standing for pxp-agent's own) does not set one.
+pub const SERVICE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A run's input: the job's, then `_installdir` when given, then `_task`.
+pub fn input_of(
+    input: &[(String, Value)],
+    installdir: Option<&str>,
+    task: &str,
+) -> Vec<(String, Value)> {
+    let mut input = input.to_vec();
+    if let Some(d) = installdir {
+        input.push(("_installdir".into(), json!(d)));
+    }
+    input.push(("_task".into(), json!(task)));
+    input
+}
+
+/// The input as pxp-agent writes it to stdin: compact, keys in order, no
+/// trailing newline.
+pub fn stdin_of(input: &[(String, Value)]) -> Vec<u8> {
+    let mut out = b"{".to_vec();
+    for (i, (k, v)) in input.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Strings and JSON values always serialise.
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, v);
+    }
+    out.push(b'}');
+    out
+}
+
+/// `PT_<name>` variables: strings raw, every other value as JSON.
+pub fn pt_env(input: &[(String, Value)]) -> Vec<(String, String)> {
+    input
+        .iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (format!("PT_{k}"), s)
+        })
+        .collect()
+}
 
 /// Where and how one node is reached, resolved when its run starts.
 #[derive(Debug, Clone)]

@@ -25,9 +25,8 @@ use tokio::sync::{Semaphore, watch};
 
 use self::channel::{Escalation, Finished, Input};
 use self::scripts::Launch;
-use crate::cache::TaskFile;
 use crate::exec::{Ending, Outcome, StopLevel, TransportError};
-use crate::transport::SshTarget;
+use crate::transport::{SshTarget, TaskRun, Transport, input_of, pt_env, stdin_of};
 
 /// What every SSH run shares.
 #[derive(Debug)]
@@ -37,20 +36,6 @@ pub struct Ssh {
     /// Handshakes at once (set-up is the costly part; PE limits its
     /// bolt-server requests the same way).
     pub connecting: Semaphore,
-}
-
-/// One run of a task.
-#[derive(Debug)]
-pub struct Job<'a> {
-    pub task_name: &'a str,
-    /// The executable first.
-    pub files: &'a [TaskFile],
-    /// The job's input; `_installdir` and `_task` are added here.
-    pub input: &'a [(String, Value)],
-    pub input_method: &'a str,
-    pub timeout: Option<Duration>,
-    pub kill_grace: Duration,
-    pub max_output: usize,
 }
 
 fn failed(kind: &str, issue_code: &str, msg: String, details: Value) -> Outcome {
@@ -79,12 +64,27 @@ impl Ssh {
             connecting: Semaphore::new(connect_limit.clamp(1, 100_000)),
         }
     }
+}
 
+/// A node with an SSH connection entry.
+#[derive(Debug)]
+pub struct SshNode<'a> {
+    pub ssh: &'a Ssh,
+    pub target: &'a SshTarget,
+}
+
+impl Transport for SshNode<'_> {
+    async fn run(&self, job: &TaskRun<'_>, stop: watch::Receiver<StopLevel>) -> Outcome {
+        self.ssh.run(self.target, job, stop).await
+    }
+}
+
+impl Ssh {
     /// Runs `job` on `t` to its end.
-    pub async fn run(
+    async fn run(
         &self,
         t: &SshTarget,
-        job: Job<'_>,
+        job: &TaskRun<'_>,
         mut stop: watch::Receiver<StopLevel>,
     ) -> Outcome {
         if *stop.borrow() >= StopLevel::Force {
@@ -111,7 +111,7 @@ impl Ssh {
                 );
             }
         };
-        let outcome = Run::new(t, &job, &session, self.known_hosts.clone())
+        let outcome = Run::new(t, job, &session, self.known_hosts.clone())
             .go(stop)
             .await;
         // A clean goodbye; the session is dropped either way.
@@ -137,7 +137,7 @@ fn killed(level: StopLevel) -> Outcome {
 struct Run<'a> {
     t: &'a SshTarget,
     known_hosts: Arc<Vec<PathBuf>>,
-    job: &'a Job<'a>,
+    job: &'a TaskRun<'a>,
     session: &'a connect::Session,
     id: String,
     launch: Launch,
@@ -147,7 +147,7 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(
         t: &'a SshTarget,
-        job: &'a Job<'a>,
+        job: &'a TaskRun<'a>,
         session: &'a connect::Session,
         known_hosts: Arc<Vec<PathBuf>>,
     ) -> Run<'a> {
@@ -193,24 +193,15 @@ impl<'a> Run<'a> {
 
     /// The input, stdin and `PT_*` variables as pxp-agent and Bolt give them.
     fn input(&self) -> (Vec<u8>, Vec<(String, String)>) {
-        let mut input: Vec<(String, Value)> = self.job.input.to_vec();
-        if self.job.files.len() > 1 {
-            input.push(("_installdir".into(), json!(self.rundir())));
-        }
-        input.push(("_task".into(), json!(self.job.task_name)));
-        let mut env = Vec::new();
-        if self.job.input_method != "stdin" {
-            for (k, v) in &input {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                env.push((format!("PT_{k}"), s));
-            }
-        }
+        let installdir = (self.job.files.len() > 1).then(|| self.rundir());
+        let input = input_of(self.job.input, installdir.as_deref(), self.job.task_name);
+        let env = if self.job.input_method != "stdin" {
+            pt_env(&input)
+        } else {
+            Vec::new()
+        };
         let stdin = if self.job.input_method != "environment" {
-            let map: serde_json::Map<String, Value> = input.into_iter().collect();
-            serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
+            stdin_of(&input)
         } else {
             Vec::new()
         };
