@@ -18,5 +18,6 @@ mod packages;
 mod pxp_module;
 mod rollout;
 mod setup;
+mod ssh_nodes;
 mod stops;
 mod task;

@@ -19,6 +19,7 @@ mod node;
 mod paths;
 mod puppetdb;
 mod pxp;
+pub mod ssh_nodes;
 mod stack;
 mod task;
 
