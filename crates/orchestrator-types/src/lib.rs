@@ -13,6 +13,8 @@
 //! - [`node`]: `GET /jobs/:id/nodes`, node states.
 //! - [`event`]: `GET /jobs/:id/events`.
 //! - [`inventory`], [`task`], [`report`]: the other read endpoints.
+//! - [`connection`]: PE's Node Inventory API v1 (connection entries of
+//!   agentless nodes).
 //! - [`error`]: the `{kind, msg, details}` error body and the known kinds.
 //! - [`psick`]: the psick tasks' results, error kinds and the typed
 //!   `psick::puppet_agent` parameters ([`psick::params`]).
@@ -23,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod command;
+pub mod connection;
 pub mod error;
 pub mod event;
 pub mod inventory;
@@ -40,6 +43,10 @@ pub mod usage;
 
 pub use command::{
     DeployRequest, JobCreated, JobRef, Scope, StopRequest, StopResponse, TaskRequest,
+};
+pub use connection::{
+    Connection, ConnectionCreated, ConnectionList, ConnectionsQuery, CreateConnection,
+    DeleteConnection, Duplicates, INVENTORY_PREFIX,
 };
 pub use error::ApiError;
 pub use event::{Event, EventDetails, EventList, EventType};

@@ -23,6 +23,8 @@ pub struct App {
     next_task_target: AtomicU64,
     pub slots: Arc<Semaphore>,
     pub store: Store,
+    /// The Node Inventory API's connection entries.
+    pub inventory: crate::inventory::Inventory,
     /// Plan job changes one at a time (each is read, changed, written).
     pub plans_lock: tokio::sync::Mutex<()>,
     /// pxp-agent's task cache: `<sha256>/<filename>`.
@@ -54,6 +56,10 @@ pub enum Found {
 impl App {
     pub fn new(config: Config, base: String) -> Result<Self, Error> {
         let (store, opened) = Store::open(config.state_dir.as_deref())?;
+        let inventory = crate::inventory::Inventory::open(&store)?;
+        if let Some(file) = &config.inventory_file {
+            crate::inventory::load_bolt_file(&inventory, file)?;
+        }
         // Kick's own file first, then the system's, then any given.
         let mut known_hosts = vec![
             store.dir().join("known_hosts"),
@@ -82,6 +88,7 @@ impl App {
             cache_dir: store.dir().join("task-cache"),
             spool_dir: store.dir().join("spool"),
             store,
+            inventory,
             plans_lock: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),
             running: AtomicUsize::new(0),
@@ -103,6 +110,15 @@ impl App {
             .find(|t| t.certname == certname)
         {
             return Some(crate::transport::Target::Ssh(t.clone()));
+        }
+        // A connection entry wins over a simulated node of the same name.
+        match self.ssh_target(certname) {
+            Ok(Some(t)) => return Some(crate::transport::Target::Ssh(t)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("{e}");
+                return None;
+            }
         }
         self.node(certname)
             .cloned()

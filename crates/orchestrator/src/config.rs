@@ -38,6 +38,18 @@ pub struct TokenSpec {
     /// nodes of a scope are left out), and no Puppet runs.
     #[serde(default)]
     pub task_target: Option<String>,
+    /// Whether this token may create and delete connection entries of the
+    /// Node Inventory API (PE's permission "Nodes: Add and delete
+    /// connection information from inventory service"). Default true; a
+    /// token limited to a task target never may.
+    #[serde(default = "yes")]
+    pub inventory: bool,
+    /// Whether `query/connections` with `sensitive=true` shows this token
+    /// the entries' `sensitive_parameters` (passwords, private keys), as
+    /// PE's `nodes:view_inventory_sensitive`. Default false, for every
+    /// token: secrets are shown only to tokens whose spec says so.
+    #[serde(default)]
+    pub view_sensitive: bool,
 }
 
 fn default_login() -> String {
@@ -57,7 +69,14 @@ impl TokenSpec {
             tasks: None,
             deploy: true,
             task_target: None,
+            inventory: true,
+            view_sensitive: false,
         }
+    }
+
+    /// Whether this token may create and delete connection entries.
+    pub fn may_edit_inventory(&self) -> bool {
+        self.inventory && self.task_target.is_none()
     }
 
     /// Whether this token may run `task`.
@@ -83,7 +102,7 @@ impl TokenSpec {
         if tokens.is_empty() {
             return Err(Error::Config {
                 path: path.to_owned(),
-                msg: "no tokens found; write one token a line, or a YAML list of {token, login, tasks}"
+                msg: "no tokens found; write one token a line, or a YAML list of {token, login, tasks, deploy, inventory, view_sensitive}"
                     .into(),
             });
         }
@@ -195,6 +214,9 @@ pub struct Config {
     pub environments: Vec<String>,
     /// Where job history is kept; `None` keeps it in memory only.
     pub state_dir: Option<PathBuf>,
+    /// A Bolt inventory file (version 2) whose SSH targets become
+    /// connection entries at start, replacing those of the same certnames.
+    pub inventory_file: Option<PathBuf>,
     /// Nodes running at once across all jobs.
     pub concurrency: usize,
     /// Largest accepted request body.
@@ -234,6 +256,7 @@ impl Config {
             modules: Vec::new(),
             environments: vec!["production".to_owned()],
             state_dir: None,
+            inventory_file: None,
             concurrency: DEFAULT_CONCURRENCY,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
@@ -323,6 +346,11 @@ impl ConfigBuilder {
     /// Adds a known_hosts file for SSH nodes' host keys.
     pub fn known_hosts(mut self, path: impl Into<PathBuf>) -> Self {
         self.0.known_hosts.push(path.into());
+        self
+    }
+    /// Sets the Bolt inventory file loaded at start.
+    pub fn inventory_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.0.inventory_file = Some(path.into());
         self
     }
     /// Sets the global concurrency.

@@ -34,6 +34,7 @@ pub mod config;
 mod deploy;
 mod error;
 mod exec;
+mod inventory;
 mod job;
 mod modules;
 mod plans;

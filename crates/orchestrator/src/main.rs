@@ -29,9 +29,15 @@ struct Args {
     /// Tokens file: one token a line, or a YAML/JSON list of {token, login, tasks, deploy}.
     #[arg(long)]
     tokens_file: PathBuf,
-    /// Inventory of simulated nodes (YAML or JSON): {nodes: [{certname, connected, groups, env, workdir}]}.
+    /// Inventory of simulated nodes (YAML or JSON): {nodes: [{certname, connected, groups, env, workdir}]};
+    /// none without it.
     #[arg(long)]
-    inventory: PathBuf,
+    inventory: Option<PathBuf>,
+    /// A Bolt inventory file (inventory.yaml, version 2): its SSH targets
+    /// become connection entries at start, replacing those of the same
+    /// certnames (see docs/orchestrator-inventory.md).
+    #[arg(long, value_name = "PATH")]
+    inventory_file: Option<PathBuf>,
     /// Directory of modules (repeatable).
     #[arg(long)]
     modulepath: Vec<PathBuf>,
@@ -92,11 +98,15 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), kick_orchestrator::Error> {
     let mut config = Config::new(
         TokenSpec::load(&args.tokens_file)?,
-        Inventory::load(&args.inventory)?,
+        match &args.inventory {
+            Some(path) => Inventory::load(path)?,
+            None => Inventory::default(),
+        },
     );
     config.modulepath = args.modulepath;
     config.modules = args.module;
     config.state_dir = Some(args.state_dir.clone());
+    config.inventory_file = args.inventory_file;
     config.concurrency = args.concurrency.max(1);
     config.puppetdb_url = args.puppetdb_url;
     config.task_nice = (args.task_nice != 0).then_some(args.task_nice);

@@ -44,6 +44,11 @@ impl Params {
         )
     }
 
+    /// The keys given, in order (repeated ones repeated).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()

@@ -23,6 +23,9 @@ use crate::error::{Error, Failure};
 use crate::job::{EventRecord, JobHead, JobRecord, NodeRecord, Pending};
 use crate::time;
 
+pub mod schema;
+use schema::connect;
+
 /// Why an unfinished job is ended on start-up, and why jobs killed at
 /// shutdown fail.
 pub const INTERRUPTED: &str = "the Kick orchestrator stopped (shutdown or crash)";
@@ -32,49 +35,6 @@ pub const DB_FILE: &str = "jobs.db";
 /// The highest job id ever handed out, kept beside the database so that ids
 /// stay unique even if the database has to be set aside.
 const ID_FILE: &str = "last-job-id";
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    name INTEGER PRIMARY KEY,
-    command TEXT NOT NULL,
-    state TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    task TEXT,
-    timestamp REAL NOT NULL,
-    finished TEXT,
-    head TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS nodes (
-    job INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    start REAL,
-    finish REAL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (job, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (
-    job INTEGER NOT NULL,
-    id INTEGER NOT NULL,
-    node INTEGER,
-    record TEXT NOT NULL,
-    PRIMARY KEY (job, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
-    kind TEXT NOT NULL,
-    name INTEGER NOT NULL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (kind, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS damaged_jobs (
-    name INTEGER NOT NULL,
-    found REAL NOT NULL,
-    reason TEXT NOT NULL,
-    head TEXT
-);
-";
 
 /// One row to write.
 #[derive(Debug)]
@@ -210,22 +170,6 @@ fn state_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Page cache of each connection, KiB: history is read a page at a time, so
-/// a small cache does, and memory stays flat however large the database.
-const CACHE_KIB: i64 = 1024;
-
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // In WAL mode NORMAL loses nothing committed when the process dies;
-    // only a power cut can take the last transactions.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.execute_batch(SCHEMA)?;
-    Ok(conn)
-}
-
 fn is_damage(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -250,9 +194,14 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(|e| state_err(&dir, e))?;
         let path = dir.join(DB_FILE);
         let mut opened = Opened::default();
-        let mut conn = match connect(&path) {
+        let first = |path: &Path| -> Result<Connection, schema::MigrateError> {
+            let mut c = connect(path)?;
+            schema::migrate(&mut c)?;
+            Ok(c)
+        };
+        let mut conn = match first(&path) {
             Ok(c) => c,
-            Err(e) if is_damage(&e) => {
+            Err(schema::MigrateError::Sqlite(e)) if is_damage(&e) => {
                 let aside = set_aside(&path).map_err(|e| state_err(&path, e))?;
                 let msg = format!(
                     "the job database could not be read ({e}); it was moved to {} and a new one started",
@@ -260,7 +209,13 @@ impl Store {
                 );
                 tracing::error!("{msg}");
                 opened.damaged.push((0, msg));
-                connect(&path).map_err(|e| state_err(&path, e))?
+                first(&path).map_err(|e| state_err(&path, e))?
+            }
+            Err(e @ schema::MigrateError::TooNew { .. }) => {
+                return Err(Error::Config {
+                    path,
+                    msg: e.to_string(),
+                });
             }
             Err(e) => return Err(state_err(&path, e)),
         };
@@ -338,6 +293,12 @@ impl Store {
     /// one).
     pub fn dir(&self) -> &Path {
         self.inner.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Another connection to the database (migrated when the store opened),
+    /// for the modules that keep their own tables in it.
+    pub fn connection(&self) -> rusqlite::Result<Connection> {
+        connect(&self.inner.path)
     }
 
     fn send(&self, msg: Msg) {

@@ -28,6 +28,7 @@ pub(crate) use commands::{Origin, submit_deploy, submit_task};
 mod commands;
 mod inventory;
 mod jobs;
+mod node_inventory;
 mod plans;
 mod schedules;
 pub(crate) use schedules::tick as schedules_tick;
@@ -107,6 +108,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), auth));
     Router::new()
         .nest(API_PREFIX, api)
+        .nest(
+            orchestrator_types::INVENTORY_PREFIX,
+            node_inventory::router(app.clone()),
+        )
         .route(&format!("{API_PREFIX}/"), root_slash)
         .route("/status/v1/services/orchestrator-service", get(status))
         .fallback(not_found)

@@ -56,6 +56,8 @@ async fn task_permissions() {
         tasks: Some(vec!["fixture::trivial".into()]),
         deploy: false,
         task_target: None,
+        inventory: true,
+        view_sensitive: false,
     };
     let s = Server::start(
         config(1)

@@ -8,6 +8,7 @@ mod behaviour;
 mod crash;
 mod execution;
 mod hostile;
+mod inventory;
 mod paging;
 mod persistence;
 mod pxp;
