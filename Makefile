@@ -85,7 +85,7 @@ bench: deps task ## benchmarks (figures go to the README)
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/rollout.sh
 
-demo: deps ## the main job: loopback puppetserver + orchestrator + three nodes; noop, real, converged runs
+demo: deps ## the main job: loopback puppetserver + three real SSH nodes + the orchestrator; noop, real, converged, drift runs
 	tests/scripts/demo.sh all
 
 demo-up: deps ## start the demo (stack, nodes, orchestrator) and leave it running to try kick by hand

@@ -418,10 +418,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `make demo`'s script, in its keep mode against the stack already up: three kick runs that
-/// exit 2 (noop, would change), 2 (changed) and 0 (converged); then `down` stops its orchestrator.
+/// `make demo`'s script, in its keep mode against the stack already up, on three real SSH nodes
+/// of its own: four kick runs that exit 2 (noop, would change), 2 (changed), 0 (converged) and 2
+/// (noop after a hand edit on one node: drift there only); then `down` stops its orchestrator
+/// and its nodes.
 #[test]
-fn the_demo_runs_noop_real_and_converged_with_exit_codes_2_2_0() {
+fn the_demo_runs_noop_real_converged_and_drift_with_exit_codes_2_2_0_2() {
     let Some(_stack) = Stack::from_env() else {
         return;
     };
@@ -447,6 +449,8 @@ fn the_demo_runs_noop_real_and_converged_with_exit_codes_2_2_0() {
             .env("KICK_DEMO_KEEP", "1")
             .env("KICK_DEMO_DIR", &demo_dir)
             .env("KICK_DEMO_PORT", free_port().to_string())
+            // Not the address of a demo a user may have up, nor the test fleet's.
+            .env("KICK_DEMO_ADDR", "127.0.1.211")
             .env("CARGO_TARGET_DIR", &target)
             .env_remove("NO_COLOR")
             .output()
@@ -462,9 +466,17 @@ fn the_demo_runs_noop_real_and_converged_with_exit_codes_2_2_0() {
         .filter_map(|l| l.strip_prefix("kick exited "))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(codes, ["2", "2", "0"], "{text}\n{err}");
+    assert_eq!(codes, ["2", "2", "0", "2"], "{text}\n{err}");
     // Each kick command is printed before it runs, so the reader can copy it.
-    assert_eq!(text.matches("$ kick agent --nodes ").count(), 3, "{text}");
+    assert_eq!(text.matches("$ kick agent --nodes ").count(), 4, "{text}");
+    // The nodes are named as a user would name them, and the drift is web2.demo's alone.
+    assert!(text.contains("web1.demo,web2.demo,web3.demo"), "{text}");
+    let drift = text.rsplit("finds the drift on that node only").next().unwrap_or("");
+    assert!(
+        drift.contains("1 node: web2.demo") && drift.contains("web2.demo/app.conf"),
+        "the hand edit on web2.demo is the only drift: {drift}"
+    );
+    assert!(!drift.contains("1 node: web1.demo"), "{drift}");
     // Piped output: no bold headers, and the commands to try kick by hand at the end.
     assert!(
         !text.contains('\u{1b}'),

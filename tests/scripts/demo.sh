@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Kick's main job, for a newcomer: a loopback puppetserver, the Kick orchestrator with
-# three simulated nodes (each its own certname, confdir, vardir, ssldir), and kick running
-# psick::puppet_agent on them through the Orchestrator API three times: a noop run that shows
-# what would change (exit 2), a real run that changes it (exit 2), and a third run that finds
-# the nodes converged (exit 0). Each kick command is printed before it runs.
+# Kick's main job, for a newcomer: a loopback puppetserver, three real SSH nodes (web1.demo,
+# web2.demo, web3.demo: each an sshd in its own mount, UTS and PID namespace on its own loopback
+# address, with its own filesystem, users, sudo and puppet agent; tests/scripts/fleet.sh), the
+# Kick orchestrator reaching them over SSH as their `kick` user with sudo to root (from a Bolt
+# inventory file), and kick running psick::puppet_agent on them through the Orchestrator API:
+# a noop run that shows what would change (exit 2), a real run that changes it (exit 2), a run
+# that finds the nodes converged (exit 0), then a noop run after someone edited a file on
+# web2.demo by hand, which finds the drift on that node only (exit 2). Each kick command is
+# printed before it runs.
 #
 # Usage: demo.sh [all|up|run|down]
 #   all   (default) up, run, then down, unless KICK_DEMO_KEEP=1 leaves everything running
@@ -14,6 +18,7 @@
 #
 # Env: PS_STATE (puppet stack state dir, default /tmp/kick-puppet-stack),
 #      KICK_DEMO_DIR (default /tmp/kick-demo), KICK_DEMO_PORT (default 8143),
+#      KICK_DEMO_ADDR (the first node's loopback address, default 127.0.1.201),
 #      KICK_DEMO_BUILD=0 to skip building, KICK_DEMO_KEEP=1 to leave everything running.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +30,8 @@ cargo=${CARGO:-cargo}
 target=${CARGO_TARGET_DIR:-$root/target}
 bindir=$target/debug
 action=${1:-all}
+demo_addr=${KICK_DEMO_ADDR:-127.0.1.201}
+demo_nodes=(web1.demo web2.demo web3.demo)
 cd "$root"
 
 # Bold headers only on a terminal; piped output stays plain text.
@@ -50,9 +57,10 @@ down() {
     echo "demo: orchestrator (pid $pid) stopped"
   fi
   rm -f "$demo/orchestrator.pid"
-  # What puppet created on the nodes' behalf (site.pp of the demo environment).
-  local n
-  for n in $(tr ',' ' ' < "$demo/nodes.txt" 2>/dev/null); do rm -rf "/tmp/kick-demo-managed/$n"; done
+  # The nodes, by the PIDs the fleet recorded (what puppet changed lived in their own /tmp).
+  if [ -d "$demo/fleet" ]; then
+    FLEET_STATE="$demo/fleet" "$here/fleet.sh" down || true
+  fi
   if [ -e "$demo/stack-ours" ]; then
     "$here/puppet-stack-down.sh" || true
     rm -f "$demo/stack-ours"
@@ -85,24 +93,38 @@ up() {
   mkdir -p "$demo/nodes" "$demo/state"
   [ -e "$PS_STATE/started" ] && touch "$demo/stack-ours"
 
-  # The CA signs a certname once per key, so each demo uses new ones.
-  say "three simulated nodes"
-  local run_id i certname env_lines inv=$demo/inventory.yaml nodes=()
-  run_id=$(date +%s)
-  echo "nodes:" > "$inv"
-  for i in 1 2 3; do
-    certname="web$i-$run_id.demo"
-    nodes+=("$certname")
-    env_lines=$("$here/sim-node.sh" --bootstrap "$certname" "$demo/nodes/$certname")
-    {
-      echo "  - certname: $certname"
-      echo "    workdir: $demo/nodes/$certname"
-      echo "    env:"
-      while IFS='=' read -r k v; do echo "      $k: \"$v\""; done <<< "$env_lines"
-    } >> "$inv"
-    echo "  $certname (confdir $demo/nodes/$certname/etc)"
+  say "three real SSH nodes: ${demo_nodes[*]}"
+  FLEET_STATE="$demo/fleet" FLEET_NODES="${demo_nodes[*]}" FLEET_BASE_ADDR="$demo_addr" \
+    "$here/fleet.sh" up > /dev/null || die "the nodes did not start (see $demo/fleet)"
+  (IFS=,; echo "${demo_nodes[*]}") > "$demo/nodes.txt"
+  # The orchestrator's view of them, as an OpenBolt user keeps it: a Bolt inventory file.
+  local inv=$demo/inventory.yaml i addr
+  {
+    echo "# The demo's nodes: login kick with the fleet's key, sudo to root with kick's password."
+    echo "version: 2"
+    echo "config:"
+    echo "  transport: ssh"
+    echo "  ssh:"
+    echo "    user: kick"
+    echo "    private-key: $demo/fleet/id_ed25519"
+    echo "    run-as: root"
+    echo "    sudo-password: \"$(cat "$demo/fleet/password")\""
+    echo "    host-key-check: true"
+    echo "targets:"
+    i=0
+    for n in "${demo_nodes[@]}"; do
+      addr=$(jq -r --arg n "$n" '.nodes[] | select(.certname == $n) | .address' "$demo/fleet/fleet.json")
+      echo "  - name: $n"
+      echo "    uri: $addr"
+      i=$((i + 1))
+    done
+  } > "$inv"
+  chmod 600 "$inv"
+  # Host keys are checked: the nodes' keys go in the orchestrator's own known_hosts.
+  cp "$demo/fleet/known_hosts" "$demo/state/known_hosts"
+  for n in "${demo_nodes[@]}"; do
+    echo "  $n: $(jq -r --arg n "$n" '.nodes[] | select(.certname == $n) | "ssh kick@\(.address) (its own /etc/puppet, /tmp, users, sudo)"' "$demo/fleet/fleet.json")"
   done
-  (IFS=,; echo "${nodes[*]}") > "$demo/nodes.txt"
 
   say "Kick orchestrator on https://127.0.0.1:$port (module psick = this repository)"
   ( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$demo/token" )
@@ -110,7 +132,7 @@ up() {
   local envs=() e
   for e in /etc/puppet/code/environments/*/; do envs+=(--environment "$(basename "$e")"); done
   "$bindir/kick-orchestrator" --listen "127.0.0.1:$port" --tokens-file "$demo/token" \
-    --inventory "$inv" --module "psick=$root" --state-dir "$demo/state" "${envs[@]}" \
+    --inventory-file "$inv" --module "psick=$root" --state-dir "$demo/state" "${envs[@]}" \
     > "$demo/orchestrator.out" 2> "$demo/orchestrator.log" < /dev/null &
   local pid=$!
   echo "$pid" > "$demo/orchestrator.pid"
@@ -154,11 +176,17 @@ run() {
   [ -f "$demo/env" ] && orchestrator_pid >/dev/null || die "nothing is up in $demo: run \`$0 up\` first"
   # shellcheck disable=SC1091 # written by up()
   . "$demo/env"
-  local nodes codes=() expected=(2 2 0) labels rc i
+  local nodes codes=() expected=(2 2 0 2) labels rc i
   nodes=$(cat "$demo/nodes.txt")
-  labels=("noop run: what would change on each node" "real run: apply the changes" "again: the nodes are converged, nothing to do")
-  local flags=("--noop" "--no-noop" "--no-noop")
-  for i in 0 1 2; do
+  labels=("noop run: what would change on each node" "real run: apply the changes" "again: the nodes are converged, nothing to do"
+    "someone edited web2.demo's app.conf by hand: a noop run finds the drift on that node only")
+  local flags=("--noop" "--no-noop" "--no-noop" "--noop")
+  for i in 0 1 2 3; do
+    if [ "$i" = 3 ]; then
+      local pid
+      pid=$(cut -d' ' -f1 "$demo/fleet/nodes/web2.demo/pid")
+      printf 'workers = 16   # tuned by hand\n' >> "/proc/$pid/root/tmp/kick-demo-managed/web2.demo/app.conf"
+    fi
     say "${labels[$i]}"
     printf '$ kick agent --nodes %s %s -e demo\n' "$nodes" "${flags[$i]}"
     rc=0
