@@ -156,6 +156,18 @@ pub enum Error {
         /// The failure that made the outcome unknown.
         cause: String,
     },
+
+    /// Creating a connection entry failed in a way that leaves open whether
+    /// it was created. The request was not sent again.
+    #[error(
+        "the connection entry of {certnames} may or may not have been created: {cause}. It was not sent again; check `kick inventory list {certnames}`"
+    )]
+    ConnectionUncertain {
+        /// The entry's certnames, comma separated.
+        certnames: String,
+        /// The failure that made the outcome unknown.
+        cause: String,
+    },
 }
 
 impl Error {

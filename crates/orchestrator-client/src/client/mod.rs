@@ -2,8 +2,10 @@
 //! [`transport`] (one exchange function that classifies failures as "not
 //! sent", "maybe sent" or "answered", and the retry of idempotent requests);
 //! [`submit`] holds the at-most-once protocol of job submissions;
-//! [`schedules`] the scheduled-job endpoints.
+//! [`schedules`] the scheduled-job endpoints; [`connections`] PE's Node
+//! Inventory API (connection entries of SSH nodes).
 
+mod connections;
 mod endpoints;
 mod schedules;
 mod submit;

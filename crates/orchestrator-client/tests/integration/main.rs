@@ -4,6 +4,7 @@
 
 mod config;
 mod faults;
+mod inventory;
 mod logging;
 mod orchestrator;
 mod paging;
