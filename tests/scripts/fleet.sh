@@ -375,6 +375,12 @@ puppetserver_running() {
   [ "$(curl -sk --max-time 3 "https://127.0.0.1:$PUPPET_PORT/status/v1/simple" 2>/dev/null || true)" = running ]
 }
 
+# The node's known host key line (a key rotated by rotate-host-key is not the known one).
+known_key() {
+  local k="$nodes_dir/$1/etc/ssh/ssh_host_ed25519_key"
+  if [ -s "$k.known.pub" ]; then cut -d' ' -f1,2 "$k.known.pub"; else cut -d' ' -f1,2 "$k.pub"; fi
+}
+
 # known_hosts and fleet.json for the nodes in nodes.list.
 write_outputs() {
   local name d addr pid pw uid kh="$FLEET_STATE/known_hosts" tmp
@@ -383,7 +389,7 @@ write_outputs() {
   while read -r name; do
     d="$nodes_dir/$name"
     addr=$(cat "$d/address")
-    echo "$addr,$name $(cut -d' ' -f1,2 "$d/etc/ssh/ssh_host_ed25519_key.pub")" >> "$tmp"
+    echo "$addr,$name $(known_key "$name")" >> "$tmp"
   done < "$FLEET_STATE/nodes.list"
   chmod 644 "$tmp"
   mv -f "$tmp" "$kh"
@@ -393,7 +399,7 @@ write_outputs() {
     pid=$(node_pid "$name")
     jq -n --arg certname "$name" --arg address "$(cat "$d/address")" --arg user "$FLEET_USER" \
       --arg private_key "$FLEET_STATE/id_ed25519" --arg wrong_key "$FLEET_STATE/wrong_ed25519" \
-      --arg password "$pw" --arg host_key "$(cut -d' ' -f1,2 "$d/etc/ssh/ssh_host_ed25519_key.pub")" \
+      --arg password "$pw" --arg host_key "$(known_key "$name")" \
       --arg root "$d" --argjson pid "${pid:-null}" --argjson noexec "$(cat "$d/noexec_tmp")" \
       '{certname: $certname, address: $address, port: 22, user: $user,
         private_key: $private_key, wrong_key: $wrong_key, sudo_password: $password,
@@ -431,6 +437,27 @@ wait_host_key() {
   die "$name: sshd does not serve the expected host key after SIGHUP"
 }
 
+# Prepares node $1 (address $2, noexec /tmp $3) and starts it unless it already runs with the
+# same configuration. Exit status 0: started; 3: reused; anything else: failed.
+up_one() {
+  local name=$1 addr=$2 noexec=$3 pid d="$nodes_dir/$1"
+  prepare_node "$name" "$addr" "$noexec"
+  pid=$(node_pid "$name")
+  if [ -n "$pid" ] && cmp -s "$d/config" "$d/config.want"; then
+    # Reused; a key left rotated by a test was put back by prepare_node: reload it.
+    if [ -e "$d/reload" ]; then
+      kill -HUP "$pid"
+      rm -f "$d/reload"
+      wait_host_key "$name" "$d/etc/ssh/ssh_host_ed25519_key.pub"
+    fi
+    return 3
+  fi
+  [ -z "$pid" ] || { log "$name: configuration changed; restarting"; stop_node "$name"; }
+  # Listed before it starts, so that a caller interrupted meanwhile still stops it.
+  echo "$name" >> "$FLEET_STATE/started"
+  start_node "$name"
+}
+
 cmd_up() {
   local t0 names=() name i addr noexec pid started=0 reused=0 failed=0
   t0=$(now_ms)
@@ -454,26 +481,26 @@ cmd_up() {
     fi
   done < <(recorded_nodes)
   printf '%s\n' "${names[@]}" > "$FLEET_STATE/nodes.list"
+  fleet_uid > /dev/null # made once, before the parallel jobs read it
+  # Prepared and started in parallel, at most 8 at a time.
+  local jobs=()
+  reap() {
+    local rc=0
+    wait "$1" || rc=$?
+    case $rc in 0) started=$((started + 1)) ;; 3) reused=$((reused + 1)) ;; *) failed=$((failed + 1)) ;; esac
+  }
   i=0
   for name in "${names[@]}"; do
     addr=$(addr_of "$i")
     noexec=0
+    # shellcheck disable=SC2086 # the list is space-separated names
     if printf '%s\n' $FLEET_NOEXEC_TMP | grep -qxF "$name"; then noexec=1; fi
-    prepare_node "$name" "$addr" "$noexec"
-    pid=$(node_pid "$name")
-    if [ -n "$pid" ] && cmp -s "$nodes_dir/$name/config" "$nodes_dir/$name/config.want"; then
-      # Reused; a key left rotated by a test was put back by prepare_node: reload it.
-      if [ -e "$nodes_dir/$name/reload" ]; then kill -HUP "$pid"; rm -f "$nodes_dir/$name/reload"; fi
-      reused=$((reused + 1))
-    else
-      [ -z "$pid" ] || { log "$name: configuration changed; restarting"; stop_node "$name"; }
-      # Listed before it starts, so that a caller interrupted meanwhile still stops it.
-      echo "$name" >> "$FLEET_STATE/started"
-      start_node "$name" || failed=$((failed + 1))
-      started=$((started + 1))
-    fi
+    up_one "$name" "$addr" "$noexec" &
+    jobs+=($!)
+    if [ ${#jobs[@]} -ge 8 ]; then reap "${jobs[0]}"; jobs=("${jobs[@]:1}"); fi
     i=$((i + 1))
   done
+  for pid in "${jobs[@]}"; do reap "$pid"; done
   [ "$failed" = 0 ] || die "$failed node(s) did not start"
   if [ "$FLEET_PUPPET" = 1 ]; then
     local tb pids=() rcs=0
@@ -488,7 +515,6 @@ cmd_up() {
     [ "$rcs" = 0 ] || die "$rcs node(s) got no agent certificate"
     log "agent certificates ready in $(( $(now_ms) - tb )) ms"
   fi
-  for name in "${names[@]}"; do wait_host_key "$name" "$nodes_dir/$name/etc/ssh/ssh_host_ed25519_key.pub"; done
   write_outputs
   timing "fleet up: ${#names[@]} nodes ($started started, $reused reused) in $(( $(now_ms) - t0 )) ms; $FLEET_STATE/fleet.json"
   echo "KICK_FLEET=$FLEET_STATE"
@@ -510,6 +536,9 @@ cmd_status() {
   [ -s "$FLEET_STATE/nodes.list" ] || { log "no fleet in $FLEET_STATE"; return 1; }
   while read -r name; do
     d="$nodes_dir/$name"
+    if [ ! -s "$d/address" ]; then
+      printf '%-24s never started\n' "$name"; bad=1; continue
+    fi
     addr=$(cat "$d/address")
     pid=$(node_pid "$name")
     cert=no
@@ -522,6 +551,29 @@ cmd_status() {
     fi
   done < "$FLEET_STATE/nodes.list"
   return "$bad"
+}
+
+# rotate: a new host key for node $2, sshd reloaded (SIGHUP: same PID); the known key is kept
+# aside. restore: the known key back. known_hosts and fleet.json are never touched.
+host_key_cmd() {
+  local what=$1 name pid k
+  [ $# -eq 2 ] || die "usage: fleet.sh $what-host-key NAME"
+  name=$2
+  node_dir_must_exist "$name"
+  pid=$(node_pid "$name")
+  [ -n "$pid" ] || die "$name is not running"
+  k="$nodes_dir/$name/etc/ssh/ssh_host_ed25519_key"
+  if [ "$what" = rotate ]; then
+    if [ ! -s "$k.known" ]; then mv -f "$k" "$k.known"; mv -f "$k.pub" "$k.known.pub"; fi
+    rm -f "$k" "$k.pub"
+    ssh-keygen -q -t ed25519 -N '' -C "root@$name (rotated)" -f "$k"
+  else
+    [ -s "$k.known" ] || { log "$name: host key not rotated; nothing to restore"; return 0; }
+    mv -f "$k.known" "$k"; mv -f "$k.known.pub" "$k.pub"
+  fi
+  kill -HUP "$pid"
+  wait_host_key "$name" "$k.pub"
+  log "$name: host key now ...$(cut -d' ' -f2 "$k.pub" | tail -c 13) (known_hosts unchanged)"
 }
 
 sub=${1:-}
@@ -545,30 +597,13 @@ case $sub in
     fi
     write_outputs
     ;;
-  rotate-host-key|restore-host-key)
-    [ $# -eq 1 ] || die "usage: fleet.sh $sub NAME"
-    name=$1
-    node_dir_must_exist "$name"
-    pid=$(node_pid "$name")
-    [ -n "$pid" ] || die "$name is not running"
-    k="$nodes_dir/$name/etc/ssh/ssh_host_ed25519_key"
-    if [ "$sub" = rotate-host-key ]; then
-      if [ ! -s "$k.known" ]; then mv -f "$k" "$k.known"; mv -f "$k.pub" "$k.known.pub"; fi
-      rm -f "$k" "$k.pub"
-      ssh-keygen -q -t ed25519 -N '' -C "root@$name (rotated)" -f "$k"
-    else
-      [ -s "$k.known" ] || { log "$name: host key not rotated; nothing to restore"; exit 0; }
-      mv -f "$k.known" "$k"; mv -f "$k.known.pub" "$k.pub"
-    fi
-    kill -HUP "$pid"
-    wait_host_key "$name" "$k.pub"
-    log "$name: host key now $(cut -d' ' -f2 "$k.pub" | tail -c 13) (known_hosts unchanged)"
-    ;;
+  rotate-host-key) host_key_cmd rotate "$@" ;;
+  restore-host-key) host_key_cmd restore "$@" ;;
   tmp-noexec)
     [ $# -eq 2 ] || die "usage: fleet.sh tmp-noexec NAME on|off"
     case $2 in on) opt=noexec ;; off) opt=exec ;; *) die "tmp-noexec: on or off, not '$2'" ;; esac
     in_node "$1" mount -o "remount,bind,$opt" /tmp
     ;;
-  ''|-h|--help|help) sed -n '2,45p' "$self" | sed 's/^# \{0,1\}//' ;;
+  ''|-h|--help|help) sed -n '2,/^[^#]/{/^#/p}' "$self" | sed 's/^# \{0,1\}//' ;;
   *) die "unknown subcommand '$sub' (up, down, status, down-node, up-node, rotate-host-key, restore-host-key, tmp-noexec)" ;;
 esac
