@@ -90,6 +90,7 @@ fn build(config: Config, base: String) -> Result<(axum::Router, Handle), Error> 
     let base = base.trim_end_matches('/').to_owned();
     let app = Arc::new(app::App::new(config, base)?);
     tokio::spawn(plans::recover(app.clone()));
+    tokio::spawn(transport::ssh::recover::recover(app.clone()));
     tokio::spawn(api::schedules_tick(Arc::downgrade(&app)));
     Ok((api::router(app.clone()), Handle { app }))
 }

@@ -191,6 +191,9 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
                     kill_grace: app2.kill_grace,
                     max_output: plan2.max_output,
                     stdin: &stdin2,
+                    record: Some(crate::transport::ssh::recover::record_path(
+                        &app2, job2.name, idx,
+                    )),
                 };
                 let outcome = spec2.run(&app2, &task, job2.stop.subscribe()).await;
                 record(&job2, &plan2, idx, outcome);

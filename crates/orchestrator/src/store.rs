@@ -326,6 +326,23 @@ impl Store {
         });
     }
 
+    /// Rewrites one node of a stored job: a run whose fate became known only
+    /// after a restart (committed with the next batch; `flush` to wait).
+    pub fn put_node(&self, job: u64, idx: usize, node: &NodeRecord) {
+        let row = Row::Node {
+            job,
+            idx,
+            state: node.state,
+            start: node.start,
+            finish: node.finish,
+            record: to_json(node),
+        };
+        self.send(Msg::Rows {
+            rows: vec![row],
+            durable: None,
+        });
+    }
+
     /// Writes a whole record (committed with the next batch; `flush` to wait).
     pub fn put<T: serde::Serialize>(&self, kind: Kind, name: u64, record: &T) {
         self.send(Msg::Rows {

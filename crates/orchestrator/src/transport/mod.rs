@@ -38,6 +38,10 @@ pub struct TaskRun<'a> {
     /// The job's stdin for runs without an install directory (the same
     /// bytes for every node).
     pub stdin: &'a [u8],
+    /// Where a transport that runs the task elsewhere notes the run while it
+    /// goes on, so that a service killed meanwhile can end it after its
+    /// restart ([`ssh::recover`]); removed when the run ends.
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// Reaching a node: prepare the task there, run it with its input, stop it

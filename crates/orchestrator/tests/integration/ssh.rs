@@ -461,3 +461,96 @@ async fn a_connection_lost_mid_run_fails_the_node_and_kick_ends_the_task_on_reco
     }
     s.stop().await;
 }
+
+/// The service SIGKILLed mid-job leaves nothing running unseen: after its restart it connects
+/// to the node again, ends the task's tree there and records it in the node's result.
+#[tokio::test]
+async fn a_service_killed_mid_job_ends_the_remote_run_after_its_restart() {
+    use crate::common::{Binary, setup};
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pids_dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &[]);
+    std::fs::write(dir.path().join("key"), &sshd.key).unwrap();
+    let t = sshd.target("ssh10.example");
+    std::fs::write(
+        dir.path().join("inventory.yaml"),
+        format!(
+            "version: 2\nconfig:\n  transport: ssh\n  ssh:\n    user: root\n    private-key: {key}\n    \
+             tmpdir: {tmp}\n    host-key-check: true\ntargets:\n  - name: ssh10.example\n    uri: {addr}\n",
+            key = dir.path().join("key").display(),
+            tmp = t.tmpdir,
+            addr = sshd.addr
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    std::fs::write(
+        dir.path().join("state/known_hosts"),
+        format!("{} {}", sshd.addr, sshd.host_pub),
+    )
+    .unwrap();
+    let inventory_file = dir.path().join("inventory.yaml");
+    let args = ["--inventory-file", inventory_file.to_str().unwrap()];
+    let bin = Binary::start(dir.path(), &args);
+    let (st, b) = bin
+        .call(
+            Some(
+                json!({"task": "fixture::grandchild", "params": {"dir": pids_dir.path()},
+                        "scope": {"nodes": ["ssh10.example"]}, "environment": "production"}),
+            ),
+            "/command/task",
+        )
+        .await;
+    assert_eq!(st, 202, "{b}");
+    let job = b["job"]["name"].as_str().unwrap().to_owned();
+    let detached = pids_dir.path().join(".detached.pid");
+    let t0 = Instant::now();
+    while !detached.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the task never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pids = [read_pid(&pids_dir.path().join(".pid")), read_pid(&detached)];
+    bin.kill();
+    // Killed, the service ended nothing: the task runs on, unseen.
+    assert!(
+        pids.iter().all(|p| alive(*p)),
+        "still running after the kill"
+    );
+
+    let bin = Binary::start(dir.path(), &args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let node = loop {
+        let (_, nodes) = bin.call(None, &format!("/jobs/{job}/nodes")).await;
+        let n = nodes["items"][0].clone();
+        if n["result"]["_error"]["details"]["remote"].is_object() {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no remote outcome recorded: {n:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(node["state"], "failed", "{node:#}");
+    assert_eq!(
+        node["result"]["_error"]["details"]["remote"]["state"], "ended",
+        "{node:#}"
+    );
+    for pid in pids {
+        assert!(!alive(pid), "{pid} still runs after the restart");
+    }
+    assert!(
+        !dir.path()
+            .join("state/remote-runs/")
+            .read_dir()
+            .unwrap()
+            .any(|_| true),
+        "the record is gone once handled"
+    );
+    bin.kill();
+}

@@ -13,6 +13,7 @@
 
 mod channel;
 mod connect;
+pub mod recover;
 mod scripts;
 
 use std::path::PathBuf;
@@ -114,6 +115,10 @@ impl Ssh {
         let outcome = Run::new(t, job, &session, self.known_hosts.clone())
             .go(stop)
             .await;
+        // The run ended here, seen: nothing for a restart to end.
+        if let Some(path) = &job.record {
+            let _ = std::fs::remove_file(path);
+        }
         // A clean goodbye; the session is dropped either way.
         let _ = tokio::time::timeout(
             Duration::from_secs(5),
@@ -373,8 +378,20 @@ impl<'a> Run<'a> {
             let pid = Arc::new(Mutex::new(None::<u32>));
             let pid_w = pid.clone();
             let cmd = self.launch.run(&self.t.tmpdir, &self.id, &files, &env);
+            let record = self.job.record.clone();
+            let (certname, run_id) = (self.t.certname.clone(), self.id.clone());
             let run = self.exec(cmd, stdin.clone(), move |p| {
                 *pid_w.lock().unwrap_or_else(|e| e.into_inner()) = p;
+                if let (Some(path), Some(pid)) = (&record, p) {
+                    recover::write(
+                        path,
+                        &recover::RemoteRun {
+                            certname: certname.clone(),
+                            pid,
+                            run_id: run_id.clone(),
+                        },
+                    );
+                }
             });
             tokio::pin!(run);
             let sleep = async {
@@ -569,6 +586,37 @@ impl<'a> Run<'a> {
             }
         }
     }
+}
+
+/// Ends the tree of `pid` on the node of `session` (a session opened after
+/// the run's own was lost); the stop script's report, `None` when it could
+/// not run.
+async fn stop_with(
+    session: &connect::Session,
+    t: &SshTarget,
+    pid: u32,
+    grace: Duration,
+) -> Option<String> {
+    let launch = Launch {
+        run_as: t.run_as.clone().filter(|u| *u != t.user),
+        prompt: format!("[sudo] kick {} password: ", uuid::Uuid::new_v4().simple()),
+    };
+    let channel = session.channel_open_session().await.ok()?;
+    channel
+        .exec(true, launch.stop(pid, grace.as_secs()).into_bytes())
+        .await
+        .ok()?;
+    let input = Input {
+        stdin: Vec::new(),
+        sudo_password: t.sudo_password.as_ref().or(t.password.as_ref()),
+        prompt: launch.run_as.as_ref().map(|_| launch.prompt.as_str()),
+        max_output: 1024 * 1024,
+    };
+    let limit = grace + Duration::from_secs(20);
+    let f = tokio::time::timeout(limit, channel::drive(channel, input, |_| {}))
+        .await
+        .ok()?;
+    Some(String::from_utf8_lossy(&f.stdout).into_owned())
 }
 
 /// The number of a signal SSH names (`TERM`, `KILL`...).
