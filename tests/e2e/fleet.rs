@@ -338,3 +338,52 @@ fn a_nodes_tmp_can_be_made_noexec_and_back() {
     assert_eq!(stdout(&out), "0", "{}", text(&out));
     node.set_tmp_noexec(was);
 }
+
+#[test]
+fn the_login_user_can_log_in_with_its_password() {
+    let Some(fleet) = Fleet::from_env() else {
+        return;
+    };
+    let node = &fleet.nodes()[0];
+    let _lock = node.lock_shared();
+    // OpenSSH reads a password only from a terminal or SSH_ASKPASS: a script printing it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let askpass = dir.path().join("askpass");
+    let secret = dir.path().join("password");
+    std::fs::write(&secret, format!("{}\n", node.password)).expect("write");
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\ncat {}\n",
+            kick_e2e::shell_quote(&secret.display().to_string())
+        ),
+    )
+    .expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let out = std::process::Command::new("ssh")
+        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            node.known_hosts().display()
+        ))
+        .args([
+            "-o",
+            "PreferredAuthentications=password",
+            "-o",
+            "PubkeyAuthentication=no",
+        ])
+        .args(["-o", "NumberOfPasswordPrompts=1"])
+        .arg(format!("{}@{}", node.user, node.address))
+        .arg("hostname")
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout(&out), node.certname);
+}
