@@ -39,7 +39,8 @@ pub enum Command {
     /// Schedule agent runs and tasks for the orchestrator to start when due.
     #[command(subcommand)]
     Schedule(crate::commands::schedule::args::ScheduleCommand),
-    /// Show which nodes are connected to the orchestrator.
+    /// Show which nodes are connected to the orchestrator, or manage the
+    /// connection entries of SSH nodes (`add`, `remove`, `list`).
     Inventory(InventoryArgs),
     /// List, show or resume rollouts (`--batch` runs).
     #[command(subcommand)]
@@ -552,9 +553,121 @@ pub struct JobStopArgs {
 
 /// `kick inventory`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct InventoryArgs {
+    /// Manage connection entries instead (PE's Node Inventory API).
+    #[command(subcommand)]
+    pub command: Option<InventoryCommand>,
     /// Only these nodes (they are listed even when not connected).
     pub nodes: Vec<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: ListOutputArgs,
+}
+
+/// `kick inventory add|remove|list`: connection entries of PE's Node
+/// Inventory API (on Kick's orchestrator and on PE alike), which say how
+/// nodes without an agent are reached over SSH.
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Add nodes reached over SSH: one connection entry for all NODEs.
+    /// Secrets come from a file or standard input, never from arguments.
+    #[command(after_help = INVENTORY_ADD_EXAMPLES)]
+    Add(InventoryAddArgs),
+    /// Remove nodes' connection entries.
+    Remove(InventoryRemoveArgs),
+    /// List the connection entries, one line per node.
+    List(InventoryListArgs),
+}
+
+const INVENTORY_ADD_EXAMPLES: &str = "Examples:
+  kick inventory add web1.example web2.example --user deploy --private-key ~/.ssh/id_ed25519 --run-as root
+  printf '%s\\n' \"$PW\" | kick inventory add db1.example --user admin --password-stdin
+  printf '%s\\n%s\\n' \"$PW\" \"$SUDO_PW\" | kick inventory add db2.example --user admin --password-stdin --sudo-password-stdin --run-as root";
+
+impl InventoryCommand {
+    /// The output flags of whichever subcommand was given.
+    pub fn output(&self) -> &ListOutputArgs {
+        match self {
+            Self::Add(a) => &a.output,
+            Self::Remove(a) => &a.output,
+            Self::List(a) => &a.output,
+        }
+    }
+}
+
+/// `kick inventory add`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("auth").required(true).args(["private_key", "password_stdin"])))]
+pub struct InventoryAddArgs {
+    /// Certnames of the nodes.
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
+    /// Login user.
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// Address to connect to, when it is not the certname (one NODE only).
+    #[arg(long, value_name = "HOST")]
+    pub hostname: Option<String>,
+    /// SSH port (default 22).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Run tasks as this user, through sudo.
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
+    /// Directory on the node for the task's files (default /tmp).
+    #[arg(long, value_name = "DIR")]
+    pub tmpdir: Option<String>,
+    /// Do not check the node's host key (Kick's orchestrator checks it by
+    /// default; PE's bolt-server does not).
+    #[arg(long)]
+    pub no_host_key_check: bool,
+    /// Log in with this private key (unencrypted, OpenSSH or PEM); its
+    /// content is sent and stored encrypted.
+    #[arg(long, value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Log in with the password read from standard input (its first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Read the sudo password (for --run-as) from standard input: its first
+    /// line, or its second with --password-stdin.
+    #[arg(long)]
+    pub sudo_password_stdin: bool,
+    /// Replace the entries the nodes already have (otherwise an error).
+    #[arg(long)]
+    pub replace: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: ListOutputArgs,
+}
+
+/// `kick inventory remove`.
+#[derive(Debug, Args)]
+pub struct InventoryRemoveArgs {
+    /// Certnames whose entries go.
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub output: ListOutputArgs,
+}
+
+/// `kick inventory list`.
+#[derive(Debug, Args)]
+pub struct InventoryListArgs {
+    /// Only these nodes' entries.
+    #[arg(value_name = "NODE")]
+    pub nodes: Vec<String>,
+    /// Also ask for the secrets (the token needs the permission): the table
+    /// names those each entry holds; --format json shows them.
+    #[arg(long)]
+    pub sensitive: bool,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]

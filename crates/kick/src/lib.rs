@@ -186,7 +186,10 @@ pub fn verbosity(cli: &Cli) -> u8 {
             a.output.verbose
         }
         Command::Schedule(c) => c.output().verbose,
-        Command::Inventory(a) => a.output.verbose,
+        Command::Inventory(a) => a
+            .command
+            .as_ref()
+            .map_or(a.output.verbose, |c| c.output().verbose),
         Command::Tasks(cli::TasksCommand::List(a)) => a.output.verbose,
         Command::Tasks(cli::TasksCommand::Show(a)) => a.output.verbose,
         Command::Completions { .. } | Command::Man(_) => 0,

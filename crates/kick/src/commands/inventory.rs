@@ -1,4 +1,5 @@
-//! `kick inventory [NODE...]`.
+//! `kick inventory [NODE...]`: the PCP inventory (`add`, `remove` and
+//! `list` are in [`super::connections`]).
 
 use std::io::Write;
 
@@ -8,8 +9,11 @@ use crate::error::Error;
 use crate::outcome::Outcome;
 use crate::render::{style, table};
 
-/// Runs `kick inventory`.
+/// Runs `kick inventory` (and its subcommands).
 pub async fn run(ctx: &mut Context, a: InventoryArgs) -> Result<u8, Error> {
+    if let Some(c) = a.command {
+        return super::connections::run(ctx, c).await;
+    }
     let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let list = if a.nodes.is_empty() {
         client.inventory().await?

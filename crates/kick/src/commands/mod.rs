@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what the job-starting ones share.
 
 pub mod agent;
+pub mod connections;
 pub mod deploy;
 pub mod inventory;
 pub mod job;

@@ -8,6 +8,7 @@ mod agent_flags;
 mod drift;
 mod faults;
 mod interrupts;
+mod inventory;
 mod jobs;
 mod output;
 mod rollout;
