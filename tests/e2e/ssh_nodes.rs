@@ -446,3 +446,101 @@ async fn a_noexec_tmpdir_is_named_and_another_tmpdir_works() {
     assert_eq!(job["state"], "finished", "{items:#?}");
     nodes.stop().await;
 }
+
+/// A small team needs no server: `kick agent --inventory inventory.yaml` runs the orchestrator
+/// inside kick for the Bolt inventory's SSH nodes, with its history kept under
+/// $XDG_STATE_HOME, so a later `kick job list` shows the run.
+#[test]
+fn kick_with_a_bolt_inventory_runs_the_orchestrator_in_process() {
+    let Some((_stack, fleet)) = fleet() else {
+        return;
+    };
+    let nodes: Vec<&FleetNode> = fleet.nodes().iter().take(2).collect();
+    let _locks: Vec<NodeLock> = nodes.iter().map(|n| n.lock_exclusive()).collect();
+    let home = tempfile::tempdir().expect("tempdir");
+    let state = home.path().join("state");
+    let orch = state.join("kick/orchestrator");
+    std::fs::create_dir_all(&orch).expect("state dir");
+    std::fs::copy(fleet.known_hosts(), orch.join("known_hosts")).expect("known_hosts");
+    let mut inv = format!(
+        "version: 2\nconfig:\n  transport: ssh\n  ssh:\n    user: kick\n    private-key: {}\n    \
+         run-as: root\n    sudo-password: \"{}\"\n    host-key-check: true\ntargets:\n",
+        nodes[0].private_key.display(),
+        nodes[0].sudo_password
+    );
+    for n in &nodes {
+        inv.push_str(&format!(
+            "  - name: {}\n    uri: {}\n",
+            n.certname, n.address
+        ));
+    }
+    let inv_path = home.path().join("inventory.yaml");
+    std::fs::write(&inv_path, inv).expect("inventory");
+    let modulepath = kick_e2e::repo_modulepath();
+    let exe = std::env::current_exe().expect("exe");
+    let kick_bin = exe.ancestors().nth(2).expect("target/debug").join("kick");
+    let kick = |args: &[&str]| {
+        std::process::Command::new(&kick_bin)
+            .args(args)
+            .env("XDG_STATE_HOME", &state)
+            .env("HOME", home.path())
+            .env_remove("KICK_SERVICE_URL")
+            .output()
+            .expect("run kick")
+    };
+    let names = nodes
+        .iter()
+        .map(|n| n.certname.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = kick(&[
+        "agent",
+        "--inventory",
+        inv_path.to_str().expect("utf-8"),
+        "--modulepath",
+        modulepath.path().to_str().expect("utf-8"),
+        "--nodes",
+        &names,
+        "--noop",
+        "-e",
+        "idem",
+        "--format",
+        "json",
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "kick's JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let code = out.status.code();
+    assert!(matches!(code, Some(0 | 2)), "{code:?}\n{doc:#}");
+    for n in doc["nodes"].as_array().expect("nodes") {
+        assert!(
+            matches!(n["outcome"].as_str(), Some("changed" | "unchanged")),
+            "{n:#}"
+        );
+    }
+    assert_eq!(doc["job"]["noop"], true, "{doc:#}");
+    // The history survives kick's exit: a new kick (a new in-process service) lists the job.
+    let out = kick(&[
+        "job",
+        "list",
+        "--inventory",
+        inv_path.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("psick::puppet_agent"), "{text}");
+    assert!(
+        !text.contains(&nodes[0].sudo_password),
+        "no secret in the output"
+    );
+}

@@ -370,6 +370,20 @@ pub struct ConnArgs {
     /// Seconds each request may take [default: 30].
     #[arg(long, value_name = "SECS", env = "KICK_REQUEST_TIMEOUT", value_parser = positive_secs)]
     pub request_timeout: Option<f64>,
+    /// No service: run Kick's orchestrator inside kick for the SSH nodes of
+    /// this Bolt inventory file (inventory.yaml, version 2); history under
+    /// $XDG_STATE_HOME/kick/orchestrator.
+    #[arg(long, value_name = "FILE", env = "KICK_INVENTORY")]
+    pub inventory: Option<PathBuf>,
+    /// With --inventory: where the tasks' modules are (repeatable)
+    /// [default: ./modules, ~/.puppetlabs/bolt/modules, Puppet's modulepaths].
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KICK_MODULEPATH",
+        value_delimiter = ':'
+    )]
+    pub modulepath: Vec<PathBuf>,
 }
 
 /// The Puppet environment, for the commands that use one.

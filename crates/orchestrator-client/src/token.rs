@@ -19,6 +19,14 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
+    /// A token held only in memory (an in-process service's), checked as a
+    /// token file's would be; `None` when it cannot be a header value.
+    pub fn from_secret(token: &str) -> Option<Token> {
+        let mut value = HeaderValue::from_str(token).ok()?;
+        value.set_sensitive(true);
+        Some(Token(value))
+    }
+
     /// The header value, marked sensitive so hyper's and reqwest's debug
     /// output leave it out.
     pub(crate) fn header(&self) -> &HeaderValue {

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod connections;
 pub mod deploy;
+pub mod in_process;
 pub mod inventory;
 pub mod job;
 pub mod man;
@@ -37,6 +38,13 @@ pub fn connect(
     environment: Option<&EnvArgs>,
     err: &mut dyn Write,
 ) -> Result<(Client, Settings), Error> {
+    if let Some(inventory) = conn
+        .inventory
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        return in_process::connect(inventory, conn, environment, err);
+    }
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let user = home.map(|h| h.join(orchestrator_client::USER_CONFIG));
     let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());

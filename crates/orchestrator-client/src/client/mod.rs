@@ -129,6 +129,23 @@ impl Client {
         ))
     }
 
+    /// The same client sending `token` instead of a token file's: for a
+    /// service started in-process, whose token is never written anywhere.
+    pub fn with_token(self, token: crate::token::Token) -> Client {
+        let inner = &self.inner;
+        Client {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                base: inner.base.clone(),
+                base_str: inner.base_str.clone(),
+                token: Some(token),
+                token_file: None,
+                timeout: inner.timeout,
+            }),
+            retry: self.retry,
+        }
+    }
+
     /// `https://host:8143/orchestrator/v1`, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.inner.base_str
