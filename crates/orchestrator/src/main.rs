@@ -26,7 +26,8 @@ struct Args {
     /// Serve plain HTTP (loopback tests only).
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     plain: bool,
-    /// Tokens file: one token a line, or a YAML/JSON list of {token, login, tasks, deploy}.
+    /// Tokens file: one token a line, or a YAML/JSON list of {token, login, tasks, deploy,
+    /// inventory, view_sensitive} (see docs/orchestrator-inventory.md).
     #[arg(long)]
     tokens_file: PathBuf,
     /// Inventory of simulated nodes (YAML or JSON): {nodes: [{certname, connected, groups, env, workdir}]};
