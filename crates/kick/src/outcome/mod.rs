@@ -231,7 +231,9 @@ fn changes(p: &Value) -> Vec<Change> {
     }
 }
 
-/// Removes ANSI escape sequences (puppet colours its output even on pipes).
+/// Removes ANSI escape sequences (puppet colours its output even on pipes),
+/// keeping the text's whitespace: tabs (Puppet's diff headers) and carriage
+/// returns included.
 pub fn strip_ansi(s: &str) -> String {
     // Most output (psick's always) has no escape sequence: skip the parser,
     // which costs more than everything else when collecting large jobs. A
@@ -240,8 +242,7 @@ pub fn strip_ansi(s: &str) -> String {
     if memchr::memchr2(0x1b, 0x9b, s.as_bytes()).is_none() {
         return s.to_owned();
     }
-    let bytes = strip_ansi_escapes::strip(s.as_bytes());
-    String::from_utf8_lossy(&bytes).into_owned()
+    anstream::adapter::strip_str(s).to_string()
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ fn ansi_free_output_is_copied_as_sent_and_other_output_cleaned() {
 
     for (text, clean) in [
         (r#""\u001b[1;31mError:\u001B[0m x""#, "Error: x"),
-        // However strip-ansi-escapes reads a C1 CSI, the same way.
+        // However the stripper reads a C1 CSI, the same way.
         (r#""\u009b0mtail""#, &strip_ansi("\u{9b}0mtail")),
         ("\"Kněžice \\u001b[0m\"", "Kněžice "),
         ("\"Kněžice\"", "Kněžice"),
@@ -272,6 +272,23 @@ fn ansi_is_stripped_and_plain_text_kept() {
     // whole, with or without escapes elsewhere.
     assert_eq!(strip_ansi("Kněžice \u{1b}[0m"), "Kněžice ");
     assert_eq!(strip_ansi("Kněžice"), "Kněžice");
+}
+
+#[test]
+fn whitespace_survives_stripping_in_coloured_output() {
+    // A psick shell task's output under PE: Puppet's diff headers carry a
+    // tab before the time stamp, and the lines may end in CR LF.
+    let coloured = "\u{1b}[mNotice: /Stage[main]/Resolv/File[/etc/resolv.conf]/content: \r\n\
+                    --- /etc/resolv.conf\t2018-07-04 09:12:01.000000000 +0000\r\n\
+                    +++ /tmp/puppet-file20180704\t2018-07-04 09:14:22.000000000 +0000\r\n\
+                    \u{1b}[0;32m+nameserver 10.0.0.2\u{1b}[0m\r\n";
+    assert_eq!(
+        strip_ansi(coloured),
+        "Notice: /Stage[main]/Resolv/File[/etc/resolv.conf]/content: \r\n\
+         --- /etc/resolv.conf\t2018-07-04 09:12:01.000000000 +0000\r\n\
+         +++ /tmp/puppet-file20180704\t2018-07-04 09:14:22.000000000 +0000\r\n\
+         +nameserver 10.0.0.2\r\n"
+    );
 }
 
 #[test]
