@@ -4,8 +4,9 @@
 //! job it became, so `kick rollout resume` never submits a wave twice: a wave with a marker but
 //! no job may have reached the server and is looked up there first.
 //!
-//! Writes go to a temporary file that is renamed over the old one, so a kill mid-write leaves
-//! the previous state.
+//! Writes go to a temporary file of their own (two saves at once never share one) that is
+//! renamed over the old one, then the directory is synced: a kill mid-write leaves the previous
+//! state, and a crash after a save keeps it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -289,17 +290,19 @@ impl Store {
         };
         create_private_dir(&self.dir).map_err(io)?;
         let path = self.path(&state.id)?;
-        let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| Error::State {
             path: path.clone(),
             message: e.to_string(),
         })?;
         let write = || -> std::io::Result<()> {
-            let mut f = private_file(&tmp)?;
+            // Created 0600, with a name no other save uses.
+            let mut f = tempfile::NamedTempFile::new_in(&self.dir)?;
             f.write_all(&bytes)?;
             f.write_all(b"\n")?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
+            f.as_file().sync_all()?;
+            f.persist(&path).map_err(|e| e.error)?;
+            // The rename is durable once the directory is.
+            std::fs::File::open(&self.dir)?.sync_all()
         };
         write().map_err(|e| Error::State {
             path: path.clone(),
@@ -377,17 +380,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-#[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,6 +452,35 @@ mod tests {
         store.save(&sample("20261201-091600-00bb")).unwrap();
         let ids: Vec<String> = store.list().unwrap().into_iter().map(|s| s.id).collect();
         assert_eq!(ids, ["20261201-091600-00bb", "20261201-091500-00aa"]);
+    }
+
+    #[test]
+    fn concurrent_saves_each_land_whole() {
+        // A rollout saves in the background while the next wave is planned:
+        // two saves of one rollout at once must each write a whole file.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().join("rollouts"));
+        let id = "20261201-091500-00aa";
+        let mut long = sample(id);
+        long.waves[0].nodes = (0..2000).map(|i| format!("node-{i:04}.example")).collect();
+        let short = sample(id);
+        std::thread::scope(|s| {
+            for state in [&long, &short] {
+                let store = &store;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        store.save(state).unwrap();
+                    }
+                });
+            }
+        });
+        let kept = store.load(id).unwrap();
+        assert!(kept == long || kept == short);
+        let left: Vec<_> = std::fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, [format!("{id}.json")], "no temporary file is left");
     }
 
     #[test]
