@@ -24,7 +24,7 @@ pub fn client(emu: &Emu) -> Client {
 }
 
 /// Runs the binary with `stdin` piped in; returns (exit code, stdout, stderr).
-async fn with_stdin(emu: &Emu, parts: &[&str], stdin: &str) -> (u8, String, String) {
+pub async fn with_stdin(emu: &Emu, parts: &[&str], stdin: &str) -> (u8, String, String) {
     let mut child = kick_bin(emu.dir.path())
         .args(args(parts, emu))
         .stdin(Stdio::piped())

@@ -3,19 +3,26 @@
 //! table and JSON listings, and who sees secrets.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use kick_orchestrator::TokenSpec;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
-use crate::harness::{Emu, Run, args, kick, kick_bin, write_private};
+use crate::harness::{Emu, Run, kick, write_private};
 
 const PASSWORD: &str = "kick-cli-pw-7Hq";
 const SUDO: &str = "kick-cli-sudo-2Wz";
 
 fn key_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../orchestrator/tests/fixtures/ssh/id_ed25519")
+}
+
+/// `kick inventory add PARTS... --private-key <the fixture key>`.
+async fn add_key(emu: &Emu, parts: &[&str]) -> Run {
+    let key = key_file().display().to_string();
+    let mut v = vec!["inventory", "add"];
+    v.extend(parts);
+    v.extend(["--private-key", key.as_str()]);
+    emu.kick(&v).await
 }
 
 /// The orchestrator with a second token, `viewer`, that may see secrets;
@@ -46,46 +53,33 @@ async fn as_viewer(emu: &Emu, viewer: &std::path::Path, parts: &[&str]) -> Run {
 
 /// The built binary with `stdin` piped in.
 async fn with_stdin(emu: &Emu, parts: &[&str], stdin: &str) -> Run {
-    let mut child = kick_bin(emu.dir.path())
-        .args(args(parts, emu))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.as_bytes()).await.unwrap();
-    drop(pipe);
-    let out = child.wait_with_output().await.unwrap();
+    let (code, stdout, stderr) = crate::agent_flags::with_stdin(emu, parts, stdin).await;
     Run {
-        code: out.status.code().map_or(255, |c| c as u8),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code,
+        stdout,
+        stderr,
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_are_added_listed_replaced_and_removed() {
     let (emu, viewer) = start().await;
-    let key = key_file().display().to_string();
-    let r = emu
-        .kick(&[
-            "inventory",
-            "add",
+    let r = add_key(
+        &emu,
+        &[
             "web1.example",
             "web2.example",
             "--user",
             "deploy",
-            "--private-key",
-            &key,
             "--run-as",
             "root",
             "--port",
             "2222",
             "--tmpdir",
             "/var/tmp",
-        ])
-        .await;
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout
@@ -114,38 +108,26 @@ async fn nodes_are_added_listed_replaced_and_removed() {
     assert!(item.get("sensitive_parameters").is_none(), "{v}");
 
     // The same node again: the API's 409 says what to do.
-    let r = emu
-        .kick(&[
-            "inventory",
-            "add",
-            "web2.example",
-            "--user",
-            "u",
-            "--private-key",
-            &key,
-        ])
-        .await;
+    let r = add_key(&emu, &["web2.example", "--user", "u"]).await;
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr.contains("duplicate-certnames") && r.stderr.contains("replace"),
         "{}",
         r.stderr
     );
-    let r = emu
-        .kick(&[
-            "inventory",
-            "add",
+    let r = add_key(
+        &emu,
+        &[
             "web2.example",
             "--user",
             "u",
-            "--private-key",
-            &key,
             "--replace",
             "--no-host-key-check",
             "--format",
             "json",
-        ])
-        .await;
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.json()["connection_id"].is_string());
     let r = as_viewer(
@@ -295,21 +277,7 @@ async fn secrets_are_never_taken_from_arguments() {
     let r = emu.kick(&["inventory", "add", "n1", "--user", "u"]).await;
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("--private-key"), "{}", r.stderr);
-    let key = key_file().display().to_string();
-    let r = emu
-        .kick(&[
-            "inventory",
-            "add",
-            "n1",
-            "n2",
-            "--user",
-            "u",
-            "--private-key",
-            &key,
-            "--hostname",
-            "h",
-        ])
-        .await;
+    let r = add_key(&emu, &["n1", "n2", "--user", "u", "--hostname", "h"]).await;
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr.contains("--hostname names one address"),
