@@ -129,9 +129,17 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         }) else {
             let mut rec = job.lock();
             let name = rec.nodes[idx].name.clone();
-            let msg = format!(
-                "Error running {what} on {name}: {name} is not connected to the PCP broker"
-            );
+            let msg = if spec.is_some() {
+                // A simulated node marked disconnected: PE's words.
+                format!("Error running {what} on {name}: {name} is not connected to the PCP broker")
+            } else {
+                format!(
+                    "Error running {what} on {name}: {name} has no connection entry (none was \
+                     created, or it was deleted), so Kick cannot reach it; add one with `kick \
+                     inventory add {name} --user USER ...` or POST \
+                     /inventory/v1/command/create-connection"
+                )
+            };
             let now = time::now();
             let n = &mut rec.nodes[idx];
             n.state = NodeState::Errored;

@@ -402,13 +402,29 @@ impl<'a> Run<'a> {
             };
             tokio::pin!(sleep);
             let mut ending = None;
+            // The grace of a stop asked for but not started yet (the run has
+            // not reported its PID); the stop itself runs beside the run's
+            // channel, which must keep being read meanwhile.
+            let mut pending: Option<Duration> = None;
+            let mut stopping: Option<
+                std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
+            > = None;
+            let mut stopped = false;
             let finished = loop {
+                if let Some(grace) = pending
+                    && stopping.is_none()
+                    && !stopped
+                    && let Some(p) = *pid.lock().unwrap_or_else(|e| e.into_inner())
+                {
+                    stopping = Some(Box::pin(self.stop_tree(p, grace)));
+                    pending = None;
+                }
                 tokio::select! {
                     f = &mut run => break f,
                     () = &mut sleep, if ending.is_none() => {
                         let t = self.job.timeout.unwrap_or_default();
                         ending = Some(Ending::TimedOut(t));
-                        self.stop_tree(&pid, self.job.kill_grace).await;
+                        pending = Some(self.job.kill_grace);
                     }
                     changed = stop.changed(), if ending.is_none() => {
                         if changed.is_err() {
@@ -418,9 +434,15 @@ impl<'a> Run<'a> {
                         let level = *stop.borrow();
                         if level >= StopLevel::Force {
                             ending = Some(Ending::Killed(level));
-                            self.stop_tree(&pid, Duration::ZERO).await;
+                            pending = Some(Duration::ZERO);
                         }
                     }
+                    () = async { if let Some(f) = stopping.as_mut() { f.await } }, if stopping.is_some() => {
+                        stopping = None;
+                        stopped = true;
+                    }
+                    // Waiting for the PID of a run asked to stop.
+                    () = tokio::time::sleep(Duration::from_millis(50)), if pending.is_some() => {}
                 }
             };
             let f = match finished {
@@ -490,7 +512,7 @@ impl<'a> Run<'a> {
                     "msg": format!("Kick could not connect again to end the task (PID {pid}): {}", e.msg),
                 }),
                 Ok(session) => {
-                    let cmd = self.launch.stop(pid, self.job.kill_grace.as_secs());
+                    let cmd = self.launch.stop(pid, self.job.kill_grace);
                     let stopped = self.exec_on(&session, cmd, Vec::new(), |_| {}).await;
                     let _ = session
                         .disconnect(russh::Disconnect::ByApplication, "", "en")
@@ -565,14 +587,10 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Ends the run's tree on the node through a second channel. Before the
-    /// run reported its PID nothing of the task runs yet: then closing the
-    /// run's channel is enough (the caller's wait ends it).
-    async fn stop_tree(&self, pid: &Mutex<Option<u32>>, grace: Duration) {
-        let Some(pid) = *pid.lock().unwrap_or_else(|e| e.into_inner()) else {
-            return;
-        };
-        let cmd = self.launch.stop(pid, grace.as_secs());
+    /// Ends the run's tree on the node (the task's PID `pid`) through a
+    /// second channel on the run's session.
+    async fn stop_tree(&self, pid: u32, grace: Duration) {
+        let cmd = self.launch.stop(pid, grace);
         let limit = grace + Duration::from_secs(15);
         match tokio::time::timeout(limit, self.exec(cmd, Vec::new(), |_| {})).await {
             Ok(Ok(f)) => {
@@ -603,7 +621,7 @@ async fn stop_with(
     };
     let channel = session.channel_open_session().await.ok()?;
     channel
-        .exec(true, launch.stop(pid, grace.as_secs()).into_bytes())
+        .exec(true, launch.stop(pid, grace).into_bytes())
         .await
         .ok()?;
     let input = Input {

@@ -90,7 +90,7 @@ exit 102
 
 /// Ends the tree of process `$1`: everything below it in whatever session,
 /// read from /proc before the first signal and again at every step. TERM,
-/// `$2` seconds of grace, then SIGSTOP until nothing new appears and KILL,
+/// `$2` tenths of a second of grace, then SIGSTOP until nothing new appears and KILL,
 /// then a check. Prints `KICK-STOPPED <last signal> <pids>` or, when
 /// something survived, `KICK-LEFT <pids>`.
 const STOP: &str = r#"set -u
@@ -112,7 +112,7 @@ kill -TERM -- -"$p" 2>/dev/null
 kill -TERM $known 2>/dev/null
 sig=TERM
 i=0
-while [ -n "$(alive $known)" ] && [ "$i" -lt "$((g * 10))" ]; do
+while [ -n "$(alive $known)" ] && [ "$i" -lt "$g" ]; do
   sleep 0.1; i=$((i + 1))
   for x in $(alive $known); do
     for y in $(tree "$x"); do case " $known " in *" $y "*) ;; *) known="$known $y"; kill -TERM "$y" 2>/dev/null ;; esac; done
@@ -194,9 +194,10 @@ impl Launch {
         self.command(&with_cache(UPLOAD), &[tmpdir, id, sha256, name], &[])
     }
 
-    /// Ends the tree of `pid` (see [`STOP`]).
-    pub fn stop(&self, pid: u32, grace_secs: u64) -> String {
-        self.command(STOP, &[&pid.to_string(), &grace_secs.to_string()], &[])
+    /// Ends the tree of `pid` after `grace` (see [`STOP`]).
+    pub fn stop(&self, pid: u32, grace: std::time::Duration) -> String {
+        let tenths = (grace.as_millis() / 100).min(36_000);
+        self.command(STOP, &[&pid.to_string(), &tenths.to_string()], &[])
     }
 }
 
@@ -251,6 +252,9 @@ mod tests {
                 .unwrap();
             assert!(st.success(), "{script}");
         }
-        assert!(l.stop(1, 2).contains("kick 1 2"));
+        assert!(
+            l.stop(1, std::time::Duration::from_secs(2))
+                .contains("kick 1 20")
+        );
     }
 }
