@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use orchestrator_types::psick::Resources;
-use yaml_serde::Value;
+use serde_json::Value;
 
 /// Summaries are a few KiB; a larger file is not one Puppet wrote.
 const MAX_SUMMARY_BYTES: u64 = 4 * 1024 * 1024;
@@ -53,10 +53,7 @@ pub fn read(path: &Path, noop: bool) -> Option<Summary> {
 /// Parses summary YAML. `noop_pending` is `events.noop`, or for a noop run
 /// without that key, `resources.out_of_sync`.
 pub fn parse(text: &str, noop: bool) -> Option<Summary> {
-    let doc: Value = yaml_serde::from_str(text).ok()?;
-    if !doc.is_mapping() {
-        return None;
-    }
+    let doc = Value::Object(puppet_report::yaml::mapping(text, |_| true).ok()??);
     let count = |section: &str, key: &str| doc.get(section)?.get(key)?.as_u64();
     let string = |section: &str, key: &str| {
         let v = doc.get(section)?.get(key)?;

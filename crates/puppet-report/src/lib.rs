@@ -20,6 +20,8 @@
 //! A crate of its own so that the task's size-optimised build can compile
 //! this one hot loop for speed.
 
+pub mod yaml;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;

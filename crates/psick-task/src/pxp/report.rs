@@ -2,12 +2,14 @@
 //! `transaction_uuid`, `environment`, `status` and the resource metrics.
 //!
 //! The report is Ruby-tagged YAML (`!ruby/object:Puppet::Transaction::Report`);
-//! like pxp-module-puppet, the tags are dropped before reading it.
+//! like pxp-module-puppet, the tags are ignored. Only these top-level
+//! fields are read into values ([`puppet_report::yaml`]); the rest of the
+//! report (its resource statuses, its logs) is skipped as it is parsed.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value as Json;
-use yaml_serde::Value;
+use puppet_report::Problem;
+use serde_json::Value;
 
 /// Reports of large catalogs run to a few MiB; anything far larger is not
 /// read into memory.
@@ -25,33 +27,43 @@ pub struct ReportFields {
     /// `status`.
     pub status: Option<String>,
     /// `metrics.resources.values` as `{name: value}`.
-    pub metrics: BTreeMap<String, Json>,
+    pub metrics: BTreeMap<String, Value>,
 }
+
+/// The top-level fields read.
+const FIELDS: [&str; 5] = [
+    "time",
+    "transaction_uuid",
+    "environment",
+    "status",
+    "metrics",
+];
 
 /// Parses report text; `Err` says why it is not a report.
 pub fn parse(text: &str) -> Result<ReportFields, String> {
-    let doc: Value = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
-    let doc = untag(doc);
-    if !doc.is_mapping() {
-        return Err("the report is not a YAML mapping".into());
-    }
+    let doc = puppet_report::yaml::mapping(text, |k| FIELDS.contains(&k))
+        .map_err(|e| match e {
+            Problem::Yaml(e) => e.to_string(),
+            other => other.to_string(),
+        })?
+        .ok_or("the report is not a YAML mapping")?;
     let text_of = |key: &str| match doc.get(key)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     };
     let mut metrics = BTreeMap::new();
-    if let Some(Value::Sequence(values)) = doc
+    if let Some(Value::Array(values)) = doc
         .get("metrics")
         .and_then(|m| m.get("resources"))
         .and_then(|r| r.get("values"))
     {
         // Each entry is [name, label, value].
         for entry in values {
-            if let Some(Value::Sequence(triple)) = Some(entry)
+            if let Value::Array(triple) = entry
                 && let (Some(Value::String(name)), Some(value)) = (triple.first(), triple.get(2))
             {
-                metrics.insert(name.clone(), to_json(value));
+                metrics.insert(name.clone(), scalar(value));
             }
         }
     }
@@ -64,31 +76,11 @@ pub fn parse(text: &str) -> Result<ReportFields, String> {
     })
 }
 
-fn untag(v: Value) -> Value {
+/// A metric's value: a number, text or boolean; anything else null.
+fn scalar(v: &Value) -> Value {
     match v {
-        Value::Tagged(t) => untag(t.value),
-        Value::Mapping(m) => {
-            Value::Mapping(m.into_iter().map(|(k, v)| (untag(k), untag(v))).collect())
-        }
-        Value::Sequence(s) => Value::Sequence(s.into_iter().map(untag).collect()),
-        other => other,
-    }
-}
-
-fn to_json(v: &Value) -> Json {
-    match v {
-        Value::Number(n) => n
-            .as_u64()
-            .map(Json::from)
-            .or_else(|| n.as_i64().map(Json::from))
-            .or_else(|| {
-                n.as_f64()
-                    .and_then(|f| serde_json::Number::from_f64(f).map(Json::Number))
-            })
-            .unwrap_or(Json::Null),
-        Value::String(s) => Json::String(s.clone()),
-        Value::Bool(b) => Json::Bool(*b),
-        _ => Json::Null,
+        Value::Number(_) | Value::String(_) | Value::Bool(_) => v.clone(),
+        _ => Value::Null,
     }
 }
 
