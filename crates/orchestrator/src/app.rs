@@ -116,8 +116,9 @@ impl App {
             Ok(Some(t)) => return Some(crate::transport::Target::Ssh(t)),
             Ok(None) => {}
             Err(e) => {
+                // The node fails with the reason, not as an unknown node.
                 tracing::error!("{e}");
-                return None;
+                return Some(crate::transport::Target::Unusable(e.to_string()));
             }
         }
         self.node(certname)

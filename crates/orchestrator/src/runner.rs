@@ -125,7 +125,7 @@ async fn run_job(app: Arc<App>, job: Arc<JobHandle>, plan: Plan) {
         }
         let Some(spec) = spec.as_ref().filter(|t| match t {
             Target::Local(n) => n.connected,
-            Target::Ssh(_) => true,
+            Target::Ssh(_) | Target::Unusable(_) => true,
         }) else {
             let mut rec = job.lock();
             let name = rec.nodes[idx].name.clone();

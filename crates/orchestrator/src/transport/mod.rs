@@ -75,6 +75,17 @@ impl Target {
                 .run(task, stop)
                 .await
             }
+            Target::Unusable(why) => Outcome {
+                ending: crate::exec::Ending::Failed(crate::exec::TransportError {
+                    kind: "puppetlabs.tasks/connect-error".into(),
+                    issue_code: "CONNECT_ERROR".into(),
+                    msg: why.clone(),
+                    details: json!({}),
+                }),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                overflow: false,
+            },
         }
     }
 }
@@ -135,6 +146,9 @@ pub enum Target {
     Local(crate::config::NodeSpec),
     /// A node with a connection entry of type `ssh`.
     Ssh(SshTarget),
+    /// A node whose connection entry cannot be used (it cannot be
+    /// decrypted, for example): why, without any secret.
+    Unusable(String),
 }
 
 /// An SSH connection entry, as the Node Inventory API stores it (bolt-server's

@@ -746,5 +746,44 @@ async fn a_node_known_only_by_its_connection_entry_runs_tasks_over_ssh_across_re
     let (j, n) = run(&s, "ssh-inv.example").await;
     assert_eq!(j["state"], "failed", "{n:#}");
     assert_eq!(n["state"], "errored", "{n:#}");
+    // A clear error: it says the node has no connection entry and how to add one.
+    let said = n["details"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("has no connection entry") && said.contains("kick inventory add"),
+        "{n:#}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_entry_that_cannot_be_decrypted_fails_its_node_with_the_reason() {
+    let sshd = crate::ssh::Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let (st, b) = post(
+        &s,
+        "/command/create-connection",
+        json!({"certnames": ["ssh-key.example"], "type": "ssh",
+               "parameters": {"user": "root", "hostname": sshd.addr, "host-key-check": false},
+               "sensitive_parameters": {"private-key-content": sshd.key}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    s.stop().await;
+    // Another key file (a restore from the wrong backup): the entry cannot be opened.
+    let key = dir.path().join("inventory.key");
+    let len = std::fs::metadata(&key).unwrap().len() as usize;
+    std::fs::write(&key, vec![7u8; len]).unwrap();
+    let s = start(dir.path()).await;
+    let (j, n) = run(&s, "ssh-key.example").await;
+    assert_eq!(j["state"], "failed", "{n:#}");
+    assert_eq!(n["state"], "failed", "{n:#}");
+    let e = &n["result"]["_error"];
+    assert_eq!(e["kind"], "puppetlabs.tasks/connect-error", "{n:#}");
+    assert!(
+        !e["msg"].as_str().unwrap_or_default().contains("PCP"),
+        "the reason, not an unknown node: {n:#}"
+    );
+    assert!(!n.to_string().contains(sshd.key.lines().nth(1).unwrap()));
     s.stop().await;
 }
