@@ -544,3 +544,54 @@ fn kick_with_a_bolt_inventory_runs_the_orchestrator_in_process() {
         "no secret in the output"
     );
 }
+
+/// A node whose agent is mid-run (its own daemon's run, say): the task waits for the lock as
+/// long as asked, then fails `psick/agent-locked`, naming the holder, and the held run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_agent_on_an_ssh_node_is_reported_as_locked() {
+    let Some((_stack, fleet)) = fleet() else {
+        return;
+    };
+    let node = &fleet.nodes()[2];
+    let _lock = node.lock_exclusive();
+    // A run of the node's own, started inside the node, holding the catalog-run lock ~20 s.
+    let mut holder = node
+        .in_node("puppet")
+        .args([
+            "agent",
+            "--onetime",
+            "--no-daemonize",
+            "--environment",
+            "slow",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("puppet agent in the node");
+    let lockfile = node.lockfile();
+    let t0 = Instant::now();
+    while !lockfile.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the node's run never took the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let nodes = SshNodes::start(&fleet, TOKEN, |_, _| {}).await;
+    let api = Api::new(&nodes.url);
+    let (job, items) = api
+        .run(
+            json!({"task": "psick::puppet_agent", "environment": "production",
+            "params": {"environment": "idem", "noop": true, "wait_for_lock": 2},
+            "scope": {"nodes": [node.certname]}}),
+        )
+        .await;
+    assert_eq!(job["state"], "failed", "{items:#?}");
+    let e = &items[0]["result"]["_error"];
+    assert_eq!(e["kind"], "psick/agent-locked", "{e:#}");
+    assert!(e["details"]["pid"].is_u64(), "the holder is named: {e:#}");
+    assert!(lockfile.exists(), "the node's own run goes on");
+    let st = tokio::task::block_in_place(|| holder.wait()).expect("wait");
+    assert!(st.code().is_some(), "{st:?}");
+    nodes.stop().await;
+}
