@@ -84,6 +84,7 @@ bench: deps task ## benchmarks (figures go to the README)
 	$(TARGET_DIR)/release/orchestrator-bench
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/bench.sh
 	CARGO_TARGET_DIR=$(TARGET_DIR) crates/kick/bench/rollout.sh
+	CARGO_TARGET_DIR=$(TARGET_DIR) crates/orchestrator/bench/ssh-scale.sh
 
 demo: deps ## the main job: loopback puppetserver + three real SSH nodes + the orchestrator; noop, real, converged, drift runs
 	tests/scripts/demo.sh all

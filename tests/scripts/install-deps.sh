@@ -58,10 +58,12 @@ TOOLS=(
   "unshare util-linux"
   "nsenter util-linux"
   "mountpoint util-linux"
+  "perf linux-perf"
 )
 # Packages needed for what they hold, not for a command: the PostgreSQL server PuppetDB uses,
-# the puppetserver's PuppetDB terminus, the CA bundle curl and apt use.
-EXTRA_PACKAGES=(postgresql postgresql-15 puppet-terminus-puppetdb ca-certificates)
+# the puppetserver's PuppetDB terminus, the CA bundle curl and apt use, python3's venv module
+# (the SSH benchmark installs ansible-core from PyPI into a venv).
+EXTRA_PACKAGES=(postgresql postgresql-15 puppet-terminus-puppetdb ca-certificates python3-venv)
 
 mode=${1:-install}
 case $mode in
