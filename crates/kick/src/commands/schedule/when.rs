@@ -48,41 +48,18 @@ fn parse_at(at: &str, now: SystemTime) -> Result<SystemTime, Error> {
             "--at {at:?} is not a time; give RFC 3339 such as 2026-12-01T22:00:00Z or 2026-12-01T23:00:00+01:00, or `now`"
         ))
     };
-    let (local, offset) = split_offset(s).ok_or_else(bad)?;
-    // Without a `T` this would also take "2026-12-01 22:00:00", which
-    // RFC 3339 allows; a date alone is refused by humantime.
-    let t = humantime::parse_rfc3339_weak(local).map_err(|_| bad())?;
-    // The local time minus its offset is UTC.
-    let utc = if offset >= 0 {
-        t.checked_sub(Duration::from_secs(offset.unsigned_abs()))
-    } else {
-        t.checked_add(Duration::from_secs(offset.unsigned_abs()))
-    };
-    utc.ok_or_else(bad)
-}
-
-/// Splits `Z` or `±HH:MM` off the end: (the rest, the offset in seconds).
-fn split_offset(s: &str) -> Option<(&str, i64)> {
-    if let Some(rest) = s.strip_suffix(['Z', 'z']) {
-        return Some((rest, 0));
+    // A date alone, or a time without its offset, is refused: which day or
+    // zone was meant is not known.
+    let t: jiff::Timestamp = s.parse().map_err(|_| bad())?;
+    // jiff also reads ISO 8601's offsets up to ±25:59; RFC 3339's end at
+    // ±23:59.
+    let offset = jiff::fmt::temporal::Pieces::parse(s)
+        .map_err(|_| bad())?
+        .to_numeric_offset();
+    if offset.is_some_and(|o| o.seconds().unsigned_abs() >= 24 * 3600) {
+        return Err(bad());
     }
-    let cut = s.len().checked_sub(6)?;
-    let (rest, off) = (s.get(..cut)?, s.get(cut..)?);
-    let sign = match off.as_bytes().first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let (h, m) = off[1..].split_once(':')?;
-    let all_digits = |x: &str| x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(h) || !all_digits(m) {
-        return None;
-    }
-    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    if h > 23 || m > 59 {
-        return None;
-    }
-    Some((rest, sign * (h * 3600 + m * 60)))
+    SystemTime::try_from(t).map_err(|_| bad())
 }
 
 /// `--every`: a humantime duration of whole seconds, 1s to a year.
@@ -144,6 +121,25 @@ mod tests {
             (s.start_time.as_str(), s.interval.unwrap().value),
             ("2026-12-01T10:00:00Z", 129_600)
         );
+    }
+
+    #[test]
+    fn every_rfc3339_spelling_is_a_time() {
+        let now = at("2026-12-01T10:00:00Z");
+        // RFC 3339 (section 5.6) allows a lower-case `t` and `z`, and
+        // fractions of a second.
+        for (given, start) in [
+            ("2026-12-01t22:00:00z", "2026-12-01T22:00:00Z"),
+            ("2026-12-01t23:30:00+01:00", "2026-12-01T22:30:00Z"),
+            ("2026-12-01T22:00:00.750Z", "2026-12-01T22:00:00Z"),
+            ("2026-12-01T05:00:00.5-06:00", "2026-12-01T11:00:00Z"),
+        ] {
+            let s = schedule(&when(Some(given), None), now).unwrap();
+            assert_eq!(s.start_time, start, "{given}");
+        }
+        // A time whose UTC is before 1970 is a time, and in the past.
+        let e = schedule(&when(Some("1970-01-01T00:30:00+01:00"), None), now).unwrap_err();
+        assert!(e.to_string().contains("is in the past"), "{e}");
     }
 
     #[test]
