@@ -167,6 +167,28 @@ async fn a_task_runs_over_ssh_and_a_second_job_uploads_nothing() {
     .await;
     assert_eq!(j["state"], "finished", "{n:#}");
     assert_eq!(n["result"]["stdin"]["message"], "again", "{n:#}");
+    // PT_* values reach the task intact (they travel on stdin, never on a command line the
+    // node's users could read with ps): quotes, $( ), a trailing newline, non-ASCII.
+    let tricky = "it's $(id) `x` ü  end";
+    let (_, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": tricky}),
+        "ssh1.example",
+    )
+    .await;
+    assert_eq!(n["result"]["stdin"]["message"], tricky, "{n:#}");
+    assert_eq!(n["result"]["pt_message"], tricky, "{n:#}");
+    // A trailing newline survives too (the fixture then prints invalid JSON, kept as _output).
+    let (_, n) = one(
+        &s,
+        "fixture::echo_json",
+        json!({"message": "line\n"}),
+        "ssh1.example",
+    )
+    .await;
+    let out = n["result"]["_output"].as_str().unwrap_or_default();
+    assert!(out.contains("\"pt_message\": \"line\n\""), "{n:#}");
     let second = std::fs::metadata(&cached).unwrap();
     assert_eq!(
         first.ino(),

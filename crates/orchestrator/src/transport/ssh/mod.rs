@@ -196,8 +196,10 @@ impl<'a> Run<'a> {
             .collect()
     }
 
-    /// The input, stdin and `PT_*` variables as pxp-agent and Bolt give them.
-    fn input(&self) -> (Vec<u8>, Vec<(String, String)>) {
+    /// The run's stdin: the `PT_*` variables (the run script exports them,
+    /// so that no command line on the node shows a parameter), then the
+    /// input as pxp-agent and Bolt give it.
+    fn input(&self) -> Vec<u8> {
         let installdir = (self.job.files.len() > 1).then(|| self.rundir());
         let input = input_of(self.job.input, installdir.as_deref(), self.job.task_name);
         let env = if self.job.input_method != "stdin" {
@@ -205,12 +207,11 @@ impl<'a> Run<'a> {
         } else {
             Vec::new()
         };
-        let stdin = if self.job.input_method != "environment" {
-            stdin_of(&input)
-        } else {
-            Vec::new()
-        };
-        (stdin, env)
+        let mut stdin = scripts::env_block(&env);
+        if self.job.input_method != "environment" {
+            stdin.extend(stdin_of(&input));
+        }
+        stdin
     }
 
     async fn channel(
@@ -370,14 +371,14 @@ impl<'a> Run<'a> {
     }
 
     async fn go(self, mut stop: watch::Receiver<StopLevel>) -> Outcome {
-        let (stdin, env) = self.input();
+        let stdin = self.input();
         let files = self.file_args();
         let started = tokio::time::Instant::now();
         let deadline = self.job.timeout.and_then(|t| started.checked_add(t));
         for attempt in 0..2 {
             let pid = Arc::new(Mutex::new(None::<u32>));
             let pid_w = pid.clone();
-            let cmd = self.launch.run(&self.t.tmpdir, &self.id, &files, &env);
+            let cmd = self.launch.run(&self.t.tmpdir, &self.id, &files);
             let record = self.job.record.clone();
             let (certname, run_id) = (self.t.certname.clone(), self.id.clone());
             let run = self.exec(cmd, stdin.clone(), move |p| {

@@ -66,6 +66,15 @@ for f; do s=${f%%/*}; r=${f#*/}; n=${r%%=*}; i=${r#*=}
   [ -n "$exe" ] || exe="$c/$s/$n"
 done
 echo "KICK-READY $id $$" >&2
+# The PT_* variables come first on stdin, never on a command line (which every
+# user of the node could read with ps): a count, then one "NAME BASE64" a line.
+read -r n || n=0
+while [ "$n" -gt 0 ]; do
+  read -r k b || break
+  v=$(printf %s "$b" | base64 -d; echo x)
+  export "$k=${v%x}"
+  n=$((n - 1))
+done
 cd "$d" && "$exe"
 rc=$?
 cd / && rm -rf "$d"
@@ -135,6 +144,24 @@ if [ -n "$left" ]; then echo "KICK-LEFT$left"; exit 1; fi
 echo "KICK-STOPPED $sig$known"
 "#;
 
+/// The `PT_*` variables as the run script reads them from stdin: a count,
+/// then `NAME BASE64(VALUE)` a line.
+pub fn env_block(env: &[(String, String)]) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut out = format!("{}\n", env.len()).into_bytes();
+    for (k, v) in env {
+        out.extend_from_slice(k.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(
+            base64::engine::general_purpose::STANDARD
+                .encode(v.as_bytes())
+                .as_bytes(),
+        );
+        out.push(b'\n');
+    }
+    out
+}
+
 fn with_cache(script: &str) -> String {
     script.replace("CACHE\n", CACHE_DIR)
 }
@@ -176,17 +203,11 @@ impl Launch {
         cmd
     }
 
-    /// Runs the task (see [`RUN`]).
-    pub fn run(
-        &self,
-        tmpdir: &str,
-        id: &str,
-        files: &[String],
-        env: &[(String, String)],
-    ) -> String {
+    /// Runs the task (see [`RUN`]); its stdin starts with [`env_block`].
+    pub fn run(&self, tmpdir: &str, id: &str, files: &[String]) -> String {
         let mut args = vec![tmpdir, id];
         args.extend(files.iter().map(String::as_str));
-        self.command(&with_cache(RUN), &args, env)
+        self.command(&with_cache(RUN), &args, &[])
     }
 
     /// Uploads one file into the cache (see [`UPLOAD`]).
