@@ -12,7 +12,10 @@
 #    `--query`) versus curl fetching the same answer; wall time (hyperfine) and peak RSS.
 #    Targets: within 1.5x curl, RSS < 64 MiB. The 10,000 nodes are stored through PuppetDB's
 #    command API (fact kick_bench=pql10k) once and kept in the suite's PuppetDB for the next runs.
-# KICK_BENCH_ONLY=rollout|pql runs one of them.
+#    A PuppetDB (and its PostgreSQL) this script started is stopped at the end by its recorded
+#    PIDs (puppetdb-down.sh; the loaded nodes stay on disk); one already running is left alone.
+# KICK_BENCH_ONLY=rollout|pql runs one of them. KICK_BENCH_SCRIPTS: where puppetdb-up.sh and
+# puppetdb-down.sh are (default tests/scripts; the bench's own test puts stand-ins there).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$root"
@@ -21,10 +24,18 @@ only=${KICK_BENCH_ONLY:-all}
 waves=${KICK_BENCH_WAVES:-20}
 per_wave=${KICK_BENCH_PER_WAVE:-50}
 pql_nodes=${KICK_BENCH_PQL_NODES:-10000}
+scripts=${KICK_BENCH_SCRIPTS:-$root/tests/scripts}
 work=$(mktemp -d)
-emu_pid=
-cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
+emu_pid= pdb_started=0
+export PDB_STATE=${PDB_STATE:-/tmp/kick-puppetdb}
+cleanup() {
+  [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null
+  wait 2>/dev/null
+  if [ "$pdb_started" = 1 ]; then "$scripts/puppetdb-down.sh" || true; pdb_started=0; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 cargo build --release -q -p kick -p kick-orchestrator --bin kick --bin kick-orchestrator
 cargo build --release -q -p orchestrator-client --example pql
@@ -137,8 +148,15 @@ PY
 fi
 
 if [ "$only" = all ] || [ "$only" = pql ]; then
-  out=$(PDB_STATE=${PDB_STATE:-/tmp/kick-puppetdb} tests/scripts/puppetdb-up.sh)
-  url=$(echo "$out" | sed -n 's/^KICK_TEST_PUPPETDB_URL=//p')
+  # Ownership as make-test.sh learns it: puppetdb-up.sh writes `started` only when it starts
+  # PuppetDB, and it is read before the start ends, so an interrupted start is stopped too.
+  mkdir -p "$PDB_STATE"; rm -f "$PDB_STATE/started"
+  "$scripts/puppetdb-up.sh" > "$work/pdb-up.out" &
+  up_pid=$!
+  while kill -0 "$up_pid" 2>/dev/null && [ ! -e "$PDB_STATE/started" ]; do sleep 0.5; done
+  [ -e "$PDB_STATE/started" ] && pdb_started=1
+  wait "$up_pid"
+  url=$(sed -n 's/^KICK_TEST_PUPPETDB_URL=//p' "$work/pdb-up.out")
   pql='inventory[certname] { facts.kick_bench = "pql10k" }'
   count() { curl -s -G "$url/pdb/query/v4" --data-urlencode "query=$pql" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
   have=$(count)

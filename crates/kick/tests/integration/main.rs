@@ -5,6 +5,7 @@ mod harness;
 
 mod agent;
 mod agent_flags;
+mod bench;
 mod drift;
 mod faults;
 mod interrupts;
