@@ -37,13 +37,27 @@ fn keygen(path: &Path) {
 
 impl Sshd {
     pub fn start() -> Sshd {
+        // Nextest runs each test in a process of its own: an address is picked at random and
+        // kept only once this test's sshd listens on it (another test's may have it).
+        for _ in 0..20 {
+            if let Some(sshd) = Self::try_start() {
+                return sshd;
+            }
+        }
+        panic!("no free 127.0.2.N address for a test sshd after 20 tries");
+    }
+
+    fn try_start() -> Option<Sshd> {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         keygen(&d.join("host"));
         keygen(&d.join("client"));
         std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let addr = format!("127.0.2.{}", (std::process::id() % 200) as u8 + n);
+        let addr = format!("127.0.2.{}", 1 + (fastrand::u8(..) ^ n) % 250);
+        if std::net::TcpListener::bind((addr.as_str(), 22)).is_err() {
+            return None;
+        }
         let conf = format!(
             "ListenAddress {addr}:22\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n\
              PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n\
@@ -54,7 +68,7 @@ impl Sshd {
         std::fs::write(d.join("sshd_config"), conf).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         let log = std::fs::File::create(d.join("sshd.log")).unwrap();
-        let child = Command::new("/usr/sbin/sshd")
+        let mut child = Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])
             .arg(d.join("sshd_config"))
             .stdout(Stdio::null())
@@ -62,23 +76,31 @@ impl Sshd {
             .spawn()
             .expect("sshd (package openssh-server)");
         let t0 = Instant::now();
-        while std::net::TcpStream::connect((addr.as_str(), 22)).is_err() {
+        loop {
+            // Ours listens once its log says so (a connect could reach another test's sshd).
+            let said = std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default();
+            if said.contains("Server listening on") {
+                break;
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                // It could not bind: another test took the address meanwhile.
+                return None;
+            }
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
-                "sshd did not listen: {}",
-                std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+                "sshd did not listen: {said}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
         let host_pub = std::fs::read_to_string(d.join("host.pub")).unwrap();
         let key = std::fs::read_to_string(d.join("client")).unwrap();
-        Sshd {
+        Some(Sshd {
             child,
             dir,
             addr,
             key,
             host_pub,
-        }
+        })
     }
 
     /// A known_hosts file naming this sshd's key (or another key).
