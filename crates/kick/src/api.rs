@@ -11,7 +11,7 @@ use crate::outcome::RawResult;
 /// A page of nodes whose results are kept as the server wrote them.
 pub type RawNodeList = NodeList<RawResult>;
 
-/// The calls [`crate::watch`] makes. The futures are `Send` so that the
+/// The calls the job watcher makes. The futures are `Send` so that the
 /// next page of results can be fetched on another task.
 pub trait Api {
     /// `GET /jobs/:id`.

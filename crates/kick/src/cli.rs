@@ -1,9 +1,20 @@
 //! The command line, as one clap definition: parsing, `--help`, the man page
-//! and the shell completions all come from it.
+//! and the shell completions all come from it. Arguments only: this module
+//! imports nothing else of kick's, and every other module may read it.
+//!
+//! - [`schedule`]: `kick schedule` and the `--at`/`--every` flags.
+//! - [`rollout`]: the rollout flags, `kick rollout` and `kick job rerun`.
+
+pub mod rollout;
+pub mod schedule;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use orchestrator_types::psick::PUPPET_AGENT_TASK;
+
+pub use rollout::{JobRerunArgs, RolloutArgs, RolloutCommand};
+pub use schedule::{ScheduleCommand, When};
 
 /// Trigger Puppet agent runs and tasks through the Puppet Enterprise
 /// Orchestrator API, watch them live and collect the results.
@@ -38,13 +49,13 @@ pub enum Command {
     Job(JobCommand),
     /// Schedule agent runs and tasks for the orchestrator to start when due.
     #[command(subcommand)]
-    Schedule(crate::commands::schedule::args::ScheduleCommand),
+    Schedule(ScheduleCommand),
     /// Show which nodes are connected to the orchestrator, or manage the
     /// connection entries of SSH nodes (`add`, `remove`, `list`).
     Inventory(InventoryArgs),
     /// List, show or resume rollouts (`--batch` runs).
     #[command(subcommand)]
-    Rollout(crate::rollout::RolloutCommand),
+    Rollout(RolloutCommand),
     /// List the tasks available, or show one task's parameters.
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -90,7 +101,7 @@ pub struct AgentArgs {
     pub run_timeout: Option<u64>,
     /// Run this task instead of psick::puppet_agent (it receives the same
     /// parameters).
-    #[arg(long, value_name = "NAME", default_value = crate::commands::agent::DEFAULT_TASK)]
+    #[arg(long, value_name = "NAME", default_value = PUPPET_AGENT_TASK)]
     pub task: String,
     /// Environment the task is read from, when it differs from the Puppet
     /// environment given with --environment.
@@ -105,11 +116,11 @@ pub struct AgentArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
-    pub rollout: crate::rollout::RolloutArgs,
+    pub rollout: RolloutArgs,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
-    pub when: crate::commands::schedule::args::When,
+    pub when: When,
 }
 
 /// Puppet agent flags of `kick agent` (task parameters) and `kick deploy`
@@ -229,7 +240,7 @@ pub struct TaskRunArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
-    pub rollout: crate::rollout::RolloutArgs,
+    pub rollout: RolloutArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -511,7 +522,7 @@ pub enum JobCommand {
     /// Run a job's task (or deploy) again, with the same parameters, on its nodes that
     /// failed (or ended as --only says).
     // Boxed: its run and report flags make it twice the size of the others.
-    Rerun(Box<crate::rollout::JobRerunArgs>),
+    Rerun(Box<JobRerunArgs>),
 }
 
 /// A job id plus connection and output flags.

@@ -34,7 +34,7 @@ pub enum Error {
     /// A CI report (`--junit`, `--summary-md`) could not be written; the job
     /// itself is unaffected.
     #[error("{0}")]
-    Report(#[from] crate::ci::ReportError),
+    Report(#[from] ReportError),
 
     /// Configuration, token, TLS, network or API failure.
     #[error("{0}")]
@@ -118,4 +118,26 @@ impl Error {
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Self::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
+}
+
+/// A CI report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The file could not be created or written.
+    #[error("cannot write the report {}: {source}; check that its directory exists and is writable", path.display())]
+    Write {
+        /// The report's path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The JUnit document could not be serialized.
+    #[error("cannot build the JUnit report {}: {reason}", path.display())]
+    Junit {
+        /// The report's path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }

@@ -32,9 +32,12 @@ pub fn parse(words: &[String], params_json: Option<&str>) -> Result<Map<String, 
 /// One JSON object of parameters: inline, `@FILE` or `-` (stdin).
 pub fn parse_json(arg: &str) -> Result<Map<String, Value>, Error> {
     let (text, source) = match arg.strip_prefix('@') {
-        Some(path) => (crate::read_arg_file(path)?, format!("the file {path}")),
+        Some(path) => (
+            crate::input::read_arg_file(path)?,
+            format!("the file {path}"),
+        ),
         None if arg == "-" => (
-            crate::read_stdin("--params")?,
+            crate::input::read_stdin("--params")?,
             "standard input (--params -)".to_owned(),
         ),
         None => (arg.to_owned(), "--params".to_owned()),

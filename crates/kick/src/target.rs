@@ -1,4 +1,7 @@
-//! TARGET flags → the request's `scope`.
+//! TARGET flags → the request's `scope`; [`resolve`]: the target as
+//! certnames, where kick must know them.
+
+pub mod resolve;
 
 use orchestrator_types::Scope;
 use serde_json::Value;
@@ -11,7 +14,7 @@ use crate::error::Error;
 pub fn scope(t: &TargetArgs) -> Result<Scope, Error> {
     if let Some(nodes) = &t.nodes {
         let list = match nodes.strip_prefix('@') {
-            Some(path) => parse_node_file(&crate::read_arg_file(path)?),
+            Some(path) => parse_node_file(&crate::input::read_arg_file(path)?),
             None => nodes
                 .split(',')
                 .map(str::trim)
@@ -33,7 +36,7 @@ pub fn scope(t: &TargetArgs) -> Result<Scope, Error> {
     }
     if let Some(q) = &t.query {
         let text = match q.strip_prefix('@') {
-            Some(path) => crate::read_arg_file(path)?,
+            Some(path) => crate::input::read_arg_file(path)?,
             None => q.clone(),
         };
         let text = text.trim();
@@ -61,7 +64,7 @@ pub fn scope(t: &TargetArgs) -> Result<Scope, Error> {
 /// list.
 pub fn read_stdin_nodes(t: &mut TargetArgs) -> Result<(), Error> {
     if t.nodes.as_deref() == Some("-") {
-        let list = parse_node_file(&crate::read_stdin("--nodes")?);
+        let list = parse_node_file(&crate::input::read_stdin("--nodes")?);
         if list.is_empty() {
             return Err(Error::Usage(
                 "--nodes - read no certname from standard input; give one a line".into(),

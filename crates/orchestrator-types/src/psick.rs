@@ -21,6 +21,10 @@ pub mod params;
 
 pub use params::{AgentParams, Ordering, ParamError, ParamSpec, Server};
 
+/// The task whose result is a [`PuppetAgentResult`] and whose parameters are
+/// [`AgentParams`].
+pub const PUPPET_AGENT_TASK: &str = "psick::puppet_agent";
+
 /// Cuts `text` to at most `max` bytes (at a character boundary), ending it
 /// with `...` when anything was cut, so a reader sees that it was.
 pub fn shorten(text: &mut String, max: usize) {

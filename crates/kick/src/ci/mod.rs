@@ -20,6 +20,7 @@ use orchestrator_types::psick::Change;
 use serde_json::Value;
 
 use crate::drift::Drift;
+pub use crate::error::ReportError;
 use crate::outcome::Outcome;
 use crate::summary::Summary;
 use crate::watch::JobInfo;
@@ -210,28 +211,6 @@ fn write_file(path: &Path, bytes: &[u8], append: bool) -> Result<(), ReportError
         path: path.to_owned(),
         source,
     })
-}
-
-/// A CI report could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The file could not be created or written.
-    #[error("cannot write the report {}: {source}; check that its directory exists and is writable", path.display())]
-    Write {
-        /// The report's path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The JUnit document could not be serialized.
-    #[error("cannot build the JUnit report {}: {reason}", path.display())]
-    Junit {
-        /// The report's path.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
 }
 
 #[cfg(test)]

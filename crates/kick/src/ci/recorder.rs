@@ -3,7 +3,7 @@
 //! job has ended.
 
 use super::{JobRecord, NodeRecord, ReportError, Targets};
-use crate::render::Reporter;
+use crate::watch::Reporter;
 use crate::watch::WatchEvent;
 
 /// Passes every event on to `inner`; when reports are wanted, also keeps a

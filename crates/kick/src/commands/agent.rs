@@ -8,15 +8,12 @@
 
 use orchestrator_client::Settings;
 use orchestrator_types::TaskRequest;
-use orchestrator_types::psick::AgentParams;
+use orchestrator_types::psick::{AgentParams, PUPPET_AGENT_TASK};
 use serde_json::{Map, Value};
 
-use crate::Context;
 use crate::cli::AgentArgs;
+use crate::context::Context;
 use crate::error::Error;
-
-/// The task `kick agent` runs unless `--task` says otherwise.
-pub const DEFAULT_TASK: &str = "psick::puppet_agent";
 
 /// The task parameters for the agent flags, and those of `--params`;
 /// for psick::puppet_agent checked by the task's own rules before the job
@@ -55,10 +52,10 @@ pub fn params(args: &AgentArgs) -> Result<Map<String, Value>, Error> {
             p.insert(k, v);
         }
     }
-    if args.task == DEFAULT_TASK {
+    if args.task == PUPPET_AGENT_TASK {
         AgentParams::from_json(&p).map_err(|e| {
             Error::Usage(format!(
-                "{e} (see `kick tasks show {DEFAULT_TASK}` for its parameters)"
+                "{e} (see `kick tasks show {PUPPET_AGENT_TASK}` for its parameters)"
             ))
         })?;
     }
@@ -105,7 +102,7 @@ pub fn request(
         // psick::puppet_agent supports noop, so the job is also marked noop
         // (PE shows it in job listings); another --task may not, and gets
         // only the parameter.
-        noop: (args.noop && args.task == DEFAULT_TASK).then_some(true),
+        noop: (args.noop && args.task == PUPPET_AGENT_TASK).then_some(true),
         timeout: args.run.timeout,
         userdata,
     }
@@ -122,7 +119,7 @@ pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
         crate::target::scope(&args.target)?;
     }
     let params = params(&args)?;
-    crate::rollout::run::connect_and_run(
+    super::start(
         ctx,
         &args.target,
         &args.rollout,
@@ -175,7 +172,7 @@ mod tests {
         assert_eq!(Value::Object(params(&a).unwrap()), json!({"noop": false}));
         let a = agent(&["--nodes", "a"]);
         assert_eq!(Value::Object(params(&a).unwrap()), json!({}));
-        assert_eq!(a.task, DEFAULT_TASK);
+        assert_eq!(a.task, PUPPET_AGENT_TASK);
     }
 
     #[test]

@@ -9,10 +9,10 @@ use std::io::Write;
 use orchestrator_client::types::{Connection, ConnectionsQuery, CreateConnection, Duplicates};
 use serde_json::{Map, Value, json};
 
-use crate::Context;
 use crate::cli::{
     Format, InventoryAddArgs, InventoryCommand, InventoryListArgs, InventoryRemoveArgs,
 };
+use crate::context::Context;
 use crate::error::Error;
 use crate::render::table;
 
@@ -36,7 +36,7 @@ fn stdin_secrets(password: bool, sudo: bool) -> Result<(Option<String>, Option<S
         (true, false) => "--password-stdin",
         _ => "--sudo-password-stdin",
     };
-    split_secrets(&crate::read_stdin(flag)?, password, sudo, flag)
+    split_secrets(&crate::input::read_stdin(flag)?, password, sudo, flag)
 }
 
 fn split_secrets(
@@ -115,7 +115,7 @@ async fn add(ctx: &mut Context, a: InventoryAddArgs) -> Result<u8, Error> {
     let key = a
         .private_key
         .as_ref()
-        .map(|p| crate::read_arg_file(&p.to_string_lossy()))
+        .map(|p| crate::input::read_arg_file(&p.to_string_lossy()))
         .transpose()?;
     let (password, sudo) = stdin_secrets(a.password_stdin, a.sudo_password_stdin)?;
     let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;

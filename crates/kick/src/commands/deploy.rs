@@ -4,8 +4,8 @@
 use orchestrator_types::DeployRequest;
 
 use super::agent::{either, tag_list};
-use crate::Context;
 use crate::cli::DeployArgs;
+use crate::context::Context;
 use crate::error::Error;
 
 /// The environment a deploy runs in when none is configured (PE requires one).
@@ -57,7 +57,7 @@ pub async fn run(ctx: &mut Context, mut args: DeployArgs) -> Result<u8, Error> {
             .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned()),
     );
     let job = client.deploy(req).await?;
-    super::follow_started(ctx, &client, job, &args.run).await
+    crate::job::follow_started(ctx, &client, job, &args.run).await
 }
 
 #[cfg(test)]

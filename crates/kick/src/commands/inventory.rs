@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use crate::Context;
 use crate::cli::{Format, InventoryArgs};
+use crate::context::Context;
 use crate::error::Error;
 use crate::outcome::Outcome;
 use crate::render::{style, table};

@@ -1,26 +1,30 @@
-//! `kick job show|watch|list|stop` (and `rerun`, in [`crate::rollout::commands`]).
+//! `kick job show|watch|list|stop|rerun`.
 
 use std::io::Write;
 
 use orchestrator_client::{JobsQuery, strip_marker};
-use orchestrator_types::NodeState;
-use serde_json::json;
+use orchestrator_types::{DeployRequest, NodeState, Scope, TaskRequest};
+use serde_json::{Value, json};
 
-use crate::Context;
-use crate::cli::{Format, JobCommand, JobIdArgs, JobListArgs, JobStopArgs};
+use crate::cli::rollout::JobRerunArgs;
+use crate::cli::{Format, JobCommand, JobIdArgs, JobListArgs, JobStopArgs, TargetArgs};
+use crate::context::Context;
 use crate::error::Error;
+use crate::job::Look;
 use crate::render::table::{self, Column, left, right};
+use crate::rollout::run::Submission;
+use crate::target::resolve::{DEFAULT_RERUN, job_nodes, parse_outcomes};
 
 /// Runs `kick job ...`.
 pub async fn run(ctx: &mut Context, cmd: JobCommand) -> Result<u8, Error> {
     match cmd {
-        JobCommand::Show(a) => look(ctx, a, super::Look::Show).await,
-        JobCommand::Watch(a) => look(ctx, a, super::Look::Reattach).await,
+        JobCommand::Show(a) => look(ctx, a, Look::Show).await,
+        JobCommand::Watch(a) => look(ctx, a, Look::Reattach).await,
         JobCommand::List(a) => list(ctx, a).await,
         JobCommand::Stop(a) => stop(ctx, a).await,
         JobCommand::Rerun(a) => {
             check_id(&a.id)?;
-            crate::rollout::commands::rerun(ctx, *a).await
+            rerun(ctx, *a).await
         }
     }
 }
@@ -35,11 +39,11 @@ fn check_id(id: &str) -> Result<(), Error> {
 }
 
 /// `kick job show` and `kick job watch`.
-async fn look(ctx: &mut Context, a: JobIdArgs, look: super::Look) -> Result<u8, Error> {
+async fn look(ctx: &mut Context, a: JobIdArgs, look: Look) -> Result<u8, Error> {
     check_id(&a.id)?;
     let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
     let io = ctx.take_streams();
-    super::watch_job(ctx, &client, &a.id, &a.output, &a.reports, io, look).await
+    crate::job::watch(ctx, &client, &a.id, &a.output, &a.reports, io, look).await
 }
 
 async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
@@ -173,4 +177,85 @@ async fn stop(ctx: &mut Context, a: JobStopArgs) -> Result<u8, Error> {
         }
     }
     Ok(0)
+}
+
+/// Runs `kick job rerun`: the job's task (or deploy) with its parameters, on its nodes that
+/// ended as `--only` says.
+pub async fn rerun(ctx: &mut Context, a: JobRerunArgs) -> Result<u8, Error> {
+    let outcomes = match &a.only {
+        Some(o) => parse_outcomes(o)?,
+        None => DEFAULT_RERUN.to_vec(),
+    };
+    let (client, settings) =
+        super::connect(&a.run.conn, Some(&a.run.env), ctx.streams.err.as_mut())?;
+    let job = client.job(&a.id).await?;
+    let nodes = job_nodes(&client, &a.id, &outcomes).await?;
+    if nodes.is_empty() {
+        let which: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
+        writeln!(
+            ctx.streams.err,
+            "No node of job {} ended {}; nothing to rerun.",
+            a.id,
+            which.join(" or ")
+        )?;
+        return Ok(0);
+    }
+    let opt = |k: &str| job.options.get(k).filter(|v| !v.is_null());
+    let environment = opt("environment")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| job.environment_name().map(str::to_owned));
+    let description = a
+        .run
+        .description
+        .clone()
+        .or_else(|| Some(format!("kick job rerun {}", a.id)));
+    if let Some(task) = job.task() {
+        let params = opt("params")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let req = TaskRequest {
+            environment: a.run.env.environment.clone().or(environment),
+            scope: Scope::default(),
+            task: task.to_owned(),
+            params,
+            description,
+            noop: opt("noop").and_then(Value::as_bool).filter(|n| *n),
+            timeout: a
+                .run
+                .timeout
+                .or_else(|| opt("timeout").and_then(Value::as_u64)),
+            userdata: None,
+        };
+        let target = TargetArgs {
+            nodes: Some(nodes.join(",")),
+            ..TargetArgs::default()
+        };
+        let sub = Submission {
+            request: req,
+            target: &target,
+            rollout: &a.rollout,
+            run: &a.run,
+            command: "rerun",
+        };
+        return super::start_connected(ctx, &client, &settings, sub).await;
+    }
+    if a.rollout.batch.is_some() || a.rollout.canary.is_some() {
+        return Err(Error::Usage(format!(
+            "job {} is a deploy job; kick rolls out tasks in waves. Rerun it without --batch/--canary, or run `kick agent --nodes-from {} --batch ...`",
+            a.id, a.id
+        )));
+    }
+    let req = DeployRequest {
+        environment: environment.or_else(|| Some("production".into())),
+        scope: Scope::nodes(nodes),
+        noop: opt("noop").and_then(Value::as_bool).filter(|n| *n),
+        no_noop: opt("no_noop").and_then(Value::as_bool).filter(|n| *n),
+        description,
+        timeout: a.run.timeout,
+        ..DeployRequest::default()
+    };
+    let started = client.deploy(req).await?;
+    crate::job::follow_started(ctx, &client, started, &a.run).await
 }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::Context;
 use crate::cli::{Cli, ManArgs};
+use crate::context::Context;
 use crate::error::Error;
 
 /// Runs `kick man`.

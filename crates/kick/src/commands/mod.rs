@@ -7,23 +7,23 @@ pub mod in_process;
 pub mod inventory;
 pub mod job;
 pub mod man;
+pub mod rollout;
 pub mod schedule;
 pub mod task;
 pub mod tasks;
 
 use std::io::Write;
 
-use orchestrator_client::{Client, Overrides, RetryPolicy, Settings};
-use orchestrator_types::JobRef;
-use serde::Serialize;
-use serde_json::json;
+use orchestrator_client::{Client, Overrides, Settings};
+use orchestrator_types::TaskRequest;
+use serde_json::{Map, Value};
 
-use crate::ci;
-use crate::cli::{ConnArgs, EnvArgs, Format, OutputArgs, ReportArgs, RunArgs};
+use crate::cli::{ConnArgs, EnvArgs, RolloutArgs, RunArgs, TargetArgs};
+use crate::context::Context;
 use crate::error::Error;
-use crate::render;
-use crate::watch::Follower;
-use crate::{Context, Streams};
+use crate::rollout::run::Submission;
+
+pub use crate::render::{write_json_line, write_json_lines};
 
 /// Loads the settings (orchestrator.conf files < flags, which clap also
 /// reads from the `KICK_*` variables), builds the client and prints its
@@ -73,127 +73,52 @@ pub fn connect(
     Ok((client, settings))
 }
 
-/// After a job was accepted: print its id and the reattach hint, then
-/// either return (`--no-wait`) or follow it to the end.
-pub async fn follow_started(
+/// The end `kick agent` and `kick task run` share: the `--userdata` flags and the connection,
+/// then the request `build` makes of them, started as [`start_connected`] starts it.
+pub async fn start(
+    ctx: &mut Context,
+    target: &TargetArgs,
+    rollout: &RolloutArgs,
+    run: &RunArgs,
+    command: &str,
+    build: impl FnOnce(Option<Map<String, Value>>, &Settings) -> TaskRequest,
+) -> Result<u8, Error> {
+    let userdata = crate::params::userdata(&run.userdata)?;
+    let (client, settings) = connect(&run.conn, Some(&run.env), ctx.streams.err.as_mut())?;
+    let sub = Submission {
+        request: build(userdata, &settings),
+        target,
+        rollout,
+        run,
+        command,
+    };
+    start_connected(ctx, &client, &settings, sub).await
+}
+
+/// A task request from the point where it is built: one job on its own path
+/// ([`crate::job::run`]), or, with rollout or pre-flight flags, a rollout
+/// ([`crate::rollout::run::run`]).
+pub async fn start_connected(
     ctx: &mut Context,
     client: &Client,
-    job: JobRef,
-    run: &RunArgs,
+    settings: &Settings,
+    sub: Submission<'_>,
 ) -> Result<u8, Error> {
-    let id = job.name.clone();
-    let streams = ctx.take_streams();
-    let mut io = streams;
-    if run.no_wait {
-        match run.output.format {
-            Format::Human => {
-                writeln!(io.out, "{id}")?;
-                if !run.output.quiet {
-                    writeln!(
-                        io.err,
-                        "Job {id} started; follow it with `kick job watch {id}`."
-                    )?;
-                }
-            }
-            Format::Json => writeln!(io.out, "{}", json!({"job": {"name": id, "id": job.id}}))?,
-            Format::Jsonl => writeln!(
-                io.out,
-                "{}",
-                json!({"type": "job", "job": {"name": id, "id": job.id}})
-            )?,
-        }
-        return Ok(0);
+    if crate::rollout::run::wanted(sub.rollout)? {
+        return crate::rollout::run::run(ctx, client, settings, sub).await;
     }
-    if !run.output.quiet {
-        writeln!(
-            io.err,
-            "Started job {id}; if kick is interrupted, reattach with `kick job watch {id}`."
-        )?;
-    }
-    watch_job(
+    // `--nodes-from rollout:ID` reads the rollout's state file only then.
+    let state_dir = ctx.state_dir.clone();
+    let rollout_jobs =
+        move |id: &str| crate::rollout::Store::in_dir(state_dir.as_deref())?.jobs(id);
+    crate::job::run(
         ctx,
         client,
-        &id,
-        &run.output,
-        &run.reports,
-        io,
-        Look::Follow,
+        settings,
+        sub.request,
+        sub.target,
+        sub.run,
+        &rollout_jobs,
     )
     .await
-}
-
-/// Whether to follow a job or show it as it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Look {
-    /// Follow a job kick just started to its end; the orchestrator may not
-    /// list it at once, so a 404 is retried.
-    Follow,
-    /// Follow a job whose id the user typed (`kick job watch`).
-    Reattach,
-    /// Report a job whose id the user typed now (`kick job show`).
-    Show,
-}
-
-/// Follows (or shows) a job with the reporter `output` asks for, then
-/// writes the CI reports `reports` asks for (or `$GITHUB_STEP_SUMMARY`).
-pub async fn watch_job(
-    ctx: &mut Context,
-    client: &Client,
-    id: &str,
-    output: &OutputArgs,
-    reports: &ReportArgs,
-    io: Streams,
-    look: Look,
-) -> Result<u8, Error> {
-    // The follower retries its calls itself.
-    let client = client.with_retry(RetryPolicy::none());
-    if look != Look::Follow {
-        // An id the user typed that names no job is final: say so at once
-        // rather than retrying for a job that will never appear.
-        match client.job(id).await {
-            Err(e) if is_unknown_job(&e) => {
-                return Err(Error::NoSuchJob { job: id.to_owned() });
-            }
-            // Anything else is the follower's to retry or report.
-            _ => {}
-        }
-    }
-    if let Some(secs) = output.give_up {
-        ctx.watch.give_up = std::time::Duration::from_secs_f64(secs);
-    }
-    let targets = ci::Targets::from_flags(reports.junit.clone(), reports.summary_md.clone());
-    let mut rep = ci::Recorder::new(render::reporter(output, io), targets);
-    let mut follower = Follower::new(
-        &client,
-        &mut rep,
-        &mut ctx.interrupts,
-        &ctx.watch,
-        render::result_mode(output),
-    );
-    let outcome = match look {
-        Look::Follow | Look::Reattach => follower.follow(id).await?,
-        Look::Show => follower.show(id).await?,
-    };
-    rep.write_reports()?;
-    Ok(outcome.exit_code)
-}
-
-fn is_unknown_job(e: &orchestrator_client::Error) -> bool {
-    match e {
-        orchestrator_client::Error::Api { status, error, .. } => {
-            *status == 404 || error.kind == orchestrator_types::error::kind::UNKNOWN_JOB
-        }
-        _ => false,
-    }
-}
-
-/// `value` as one line of JSON (`--format json`, and each item of `--format jsonl`).
-pub fn write_json_line(out: &mut dyn Write, value: &impl Serialize) -> std::io::Result<()> {
-    // The wire types always serialize; an empty line beats a panic should one ever not.
-    writeln!(out, "{}", serde_json::to_string(value).unwrap_or_default())
-}
-
-/// A listing as `--format jsonl`: one line per item.
-pub fn write_json_lines<T: Serialize>(out: &mut dyn Write, items: &[T]) -> std::io::Result<()> {
-    items.iter().try_for_each(|i| write_json_line(out, i))
 }

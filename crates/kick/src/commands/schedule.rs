@@ -6,7 +6,6 @@
 //! run` would send (built by them), without its `environment`, which the
 //! scheduled job carries.
 
-pub mod args;
 mod show;
 mod when;
 
@@ -17,11 +16,11 @@ use orchestrator_client::Client;
 use orchestrator_types::{ScheduleRequest, ScheduledJob, Scope, TaskRequest};
 use serde_json::{Value, json};
 
-use crate::Context;
+use crate::cli::RolloutArgs;
+use crate::cli::schedule::{AddCommand, AddTaskArgs, IdArgs, ListArgs, ScheduleCommand};
 use crate::cli::{AgentArgs, Format, OutputArgs, TargetArgs};
+use crate::context::Context;
 use crate::error::Error;
-use crate::rollout::RolloutArgs;
-use args::{AddCommand, AddTaskArgs, IdArgs, ListArgs, ScheduleCommand};
 
 /// The environment PE reads tasks from when none is given.
 const DEFAULT_ENVIRONMENT: &str = "production";

@@ -4,8 +4,8 @@ use orchestrator_client::Settings;
 use orchestrator_types::TaskRequest;
 use serde_json::{Map, Value};
 
-use crate::Context;
 use crate::cli::TaskRunArgs;
+use crate::context::Context;
 use crate::error::Error;
 
 /// The task request for `kick task run`, without its scope (also what
@@ -36,7 +36,7 @@ pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> 
     if args.target.nodes_from.is_none() {
         crate::target::scope(&args.target)?;
     }
-    crate::rollout::run::connect_and_run(
+    super::start(
         ctx,
         &args.target,
         &args.rollout,

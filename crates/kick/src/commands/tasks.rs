@@ -4,8 +4,8 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use crate::Context;
 use crate::cli::{Format, TasksCommand};
+use crate::context::Context;
 use crate::error::Error;
 use crate::render::table;
 

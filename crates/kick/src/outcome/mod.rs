@@ -2,7 +2,7 @@
 //! rules ([`Outcome`], [`classify`]) here, the [`NodeReport`] built from
 //! them in `report`, results kept as the server's text in `raw`.
 //!
-//! Rules (documented in the README):
+//! Rules (documented in docs/kick.md):
 //! - `finished` nodes are `unchanged` or `changed`: `changed` when the result
 //!   (a psick::puppet_agent result, or a deploy's run summary) has
 //!   `status: "changed"`, or a noop run reports pending changes
@@ -15,6 +15,7 @@
 
 mod raw;
 mod report;
+mod serialize;
 
 use orchestrator_types::psick::Change;
 use orchestrator_types::{NodeState, psick};
@@ -23,6 +24,7 @@ use serde_json::{Value, json};
 
 pub use raw::{RawRead, RawResult, read_raw};
 pub use report::{NodeReport, Reading};
+pub use serialize::{needs_no_stripping, pre_serialize, prepare};
 
 // The `_error` kind of a run ended by a force stop.
 use orchestrator_types::error::kind::JOB_STOPPED;

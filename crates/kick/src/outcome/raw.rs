@@ -106,7 +106,7 @@ fn distinct(members: &[(String, Box<RawValue>)]) -> bool {
     members.iter().all(|(k, _)| seen.insert(k.as_str()))
 }
 
-/// A node read from a raw result, for [`crate::render::json::prepare`].
+/// A node read from a raw result, for [`super::prepare`].
 #[derive(Debug)]
 pub enum RawRead {
     /// An object with each key once: the report without output or result,

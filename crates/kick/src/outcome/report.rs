@@ -37,7 +37,7 @@ pub struct NodeReport {
     pub result: Option<Value>,
     /// This report already serialized by the JSON renderer (then `output`
     /// and `result` are dropped): done where the results are fetched, off
-    /// the task that writes them ([`crate::render::json::prepare`]).
+    /// the task that writes them ([`super::prepare`]).
     #[serde(skip)]
     pub json: Option<Vec<u8>>,
 }

@@ -2,7 +2,7 @@
 use orchestrator_types::{EventType, JobNode};
 
 use super::*;
-use crate::render::json::{needs_no_stripping, pre_serialize, prepare};
+use super::{needs_no_stripping, pre_serialize, prepare};
 use raw::compact;
 
 /// A report from a raw result, as `--format json` makes it.

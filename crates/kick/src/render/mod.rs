@@ -5,25 +5,14 @@ pub mod drift;
 pub mod human;
 pub mod json;
 pub mod notice;
+mod streams;
 pub mod style;
 pub mod table;
 
-use crate::Streams;
 use crate::cli::{Format, OutputArgs, ShowOutput};
 use crate::outcome::Outcome;
-use crate::watch::{ResultMode, WatchEvent};
-
-/// Receives what the watcher learns, in order, and renders it.
-pub trait Reporter {
-    /// Renders one event. [`WatchEvent::Progress`] should not fail.
-    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()>;
-}
-
-impl<R: Reporter + ?Sized> Reporter for Box<R> {
-    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()> {
-        (**self).report(event)
-    }
-}
+use crate::watch::{Reporter, ResultMode};
+pub use streams::Streams;
 
 /// Which outcomes' outputs are printed at the end in human format: by
 /// default those of failed and changed nodes, and every result of a
@@ -63,4 +52,21 @@ pub fn result_mode(output: &OutputArgs) -> ResultMode {
         }
         Format::Json | Format::Jsonl => ResultMode::raw(),
     }
+}
+
+/// `value` as one line of JSON (`--format json`, and each item of `--format jsonl`).
+pub fn write_json_line(
+    out: &mut dyn std::io::Write,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    // The wire types always serialize; an empty line beats a panic should one ever not.
+    writeln!(out, "{}", serde_json::to_string(value).unwrap_or_default())
+}
+
+/// A listing as `--format jsonl`: one line per item.
+pub fn write_json_lines<T: serde::Serialize>(
+    out: &mut dyn std::io::Write,
+    items: &[T],
+) -> std::io::Result<()> {
+    items.iter().try_for_each(|i| write_json_line(out, i))
 }

@@ -4,19 +4,17 @@
 //!
 //! - [`plan`]: flags → waves and budget (pure).
 //! - [`state`]: the state file and rollout ids.
-//! - [`resolve`]: the target as certnames (PuppetDB, a job's records).
 //! - [`run`]: submitting and following the waves; [`report`]: their output.
-//! - [`preflight`]: `--dry-run`; [`commands`]: `kick rollout` and `kick job rerun`.
+//! - [`preflight`]: what `--dry-run` shows.
+//!
+//! A plain job never comes here: it goes its own way ([`crate::job`]), which the waves use
+//! too. The commands that read rollouts (`kick rollout`) are with the other commands.
 
-pub mod args;
-pub mod commands;
 pub mod plan;
 pub mod preflight;
 pub mod report;
-pub mod resolve;
 pub mod run;
 pub mod state;
 
-pub use args::{JobRerunArgs, RolloutArgs, RolloutCommand};
 pub use plan::{Amount, Plan, PlannedWave, Spec};
 pub use state::{RolloutState, RolloutStatus, Store, WaveRecord, WaveState};

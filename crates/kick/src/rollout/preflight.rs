@@ -9,8 +9,8 @@ use orchestrator_types::TaskRequest;
 use serde_json::json;
 
 use super::plan::Plan;
-use crate::Context;
 use crate::cli::{Format, RunArgs};
+use crate::context::Context;
 use crate::error::Error;
 
 /// Prints the plan for `--format`; always exit code 0.
@@ -135,7 +135,7 @@ pub async fn print(
             } else {
                 doc
             };
-            crate::commands::write_json_line(out.as_mut(), &doc)?;
+            crate::render::write_json_line(out.as_mut(), &doc)?;
         }
     }
     out.flush()?;

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::Streams;
 use crate::cli::{Format, OutputArgs};
 use crate::outcome::{NodeReport, Outcome};
-use crate::render::Reporter;
+use crate::render::Streams;
 use crate::render::style::{self, paint};
 use crate::summary::Summary;
+use crate::watch::Reporter;
 use crate::watch::{Notice, Progress, WatchEvent};
 
 /// Why a node never started.

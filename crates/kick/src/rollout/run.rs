@@ -16,15 +16,15 @@ use orchestrator_types::{Scope, TaskRequest};
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use super::args::RolloutArgs;
 use super::plan::{Amount, Spec, parse_pause};
 use super::report::{NotStarted, RolloutReporter};
-use super::resolve::{Resolved, resolve};
 use super::state::{RolloutState, RolloutStatus, STATE_VERSION, Store, WaveRecord, WaveState};
-use crate::Context;
+use crate::cli::RolloutArgs;
 use crate::cli::{Format, OutputArgs, ReportArgs, RunArgs, TargetArgs};
+use crate::context::Context;
 use crate::error::Error;
 use crate::summary::EXIT_DETACHED;
+use crate::target::resolve::{self, Resolved};
 use crate::watch::{End, Follower, Interrupts, JobInfo};
 
 /// userdata keys every wave job carries (besides kick's submission marker).
@@ -78,32 +78,40 @@ pub struct Submission<'a> {
     pub command: &'a str,
 }
 
-/// The end `kick agent` and `kick task run` share: the `--userdata` flags and the connection,
-/// then the request `build` makes of them, as [`run_task`] runs it.
-pub async fn connect_and_run(
-    ctx: &mut Context,
-    target: &TargetArgs,
-    rollout: &RolloutArgs,
-    run: &RunArgs,
-    command: &str,
-    build: impl FnOnce(Option<Map<String, Value>>, &Settings) -> TaskRequest,
-) -> Result<u8, Error> {
-    let userdata = crate::params::userdata(&run.userdata)?;
-    let (client, settings) =
-        crate::commands::connect(&run.conn, Some(&run.env), ctx.streams.err.as_mut())?;
-    let sub = Submission {
-        request: build(userdata, &settings),
-        target,
-        rollout,
-        run,
-        command,
-    };
-    run_task(ctx, &client, &settings, sub).await
+/// Whether the flags ask for a rollout (waves, a pre-flight, leaving out
+/// disconnected nodes, retries) rather than one plain job; refuses the
+/// flags that shape waves without waves, and malformed amounts and delays.
+pub fn wanted(ra: &RolloutArgs) -> Result<bool, Error> {
+    let spec = spec(ra)?;
+    if (spec.max_failures.is_some() || !spec.pause.is_zero() || spec.shuffle) && !spec.is_rollout()
+    {
+        return Err(Error::Usage(
+            "--max-failures, --batch-pause and --shuffle shape waves; add --batch N (or --canary N)".into(),
+        ));
+    }
+    retry_delay(ra)?;
+    Ok(spec.is_rollout() || ra.dry_run || ra.skip_disconnected || ra.retry.is_some())
 }
 
-/// `kick agent` / `kick task run` from the point where the request is built: a single job
-/// as before, or, with rollout or pre-flight flags, a rollout.
-pub async fn run_task(
+/// `--retry-delay`, 10 s when not given.
+fn retry_delay(ra: &RolloutArgs) -> Result<std::time::Duration, Error> {
+    Ok(ra
+        .retry_delay
+        .as_deref()
+        .map(|d| {
+            parse_pause(d).map_err(|_| {
+                Error::Usage(format!(
+                    "--retry-delay {d:?} is not a duration; give e.g. 10s or 1m"
+                ))
+            })
+        })
+        .transpose()?
+        .unwrap_or(std::time::Duration::from_secs(10)))
+}
+
+/// A rollout of `sub` (the flags [`wanted`] one): the target resolved to certnames, the
+/// disconnected left out, the plan printed (`--dry-run`) or recorded and its waves run.
+pub async fn run(
     ctx: &mut Context,
     client: &Client,
     settings: &Settings,
@@ -117,43 +125,27 @@ pub async fn run_task(
         command,
     } = sub;
     let spec = spec(ra)?;
-    if (spec.max_failures.is_some() || !spec.pause.is_zero() || spec.shuffle) && !spec.is_rollout()
-    {
-        return Err(Error::Usage(
-            "--max-failures, --batch-pause and --shuffle shape waves; add --batch N (or --canary N)".into(),
-        ));
-    }
-    let need_list = spec.is_rollout() || ra.dry_run || ra.skip_disconnected || ra.retry.is_some();
-    let retry_delay = ra
-        .retry_delay
-        .as_deref()
-        .map(|d| {
-            parse_pause(d).map_err(|_| {
-                Error::Usage(format!(
-                    "--retry-delay {d:?} is not a duration; give e.g. 10s or 1m"
-                ))
-            })
-        })
-        .transpose()?
-        .unwrap_or(std::time::Duration::from_secs(10));
-    let wants_pdb = target.query.is_some() || ra.dry_run;
-    let puppetdb = if wants_pdb {
-        super::resolve::puppetdb(
-            settings,
-            run.puppetdb_url.as_deref(),
-            ctx.streams.err.as_mut(),
-        )?
-    } else {
-        None
-    };
+    let retry_delay = retry_delay(ra)?;
+    let puppetdb = resolve::puppetdb(
+        target.query.is_some() || ra.dry_run,
+        settings,
+        run.puppetdb_url.as_deref(),
+        ctx.streams.err.as_mut(),
+    )?;
     let store = Store::for_context(ctx)?;
-    let resolved = resolve(target, client, puppetdb.as_ref(), &store, need_list).await?;
+    let resolved = resolve::resolve(
+        target,
+        client,
+        puppetdb.as_ref(),
+        &|id| store.jobs(id),
+        true,
+    )
+    .await?;
     let mut nodes = match resolved {
-        Resolved::Nodes(n) if need_list => n,
+        Resolved::Nodes(n) => n,
         other => {
             req.scope = other.scope();
-            let job = client.run_task(req).await?;
-            return crate::commands::follow_started(ctx, client, job, run).await;
+            return crate::job::submit(ctx, client, req, run).await;
         }
     };
     let mut disconnected = Vec::new();
@@ -253,280 +245,420 @@ pub async fn run_task(
 }
 
 /// Runs the waves of `state` not yet done, saving it after each step; the exit code over the
-/// whole rollout.
+/// whole rollout. Each wave in turn: [`Waves::next`] plans it (or ends the rollout),
+/// [`Waves::submit`] sends it at most once, [`Waves::follow`] follows it and its retries,
+/// [`Waves::judge`] counts it against the failure budget and pauses before the next.
 pub async fn run_waves(
     ctx: &mut Context,
     client: &Client,
     store: &Store,
-    mut state: RolloutState,
+    state: RolloutState,
     output: &OutputArgs,
     reports: &ReportArgs,
     resumed: bool,
 ) -> Result<u8, Error> {
-    let total: u64 = state.waves.iter().map(|w| w.nodes.len() as u64).sum();
-    let waves = state.waves.len();
-    let mut saver = Saver::new(store);
-    let base: TaskRequest =
-        serde_json::from_value(state.request.clone()).map_err(|e| Error::State {
-            path: store.dir().to_owned(),
-            message: format!("the rollout's request cannot be read back ({e})"),
-        })?;
-
-    // User presses reach the follower through this channel; the reporter presses it too,
-    // when the budget is reached.
-    let (press, mut follower_presses) = Interrupts::channel();
-    let presses = Arc::new(AtomicU32::new(0));
-    let pressed = Arc::new(Notify::new());
-    let forwarder = {
-        let mut user = std::mem::take(&mut ctx.interrupts);
-        let press = press.clone();
-        let presses = presses.clone();
-        let pressed = pressed.clone();
-        tokio::spawn(async move {
-            loop {
-                user.next().await;
-                presses.fetch_add(1, Ordering::SeqCst);
-                pressed.notify_waiters();
-                let _ = press.send(());
-            }
-        })
-    };
-
-    let streams = ctx.take_streams();
-    // Each wave (and each retry) is one testsuite of the CI reports.
-    let targets = crate::ci::Targets::from_flags(reports.junit.clone(), reports.summary_md.clone());
-    let mut rec = crate::ci::Recorder::new(
-        RolloutReporter::new(
-            output,
-            streams,
-            &state.id,
-            total,
-            waves,
-            state.max_failures,
-            press.clone(),
-        ),
-        targets,
-    );
-    rec.inner_mut().set_failures_before(state.failures());
-    for (i, w) in state.waves.iter().enumerate() {
-        if let (WaveState::Done, Some(c)) = (w.state, w.counts) {
-            rec.inner_mut().earlier_wave(
-                i + 1,
-                w.job.as_deref(),
-                w.nodes.len(),
-                w.canary,
-                &w.retries,
-                c.summary(),
-            );
-        }
-    }
-    rec.inner_mut().planned(total, waves, resumed)?;
-    let follower_client = client.with_retry(RetryPolicy::none());
-    let mode = crate::render::result_mode(output);
-    let mut stop_reason: Option<NotStarted> = None;
-    let mut detached = false;
-
+    let mut waves = Waves::start(ctx, client, store, state, output, reports, resumed)?;
     let result: Result<(), Error> = async {
-        while let Some(i) = state.next_wave() {
-            if presses.load(Ordering::SeqCst) > 0 {
-                state.status = RolloutStatus::Stopped;
-                stop_reason = Some(NotStarted::Stopped);
-                break;
-            }
-            let sent = state.waves[i].state == WaveState::Pending
-                && submit_wave(client, &mut saver, &mut state, i, &base).await?;
-            let job = state.waves[i].job.clone().unwrap_or_default();
-            let wave_nodes = state.waves[i].nodes.len();
-            rec.label_next(format!("wave {}/{waves}", i + 1));
-            rec.inner_mut().begin_wave(i + 1, &job, wave_nodes, state.waves[i].canary)?;
-            rec.inner_mut().retries_left = state.retry > 0;
-            let outcome = follow_one(
-                &follower_client,
-                &mut rec,
-                &mut follower_presses,
-                &ctx.watch,
-                mode,
-                &job,
-                sent.then(|| sent_info(&job, &base, wave_nodes)),
-            )
-            .await?;
-            if outcome.end == End::Detached {
-                detached = true;
-                state.status = RolloutStatus::Stopped;
-                saver.save(&state).await?;
+        while let Some(i) = waves.next() {
+            let sent = waves.submit(i).await?;
+            let Some(ended) = waves.follow(i, sent).await? else {
                 return Ok(());
-            }
-            let mut counts = super::state::Counts::of(&outcome.summary);
-            let mut interrupted = outcome.interrupted;
-            // --retry: follow-up jobs for the nodes that failed for a transient reason.
-            let mut attempt = 1u32;
-            loop {
-                let transient = rec.inner_mut().take_transient();
-                if transient.is_empty()
-                    || attempt > state.retry
-                    || interrupted
-                    || rec.inner_mut().budget_tripped()
-                {
-                    break;
-                }
-                // A resumed rollout follows the retry the run it continues had sent.
-                let recorded = state.waves[i].retries.get(attempt as usize - 1).cloned();
-                let delay = match recorded {
-                    Some(_) => std::time::Duration::ZERO,
-                    None => std::time::Duration::try_from_secs_f64(state.retry_delay)
-                        .unwrap_or_default(),
-                };
-                rec.inner_mut().say(&format!(
-                    "Retrying {} node{} of wave {}/{waves} that failed for a transient reason in {} (attempt {}/{}).",
-                    transient.len(),
-                    if transient.len() == 1 { "" } else { "s" },
-                    i + 1,
-                    humantime::format_duration(delay),
-                    attempt + 1,
-                    state.retry + 1
-                ))?;
-                let notified = pressed.notified();
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = notified => { interrupted = true; break; }
-                }
-                let nodes: Vec<String> = transient.iter().map(|(n, _)| n.clone()).collect();
-                attempt += 1;
-                let (retry_job, sent) = match recorded {
-                    Some(job) => (job, false),
-                    None => (
-                        submit_retry(client, &mut saver, &mut state, i, &base, nodes.clone(), attempt)
-                            .await?,
-                        true,
-                    ),
-                };
-                rec.inner_mut().retries_left = attempt <= state.retry;
-                rec.label_next(format!("wave {}/{waves} attempt {attempt}", i + 1));
-                rec.inner_mut().begin_retry(attempt, &retry_job, nodes.len())?;
-                let o = follow_one(
-                    &follower_client,
-                    &mut rec,
-                    &mut follower_presses,
-                    &ctx.watch,
-                    mode,
-                    &retry_job,
-                    sent.then(|| sent_info(&retry_job, &base, nodes.len())),
-                )
-                .await?;
-                if o.end == End::Detached {
-                    detached = true;
-                    state.status = RolloutStatus::Stopped;
-                    saver.save(&state).await?;
-                    return Ok(());
-                }
-                for (_, first) in &transient {
-                    counts.remove(*first);
-                }
-                counts.add(&o.summary);
-                interrupted |= o.interrupted;
-            }
-            let summary = counts.summary();
-            let failed_now = summary.failed + summary.errored;
-            state.waves[i].failures = usize::try_from(failed_now).unwrap_or(usize::MAX);
-            state.waves[i].state = WaveState::Done;
-            state.waves[i].counts = Some(counts);
-            rec.inner_mut().end_wave(&job, wave_nodes, summary, "done");
-            let over = state.max_failures.is_some_and(|m| state.failures() > m);
-            let canary_failed = state.waves[i].canary && summary.bad() > 0;
-            if over || canary_failed || rec.inner_mut().budget_tripped() {
-                state.status = RolloutStatus::BudgetReached;
-                stop_reason = Some(NotStarted::Budget);
-                saver.save(&state).await?;
+            };
+            if !waves.judge(i, ended).await? {
                 break;
-            }
-            if interrupted {
-                state.status = RolloutStatus::Stopped;
-                stop_reason = Some(NotStarted::Stopped);
-                saver.save(&state).await?;
-                break;
-            }
-            // With no pause the next wave follows at once: the save made while it runs
-            // records this one as done (a kick killed before that re-follows this wave's
-            // job on resume, and submits nothing again).
-            if state.next_wave().is_none() || !state.spec.pause.is_zero() {
-                saver.save(&state).await?;
-            }
-            if state.next_wave().is_some() && !state.spec.pause.is_zero() {
-                rec.inner_mut().say(&format!(
-                    "Pausing {} before wave {}/{waves} (Ctrl-C ends the rollout here).",
-                    humantime::format_duration(state.spec.pause),
-                    i + 2
-                ))?;
-                let notified = pressed.notified();
-                tokio::select! {
-                    () = tokio::time::sleep(state.spec.pause) => {}
-                    () = notified => {}
-                }
             }
         }
         Ok(())
     }
     .await;
-    forwarder.abort();
+    waves.forwarder.abort();
     // A save still under way is waited for also when the rollout failed; the rollout's
     // error comes first.
-    let settled = saver.settle().await;
+    let settled = waves.saver.settle().await;
     result?;
     settled?;
-    if detached {
-        rec.inner_mut().say(&format!(
-            "Rollout {} detached; continue it with `kick rollout resume {}`.",
-            state.id, state.id
-        ))?;
-        return Ok(EXIT_DETACHED);
-    }
-    let not_started: Vec<(usize, Vec<String>, bool)> = state
-        .waves
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| w.state == WaveState::Pending)
-        .map(|(i, w)| (i + 1, w.nodes.clone(), w.canary))
-        .collect();
-    if state.next_wave().is_none() {
-        state.status = RolloutStatus::Finished;
-    } else if stop_reason == Some(NotStarted::Budget) {
-        for w in &mut state.waves {
-            if w.state == WaveState::Pending {
-                w.state = WaveState::NotStarted;
+    waves.finish(output).await
+}
+
+/// A rollout while its waves run: the state and its saver, the reporter all waves share, and
+/// the Ctrl-C presses.
+struct Waves<'a> {
+    client: &'a Client,
+    /// The client the followers use: they retry their calls themselves.
+    follower_client: Client,
+    saver: Saver<'a>,
+    state: RolloutState,
+    /// The request every wave sends, on its own nodes.
+    base: TaskRequest,
+    /// The number of waves.
+    count: usize,
+    rec: crate::ci::Recorder<RolloutReporter>,
+    config: &'a crate::watch::WatchConfig,
+    mode: crate::watch::ResultMode,
+    /// The user's presses, as the followers receive them (the reporter presses too, when
+    /// the budget is reached).
+    follower_presses: Interrupts,
+    /// How many times the user pressed Ctrl-C, and a wake-up for each press.
+    presses: Arc<AtomicU32>,
+    pressed: Arc<Notify>,
+    forwarder: tokio::task::JoinHandle<()>,
+    stop_reason: Option<NotStarted>,
+    detached: bool,
+}
+
+/// How a wave's jobs (the wave's own and its retries) ended.
+struct WaveEnd {
+    job: String,
+    counts: super::state::Counts,
+    interrupted: bool,
+}
+
+impl<'a> Waves<'a> {
+    /// Takes the context's streams and Ctrl-C presses, and reports the plan (and the waves a
+    /// resumed rollout had already run).
+    fn start(
+        ctx: &'a mut Context,
+        client: &'a Client,
+        store: &'a Store,
+        state: RolloutState,
+        output: &OutputArgs,
+        reports: &ReportArgs,
+        resumed: bool,
+    ) -> Result<Self, Error> {
+        let total: u64 = state.waves.iter().map(|w| w.nodes.len() as u64).sum();
+        let count = state.waves.len();
+        let base: TaskRequest =
+            serde_json::from_value(state.request.clone()).map_err(|e| Error::State {
+                path: store.dir().to_owned(),
+                message: format!("the rollout's request cannot be read back ({e})"),
+            })?;
+
+        // User presses reach the follower through this channel; the reporter presses it too,
+        // when the budget is reached.
+        let (press, follower_presses) = Interrupts::channel();
+        let presses = Arc::new(AtomicU32::new(0));
+        let pressed = Arc::new(Notify::new());
+        let forwarder = {
+            let mut user = std::mem::take(&mut ctx.interrupts);
+            let press = press.clone();
+            let presses = presses.clone();
+            let pressed = pressed.clone();
+            tokio::spawn(async move {
+                loop {
+                    user.next().await;
+                    presses.fetch_add(1, Ordering::SeqCst);
+                    pressed.notify_waiters();
+                    let _ = press.send(());
+                }
+            })
+        };
+
+        let streams = ctx.take_streams();
+        // Each wave (and each retry) is one testsuite of the CI reports.
+        let targets =
+            crate::ci::Targets::from_flags(reports.junit.clone(), reports.summary_md.clone());
+        let mut rec = crate::ci::Recorder::new(
+            RolloutReporter::new(
+                output,
+                streams,
+                &state.id,
+                total,
+                count,
+                state.max_failures,
+                press.clone(),
+            ),
+            targets,
+        );
+        rec.inner_mut().set_failures_before(state.failures());
+        for (i, w) in state.waves.iter().enumerate() {
+            if let (WaveState::Done, Some(c)) = (w.state, w.counts) {
+                rec.inner_mut().earlier_wave(
+                    i + 1,
+                    w.job.as_deref(),
+                    w.nodes.len(),
+                    w.canary,
+                    &w.retries,
+                    c.summary(),
+                );
             }
         }
+        rec.inner_mut().planned(total, count, resumed)?;
+        Ok(Waves {
+            client,
+            follower_client: client.with_retry(RetryPolicy::none()),
+            saver: Saver::new(store),
+            state,
+            base,
+            count,
+            rec,
+            config: &ctx.watch,
+            mode: crate::render::result_mode(output),
+            follower_presses,
+            presses,
+            pressed,
+            forwarder,
+            stop_reason: None,
+            detached: false,
+        })
     }
-    saver.save(&state).await?;
-    let mut summary = rec.inner_mut().summary;
-    for (_, nodes, _) in &not_started {
-        for _ in nodes {
-            summary.add(crate::outcome::Outcome::Skipped);
+
+    /// The wave to run next; `None` when every wave ran, or when Ctrl-C was pressed (the
+    /// rollout stops there).
+    fn next(&mut self) -> Option<usize> {
+        let i = self.state.next_wave()?;
+        if self.presses.load(Ordering::SeqCst) > 0 {
+            self.state.status = RolloutStatus::Stopped;
+            self.stop_reason = Some(NotStarted::Stopped);
+            return None;
         }
+        Some(i)
     }
-    let exit_code = summary.exit_code();
-    let status = match state.status {
-        RolloutStatus::Finished => "finished",
-        RolloutStatus::BudgetReached => "stopped at its failure budget",
-        RolloutStatus::Stopped => "stopped",
-        RolloutStatus::Running => "running",
-    };
-    rec.inner_mut()
-        .finish_rollout(&not_started, stop_reason, status, exit_code)?;
-    if state.status == RolloutStatus::Stopped && output.format == Format::Human {
-        rec.inner_mut().say(&format!(
-            "Continue it with `kick rollout resume {}`.",
-            state.id
-        ))?;
+
+    /// Submits wave `i` unless the server has it already; true when this call sent it.
+    async fn submit(&mut self, i: usize) -> Result<bool, Error> {
+        Ok(self.state.waves[i].state == WaveState::Pending
+            && submit_wave(self.client, &mut self.saver, &mut self.state, i, &self.base).await?)
     }
-    rec.write_reports()?;
-    Ok(exit_code)
+
+    /// Follows wave `i` (just `sent`, or submitted before) to its end, then its `--retry`
+    /// follow-up jobs; `None` when kick was detached (the state is saved as stopped).
+    async fn follow(&mut self, i: usize, sent: bool) -> Result<Option<WaveEnd>, Error> {
+        let waves = self.count;
+        let job = self.state.waves[i].job.clone().unwrap_or_default();
+        let wave_nodes = self.state.waves[i].nodes.len();
+        self.rec.label_next(format!("wave {}/{waves}", i + 1));
+        self.rec
+            .inner_mut()
+            .begin_wave(i + 1, &job, wave_nodes, self.state.waves[i].canary)?;
+        self.rec.inner_mut().retries_left = self.state.retry > 0;
+        let sent = sent.then(|| sent_info(&job, &self.base, wave_nodes));
+        let Some(outcome) = self.follow_job(&job, sent).await? else {
+            return Ok(None);
+        };
+        let mut counts = super::state::Counts::of(&outcome.summary);
+        let mut interrupted = outcome.interrupted;
+        // --retry: follow-up jobs for the nodes that failed for a transient reason.
+        let mut attempt = 1u32;
+        loop {
+            let transient = self.rec.inner_mut().take_transient();
+            if transient.is_empty()
+                || attempt > self.state.retry
+                || interrupted
+                || self.rec.inner_mut().budget_tripped()
+            {
+                break;
+            }
+            // A resumed rollout follows the retry the run it continues had sent.
+            let recorded = self.state.waves[i]
+                .retries
+                .get(attempt as usize - 1)
+                .cloned();
+            let delay = match recorded {
+                Some(_) => std::time::Duration::ZERO,
+                None => std::time::Duration::try_from_secs_f64(self.state.retry_delay)
+                    .unwrap_or_default(),
+            };
+            self.rec.inner_mut().say(&format!(
+                "Retrying {} node{} of wave {}/{waves} that failed for a transient reason in {} (attempt {}/{}).",
+                transient.len(),
+                if transient.len() == 1 { "" } else { "s" },
+                i + 1,
+                humantime::format_duration(delay),
+                attempt + 1,
+                self.state.retry + 1
+            ))?;
+            let notified = self.pressed.notified();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = notified => { interrupted = true; break; }
+            }
+            let nodes: Vec<String> = transient.iter().map(|(n, _)| n.clone()).collect();
+            attempt += 1;
+            let (retry_job, sent) = match recorded {
+                Some(job) => (job, false),
+                None => (
+                    submit_retry(
+                        self.client,
+                        &mut self.saver,
+                        &mut self.state,
+                        i,
+                        &self.base,
+                        nodes.clone(),
+                        attempt,
+                    )
+                    .await?,
+                    true,
+                ),
+            };
+            self.rec.inner_mut().retries_left = attempt <= self.state.retry;
+            self.rec
+                .label_next(format!("wave {}/{waves} attempt {attempt}", i + 1));
+            self.rec
+                .inner_mut()
+                .begin_retry(attempt, &retry_job, nodes.len())?;
+            let sent = sent.then(|| sent_info(&retry_job, &self.base, nodes.len()));
+            let Some(o) = self.follow_job(&retry_job, sent).await? else {
+                return Ok(None);
+            };
+            for (_, first) in &transient {
+                counts.remove(*first);
+            }
+            counts.add(&o.summary);
+            interrupted |= o.interrupted;
+        }
+        Ok(Some(WaveEnd {
+            job,
+            counts,
+            interrupted,
+        }))
+    }
+
+    /// Follows one of the rollout's jobs; `None` when kick was detached from it (the state
+    /// is saved as stopped).
+    async fn follow_job(
+        &mut self,
+        job: &str,
+        sent: Option<JobInfo>,
+    ) -> Result<Option<crate::watch::JobOutcome>, Error> {
+        let outcome = follow_one(
+            &self.follower_client,
+            &mut self.rec,
+            &mut self.follower_presses,
+            self.config,
+            self.mode,
+            job,
+            sent,
+        )
+        .await?;
+        if outcome.end == End::Detached {
+            self.detached = true;
+            self.state.status = RolloutStatus::Stopped;
+            self.saver.save(&self.state).await?;
+            return Ok(None);
+        }
+        Ok(Some(outcome))
+    }
+
+    /// Records wave `i` as done and judges the rollout by it: false when the failure budget
+    /// is spent, the canary failed or Ctrl-C was pressed (the rollout stops); otherwise the
+    /// pause before the next wave, if any.
+    async fn judge(&mut self, i: usize, ended: WaveEnd) -> Result<bool, Error> {
+        let WaveEnd {
+            job,
+            counts,
+            interrupted,
+        } = ended;
+        let summary = counts.summary();
+        let failed_now = summary.failed + summary.errored;
+        let wave = &mut self.state.waves[i];
+        wave.failures = usize::try_from(failed_now).unwrap_or(usize::MAX);
+        wave.state = WaveState::Done;
+        wave.counts = Some(counts);
+        let wave_nodes = wave.nodes.len();
+        let canary = wave.canary;
+        self.rec
+            .inner_mut()
+            .end_wave(&job, wave_nodes, summary, "done");
+        let over = self
+            .state
+            .max_failures
+            .is_some_and(|m| self.state.failures() > m);
+        let canary_failed = canary && summary.bad() > 0;
+        if over || canary_failed || self.rec.inner_mut().budget_tripped() {
+            self.state.status = RolloutStatus::BudgetReached;
+            self.stop_reason = Some(NotStarted::Budget);
+            self.saver.save(&self.state).await?;
+            return Ok(false);
+        }
+        if interrupted {
+            self.state.status = RolloutStatus::Stopped;
+            self.stop_reason = Some(NotStarted::Stopped);
+            self.saver.save(&self.state).await?;
+            return Ok(false);
+        }
+        // With no pause the next wave follows at once: the save made while it runs
+        // records this one as done (a kick killed before that re-follows this wave's
+        // job on resume, and submits nothing again).
+        let pause = self.state.spec.pause;
+        if self.state.next_wave().is_none() || !pause.is_zero() {
+            self.saver.save(&self.state).await?;
+        }
+        if self.state.next_wave().is_some() && !pause.is_zero() {
+            self.rec.inner_mut().say(&format!(
+                "Pausing {} before wave {}/{} (Ctrl-C ends the rollout here).",
+                humantime::format_duration(pause),
+                i + 2,
+                self.count
+            ))?;
+            let notified = self.pressed.notified();
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = notified => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// The rollout's end: its final state saved, the waves it did not start and its summary
+    /// reported, the CI reports written; the exit code.
+    async fn finish(mut self, output: &OutputArgs) -> Result<u8, Error> {
+        let state = &mut self.state;
+        if self.detached {
+            self.rec.inner_mut().say(&format!(
+                "Rollout {} detached; continue it with `kick rollout resume {}`.",
+                state.id, state.id
+            ))?;
+            return Ok(EXIT_DETACHED);
+        }
+        let not_started: Vec<(usize, Vec<String>, bool)> = state
+            .waves
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.state == WaveState::Pending)
+            .map(|(i, w)| (i + 1, w.nodes.clone(), w.canary))
+            .collect();
+        if state.next_wave().is_none() {
+            state.status = RolloutStatus::Finished;
+        } else if self.stop_reason == Some(NotStarted::Budget) {
+            for w in &mut state.waves {
+                if w.state == WaveState::Pending {
+                    w.state = WaveState::NotStarted;
+                }
+            }
+        }
+        self.saver.save(state).await?;
+        let mut summary = self.rec.inner_mut().summary;
+        for (_, nodes, _) in &not_started {
+            for _ in nodes {
+                summary.add(crate::outcome::Outcome::Skipped);
+            }
+        }
+        let exit_code = summary.exit_code();
+        let status = match state.status {
+            RolloutStatus::Finished => "finished",
+            RolloutStatus::BudgetReached => "stopped at its failure budget",
+            RolloutStatus::Stopped => "stopped",
+            RolloutStatus::Running => "running",
+        };
+        self.rec
+            .inner_mut()
+            .finish_rollout(&not_started, self.stop_reason, status, exit_code)?;
+        if state.status == RolloutStatus::Stopped && output.format == Format::Human {
+            self.rec.inner_mut().say(&format!(
+                "Continue it with `kick rollout resume {}`.",
+                state.id
+            ))?;
+        }
+        self.rec.write_reports()?;
+        Ok(exit_code)
+    }
 }
 
 /// Follows one of the rollout's jobs (a wave or a retry of one) to its end,
 /// through the same reporter and Ctrl-C presses as the others.
 async fn follow_one(
     client: &Client,
-    rec: &mut dyn crate::render::Reporter,
+    rec: &mut dyn crate::watch::Reporter,
     presses: &mut Interrupts,
     config: &crate::watch::WatchConfig,
     mode: crate::watch::ResultMode,

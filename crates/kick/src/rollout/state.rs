@@ -243,8 +243,13 @@ pub struct Store {
 
 impl Store {
     /// The context's state dir, else [`Store::from_env`].
-    pub fn for_context(ctx: &crate::Context) -> Result<Store, Error> {
-        match &ctx.state_dir {
+    pub fn for_context(ctx: &crate::context::Context) -> Result<Store, Error> {
+        Store::in_dir(ctx.state_dir.as_deref())
+    }
+
+    /// `dir`, else [`Store::from_env`].
+    pub fn in_dir(dir: Option<&Path>) -> Result<Store, Error> {
+        match dir {
             Some(d) => Ok(Store::at(d)),
             None => Store::from_env(),
         }
@@ -308,6 +313,13 @@ impl Store {
             path: path.clone(),
             message: e.to_string(),
         })
+    }
+
+    /// The jobs of rollout `id`'s waves that were submitted, in wave order
+    /// (what `--nodes-from rollout:ID` reads).
+    pub fn jobs(&self, id: &str) -> Result<Vec<String>, Error> {
+        let state = self.load(id)?;
+        Ok(state.waves.iter().filter_map(|w| w.job.clone()).collect())
     }
 
     /// Reads one rollout's state.

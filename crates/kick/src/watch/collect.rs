@@ -6,12 +6,12 @@ use std::collections::{HashSet, VecDeque};
 
 use orchestrator_types::{JobNode, NodeList};
 
+use super::Reporter;
 use super::retry::retrying;
 use super::{JobInfo, Notice, ResultMode, WatchConfig, WatchEvent};
 use crate::api::Api;
 use crate::error::Error;
 use crate::outcome::{NodeReport, read_raw};
-use crate::render::{Reporter, json};
 use crate::summary::Summary;
 
 /// Result pages requested ahead of the one being reported.
@@ -77,7 +77,7 @@ pub(super) async fn collect<A: Api + Clone + Send + Sync + 'static>(
                 page_reports(page.await?, |n| {
                     let mut read = read_raw(n, noop, keep);
                     not_ended(read.report_mut());
-                    json::prepare(read)
+                    crate::outcome::prepare(read)
                 })
             } else {
                 let page = retrying(&cfg, &job, || api.nodes_page(&job, offset, size));

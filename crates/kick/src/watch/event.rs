@@ -1,13 +1,24 @@
-//! What following a job produces, in order: the values a [`Reporter`]
-//! renders in its own words. The watcher writes no text itself.
-//!
-//! [`Reporter`]: crate::render::Reporter
+//! What following a job produces, in order: the values a [`Reporter`] (the
+//! human and JSON renderers, each in its own words) receives. The watcher
+//! writes no text itself.
 
 use orchestrator_types::Job;
 use serde::Serialize;
 
 use crate::outcome::NodeReport;
 use crate::summary::Summary;
+
+/// Receives what the watcher learns, in order, and renders it.
+pub trait Reporter {
+    /// Renders one event. [`WatchEvent::Progress`] should not fail.
+    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()>;
+}
+
+impl<R: Reporter + ?Sized> Reporter for Box<R> {
+    fn report(&mut self, event: WatchEvent<'_>) -> std::io::Result<()> {
+        (**self).report(event)
+    }
+}
 
 /// One thing the watcher learned, in the order it learned it.
 #[derive(Debug)]
@@ -173,7 +184,7 @@ impl JobInfo {
             && self
                 .task
                 .as_deref()
-                .is_some_and(|t| t != crate::commands::agent::DEFAULT_TASK)
+                .is_some_and(|t| t != orchestrator_types::psick::PUPPET_AGENT_TASK)
     }
 
     /// What the job runs, for messages: the task or "puppet".

@@ -17,7 +17,7 @@ use crate::outcome::NodeReport;
 /// How long after its last node ended a job is polled at the shortest
 /// interval for its own end, which normally follows at once.
 const ENDING_SOON: std::time::Duration = std::time::Duration::from_secs(2);
-use crate::render::Reporter;
+use super::Reporter;
 
 /// Consecutive failed event polls after which kick follows the job instead.
 const EVENT_FAILURES_BEFORE_FALLBACK: u32 = 5;

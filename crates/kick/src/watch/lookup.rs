@@ -3,13 +3,13 @@
 
 use orchestrator_types::{EventType, NodeState};
 
+use super::Reporter;
 use super::WatchConfig;
 use super::follow::LiveJob;
 use super::retry::gave_up;
 use crate::api::{Api, ErrorClass, classify};
 use crate::error::Error;
 use crate::outcome::NodeReport;
-use crate::render::Reporter;
 
 /// Lookups of the record of a node whose end event carried no result,
 /// before it is left to the collection of results.

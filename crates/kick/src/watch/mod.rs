@@ -32,13 +32,12 @@ mod retry;
 
 use std::time::Duration;
 
-pub use event::{JobInfo, Notice, Progress, WatchEvent};
+pub use event::{JobInfo, Notice, Progress, Reporter, WatchEvent};
 pub use interrupts::Interrupts;
 
 use crate::api::Api;
 use crate::error::Error;
 use crate::outcome::Outcome;
-use crate::render::Reporter;
 use crate::summary::{EXIT_DETACHED, EXIT_NOT_ENDED, Summary};
 use collect::{Collected, collect};
 use follow::{Followed, LiveJob};

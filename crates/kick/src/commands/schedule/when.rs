@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use orchestrator_types::schedule::{Interval, Schedule};
 
-use super::args::When;
+use crate::cli::When;
 use crate::error::Error;
 
 /// Longest interval PE-compatible servers take (the orchestrator's limit too).

@@ -11,13 +11,14 @@ use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::Streams;
+use super::show_output_selects;
 use super::style::{self, paint};
-use super::{Reporter, show_output_selects};
-use crate::Streams;
 use crate::cli::{OutputArgs, ShowOutput};
 use crate::drift::Drift;
 use crate::outcome::NodeReport;
 use crate::summary::Summary;
+use crate::watch::Reporter;
 use crate::watch::{JobInfo, Notice, Progress, WatchEvent};
 use line::{LineStyle, node_line};
 use summary::{BadNodes, summary_text};

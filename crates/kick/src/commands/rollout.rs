@@ -1,17 +1,15 @@
-//! `kick rollout list|show|resume` and `kick job rerun`.
+//! `kick rollout list|show|resume`.
 
 use std::io::Write;
 
-use orchestrator_types::{DeployRequest, Scope, TaskRequest};
 use serde_json::{Value, json};
 
-use super::args::{JobRerunArgs, RolloutCommand, RolloutIdArgs};
-use super::resolve::{DEFAULT_RERUN, job_nodes, parse_outcomes};
-use super::run::{Submission, find_wave, run_task, run_waves};
-use super::state::{RolloutState, RolloutStatus, Store, WaveState};
-use crate::Context;
-use crate::cli::{ConnArgs, Format, TargetArgs};
+use crate::cli::rollout::{RolloutCommand, RolloutIdArgs};
+use crate::cli::{ConnArgs, Format};
+use crate::context::Context;
 use crate::error::Error;
+use crate::rollout::run::{find_wave, run_waves};
+use crate::rollout::state::{RolloutState, RolloutStatus, Store, WaveState};
 
 /// Runs `kick rollout ...`.
 pub async fn run(ctx: &mut Context, cmd: RolloutCommand) -> Result<u8, Error> {
@@ -29,11 +27,11 @@ pub async fn run(ctx: &mut Context, cmd: RolloutCommand) -> Result<u8, Error> {
                         writeln!(out, "{}", list_line(s))?;
                     }
                 }
-                Format::Json => crate::commands::write_json_line(
+                Format::Json => crate::render::write_json_line(
                     out.as_mut(),
                     &all.iter().map(brief).collect::<Vec<_>>(),
                 )?,
-                Format::Jsonl => crate::commands::write_json_lines(
+                Format::Jsonl => crate::render::write_json_lines(
                     out.as_mut(),
                     &all.iter().map(brief).collect::<Vec<_>>(),
                 )?,
@@ -47,7 +45,7 @@ pub async fn run(ctx: &mut Context, cmd: RolloutCommand) -> Result<u8, Error> {
             match a.output.format {
                 Format::Human => write!(out, "{}", show_text(&state))?,
                 Format::Json | Format::Jsonl => {
-                    crate::commands::write_json_line(out.as_mut(), &state)?
+                    crate::render::write_json_line(out.as_mut(), &state)?
                 }
             }
             out.flush()?;
@@ -80,7 +78,7 @@ async fn resume(ctx: &mut Context, store: &Store, a: RolloutIdArgs) -> Result<u8
     if conn.service_url.is_none() {
         conn.service_url = Some(state.service_url.clone());
     }
-    let (client, _) = crate::commands::connect(&conn, None, ctx.streams.err.as_mut())?;
+    let (client, _) = super::connect(&conn, None, ctx.streams.err.as_mut())?;
     // Which waves the server already has: a wave whose submission kick did not get to
     // record (killed in between) is found by its marker or its rollout and wave numbers.
     for i in 0..state.waves.len() {
@@ -190,85 +188,4 @@ fn show_text(s: &RolloutState) -> String {
         ));
     }
     t
-}
-
-/// Runs `kick job rerun`: the job's task (or deploy) with its parameters, on its nodes that
-/// ended as `--only` says.
-pub async fn rerun(ctx: &mut Context, a: JobRerunArgs) -> Result<u8, Error> {
-    let outcomes = match &a.only {
-        Some(o) => parse_outcomes(o)?,
-        None => DEFAULT_RERUN.to_vec(),
-    };
-    let (client, settings) =
-        crate::commands::connect(&a.run.conn, Some(&a.run.env), ctx.streams.err.as_mut())?;
-    let job = client.job(&a.id).await?;
-    let nodes = job_nodes(&client, &a.id, &outcomes).await?;
-    if nodes.is_empty() {
-        let which: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
-        writeln!(
-            ctx.streams.err,
-            "No node of job {} ended {}; nothing to rerun.",
-            a.id,
-            which.join(" or ")
-        )?;
-        return Ok(0);
-    }
-    let opt = |k: &str| job.options.get(k).filter(|v| !v.is_null());
-    let environment = opt("environment")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| job.environment_name().map(str::to_owned));
-    let description = a
-        .run
-        .description
-        .clone()
-        .or_else(|| Some(format!("kick job rerun {}", a.id)));
-    if let Some(task) = job.task() {
-        let params = opt("params")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let req = TaskRequest {
-            environment: a.run.env.environment.clone().or(environment),
-            scope: Scope::default(),
-            task: task.to_owned(),
-            params,
-            description,
-            noop: opt("noop").and_then(Value::as_bool).filter(|n| *n),
-            timeout: a
-                .run
-                .timeout
-                .or_else(|| opt("timeout").and_then(Value::as_u64)),
-            userdata: None,
-        };
-        let target = TargetArgs {
-            nodes: Some(nodes.join(",")),
-            ..TargetArgs::default()
-        };
-        let sub = Submission {
-            request: req,
-            target: &target,
-            rollout: &a.rollout,
-            run: &a.run,
-            command: "rerun",
-        };
-        return run_task(ctx, &client, &settings, sub).await;
-    }
-    if a.rollout.batch.is_some() || a.rollout.canary.is_some() {
-        return Err(Error::Usage(format!(
-            "job {} is a deploy job; kick rolls out tasks in waves. Rerun it without --batch/--canary, or run `kick agent --nodes-from {} --batch ...`",
-            a.id, a.id
-        )));
-    }
-    let req = DeployRequest {
-        environment: environment.or_else(|| Some("production".into())),
-        scope: Scope::nodes(nodes),
-        noop: opt("noop").and_then(Value::as_bool).filter(|n| *n),
-        no_noop: opt("no_noop").and_then(Value::as_bool).filter(|n| *n),
-        description,
-        timeout: a.run.timeout,
-        ..DeployRequest::default()
-    };
-    let started = client.deploy(req).await?;
-    crate::commands::follow_started(ctx, &client, started, &a.run).await
 }

@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::cli::{AgentArgs, ConnArgs, OutputArgs, TaskRunArgs};
+use super::{AgentArgs, ConnArgs, OutputArgs, TaskRunArgs};
 
 /// `--at TIME [--every DURATION]`: schedule instead of running now.
 #[derive(Debug, Args, Clone, Default)]

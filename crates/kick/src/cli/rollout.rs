@@ -1,9 +1,9 @@
 //! The rollout flags of `kick agent` and `kick task run`, and the `kick rollout` and
-//! `kick job rerun` commands (flattened into [`crate::cli`]).
+//! `kick job rerun` commands.
 
 use clap::{Args, Subcommand};
 
-use crate::cli::{ConnArgs, OutputArgs};
+use super::{ConnArgs, OutputArgs};
 
 /// Waves, budget, retries and the pre-flight.
 #[derive(Debug, Args, Clone, Default)]
@@ -84,5 +84,5 @@ pub struct JobRerunArgs {
     #[command(flatten)]
     pub rollout: RolloutArgs,
     #[command(flatten)]
-    pub run: crate::cli::RunArgs,
+    pub run: super::RunArgs,
 }

@@ -1,4 +1,4 @@
-//! Turning TARGET flags into certnames kick can cut into waves: `--nodes` as given, `--query`
+//! Turning TARGET flags into certnames (for one job, or to cut into waves): `--nodes` as given, `--query`
 //! through PuppetDB (sorted by certname), `--nodes-from JOB[:OUTCOME,...]` and
 //! `--nodes-from rollout:ID[:OUTCOME,...]` from the server's records of those jobs.
 //!
@@ -23,6 +23,10 @@ pub const DEFAULT_RERUN: [Outcome; 4] = [
     Outcome::Skipped,
     Outcome::Stopped,
 ];
+
+/// The jobs of the rollout with this id that the state files on this host
+/// record (for `--nodes-from rollout:ID`): the rollout layer reads them.
+pub type RolloutJobs<'a> = &'a dyn Fn(&str) -> Result<Vec<String>, Error>;
 
 /// Node pages asked for when reading a job's records.
 const PAGE: u64 = 1000;
@@ -71,12 +75,17 @@ pub fn parse_outcomes(s: &str) -> Result<Vec<Outcome>, Error> {
     Ok(out)
 }
 
-/// The PuppetDB client, when one is configured (files, `KICK_PUPPETDB_URL`, `--puppetdb-url`).
+/// The PuppetDB client, when `wanted` and one is configured (files, `KICK_PUPPETDB_URL`,
+/// `--puppetdb-url`).
 pub fn puppetdb(
+    wanted: bool,
     settings: &Settings,
     url_flag: Option<&str>,
     err: &mut dyn Write,
 ) -> Result<Option<PuppetDb>, Error> {
+    if !wanted {
+        return Ok(None);
+    }
     let (pdb, warnings) = PuppetDbSettings::load(settings, url_flag)?;
     for w in &warnings {
         writeln!(err, "warning: {w}")?;
@@ -95,14 +104,16 @@ pub async fn resolve(
     t: &TargetArgs,
     client: &Client,
     puppetdb: Option<&PuppetDb>,
-    store: &super::state::Store,
+    rollout_jobs: RolloutJobs<'_>,
     need_list: bool,
 ) -> Result<Resolved, Error> {
     if let Some(from) = &t.nodes_from {
-        return nodes_from(client, store, from).await.map(Resolved::Nodes);
+        return nodes_from(client, rollout_jobs, from)
+            .await
+            .map(Resolved::Nodes);
     }
     if t.query.is_some() {
-        let scope = crate::target::scope(t)?;
+        let scope = super::scope(t)?;
         let Some(db) = puppetdb else {
             if need_list {
                 return Err(PuppetDbError::NotConfigured.into());
@@ -127,7 +138,7 @@ pub async fn resolve(
             "--node-group cannot be cut into waves or checked before the run: kick does not read the classifier; select the nodes with --query (e.g. `inventory[certname] { trusted.extensions.pp_role = \"web\" }`) or --nodes".into(),
         ));
     }
-    match crate::target::scope(t)? {
+    match super::scope(t)? {
         Scope {
             nodes: Some(nodes), ..
         } => Ok(Resolved::Nodes(nodes)),
@@ -138,14 +149,13 @@ pub async fn resolve(
 /// `JOB[:OUTCOME,...]` or `rollout:ID[:OUTCOME,...]`.
 async fn nodes_from(
     client: &Client,
-    store: &super::state::Store,
+    rollout_jobs: RolloutJobs<'_>,
     spec: &str,
 ) -> Result<Vec<String>, Error> {
     let (jobs, outcomes) = match spec.strip_prefix("rollout:") {
         Some(rest) => {
             let (id, outcomes) = split_outcomes(rest)?;
-            let state = store.load(id)?;
-            let jobs: Vec<String> = state.waves.iter().filter_map(|w| w.job.clone()).collect();
+            let jobs = rollout_jobs(id)?;
             if jobs.is_empty() {
                 return Err(Error::Usage(format!(
                     "rollout {id} has started no wave yet, so it has no nodes to take"
