@@ -75,7 +75,7 @@ test: deps task module ## everything: unit, integration, real-Puppet end-to-end 
 test-only: ## the test suites only, against an already running stack (KICK_PUPPET_STACK)
 	$(CARGO) nextest run --workspace
 
-bench: deps task ## benchmarks (figures go to the README)
+bench: deps task ## benchmarks (figures go to docs/benchmarks.md)
 	@test -x crates/psick-task/bench/bench.sh \
 	  || { echo "error: crates/psick-task/bench/bench.sh is missing" >&2; exit 1; }
 	crates/psick-task/bench/bench.sh $(TASK_BUILT)

@@ -1,7 +1,7 @@
 //! The repository as the Forge module kick-psick: `make module`'s tarball, installed with
 //! `puppet module install` into the server's production environment, must be served by the
 //! real puppetserver's task API with the built binary's checksum and size, and its pxp-agent
-//! module installer must work from where the README says the installed module is.
+//! module installer must work from where docs/tasks.md says the installed module is.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -173,14 +173,14 @@ fn puppetserver_serves_the_task_with_the_built_binary() {
     }
 }
 
-/// The README names the installed module's folder, and `files/install-pxp-module.sh` run
-/// from it (as the README's install block runs it) installs the module's own binary as
+/// docs/tasks.md names the installed module's folder, and `files/install-pxp-module.sh` run
+/// from it (as the guide's install block runs it) installs the module's own binary as
 /// pxp-agent's module, keeping the original; `restore` brings the original back.
 fn installer_works_from_the_installed_module(psick: &Path, bin: &Path) {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    let guide = std::fs::read_to_string(workspace_root().join("docs/tasks.md")).expect("guide");
     assert!(
-        readme.contains(&format!("`{}`", psick.display())),
-        "the README does not name {}",
+        guide.contains(&format!("`{}`", psick.display())),
+        "docs/tasks.md does not name {}",
         psick.display()
     );
     let pxp = tempfile::tempdir().expect("temp dir");

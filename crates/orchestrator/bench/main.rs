@@ -351,7 +351,7 @@ async fn bench() -> Result<(), String> {
         "rss_mib_held": rss_held as f64 / 1024.0,
         "peak_rss_mib_held": hwm_held as f64 / 1024.0,
     });
-    println!("orchestrator-bench (2-core figures go in the README)");
+    println!("orchestrator-bench (2-core figures go in docs/benchmarks.md)");
     println!(
         "  dispatch: {nodes} nodes, concurrency {concurrency}: {rate:.0} node-runs/s ({secs:.2} s), service peak RSS {:.1} MiB",
         hwm_throughput as f64 / 1024.0

@@ -18,7 +18,7 @@
 //! # }
 //! ```
 //!
-//! Choices where PE's behaviour is not documented (see the README):
+//! Choices where PE's behaviour is not documented (see docs/orchestrator.md):
 //! - a timed-out node ends `failed` with `_error` kind
 //!   `puppetlabs.tasks/task-error` (`details.timeout`), unless the task's own
 //!   output carries an `_error` (psick reports `psick/timeout`);

@@ -6,6 +6,8 @@ mod harness;
 mod agent;
 mod agent_flags;
 mod bench;
+mod doc_examples;
+mod docs;
 mod drift;
 mod faults;
 mod interrupts;

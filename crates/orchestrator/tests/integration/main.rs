@@ -2,10 +2,14 @@
 //! with reqwest, running the shell-script tasks under `tests/fixtures/modules`.
 
 mod common;
+// The documents' command lines, read as kick's documentation tests read them.
+#[path = "../../../kick/tests/integration/doc_examples.rs"]
+mod doc_examples;
 
 mod auth;
 mod behaviour;
 mod crash;
+mod docs;
 mod execution;
 mod hostile;
 mod inventory;

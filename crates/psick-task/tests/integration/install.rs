@@ -1,5 +1,5 @@
-//! Module mode as a user installs it: the README's install and restore
-//! blocks, run as written (twice in a row), and `files/install-pxp-module.sh`
+//! Module mode as a user installs it: the install and restore blocks of
+//! docs/tasks.md, run as written (twice in a row), and `files/install-pxp-module.sh`
 //! in the cases around them, against a temp directory standing in for
 //! pxp-agent's and a stub `systemctl`.
 
@@ -20,18 +20,21 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The fenced `sh` block after the README's `<!-- kick:NAME` comment.
-fn readme_block(name: &str) -> String {
-    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+/// Where the module mode's install and restore blocks are documented.
+const GUIDE: &str = "docs/tasks.md";
+
+/// The fenced `sh` block after the guide's `<!-- kick:NAME` comment.
+fn guide_block(name: &str) -> String {
+    let guide = fs::read_to_string(repo().join(GUIDE)).unwrap();
     let tag = format!("<!-- kick:{name} ");
-    let mut lines = readme.lines().skip_while(|l| !l.starts_with(&tag)).skip(1);
+    let mut lines = guide.lines().skip_while(|l| !l.starts_with(&tag)).skip(1);
     assert_eq!(
         lines.next(),
         Some("```sh"),
-        "README.md: no ```sh block right after {tag}"
+        "{GUIDE}: no ```sh block right after {tag}"
     );
     let block: Vec<&str> = lines.take_while(|l| *l != "```").collect();
-    assert!(!block.is_empty(), "README.md: empty block after {tag}");
+    assert!(!block.is_empty(), "{GUIDE}: empty block after {tag}");
     block.join("\n") + "\n"
 }
 
@@ -78,7 +81,7 @@ impl Layout {
     fn module(&self) -> PathBuf {
         self.path("pxp-agent/modules/pxp-module-puppet")
     }
-    /// Where the README says Puppet's module is kept: beside `modules/`.
+    /// Where docs/tasks.md says Puppet's module is kept: beside `modules/`.
     fn saved(&self) -> PathBuf {
         self.path("pxp-agent/pxp-module-puppet.rb.orig")
     }
@@ -188,9 +191,9 @@ fn failed(out: &Output, code: i32) -> String {
 }
 
 #[test]
-fn the_readme_install_block_run_twice_then_its_restore_block_bring_puppets_module_back() {
-    let install = readme_block("pxp-module-install");
-    let restore = readme_block("pxp-module-restore");
+fn the_documented_install_block_run_twice_then_its_restore_block_bring_puppets_module_back() {
+    let install = guide_block("pxp-module-install");
+    let restore = guide_block("pxp-module-restore");
     for block in [&install, &restore] {
         assert!(
             block.contains("systemctl restart pxp-agent")
@@ -265,7 +268,7 @@ fn after_a_puppet_agent_upgrade_install_keeps_the_newer_ruby_module_and_restore_
 
 #[test]
 fn a_saved_copy_that_is_kicks_binary_is_never_restored() {
-    // What the old README's block left after running twice.
+    // What the old documented block left after running twice.
     let node = Layout::new();
     fs::copy(TASK, node.module()).unwrap();
     fs::copy(TASK, node.saved()).unwrap();
