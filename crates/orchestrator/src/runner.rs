@@ -364,8 +364,11 @@ pub fn task_result(outcome: &Outcome, max_output: usize) -> (NodeState, Value) {
             json!({ "exitcode": code, "exit_code": code }),
         )),
         Ending::Signaled(sig) => Some((
-            format!("The task was killed by signal {sig}"),
-            json!({ "exitcode": null, "signal": sig }),
+            format!(
+                "The task was killed by signal {sig} ({})",
+                signal_name(*sig)
+            ),
+            json!({ "exitcode": null, "signal": sig, "signal_name": signal_name(*sig) }),
         )),
         Ending::TimedOut(t) => Some((
             format!(
@@ -405,6 +408,30 @@ pub fn task_result(outcome: &Outcome, max_output: usize) -> (NodeState, Value) {
         state = NodeState::Stopped;
     }
     (state, result)
+}
+
+/// The name of a Linux signal (`SIGTERM`), or `SIG<n>` for others.
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        1 => "HUP",
+        2 => "INT",
+        3 => "QUIT",
+        4 => "ILL",
+        6 => "ABRT",
+        7 => "BUS",
+        8 => "FPE",
+        9 => "KILL",
+        10 => "USR1",
+        11 => "SEGV",
+        12 => "USR2",
+        13 => "PIPE",
+        14 => "ALRM",
+        15 => "TERM",
+        24 => "XCPU",
+        25 => "XFSZ",
+        _ => return format!("SIG{sig}"),
+    };
+    format!("SIG{name}")
 }
 
 /// Bolt's normalisation of a task-supplied `_error`.

@@ -598,3 +598,28 @@ async fn a_service_killed_mid_job_ends_the_remote_run_after_its_restart() {
     );
     bin.kill();
 }
+
+#[tokio::test]
+async fn a_task_killed_by_a_signal_names_it_on_local_and_ssh_nodes() {
+    let sshd = Sshd::start();
+    let kh = sshd.known_hosts(true);
+    let s = Server::start(
+        config(1)
+            .ssh_target(sshd.target("ssh11.example"))
+            .known_hosts(&kh)
+            .build(),
+    )
+    .await;
+    for node in ["node-0000.example", "ssh11.example"] {
+        let (j, n) = one(&s, "fixture::selfkill", json!({}), node).await;
+        assert_eq!(j["state"], "failed", "{n:#}");
+        let e = &n["result"]["_error"];
+        assert_eq!(e["kind"], "puppetlabs.tasks/task-error", "{node}: {n:#}");
+        assert_eq!(e["details"]["signal_name"], "SIGTERM", "{node}: {n:#}");
+        assert!(
+            e["msg"].as_str().unwrap_or_default().contains("SIGTERM"),
+            "{node}: {n:#}"
+        );
+    }
+    s.stop().await;
+}
