@@ -8,8 +8,9 @@ use crate::cli::rollout::{RolloutCommand, RolloutIdArgs};
 use crate::cli::{ConnArgs, Format};
 use crate::context::Context;
 use crate::error::Error;
-use crate::rollout::run::{find_wave, run_waves};
+use crate::rollout::run::run_waves;
 use crate::rollout::state::{RolloutState, RolloutStatus, Store, WaveState};
+use crate::rollout::submit::find_wave;
 
 /// Runs `kick rollout ...`.
 pub async fn run(ctx: &mut Context, cmd: RolloutCommand) -> Result<u8, Error> {

@@ -4,7 +4,8 @@
 //!
 //! - [`plan`]: flags → waves and budget (pure).
 //! - [`state`]: the state file and rollout ids.
-//! - [`run`]: submitting and following the waves; [`report`]: their output.
+//! - [`run`]: following the waves and judging them; [`submit`]: sending each at most once;
+//!   [`report`]: their output.
 //! - [`preflight`]: what `--dry-run` shows.
 //!
 //! A plain job never comes here: it goes its own way ([`crate::job`]), which the waves use
@@ -15,6 +16,7 @@ pub mod preflight;
 pub mod report;
 pub mod run;
 pub mod state;
+pub mod submit;
 
 pub use plan::{Amount, Plan, PlannedWave, Spec};
 pub use state::{RolloutState, RolloutStatus, Store, WaveRecord, WaveState};
