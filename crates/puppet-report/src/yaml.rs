@@ -170,7 +170,7 @@ impl<'a> Reader<'a> {
 
 /// A mapping key as text (null as the empty string).
 fn key_text(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> String {
-    crate::scalar_text(text, style, tag).unwrap_or_default()
+    crate::walk::scalar_text(text, style, tag).unwrap_or_default()
 }
 
 /// A scalar as a value: quoted, tagged `!!str` or `!binary`, a string;
@@ -179,7 +179,7 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Value {
     let typed = style == ScalarStyle::Plain
         && tag.is_none_or(|t| !matches!(t.suffix.as_str(), "str" | "binary"));
     if !typed {
-        return Value::String(crate::scalar_text(text, style, tag).unwrap_or_default());
+        return Value::String(crate::walk::scalar_text(text, style, tag).unwrap_or_default());
     }
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
