@@ -8,8 +8,7 @@ use orchestrator_types::psick_tasks::PuppetInstallResult;
 
 use crate::error::Failure;
 use crate::input::Input;
-use crate::packages::{self, COMMON_PARAMS, Common, Exec, Manager};
-use crate::sysroot::SysRoot;
+use crate::packages::{self, Common, Exec, Manager};
 
 /// Parameter names besides [`COMMON_PARAMS`].
 pub const PARAMS: &[&str] = &["package", "version"];
@@ -19,7 +18,7 @@ pub const DEFAULT_PACKAGE: &str = "puppet-agent";
 
 /// Runs the task; the result carries `_error` on failure.
 pub fn run(input: &Input) -> PuppetInstallResult {
-    let mut r = PuppetInstallResult {
+    let r = PuppetInstallResult {
         noop: false,
         manager: None,
         package: DEFAULT_PACKAGE.to_owned(),
@@ -31,22 +30,11 @@ pub fn run(input: &Input) -> PuppetInstallResult {
         output: String::new(),
         error: None,
     };
-    let done = packages::recorded(|exec| execute(input, &mut r, exec));
-    r.error = done.error;
-    r.commands = done.commands;
-    r.output = done.output;
-    r
+    packages::run_task(input, PARAMS, r, |r| read(input, r), execute)
 }
 
-fn execute(
-    input: &Input,
-    r: &mut PuppetInstallResult,
-    exec_slot: &mut Option<Exec>,
-) -> Result<(), Failure> {
-    let known: Vec<&str> = PARAMS.iter().chain(COMMON_PARAMS).copied().collect();
-    input.reject_unknown(&known)?;
-    let common = Common::from_input(input)?;
-    r.noop = common.noop;
+/// `package` and `version`, checked.
+fn read(input: &Input, r: &mut PuppetInstallResult) -> Result<(), Failure> {
     if let Some(p) = input.string("package")? {
         packages::validate_package("package", &p)?;
         r.package = p;
@@ -55,17 +43,29 @@ fn execute(
     if let Some(v) = &r.requested_version {
         packages::validate_version(v)?;
     }
-    let exec = exec_slot.insert(Exec::new(common.timeout)?);
-    let m = Manager::detect(&SysRoot::from_env())?;
-    r.manager = Some(m.kind.name().to_owned());
+    Ok(())
+}
+
+fn execute(
+    r: &mut PuppetInstallResult,
+    common: &Common,
+    m: &Manager,
+    exec: &mut Exec,
+) -> Result<(), Failure> {
     let lw = common.lock_wait;
-    r.version_before = packages::installed(&m, exec, &r.package)?;
+    r.version_before = packages::installed(m, exec, &r.package)?;
     if common.refresh {
-        packages::refresh(&m, exec, lw)?;
+        packages::refresh(m, exec, lw)?;
     }
     let version = r.requested_version.as_deref();
+    let wanted = packages::Wanted {
+        package: &r.package,
+        version,
+        lock_wait: lw,
+        simulate: false,
+    };
     if r.noop {
-        let candidate = packages::candidate(&m, exec, &r.package, version, lw)?;
+        let candidate = packages::candidate(m, exec, wanted)?;
         let Some(candidate) = candidate else {
             return Err(Failure::PackageNotFound {
                 manager: m.kind.name(),
@@ -80,8 +80,8 @@ fn execute(
         r.version_after = Some(candidate);
         return Ok(());
     }
-    packages::install(&m, exec, &r.package, version, lw)?;
-    r.version_after = packages::installed(&m, exec, &r.package)?;
+    packages::install(m, exec, wanted)?;
+    r.version_after = packages::installed(m, exec, &r.package)?;
     r.changed = r.version_after != r.version_before;
     Ok(())
 }

@@ -6,15 +6,14 @@ use orchestrator_types::psick_tasks::{PackageUpdate, SystemUpdateResult};
 
 use crate::error::Failure;
 use crate::input::Input;
-use crate::packages::{self, COMMON_PARAMS, Common, Exec, Manager};
-use crate::sysroot::SysRoot;
+use crate::packages::{self, Common, Exec, Manager};
 
 /// Parameter names besides [`COMMON_PARAMS`].
 pub const PARAMS: &[&str] = &["packages", "security_only"];
 
 /// Runs the task; the result carries `_error` on failure.
 pub fn run(input: &Input) -> SystemUpdateResult {
-    let mut r = SystemUpdateResult {
+    let r = SystemUpdateResult {
         noop: false,
         manager: None,
         security_only: false,
@@ -25,44 +24,44 @@ pub fn run(input: &Input) -> SystemUpdateResult {
         output: String::new(),
         error: None,
     };
-    let done = packages::recorded(|exec| execute(input, &mut r, exec));
-    r.error = done.error;
-    r.commands = done.commands;
-    r.output = done.output;
-    r
+    packages::run_task(input, PARAMS, r, |r| read(input, r), execute)
 }
 
-fn execute(
-    input: &Input,
-    r: &mut SystemUpdateResult,
-    exec_slot: &mut Option<Exec>,
-) -> Result<(), Failure> {
-    let known: Vec<&str> = PARAMS.iter().chain(COMMON_PARAMS).copied().collect();
-    input.reject_unknown(&known)?;
-    let common = Common::from_input(input)?;
-    r.noop = common.noop;
+/// `security_only` and `packages`, checked.
+fn read(input: &Input, r: &mut SystemUpdateResult) -> Result<(), Failure> {
     r.security_only = input.bool("security_only")?.unwrap_or(false);
     r.packages = input.string_list("packages")?;
     for p in &r.packages {
         packages::validate_package("packages", p)?;
     }
-    let exec = exec_slot.insert(Exec::new(common.timeout)?);
-    let m = Manager::detect(&SysRoot::from_env())?;
-    r.manager = Some(m.kind.name().to_owned());
+    Ok(())
+}
+
+fn execute(
+    r: &mut SystemUpdateResult,
+    common: &Common,
+    m: &Manager,
+    exec: &mut Exec,
+) -> Result<(), Failure> {
     let lw = common.lock_wait;
     if r.security_only && m.kind == packages::Kind::Apt {
         return Err(packages::apt_security_only());
     }
     if common.refresh {
-        packages::refresh(&m, exec, lw)?;
+        packages::refresh(m, exec, lw)?;
     }
-    let pending = packages::pending(&m, exec, &r.packages, r.security_only, lw)?;
+    let updates = packages::Updates {
+        packages: &r.packages,
+        security_only: r.security_only,
+        lock_wait: lw,
+    };
+    let pending = packages::pending(m, exec, updates)?;
     if r.noop {
         r.updates = pending;
     } else if !pending.is_empty() {
-        packages::upgrade(&m, exec, &r.packages, r.security_only, lw)?;
+        packages::upgrade(m, exec, updates)?;
         for p in pending {
-            let now = packages::installed(&m, exec, &p.name)?;
+            let now = packages::installed(m, exec, &p.name)?;
             if let Some(to) = now.filter(|v| Some(v) != p.from.as_ref()) {
                 r.updates.push(PackageUpdate {
                     name: p.name,
@@ -72,6 +71,6 @@ fn execute(
             }
         }
     }
-    r.reboot_required = packages::reboot_required(&m, exec)?;
+    r.reboot_required = packages::reboot_required(m, exec)?;
     Ok(())
 }

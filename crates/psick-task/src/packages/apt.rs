@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use orchestrator_types::psick_tasks::PackageUpdate;
 
-use super::{Exec, Kind, Manager, failed};
+use super::{Exec, Kind, Manager, Updates, Wanted, failed};
 use crate::error::Failure;
 use crate::process::Finished;
 
@@ -103,39 +103,29 @@ fn upgrade_args(packages: &[String], simulate: bool) -> Vec<&str> {
 pub fn pending(
     m: &Manager,
     exec: &mut Exec,
-    packages: &[String],
-    lock_wait: u64,
+    u: Updates<'_>,
 ) -> Result<Vec<PackageUpdate>, Failure> {
-    let f = exec.run(&apt_get(m, lock_wait, &upgrade_args(packages, true)), &[])?;
-    let f = check(f, lock_wait)?;
+    let f = exec.run(
+        &apt_get(m, u.lock_wait, &upgrade_args(u.packages, true)),
+        &[],
+    )?;
+    let f = check(f, u.lock_wait)?;
     Ok(parse_simulation(&f.output))
 }
 
 /// `apt-get -y upgrade` (or `install --only-upgrade PKGS`).
-pub fn upgrade(
-    m: &Manager,
-    exec: &mut Exec,
-    packages: &[String],
-    lock_wait: u64,
-) -> Result<(), Failure> {
-    let f = exec.run(&apt_get(m, lock_wait, &upgrade_args(packages, false)), &[])?;
-    check(f, lock_wait).map(drop)
+pub fn upgrade(m: &Manager, exec: &mut Exec, u: Updates<'_>) -> Result<(), Failure> {
+    let f = exec.run(
+        &apt_get(m, u.lock_wait, &upgrade_args(u.packages, false)),
+        &[],
+    )?;
+    check(f, u.lock_wait).map(drop)
 }
 
 /// `apt-get -y install PKG[=VERSION]` (downgrades allowed when a version is
 /// named: that is what was asked for).
-pub fn install(
-    m: &Manager,
-    exec: &mut Exec,
-    package: &str,
-    version: Option<&str>,
-    simulate: bool,
-    lock_wait: u64,
-) -> Result<Finished, Failure> {
-    let spec = match version {
-        Some(v) => format!("{package}={v}"),
-        None => package.to_owned(),
-    };
+pub fn install(m: &Manager, exec: &mut Exec, w: Wanted<'_>) -> Result<Finished, Failure> {
+    let (spec, version, lock_wait, simulate) = (w.spec('='), w.version, w.lock_wait, w.simulate);
     let mut args = if simulate {
         vec!["-s"]
     } else {

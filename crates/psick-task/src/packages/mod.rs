@@ -192,18 +192,87 @@ pub struct Exec {
 
 /// What a package task's run left behind: its error, and the commands and
 /// output of whatever it ran before it succeeded or failed.
-pub struct Recorded {
-    /// The task's `_error`, when it failed.
-    pub error: Option<orchestrator_types::psick::TaskError>,
-    /// Every command run, as strings.
-    pub commands: Vec<Vec<String>>,
-    /// Their output, in order.
-    pub output: String,
+struct Recorded {
+    error: Option<orchestrator_types::psick::TaskError>,
+    commands: Vec<Vec<String>>,
+    output: String,
 }
 
-/// Runs a package task's `execute`, which puts its [`Exec`] in the slot it
-/// is given once it starts running commands.
-pub fn recorded(execute: impl FnOnce(&mut Option<Exec>) -> Result<(), Failure>) -> Recorded {
+/// The fields every package task's result has besides its own.
+pub trait PackageResult {
+    /// `noop`.
+    fn set_noop(&mut self, noop: bool);
+    /// `manager`.
+    fn set_manager(&mut self, name: &str);
+    /// `_error`, `commands` and `_output`.
+    fn set_recorded(
+        &mut self,
+        error: Option<orchestrator_types::psick::TaskError>,
+        commands: Vec<Vec<String>>,
+        output: String,
+    );
+}
+
+/// The results of `psick::puppet_install` and `psick::system_update` are two wire types (each
+/// with its own fields, in the order the task's JSON has them); the fields they share are
+/// set the same way.
+macro_rules! package_result {
+    ($($result:ty),*) => {$(
+        impl PackageResult for $result {
+            fn set_noop(&mut self, noop: bool) {
+                self.noop = noop;
+            }
+            fn set_manager(&mut self, name: &str) {
+                self.manager = Some(name.to_owned());
+            }
+            fn set_recorded(
+                &mut self,
+                error: Option<orchestrator_types::psick::TaskError>,
+                commands: Vec<Vec<String>>,
+                output: String,
+            ) {
+                self.error = error;
+                self.commands = commands;
+                self.output = output;
+            }
+        }
+    )*};
+}
+package_result!(
+    orchestrator_types::psick_tasks::PuppetInstallResult,
+    orchestrator_types::psick_tasks::SystemUpdateResult
+);
+
+/// Runs a package task into its result `r`: parameters other than `params`
+/// and [`COMMON_PARAMS`] refused, the common ones read, then the task's own
+/// (`read`, before anything runs), the clock started, the manager detected
+/// and `execute` run with them. `r` records the manager, every command run,
+/// their output and the error, if any: a failure is in the result.
+pub fn run_task<R: PackageResult>(
+    input: &Input,
+    params: &[&str],
+    mut r: R,
+    read: impl FnOnce(&mut R) -> Result<(), Failure>,
+    execute: impl FnOnce(&mut R, &Common, &Manager, &mut Exec) -> Result<(), Failure>,
+) -> R {
+    let done = recorded(|slot| {
+        let known: Vec<&str> = params.iter().chain(COMMON_PARAMS).copied().collect();
+        input.reject_unknown(&known)?;
+        let common = Common::from_input(input)?;
+        r.set_noop(common.noop);
+        read(&mut r)?;
+        let exec = slot.insert(Exec::new(common.timeout)?);
+        let m = Manager::detect(&SysRoot::from_env())?;
+        r.set_manager(m.kind.name());
+        execute(&mut r, &common, &m, exec)
+    });
+    r.set_recorded(done.error, done.commands, done.output);
+    r
+}
+
+/// Runs `execute`, which puts its [`Exec`] in the slot it is given once it
+/// starts running commands.
+fn recorded(execute: impl FnOnce(&mut Option<Exec>) -> Result<(), Failure>) -> Recorded {
     let mut exec = None;
     let error = execute(&mut exec).err().map(|f| f.to_task_error(None));
     let (commands, output) = exec.map_or_else(Default::default, |e| (e.commands, e.output));
@@ -367,19 +436,55 @@ pub fn refresh(m: &Manager, exec: &mut Exec, lock_wait: u64) -> Result<(), Failu
     }
 }
 
+/// Which updates a run means: those of `packages` (all when empty), only
+/// the security ones with `security_only`; the manager's lock is waited for
+/// `lock_wait` seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Updates<'a> {
+    /// The packages named, or none for all.
+    pub packages: &'a [String],
+    /// Security updates only (not with apt).
+    pub security_only: bool,
+    /// Seconds to wait for the manager's lock.
+    pub lock_wait: u64,
+}
+
+/// A package to install, at `version` or the newest; the manager's lock is
+/// waited for `lock_wait` seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    /// The package.
+    pub package: &'a str,
+    /// The version, or the newest.
+    pub version: Option<&'a str>,
+    /// Seconds to wait for the manager's lock.
+    pub lock_wait: u64,
+    /// Only simulate the install (apt and zypper), to learn what it would
+    /// bring.
+    pub simulate: bool,
+}
+
+impl Wanted<'_> {
+    /// `PKG` or, with a version, `PKG` `separator` `VERSION`.
+    pub fn spec(&self, separator: char) -> String {
+        match self.version {
+            Some(v) => format!("{}{separator}{v}", self.package),
+            None => self.package.to_owned(),
+        }
+    }
+}
+
 /// The pending updates, from the manager's own simulation.
 pub fn pending(
     m: &Manager,
     exec: &mut Exec,
-    packages: &[String],
-    security_only: bool,
-    lock_wait: u64,
+    u: Updates<'_>,
 ) -> Result<Vec<PackageUpdate>, Failure> {
     match m.kind {
-        Kind::Apt if security_only => Err(apt_security_only()),
-        Kind::Apt => apt::pending(m, exec, packages, lock_wait),
-        Kind::Dnf | Kind::Yum => rpm::pending(m, exec, packages, security_only, lock_wait),
-        Kind::Zypper => zypper::pending(m, exec, packages, security_only, lock_wait),
+        Kind::Apt if u.security_only => Err(apt_security_only()),
+        Kind::Apt => apt::pending(m, exec, u),
+        Kind::Dnf | Kind::Yum => rpm::pending(m, exec, u),
+        Kind::Zypper => zypper::pending(m, exec, u),
     }
 }
 
@@ -394,18 +499,12 @@ pub fn apt_security_only() -> Failure {
 }
 
 /// Applies the updates.
-pub fn upgrade(
-    m: &Manager,
-    exec: &mut Exec,
-    packages: &[String],
-    security_only: bool,
-    lock_wait: u64,
-) -> Result<(), Failure> {
+pub fn upgrade(m: &Manager, exec: &mut Exec, u: Updates<'_>) -> Result<(), Failure> {
     match m.kind {
-        Kind::Apt if security_only => Err(apt_security_only()),
-        Kind::Apt => apt::upgrade(m, exec, packages, lock_wait),
-        Kind::Dnf | Kind::Yum => rpm::upgrade(m, exec, packages, security_only, lock_wait),
-        Kind::Zypper => zypper::upgrade(m, exec, packages, security_only, lock_wait),
+        Kind::Apt if u.security_only => Err(apt_security_only()),
+        Kind::Apt => apt::upgrade(m, exec, u),
+        Kind::Dnf | Kind::Yum => rpm::upgrade(m, exec, u),
+        Kind::Zypper => zypper::upgrade(m, exec, u),
     }
 }
 
@@ -418,47 +517,49 @@ pub fn installed(m: &Manager, exec: &mut Exec, package: &str) -> Result<Option<S
     }
 }
 
-/// The version an install of `package` (at `version`) would bring;
-/// `None` when the repositories do not offer it.
-pub fn candidate(
-    m: &Manager,
-    exec: &mut Exec,
-    package: &str,
-    version: Option<&str>,
-    lock_wait: u64,
-) -> Result<Option<String>, Failure> {
-    match (m.kind, version) {
-        (Kind::Apt, None) => apt::candidate(m, exec, package),
+/// The version an install of `w` would bring; `None` when the repositories
+/// do not offer it.
+pub fn candidate(m: &Manager, exec: &mut Exec, w: Wanted<'_>) -> Result<Option<String>, Failure> {
+    match (m.kind, w.version) {
+        (Kind::Apt, None) => apt::candidate(m, exec, w.package),
         (Kind::Apt, Some(v)) => {
-            let f = apt::install(m, exec, package, Some(v), true, lock_wait)?;
+            let f = apt::install(
+                m,
+                exec,
+                Wanted {
+                    simulate: true,
+                    ..w
+                },
+            )?;
             // Already at that version: no Inst line, apt says so.
             let planned = apt::parse_simulation(&f.output)
                 .into_iter()
-                .find(|u| u.name == package)
+                .find(|u| u.name == w.package)
                 .map(|u| u.to);
             Ok(planned.or_else(|| Some(v.to_owned())))
         }
-        (Kind::Dnf | Kind::Yum, _) => rpm::candidate(m, exec, package, version, lock_wait),
-        (Kind::Zypper, None) => zypper::candidate(m, exec, package, lock_wait),
+        (Kind::Dnf | Kind::Yum, _) => rpm::candidate(m, exec, w),
+        (Kind::Zypper, None) => zypper::candidate(m, exec, w.package, w.lock_wait),
         (Kind::Zypper, Some(v)) => {
-            zypper::install(m, exec, package, Some(v), true, lock_wait)?;
+            zypper::install(
+                m,
+                exec,
+                Wanted {
+                    simulate: true,
+                    ..w
+                },
+            )?;
             Ok(Some(v.to_owned()))
         }
     }
 }
 
-/// Installs `package` (at `version`).
-pub fn install(
-    m: &Manager,
-    exec: &mut Exec,
-    package: &str,
-    version: Option<&str>,
-    lock_wait: u64,
-) -> Result<(), Failure> {
+/// Installs `w`.
+pub fn install(m: &Manager, exec: &mut Exec, w: Wanted<'_>) -> Result<(), Failure> {
     match m.kind {
-        Kind::Apt => apt::install(m, exec, package, version, false, lock_wait).map(drop),
-        Kind::Dnf | Kind::Yum => rpm::install(m, exec, package, version, lock_wait).map(drop),
-        Kind::Zypper => zypper::install(m, exec, package, version, false, lock_wait).map(drop),
+        Kind::Apt => apt::install(m, exec, w).map(drop),
+        Kind::Dnf | Kind::Yum => rpm::install(m, exec, w).map(drop),
+        Kind::Zypper => zypper::install(m, exec, w).map(drop),
     }
 }
 

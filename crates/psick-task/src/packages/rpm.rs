@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use orchestrator_types::psick_tasks::PackageUpdate;
 
-use super::{Exec, Kind, Manager, failed, wait_for_pidfile};
+use super::{Exec, Kind, Manager, Updates, Wanted, failed, wait_for_pidfile};
 use crate::error::Failure;
 use crate::process::Finished;
 
@@ -71,16 +71,9 @@ pub fn refresh(m: &Manager, exec: &mut Exec, lock_wait: u64) -> Result<(), Failu
 pub fn pending(
     m: &Manager,
     exec: &mut Exec,
-    packages: &[String],
-    security_only: bool,
-    lock_wait: u64,
+    u: Updates<'_>,
 ) -> Result<Vec<PackageUpdate>, Failure> {
-    let mut args = vec!["-q", "check-update"];
-    if security_only {
-        args.push("--security");
-    }
-    args.extend(packages.iter().map(String::as_str));
-    let f = run(m, exec, &args, lock_wait)?;
+    let f = run(m, exec, &selection(&["-q", "check-update"], u), u.lock_wait)?;
     let lines = match f.code {
         Some(100) => parse_check_update(&f.output),
         Some(0) => Vec::new(),
@@ -95,36 +88,25 @@ pub fn pending(
 }
 
 /// `-y upgrade [--security] [PKGS]`.
-pub fn upgrade(
-    m: &Manager,
-    exec: &mut Exec,
-    packages: &[String],
-    security_only: bool,
-    lock_wait: u64,
-) -> Result<(), Failure> {
-    let mut args = vec!["-y", "upgrade"];
-    if security_only {
+pub fn upgrade(m: &Manager, exec: &mut Exec, u: Updates<'_>) -> Result<(), Failure> {
+    let f = run(m, exec, &selection(&["-y", "upgrade"], u), u.lock_wait)?;
+    ok(m, f).map(drop)
+}
+
+/// `command` followed by `--security` and the packages `u` names.
+fn selection<'a>(command: &[&'a str], u: Updates<'a>) -> Vec<&'a str> {
+    let mut args = command.to_vec();
+    if u.security_only {
         args.push("--security");
     }
-    args.extend(packages.iter().map(String::as_str));
-    let f = run(m, exec, &args, lock_wait)?;
-    ok(m, f).map(drop)
+    args.extend(u.packages.iter().map(String::as_str));
+    args
 }
 
 /// `-y install PKG[-VERSION]` (`downgrade` when the version is older is left
 /// to the manager's own refusal message).
-pub fn install(
-    m: &Manager,
-    exec: &mut Exec,
-    package: &str,
-    version: Option<&str>,
-    lock_wait: u64,
-) -> Result<Finished, Failure> {
-    let spec = match version {
-        Some(v) => format!("{package}-{v}"),
-        None => package.to_owned(),
-    };
-    let f = run(m, exec, &["-y", "install", &spec], lock_wait)?;
+pub fn install(m: &Manager, exec: &mut Exec, w: Wanted<'_>) -> Result<Finished, Failure> {
+    let f = run(m, exec, &["-y", "install", &w.spec('-')], w.lock_wait)?;
     ok(m, f)
 }
 
@@ -146,13 +128,13 @@ pub fn installed(m: &Manager, exec: &mut Exec, package: &str) -> Result<Option<S
 
 /// The newest (or the given) version the repositories offer, from
 /// `list --showduplicates available PKG`; the installed one if it is the newest.
-pub fn candidate(
-    m: &Manager,
-    exec: &mut Exec,
-    package: &str,
-    version: Option<&str>,
-    lock_wait: u64,
-) -> Result<Option<String>, Failure> {
+pub fn candidate(m: &Manager, exec: &mut Exec, w: Wanted<'_>) -> Result<Option<String>, Failure> {
+    let Wanted {
+        package,
+        version,
+        lock_wait,
+        ..
+    } = w;
     let f = run(
         m,
         exec,

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use orchestrator_types::psick_tasks::PackageUpdate;
 
-use super::{Exec, Manager, failed, rpm};
+use super::{Exec, Manager, Updates, Wanted, failed, rpm};
 use crate::error::Failure;
 use crate::process::Finished;
 
@@ -50,10 +50,13 @@ pub fn refresh(m: &Manager, exec: &mut Exec, lock_wait: u64) -> Result<(), Failu
 pub fn pending(
     m: &Manager,
     exec: &mut Exec,
-    packages: &[String],
-    security_only: bool,
-    lock_wait: u64,
+    u: Updates<'_>,
 ) -> Result<Vec<PackageUpdate>, Failure> {
+    let Updates {
+        packages,
+        security_only,
+        lock_wait,
+    } = u;
     let f = run(m, exec, &["--quiet", "list-updates"], lock_wait)?;
     let mut all = parse_list_updates(&f.output);
     let wanted: Vec<String> = if security_only {
@@ -74,13 +77,12 @@ pub fn pending(
 }
 
 /// `update [PKGS]`, or `patch --category security`.
-pub fn upgrade(
-    m: &Manager,
-    exec: &mut Exec,
-    packages: &[String],
-    security_only: bool,
-    lock_wait: u64,
-) -> Result<(), Failure> {
+pub fn upgrade(m: &Manager, exec: &mut Exec, u: Updates<'_>) -> Result<(), Failure> {
+    let Updates {
+        packages,
+        security_only,
+        lock_wait,
+    } = u;
     let mut args = if security_only {
         vec!["patch", "--category", "security"]
     } else {
@@ -93,18 +95,8 @@ pub fn upgrade(
 }
 
 /// `install [--dry-run] [--oldpackage] PKG[=VERSION]`.
-pub fn install(
-    m: &Manager,
-    exec: &mut Exec,
-    package: &str,
-    version: Option<&str>,
-    simulate: bool,
-    lock_wait: u64,
-) -> Result<Finished, Failure> {
-    let spec = match version {
-        Some(v) => format!("{package}={v}"),
-        None => package.to_owned(),
-    };
+pub fn install(m: &Manager, exec: &mut Exec, w: Wanted<'_>) -> Result<Finished, Failure> {
+    let (spec, version, lock_wait, simulate) = (w.spec('='), w.version, w.lock_wait, w.simulate);
     let mut args = vec!["install"];
     if simulate {
         args.push("--dry-run");
