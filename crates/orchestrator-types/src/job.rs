@@ -8,53 +8,30 @@ use serde_json::{Map, Value};
 use crate::lenient;
 use crate::node::NodeState;
 
-/// A job's state. `stopped`, `finished` and `failed` are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobState {
-    /// Created, not yet scheduled.
-    New,
-    /// Scheduled, about to run.
-    Ready,
-    /// Nodes are running.
-    Running,
-    /// A stop was asked; running nodes are finishing.
-    Stopping,
-    /// Ended by a stop request.
-    Stopped,
-    /// Every node succeeded.
-    Finished,
-    /// At least one node failed or errored.
-    Failed,
-    /// A state this version does not know.
-    #[serde(other)]
-    Unknown,
+states! {
+    /// A job's state. `stopped`, `finished` and `failed` are terminal.
+    pub enum JobState {
+        /// Created, not yet scheduled.
+        New = "new",
+        /// Scheduled, about to run.
+        Ready = "ready",
+        /// Nodes are running.
+        Running = "running",
+        /// A stop was asked; running nodes are finishing.
+        Stopping = "stopping",
+        /// Ended by a stop request.
+        Stopped = "stopped",
+        /// Every node succeeded.
+        Finished = "finished",
+        /// At least one node failed or errored.
+        Failed = "failed",
+    }
 }
 
 impl JobState {
     /// True once the job will not change any more.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Stopped | Self::Finished | Self::Failed)
-    }
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Ready => "ready",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Stopped => "stopped",
-            Self::Finished => "finished",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for JobState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

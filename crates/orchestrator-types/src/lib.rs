@@ -24,6 +24,46 @@
 //!   counts per day; [`task_target`]: task targets.
 #![warn(missing_docs)]
 
+/// A wire enum of states, written once for jobs, nodes and plan jobs: its
+/// variants with their wire names, `as_str` and `Display` from the same
+/// list, and the `Unknown` that a state this version does not know becomes.
+macro_rules! states {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $wire:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+        )]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $wire)] $variant, )*
+            /// A state this version does not know.
+            #[serde(other, rename = "unknown")]
+            Unknown,
+        }
+
+        impl $name {
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $wire, )*
+                    Self::Unknown => "unknown",
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod command;
 pub mod connection;
 pub mod error;

@@ -6,31 +6,29 @@ use serde_json::Value;
 use crate::job::Pagination;
 use crate::lenient;
 
-/// A node's state within a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeState {
-    /// Not started.
-    New,
-    /// About to start.
-    Ready,
-    /// Running.
-    Running,
-    /// Being stopped.
-    Stopping,
-    /// Stopped before or while running.
-    Stopped,
-    /// Ran and succeeded.
-    Finished,
-    /// Ran and failed.
-    Failed,
-    /// Could not run (e.g. not connected).
-    Errored,
-    /// Not run (e.g. the job was stopped first).
-    Skipped,
-    /// A state this version does not know.
-    #[serde(other)]
-    Unknown,
+states! {
+    /// A node's state within a job: the job states ([`crate::JobState`]) and `errored` and
+    /// `skipped`, PE's separate vocabulary for nodes.
+    pub enum NodeState {
+        /// Not started.
+        New = "new",
+        /// About to start.
+        Ready = "ready",
+        /// Running.
+        Running = "running",
+        /// Being stopped.
+        Stopping = "stopping",
+        /// Stopped before or while running.
+        Stopped = "stopped",
+        /// Ran and succeeded.
+        Finished = "finished",
+        /// Ran and failed.
+        Failed = "failed",
+        /// Could not run (e.g. not connected).
+        Errored = "errored",
+        /// Not run (e.g. the job was stopped first).
+        Skipped = "skipped",
+    }
 }
 
 impl NodeState {
@@ -40,28 +38,6 @@ impl NodeState {
             self,
             Self::Stopped | Self::Finished | Self::Failed | Self::Errored | Self::Skipped
         )
-    }
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Ready => "ready",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Stopped => "stopped",
-            Self::Finished => "finished",
-            Self::Failed => "failed",
-            Self::Errored => "errored",
-            Self::Skipped => "skipped",
-            Self::Unknown => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for NodeState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -12,21 +12,18 @@ use crate::command::TaskRequest;
 use crate::job::{Link, Owner};
 use crate::lenient;
 
-/// A plan job's state (PE documents these four).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PlanState {
-    /// Created, not yet running.
-    Pending,
-    /// Running.
-    Running,
-    /// Ended well.
-    Success,
-    /// Ended with an error.
-    Failure,
-    /// A state this version does not know.
-    #[serde(other)]
-    Unknown,
+states! {
+    /// A plan job's state (PE documents these four).
+    pub enum PlanState {
+        /// Created, not yet running.
+        Pending = "pending",
+        /// Running.
+        Running = "running",
+        /// Ended well.
+        Success = "success",
+        /// Ended with an error.
+        Failure = "failure",
+    }
 }
 
 impl PlanState {
@@ -34,20 +31,12 @@ impl PlanState {
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Success | Self::Failure)
     }
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Unknown => "unknown",
-        }
-    }
 }
 
 /// `POST /command/plan_run`.
+///
+/// Its optional members are also [`crate::TaskRequest`]'s, but it is PE's plan body (no scope,
+/// no noop, `plan_name`), with its own member order: kept as its own type.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanRunRequest {
     /// `module::plan`.
@@ -129,6 +118,10 @@ pub struct PlanCreated {
 }
 
 /// A plan job as `GET /plan_jobs/:id` (with `status`) and list items show it.
+///
+/// Much of it reads like [`crate::Job`], but PE defines the two documents apart (a plan job
+/// has `created_timestamp`, its own states, no nodes), and each keeps its own field order on
+/// the wire: two types, not one with a shared part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanJob {
     /// Absolute URL.

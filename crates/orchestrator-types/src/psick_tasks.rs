@@ -138,6 +138,10 @@ pub struct SystemUpdateResult {
 }
 
 /// Result of `psick::puppet_install`.
+///
+/// It shares `noop`, `manager`, `commands`, `_output` and `_error` with
+/// [`SystemUpdateResult`], but each task's result is its own document with its own member
+/// order; psick-task sets the shared members in one place (`packages::run_task`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PuppetInstallResult {
     /// Whether this was a noop run.

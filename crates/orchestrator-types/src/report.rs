@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Per-node summary of a job.
+///
+/// Its timestamps are [`crate::JobNode`]'s, but this is the report's entry (`node`, the state
+/// as text, resource `events`), another document of PE's: a type of its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportEntry {
     /// Certname.
