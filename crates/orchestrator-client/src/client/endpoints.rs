@@ -34,12 +34,7 @@ impl Client {
 
     /// `GET /jobs`.
     pub async fn jobs(&self, q: &JobsQuery) -> Result<JobList, Error> {
-        let mut params = Vec::new();
-        push(&mut params, "limit", q.limit);
-        push(&mut params, "offset", q.offset);
-        push(&mut params, "order_by", q.order_by.as_ref());
-        push(&mut params, "order", q.order.as_ref());
-        push(&mut params, "type", q.job_type.as_ref());
+        let params = listing(q.limit, q.offset, &q.order_by, &q.order, &q.job_type);
         self.get(&["jobs"], &params).await
     }
 
@@ -128,6 +123,24 @@ impl Client {
         push(&mut params, "environment", environment);
         self.get(&["tasks", module, task], &params).await
     }
+}
+
+/// The paging, ordering and type parameters of the job listings (`GET /jobs`,
+/// `GET /scheduled_jobs/environment_jobs`).
+pub(super) fn listing(
+    limit: Option<u64>,
+    offset: Option<u64>,
+    order_by: &Option<String>,
+    order: &Option<String>,
+    job_type: &Option<String>,
+) -> Vec<(&'static str, String)> {
+    let mut params = Vec::new();
+    push(&mut params, "limit", limit);
+    push(&mut params, "offset", offset);
+    push(&mut params, "order_by", order_by.as_ref());
+    push(&mut params, "order", order.as_ref());
+    push(&mut params, "type", job_type.as_ref());
+    params
 }
 
 pub(super) fn push(

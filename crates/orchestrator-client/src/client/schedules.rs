@@ -12,7 +12,7 @@ use orchestrator_types::{JobRef, ScheduleRequest, ScheduledJob, ScheduledJobList
 use reqwest::Method;
 
 use super::Client;
-use super::endpoints::push;
+use super::endpoints::listing;
 use super::submit::{MARKER_KEY, Sent, ensure_userdata_marker};
 use super::transport::to_body;
 use crate::error::Error;
@@ -44,12 +44,7 @@ impl Client {
         &self,
         q: &ScheduledJobsQuery,
     ) -> Result<ScheduledJobList, Error> {
-        let mut params = Vec::new();
-        push(&mut params, "limit", q.limit);
-        push(&mut params, "offset", q.offset);
-        push(&mut params, "order_by", q.order_by.as_ref());
-        push(&mut params, "order", q.order.as_ref());
-        push(&mut params, "type", q.job_type.as_ref());
+        let params = listing(q.limit, q.offset, &q.order_by, &q.order, &q.job_type);
         self.get(&["scheduled_jobs", "environment_jobs"], &params)
             .await
     }
