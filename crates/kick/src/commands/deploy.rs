@@ -12,7 +12,9 @@ use crate::error::Error;
 const DEFAULT_ENVIRONMENT: &str = "production";
 
 /// The request for the flags, without its environment (read from the
-/// settings).
+/// settings). The orchestrator's `deploy.rs` reads these keys back into
+/// psick::puppet_agent parameters: the same names, mapped the other way, in
+/// another program (it also serves PE's own clients).
 pub fn request(args: &DeployArgs) -> Result<DeployRequest, Error> {
     let f = &args.puppet;
     let joined = |tags: &[String]| Some(tag_list(tags).join(",")).filter(|t| !t.is_empty());

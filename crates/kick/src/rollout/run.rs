@@ -204,17 +204,7 @@ pub async fn run(
         waves: plan
             .waves
             .iter()
-            .map(|w| WaveRecord {
-                nodes: w.nodes.clone(),
-                canary: w.canary,
-                state: WaveState::Pending,
-                marker: None,
-                job: None,
-                failures: 0,
-                retries: Vec::new(),
-                retry_marker: None,
-                counts: None,
-            })
+            .map(|w| WaveRecord::planned(w.nodes.clone(), w.canary))
             .collect(),
     };
     store.save(&state)?;

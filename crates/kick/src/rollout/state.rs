@@ -66,7 +66,27 @@ pub struct WaveRecord {
     pub counts: Option<Counts>,
 }
 
-/// Counts per outcome, as kept in the state file.
+impl WaveRecord {
+    /// A wave as planned: pending, with no marker, job or counts yet.
+    pub fn planned(nodes: Vec<String>, canary: bool) -> Self {
+        WaveRecord {
+            nodes,
+            canary,
+            state: WaveState::Pending,
+            marker: None,
+            job: None,
+            failures: 0,
+            retries: Vec::new(),
+            retry_marker: None,
+            counts: None,
+        }
+    }
+}
+
+/// Counts per outcome, as kept in the state file. The outcomes of a
+/// [`Summary`](crate::summary::Summary), which it is made from and gives back,
+/// without its total (derived) and running count (a wave counted has ended):
+/// the state file's format does not follow the JSON output's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Succeeded, no change.
@@ -427,17 +447,7 @@ mod tests {
                     retry_marker: None,
                     counts: None,
                 },
-                WaveRecord {
-                    nodes: vec!["c".into()],
-                    canary: false,
-                    state: WaveState::Pending,
-                    marker: None,
-                    job: None,
-                    failures: 0,
-                    retries: Vec::new(),
-                    retry_marker: None,
-                    counts: None,
-                },
+                WaveRecord::planned(vec!["c".into()], false),
             ],
         }
     }
