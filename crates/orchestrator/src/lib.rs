@@ -29,6 +29,7 @@
 
 mod api;
 mod app;
+mod atomic;
 mod cache;
 pub mod config;
 mod deploy;

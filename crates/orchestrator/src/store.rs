@@ -817,9 +817,7 @@ fn checkpoint(conn: Connection, until: mpsc::Receiver<()>) {
 }
 
 fn write_id(path: &Path, id: u64) {
-    let tmp = path.with_extension("tmp");
-    let r = std::fs::write(&tmp, format!("{id}\n")).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = r {
+    if let Err(e) = crate::atomic::write(path, format!("{id}\n").as_bytes()) {
         tracing::error!(path = %path.display(), error = %e, "cannot record the last job id");
     }
 }

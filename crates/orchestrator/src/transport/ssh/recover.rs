@@ -37,16 +37,11 @@ pub fn record_path(app: &App, job: u64, idx: usize) -> PathBuf {
 /// Notes `run` at `path` (atomically: a crash leaves the old file or the
 /// new one, never half of one).
 pub fn write(path: &Path, run: &RemoteRun) {
-    let Some(dir) = path.parent() else {
-        return;
-    };
-    let written = std::fs::create_dir_all(dir).and_then(|()| {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut tmp, run)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    });
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| serde_json::to_vec(run).map_err(std::io::Error::other))
+        .and_then(|bytes| crate::atomic::write(path, &bytes));
     if let Err(e) = written {
         tracing::warn!(path = %path.display(), "cannot note the remote run: {e}");
     }
