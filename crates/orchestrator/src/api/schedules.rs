@@ -101,19 +101,27 @@ fn unknown(raw: &str) -> Failure {
     .details(json!({ "id": raw }))
 }
 
+/// An RFC 3339 time with its offset (`Z`, `+01:00`), or one without any,
+/// read as UTC (what PE's examples send).
 fn parse_time(s: &str) -> ApiResult<f64> {
-    let t = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).map_err(|_| {
+    let bad = || {
         Failure::new(
             StatusCode::BAD_REQUEST,
             INVALID_TIME,
             format!(
-                "The start_time '{s}' is not an ISO-8601 UTC time such as 2026-12-01T10:00:00Z"
+                "The start_time '{s}' is not an ISO-8601 time such as 2026-12-01T10:00:00Z or 2026-12-01T11:00:00+01:00"
             ),
         )
-    })?;
-    Ok(t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0))
+    };
+    let t = match s.parse::<jiff::Timestamp>() {
+        Ok(t) => t,
+        Err(_) => s
+            .parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|dt| jiff::tz::Offset::UTC.to_timestamp(dt).ok())
+            .ok_or_else(bad)?,
+    };
+    Ok(t.as_millisecond() as f64 / 1000.0)
 }
 
 fn parse_interval(i: &Option<Interval>) -> ApiResult<Option<u64>> {
@@ -404,5 +412,25 @@ async fn run(app: &Arc<App>, rec: &Record) -> ApiResult<(&'static str, u64)> {
                 serde_json::from_value(input).map_err(|e| Failure::invalid_body(e.to_string()))?;
             Ok(("plan_job", super::plans::start_plan(app, tok, r).await?))
         }
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::parse_time;
+
+    #[test]
+    fn start_times_keep_their_offset() {
+        let utc = parse_time("2026-12-01T10:00:00Z").unwrap();
+        assert_eq!(parse_time("2026-12-01T11:00:00+01:00").unwrap(), utc);
+        assert_eq!(parse_time("2026-12-01T05:30:00-04:30").unwrap(), utc);
+        assert_eq!(
+            parse_time("2026-12-01T10:00:00").unwrap(),
+            utc,
+            "no offset: UTC"
+        );
+        assert_eq!(parse_time("2026-12-01T10:00:00.250Z").unwrap(), utc + 0.25);
+        assert!(parse_time("2026-12-01 tomorrow").is_err());
+        assert!(parse_time("2026-13-01T10:00:00Z").is_err());
     }
 }

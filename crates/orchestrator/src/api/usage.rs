@@ -32,12 +32,12 @@ fn day_of(key: &str, s: &str) -> ApiResult<u64> {
     if s.len() != 10 {
         return Err(bad());
     }
-    let t = humantime::parse_rfc3339(&format!("{s}T00:00:00Z")).map_err(|_| bad())?;
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
+    let date: jiff::civil::Date = s.parse().map_err(|_| bad())?;
+    let secs = jiff::tz::Offset::UTC
+        .to_timestamp(date.at(0, 0, 0, 0))
         .map_err(|_| bad())?
-        .as_secs();
-    Ok(secs / DAY)
+        .as_second();
+    u64::try_from(secs).map(|s| s / DAY).map_err(|_| bad())
 }
 
 fn date(day: u64) -> String {
