@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs Kick's binary (this module's tasks/puppet_agent) as pxp-agent's
+# Installs Kick's binary (this module's files/<arch>/psick-task, the node's
+# architecture: x86_64 or aarch64) as pxp-agent's
 # pxp-module-puppet, keeping Puppet's own module to go back to; `restore`
 # puts Puppet's module back. Both can be run again and again: an upgrade of
 # Kick runs `install` a second time, and Kick's binary is never saved as
@@ -13,7 +14,7 @@
 #   PXP_SAVED_MODULE  Puppet's module, kept outside modules/ where pxp-agent
 #                     would load it as a second module
 #                     ($PXP_MODULES_DIR/../pxp-module-puppet.rb.orig)
-#   KICK_TASK         Kick's binary        (this module's tasks/puppet_agent)
+#   KICK_TASK         Kick's binary        (this module's files/<arch>/psick-task)
 set -eu
 
 # The start of Kick's module description (`pxp-module-puppet metadata`), in
@@ -24,7 +25,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 modules=${PXP_MODULES_DIR:-/opt/puppetlabs/pxp-agent/modules}
 modules=${modules%/}
 saved=${PXP_SAVED_MODULE:-$(dirname "$modules")/pxp-module-puppet.rb.orig}
-task=${KICK_TASK:-$here/../tasks/puppet_agent}
+case $(uname -m) in
+x86_64 | amd64) arch=x86_64 ;;
+aarch64 | arm64) arch=aarch64 ;;
+*) arch=$(uname -m) ;;
+esac
+task=${KICK_TASK:-$here/$arch/psick-task}
 module=$modules/pxp-module-puppet
 reinstall="reinstall the puppet-agent package (apt-get install --reinstall puppet-agent, dnf reinstall puppet-agent)"
 

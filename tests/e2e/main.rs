@@ -5,6 +5,7 @@
 //! starts the stack and sets it, with `KICK_REQUIRE_STACK=1` so that nothing is skipped. The SSH
 //! fleet's tests need `KICK_FLEET` (see `kick_e2e::Fleet::from_env`), which `make test` sets too.
 
+mod aarch64;
 mod companions;
 mod drift;
 mod fleet;

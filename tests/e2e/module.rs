@@ -1,13 +1,30 @@
 //! The repository as the Forge module kick-psick: `make module`'s tarball, installed with
 //! `puppet module install` into the server's production environment, must be served by the
-//! real puppetserver's task API with the built binary's checksum and size, and its pxp-agent
-//! module installer must work from where docs/tasks.md says the installed module is.
+//! real puppetserver's task API with the entry and both architectures' built binaries (their
+//! checksums and sizes), and its pxp-agent module installer must work from where docs/tasks.md
+//! says the installed module is.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kick_e2e::{SimNode, Stack, sha256_file, task_bin, workspace_root};
+use kick_e2e::{SimNode, Stack, sha256_file, task_bin, task_entry, workspace_root};
 use serde_json::Value;
+
+/// The binaries the module ships, as its metadata's `files` name them, and where `make task`
+/// staged each.
+fn shipped_binaries() -> [(&'static str, PathBuf); 2] {
+    let root = workspace_root();
+    [
+        (
+            "psick/files/x86_64/psick-task",
+            root.join("files/x86_64/psick-task"),
+        ),
+        (
+            "psick/files/aarch64/psick-task",
+            root.join("files/aarch64/psick-task"),
+        ),
+    ]
+}
 
 fn module_tarball() -> PathBuf {
     let root = workspace_root();
@@ -85,13 +102,30 @@ fn puppetserver_serves_the_task_with_the_built_binary() {
     let installed = modules.join("psick/tasks/puppet_agent");
     assert_eq!(
         sha256_file(&installed),
-        sha256_file(&bin),
-        "tarball holds the built binary"
+        sha256_file(&task_entry()),
+        "tarball holds the tasks' entry"
     );
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&installed).expect("stat").permissions(),
-    );
-    assert_eq!(mode & 0o111, 0o111, "installed executable: {mode:o}");
+    let mut files = vec![installed];
+    for (name, built) in shipped_binaries() {
+        let installed = modules.join(name);
+        assert_eq!(
+            sha256_file(&installed),
+            sha256_file(&built),
+            "tarball holds the built {name}"
+        );
+        files.push(installed);
+    }
+    for f in &files {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(f).expect("stat").permissions(),
+        );
+        assert_eq!(
+            mode & 0o111,
+            0o111,
+            "{} installed executable: {mode:o}",
+            f.display()
+        );
+    }
     installer_works_from_the_installed_module(&modules.join("psick"), &bin);
     // puppetserver reads the module as user puppet.
     let chmod = Command::new("chmod")
@@ -110,40 +144,19 @@ fn puppetserver_serves_the_task_with_the_built_binary() {
         None,
     );
     let task: Value = serde_json::from_slice(&body).expect("task API answers JSON");
-    let files = task["files"].as_array().expect("files array");
-    let file = files
-        .iter()
-        .find(|f| f["filename"] == "puppet_agent")
-        .unwrap_or_else(|| panic!("no puppet_agent in files: {task:#}"));
-    let size = std::fs::metadata(&bin).expect("stat binary").len();
-    assert_eq!(
-        file["sha256"].as_str(),
-        Some(sha256_file(&bin).as_str()),
-        "{task:#}"
-    );
-    assert_eq!(file["size_bytes"].as_u64(), Some(size), "{task:#}");
     assert_eq!(
         task["metadata"]["supports_noop"],
         Value::Bool(true),
         "{task:#}"
     );
+    // The entry, then each binary under the name the metadata's `files` give it (pxp-agent
+    // matches that name and puts the file at <installdir>/<name>); the agent side downloads
+    // each by the uri the API gives: the same bytes.
+    let mut expected = vec![("puppet_agent".to_owned(), task_entry())];
+    expected.extend(shipped_binaries().map(|(n, p)| (n.to_owned(), p)));
+    check_task_files(&node, &stack, &task, &expected, true);
 
-    // The agent side downloads the file by the uri the API gives: same bytes.
-    let uri = &file["uri"];
-    let path = uri["path"].as_str().expect("uri.path");
-    let env = uri["params"]["environment"]
-        .as_str()
-        .unwrap_or("production");
-    let dl = node.root().join("downloaded-task");
-    get(
-        &node,
-        &stack,
-        &format!("{path}?environment={env}"),
-        Some(&dl),
-    );
-    assert_eq!(sha256_file(&dl), sha256_file(&bin));
-
-    // The other tasks name the same executable through `implementations`.
+    // The other tasks name the same entry through `implementations` and ship the same files.
     for name in [
         "puppet_unlock",
         "puppet_enable_noop",
@@ -157,19 +170,49 @@ fn puppetserver_serves_the_task_with_the_built_binary() {
             None,
         );
         let task: Value = serde_json::from_slice(&body).expect("task API answers JSON");
-        let files = task["files"].as_array().expect("files array");
-        assert_eq!(files.len(), 1, "{name}: {task:#}");
-        assert_eq!(files[0]["filename"], "puppet_agent", "{name}: {task:#}");
-        assert_eq!(
-            files[0]["sha256"].as_str(),
-            Some(sha256_file(&bin).as_str()),
-            "{name}"
-        );
+        check_task_files(&node, &stack, &task, &expected, false);
         assert_eq!(
             task["metadata"]["supports_noop"],
             Value::Bool(true),
             "{name}"
         );
+    }
+}
+
+/// The task API's `files` are exactly `expected` (name, local file), with each file's sha256 and
+/// size; with `download`, each is also fetched by its uri and compared.
+fn check_task_files(
+    node: &SimNode,
+    stack: &Stack,
+    task: &Value,
+    expected: &[(String, PathBuf)],
+    download: bool,
+) {
+    let files = task["files"].as_array().expect("files array");
+    let names: Vec<&str> = files
+        .iter()
+        .filter_map(|f| f["filename"].as_str())
+        .collect();
+    let want: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, want, "{task:#}");
+    for (file, (name, local)) in files.iter().zip(expected) {
+        assert_eq!(
+            file["sha256"].as_str(),
+            Some(sha256_file(local).as_str()),
+            "{name}: {task:#}"
+        );
+        let size = std::fs::metadata(local).expect("stat").len();
+        assert_eq!(file["size_bytes"].as_u64(), Some(size), "{name}: {task:#}");
+        if download {
+            let uri = &file["uri"];
+            let path = uri["path"].as_str().expect("uri.path");
+            let env = uri["params"]["environment"]
+                .as_str()
+                .unwrap_or("production");
+            let dl = node.root().join("downloaded-task");
+            get(node, stack, &format!("{path}?environment={env}"), Some(&dl));
+            assert_eq!(sha256_file(&dl), sha256_file(local), "{name} downloaded");
+        }
     }
 }
 
@@ -231,9 +274,9 @@ fn module_tarball_holds_only_the_module_files() {
         .expect("run tar");
     assert!(out.status.success(), "tar -t failed");
     let listing = String::from_utf8_lossy(&out.stdout);
-    let mut saw_binary = false;
+    let mut executables = Vec::new();
     for line in listing.lines() {
-        // -rwxr-xr-x 0/0  1622976 2026-11-23 19:30 kick-psick-0.1.0/tasks/puppet_agent
+        // -rwxr-xr-x 0/0  1622976 2026-11-23 19:30 kick-psick-0.1.0/files/x86_64/psick-task
         let mode = line.split_whitespace().next().unwrap_or_default();
         let path = line.split_whitespace().last().unwrap_or_default();
         let rel = path
@@ -253,22 +296,33 @@ fn module_tarball_holds_only_the_module_files() {
             "unexpected entry {path} in the module tarball"
         );
         assert!(line.contains(" 0/0 "), "entries are owned by 0/0: {line}");
-        if rel == "tasks/puppet_agent" {
-            saw_binary = true;
-            assert!(
-                mode.starts_with("-rwx"),
-                "the task binary is executable: {line}"
-            );
+        if [
+            "tasks/puppet_agent",
+            "files/x86_64/psick-task",
+            "files/aarch64/psick-task",
+        ]
+        .contains(&rel)
+        {
+            executables.push(rel.to_owned());
+            assert!(mode.starts_with("-rwx"), "executable: {line}");
         } else if let Some(name) = rel.strip_prefix("tasks/") {
             assert!(
                 name.is_empty() || name.ends_with(".json"),
-                "only task metadata and the binary under tasks/: {path}"
+                "only task metadata and the entry under tasks/: {path}"
             );
         }
         if let Some(name) = rel.strip_prefix("files/") {
             assert!(
-                ["", "install-pxp-module.sh"].contains(&name),
-                "only the pxp-agent module installer under files/: {path}"
+                [
+                    "",
+                    "install-pxp-module.sh",
+                    "x86_64/",
+                    "x86_64/psick-task",
+                    "aarch64/",
+                    "aarch64/psick-task"
+                ]
+                .contains(&name),
+                "only the installer and the two binaries under files/: {path}"
             );
         }
     }
@@ -285,5 +339,14 @@ fn module_tarball_holds_only_the_module_files() {
             tarball.display()
         );
     }
-    assert!(saw_binary, "tasks/puppet_agent missing:\n{listing}");
+    executables.sort();
+    assert_eq!(
+        executables,
+        [
+            "files/aarch64/psick-task",
+            "files/x86_64/psick-task",
+            "tasks/puppet_agent"
+        ],
+        "{listing}"
+    );
 }

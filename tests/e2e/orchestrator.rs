@@ -88,9 +88,36 @@ async fn three_nodes_run_psick_puppet_agent_through_the_orchestrator() {
     };
     let names = emu.certnames();
 
-    // The task file the orchestrator serves is the built binary.
+    // The files the orchestrator serves: the entry, then both architectures' built binaries;
+    // each node's run gets all three in its install directory and runs this machine's binary.
     let t = api.get("/tasks/psick/puppet_agent").await;
-    assert_eq!(t["files"][0]["sha256"], kick_e2e::sha256_file(&bin), "{t}");
+    let files: Vec<(&str, &str)> = t["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            (
+                f["filename"].as_str().unwrap(),
+                f["sha256"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let root = kick_e2e::workspace_root();
+    let (entry, x86, arm) = (
+        kick_e2e::sha256_file(&kick_e2e::task_entry()),
+        kick_e2e::sha256_file(&root.join("files/x86_64/psick-task")),
+        kick_e2e::sha256_file(&root.join("files/aarch64/psick-task")),
+    );
+    assert_eq!(
+        files,
+        [
+            ("puppet_agent", entry.as_str()),
+            ("psick/files/x86_64/psick-task", x86.as_str()),
+            ("psick/files/aarch64/psick-task", arm.as_str())
+        ],
+        "{t}"
+    );
+    assert!([&x86, &arm].contains(&&kick_e2e::sha256_file(&bin)));
 
     // 1. Noop: pending changes shown, nothing changed.
     let (job, items) = api

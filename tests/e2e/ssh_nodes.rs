@@ -198,18 +198,32 @@ async fn a_second_job_uploads_no_task_bytes() {
         "params": {"environment": "idem", "noop": true}, "scope": {"nodes": [node.certname]}});
     let (job, items) = api.run(body.clone()).await;
     assert_eq!(job["state"], "finished", "{items:#?}");
-    // The task sits in root's cache on the node, keyed by its sha256.
-    let sha = kick_e2e::sha256_file(&kick_e2e::task_bin());
-    let cached = node.host_path(&format!("/tmp/kick-cache-0/{sha}/puppet_agent"));
-    let first = std::fs::metadata(&cached).expect("the cached task on the node");
+    // The task's files sit in root's cache on the node, each keyed by its sha256: the entry
+    // and both architectures' binaries (the metadata's `files`).
+    let root = kick_e2e::workspace_root();
+    let cached: Vec<_> = [
+        (kick_e2e::task_entry(), "puppet_agent"),
+        (root.join("files/x86_64/psick-task"), "psick-task"),
+        (root.join("files/aarch64/psick-task"), "psick-task"),
+    ]
+    .into_iter()
+    .map(|(file, name)| {
+        let sha = kick_e2e::sha256_file(&file);
+        node.host_path(&format!("/tmp/kick-cache-0/{sha}/{name}"))
+    })
+    .collect();
+    let stat = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).unwrap_or_else(|e| panic!("{} on the node: {e}", p.display()));
+        (m.ino(), m.mtime_nsec())
+    };
+    let first: Vec<_> = cached.iter().map(|p| stat(p)).collect();
     let (job, items) = api.run(body).await;
     assert_eq!(job["state"], "finished", "{items:#?}");
-    let second = std::fs::metadata(&cached).expect("still cached");
-    use std::os::unix::fs::MetadataExt;
+    let second: Vec<_> = cached.iter().map(|p| stat(p)).collect();
     assert_eq!(
-        (first.ino(), first.mtime_nsec()),
-        (second.ino(), second.mtime_nsec()),
-        "the second job uploaded the task again"
+        first, second,
+        "the second job uploaded the task's files again"
     );
     nodes.stop().await;
 }

@@ -79,7 +79,7 @@ build() {
 
 up() {
   build
-  [ -x tasks/puppet_agent ] || die "tasks/puppet_agent is missing: run \`make task\`"
+  [ -x "files/$(uname -m)/psick-task" ] || die "files/$(uname -m)/psick-task is missing: run \`make task\`"
   [ -x "$bindir/kick-orchestrator" ] || die "$bindir/kick-orchestrator is missing: run \`cargo build -p kick-orchestrator\`"
   [ -x "$bindir/kick" ] || die "$bindir/kick is missing: run \`cargo build -p kick\`"
   [ "$(id -u)" = 0 ] || die "the Puppet stack needs root (it installs packages and starts puppetserver)"

@@ -9,6 +9,14 @@
 #   install-deps.sh            install what is missing (root; apt-get), say in one line what
 #   install-deps.sh --check    install nothing; exit 1 listing what is missing
 #   install-deps.sh --list     print "command package" pairs, one a line (used by the tests)
+#   --dist (after any of them) also the packaging tools `make dist` and `make test` need:
+#          cargo-deb and cargo-generate-rpm from crates.io, at the versions pinned below
+#          (cargo install --locked: about 4 minutes of compiling on 2 cores, once)
+#
+# The aarch64 task binary is compiled by Debian's rustc-web (with libstd-rust-web-dev:arm64;
+# dpkg gets the arm64 architecture for it) and linked by gcc-aarch64-linux-gnu; the Makefile
+# calls it by its full path. It installs /usr/bin/rustc, behind rustup's ~/.cargo/bin on PATH:
+# the script checks that `cargo` and `rustc` on PATH are the same before and after.
 #
 # No service may start on install (the tests run their own puppetserver and PuppetDB, and a
 # daemon agent would share /etc/puppet with them): a policy-rc.d that refuses is put in place
@@ -58,6 +66,18 @@ TOOLS=(
   "unshare util-linux"
   "nsenter util-linux"
   "mountpoint util-linux"
+  "/usr/bin/rustc rustc-web"
+  "aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu"
+  "qemu-aarch64-static qemu-user-static"
+  "lintian lintian"
+  "rpm rpm"
+  "systemd-analyze systemd"
+  "systemd-sysusers systemd"
+  "systemctl systemd"
+  "help2man help2man"
+  "man man-db"
+  "zsh zsh"
+  "fish fish"
   "perf linux-perf"
 )
 # Packages needed for what they hold, not for a command: the PostgreSQL server PuppetDB uses,
@@ -65,13 +85,26 @@ TOOLS=(
 # (the SSH benchmark installs ansible-core from PyPI into a venv).
 EXTRA_PACKAGES=(postgresql postgresql-15 puppet-terminus-puppetdb ca-certificates python3-venv)
 
-mode=${1:-install}
+# The aarch64 task's toolchain (beside the TOOLS above), installed without Recommends: those
+# would add Debian's cargo (/usr/bin/cargo) and an LLVM the build does not use.
+NO_RECOMMENDS=(rustc-web libstd-rust-web-dev:arm64 libc6-dev-arm64-cross)
+# The shells' completion loaders the package test uses (bash's lazy loader).
+EXTRA_PACKAGES+=(bash-completion)
+# Cargo subcommands for `make dist` (--dist): "name version".
+CARGO_TOOLS=("cargo-deb 3.8.0" "cargo-generate-rpm 0.21.1")
+
+dist=0
+args=()
+for a in "$@"; do
+  if [ "$a" = --dist ]; then dist=1; else args+=("$a"); fi
+done
+mode=${args[0]:-install}
 case $mode in
   install|--install) mode=install ;;
   --check) mode=check ;;
   --list) for t in "${TOOLS[@]}"; do echo "$t"; done; exit 0 ;;
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "install-deps.sh: unknown argument '$1' (use --check, --list or no argument)" >&2; exit 2 ;;
+  -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "install-deps.sh: unknown argument '$mode' (use --check, --list or no argument; --dist)" >&2; exit 2 ;;
 esac
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
@@ -81,7 +114,7 @@ has_command() {
 
 packages=()
 for t in "${TOOLS[@]}"; do packages+=("${t#* }"); done
-packages+=("${EXTRA_PACKAGES[@]}")
+packages+=("${EXTRA_PACKAGES[@]}" "${NO_RECOMMENDS[@]}")
 # shellcheck disable=SC2207 # package names have no spaces
 packages=($(printf '%s\n' "${packages[@]}" | sort -u))
 
@@ -94,13 +127,23 @@ for t in "${TOOLS[@]}"; do
   has_command "$cmd" || [ -x "/usr/bin/$cmd" ] || [ -x "/usr/sbin/$cmd" ] || missing_commands+=("$cmd")
 done
 
+cargo_tool_version() { "$1" --version 2>/dev/null | awk '{print $2}'; }
+missing_cargo=()
+if [ "$dist" = 1 ]; then
+  for t in "${CARGO_TOOLS[@]}"; do
+    name=${t% *} version=${t#* }
+    [ "$(cargo_tool_version "$name")" = "$version" ] || missing_cargo+=("$name@$version")
+  done
+fi
+
 if [ "$mode" = check ]; then
-  if [ ${#missing[@]} -eq 0 ] && [ ${#missing_commands[@]} -eq 0 ]; then
+  if [ ${#missing[@]} -eq 0 ] && [ ${#missing_commands[@]} -eq 0 ] && [ ${#missing_cargo[@]} -eq 0 ]; then
     echo "[deps] all ${#packages[@]} packages installed"
     exit 0
   fi
   [ ${#missing[@]} -eq 0 ] || echo "[deps] missing packages: ${missing[*]}" >&2
   [ ${#missing_commands[@]} -eq 0 ] || echo "[deps] missing commands: ${missing_commands[*]}" >&2
+  [ ${#missing_cargo[@]} -eq 0 ] || echo "[deps] missing cargo tools: ${missing_cargo[*]}" >&2
   echo "[deps] run tests/scripts/install-deps.sh as root to install them" >&2
   exit 1
 fi
@@ -122,10 +165,33 @@ else
     own_policy=1
   fi
   trap '[ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  # Debian's rustc-web must not become the cargo or rustc the build finds on PATH.
+  before="$(command -v cargo rustc 2>/dev/null || true) $(rustc -V 2>/dev/null || true)"
+  case " ${missing[*]} " in
+    *:arm64\ *) dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64 ;;
+  esac
+  plain=() norec=()
+  for p in "${missing[@]}"; do
+    case " ${NO_RECOMMENDS[*]} " in *" $p "*) norec+=("$p") ;; *) plain+=("$p") ;; esac
+  done
   apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#plain[@]} -eq 0 ] || apt-get install -y -qq "${plain[@]}" >/dev/null
+  [ ${#norec[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${norec[@]}" >/dev/null
+  after="$(command -v cargo rustc 2>/dev/null || true) $(rustc -V 2>/dev/null || true)"
+  if [ "$before" != "$after" ]; then
+    echo "[deps] error: cargo/rustc on PATH changed with the install: before: $before; after: $after" >&2
+    exit 1
+  fi
   echo "[deps] installed in $(( $(date +%s) - t0 ))s"
 fi
+
+# The packaging tools, pinned, from crates.io (cargo install --locked compiles them).
+for t in "${missing_cargo[@]}"; do
+  t0=$(date +%s)
+  echo "[deps] cargo install --locked $t (compiles it: a few minutes on 2 cores)"
+  cargo install --quiet --locked "$t"
+  echo "[deps] $t installed in $(( $(date +%s) - t0 ))s"
+done
 
 # What was installed must really provide every command (a package renamed upstream, say).
 still=()

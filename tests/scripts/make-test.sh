@@ -75,6 +75,13 @@ else
 fi
 echo "[make test] tests finished in $(( $(date +%s) - t1 ))s (rc=$rc)"
 
+# psick-task's unit and integration suites again, against the aarch64 build under qemu-user.
+ta=$(date +%s)
+arm_rc=0
+"$here/aarch64-test.sh" || arm_rc=$?
+echo "[make test] aarch64 suites under qemu finished in $(( $(date +%s) - ta ))s (rc=$arm_rc)"
+[ "$rc" != 0 ] || rc=$arm_rc
+
 lint_rc=0
 make --no-print-directory lint || lint_rc=$?
 echo "[make test] total $(( $(date +%s) - t0 ))s (tests rc=$rc, lint rc=$lint_rc)"

@@ -29,7 +29,7 @@ pub use fleet::{
 };
 pub use local_nodes::LocalNodes;
 pub use node::{AgentRun, SimNode, process_alive};
-pub use paths::{repo_modulepath, sha256_file, task_bin, workspace_root};
+pub use paths::{repo_modulepath, sha256_file, task_bin, task_entry, workspace_root};
 pub use puppetdb::{ENV_PUPPETDB, PuppetDb};
 pub use pxp::ModuleRun;
 pub use stack::{ENV_REQUIRE_STACK, ENV_STACK, Stack};

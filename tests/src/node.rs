@@ -345,6 +345,12 @@ impl SimNode {
     pub fn run_task(&self, params: &Value) -> TaskRun {
         TaskRun::run(&crate::task_bin(), &self.task_env(), params)
     }
+
+    /// Runs the task binary `bin` (another architecture's build, say) on this node, started by
+    /// `runner` (e.g. `qemu-aarch64-static`) when given.
+    pub fn run_task_with(&self, runner: Option<&Path>, bin: &Path, params: &Value) -> TaskRun {
+        TaskRun::run_via(runner, bin, &self.task_env(), params)
+    }
 }
 
 impl Drop for SimNode {

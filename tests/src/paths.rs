@@ -13,18 +13,27 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The static task binary under test: `PSICK_TASK_BIN`, else the copy `make task` stages at
-/// `tasks/puppet_agent`. Panics (failing the test) with what to run when it is missing.
+/// The static task binary under test: `PSICK_TASK_BIN`, else the copy `make task` stages for
+/// this machine's architecture at `files/<arch>/psick-task`. Panics (failing the test) with what
+/// to run when it is missing. Runners start it through [`task_entry`].
 pub fn task_bin() -> PathBuf {
     let bin = std::env::var_os("PSICK_TASK_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("tasks/puppet_agent"));
+        .unwrap_or_else(|| {
+            workspace_root().join(format!("files/{}/psick-task", std::env::consts::ARCH))
+        });
     assert!(
         bin.is_file(),
         "task binary {} not found: run `make task` (or set PSICK_TASK_BIN)",
         bin.display()
     );
     bin
+}
+
+/// The tasks' entry `tasks/puppet_agent` (POSIX sh, in git): what the metadata names and the
+/// runners start; it execs the node's architecture's binary from `files/<arch>/`.
+pub fn task_entry() -> PathBuf {
+    workspace_root().join("tasks/puppet_agent")
 }
 
 /// Lower-case hex sha256 of a file's contents.

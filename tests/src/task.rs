@@ -25,6 +25,17 @@ impl TaskRun {
         RunningTask::spawn(bin, env, params).wait()
     }
 
+    /// As [`TaskRun::run`], with `bin` started by `runner` (an emulator such as
+    /// `qemu-aarch64-static`, given the binary as its first argument) when there is one.
+    pub fn run_via(
+        runner: Option<&Path>,
+        bin: &Path,
+        env: &[(String, String)],
+        params: &Value,
+    ) -> TaskRun {
+        RunningTask::spawn_via(runner, bin, env, params).wait()
+    }
+
     /// `status` of the result ("unchanged" | "changed" | "failed").
     pub fn status(&self) -> &str {
         self.result["status"].as_str().unwrap_or("<missing>")
@@ -67,8 +78,26 @@ pub struct RunningTask {
 impl RunningTask {
     /// Starts `bin` with `env` added and `params` written to its stdin (then closed).
     pub fn spawn(bin: &Path, env: &[(String, String)], params: &Value) -> RunningTask {
+        RunningTask::spawn_via(None, bin, env, params)
+    }
+
+    /// As [`RunningTask::spawn`], through `runner` when there is one (see [`TaskRun::run_via`]).
+    pub fn spawn_via(
+        runner: Option<&Path>,
+        bin: &Path,
+        env: &[(String, String)],
+        params: &Value,
+    ) -> RunningTask {
         let started = Instant::now();
-        let mut child = Command::new(bin)
+        let mut cmd = match runner {
+            Some(r) => {
+                let mut c = Command::new(r);
+                c.arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

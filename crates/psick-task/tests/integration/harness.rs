@@ -1,6 +1,7 @@
 //! A simulated node: its own confdir, vardir and publicdir in a temp dir, a
 //! fake puppet that records its argv, and a runner for the task binary.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +11,48 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const TASK: &str = env!("CARGO_BIN_EXE_psick-task");
+/// The binary under test: `PSICK_TASK_BIN` (the aarch64 build `make test` runs under qemu),
+/// else this build's own.
+pub fn task_bin() -> PathBuf {
+    std::env::var_os("PSICK_TASK_BIN")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| env!("CARGO_BIN_EXE_psick-task").into(), PathBuf::from)
+}
+
+/// What runs the binary: `PSICK_TASK_RUNNER` (an emulator such as `qemu-aarch64-static`,
+/// called explicitly: no binfmt_misc registration), else nothing.
+pub fn runner() -> Option<OsString> {
+    std::env::var_os("PSICK_TASK_RUNNER").filter(|v| !v.is_empty())
+}
+
+/// Whether the binary runs under an emulator, whose own memory and start-up time then count
+/// in what the tests measure.
+pub fn emulated() -> bool {
+    runner().is_some()
+}
+
+/// The binary's CPU architecture as `uname -m` names it on its nodes, from its ELF header.
+pub fn task_arch() -> &'static str {
+    let head = fs::read(task_bin()).expect("read the task binary");
+    match head.get(18..20) {
+        Some([0x3e, 0]) => "x86_64",
+        Some([0xb7, 0]) => "aarch64",
+        other => panic!("the task binary is for an unexpected machine {other:?}"),
+    }
+}
+
+/// A command that runs the task binary at `path` (the one under test, or a copy of it), through
+/// the runner when there is one.
+pub fn task_command(path: &Path) -> Command {
+    match runner() {
+        Some(r) => {
+            let mut cmd = Command::new(r);
+            cmd.arg(path);
+            cmd
+        }
+        None => Command::new(path),
+    }
+}
 
 pub struct Node {
     pub dir: tempfile::TempDir,
@@ -95,7 +137,7 @@ impl Node {
     }
 
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(TASK);
+        let mut cmd = task_command(&task_bin());
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("PT_") || k.to_string_lossy().starts_with("PSICK_") {
                 cmd.env_remove(k);

@@ -127,9 +127,13 @@ fn a_terminal_on_stdin_is_not_read() {
     let node = Node::new("exit 0");
     let mut cmd = node.command();
     cmd.env("PT_noop", "true");
-    let inner = cmd.get_program().to_owned();
+    // The task's command line (with its emulator, when it runs under one), quoted for sh.
+    let inner: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''")))
+        .collect();
     let mut script = Command::new("script");
-    script.args(["-qec", inner.to_str().unwrap(), "/dev/null"]);
+    script.args(["-qec", &inner.join(" "), "/dev/null"]);
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => script.env(k, v),

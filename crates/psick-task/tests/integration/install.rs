@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::harness::TASK;
+use crate::harness::{task_arch, task_bin, task_command};
 
 /// Stands in for Puppet's Ruby `pxp-module-puppet` (its first lines).
 const RUBY: &str = "#!/opt/puppetlabs/puppet/bin/ruby\n# encoding: UTF-8\n\nrequire 'json'\n\
@@ -59,7 +59,18 @@ impl Layout {
             layout.path("psick/files/install-pxp-module.sh"),
         )
         .unwrap();
-        fs::copy(TASK, layout.kick()).unwrap();
+        // The module as the tarball ships it: the entry, and the binary under test where the
+        // installer looks for the node's architecture, which a stub `uname` names.
+        fs::create_dir_all(layout.kick().parent().unwrap()).unwrap();
+        fs::copy(
+            repo().join("tasks/puppet_agent"),
+            layout.path("psick/tasks/puppet_agent"),
+        )
+        .unwrap();
+        fs::copy(task_bin(), layout.kick()).unwrap();
+        let uname = layout.path("bin/uname");
+        fs::write(&uname, format!("#!/bin/sh\necho {}\n", task_arch())).unwrap();
+        fs::set_permissions(&uname, fs::Permissions::from_mode(0o755)).unwrap();
         layout.put_puppets(RUBY);
         let stub = layout.path("bin/systemctl");
         let log = layout.path("systemctl.log");
@@ -86,7 +97,7 @@ impl Layout {
         self.path("pxp-agent/pxp-module-puppet.rb.orig")
     }
     fn kick(&self) -> PathBuf {
-        self.path("psick/tasks/puppet_agent")
+        self.path(&format!("psick/files/{}/psick-task", task_arch()))
     }
 
     /// Puppet's module as the puppet-agent package installs it (0750 here,
@@ -143,7 +154,7 @@ impl Layout {
 
     fn assert_kick_installed(&self) {
         assert!(
-            fs::read(self.module()).unwrap() == fs::read(TASK).unwrap(),
+            fs::read(self.module()).unwrap() == fs::read(task_bin()).unwrap(),
             "modules/pxp-module-puppet is not Kick's binary"
         );
         assert_eq!(mode(&self.module()), 0o755);
@@ -270,8 +281,8 @@ fn after_a_puppet_agent_upgrade_install_keeps_the_newer_ruby_module_and_restore_
 fn a_saved_copy_that_is_kicks_binary_is_never_restored() {
     // What the old documented block left after running twice.
     let node = Layout::new();
-    fs::copy(TASK, node.module()).unwrap();
-    fs::copy(TASK, node.saved()).unwrap();
+    fs::copy(task_bin(), node.module()).unwrap();
+    fs::copy(task_bin(), node.saved()).unwrap();
     let stderr = ok(&node.installer("install"));
     assert!(
         stderr.contains("is Kick's binary, not Puppet's module")
@@ -302,7 +313,7 @@ fn install_replaces_a_running_module_and_refuses_what_is_not_kicks() {
     let node = Layout::new();
     ok(&node.installer("install"));
     // A run in progress: the module waits for its request on stdin.
-    let mut running = Command::new(node.module())
+    let mut running = task_command(&node.module())
         .arg("run")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

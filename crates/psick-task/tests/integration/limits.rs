@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Node, finish};
+use crate::harness::{Node, emulated, finish};
 
 #[test]
 fn timeout_stops_the_whole_process_group() {
@@ -286,6 +286,24 @@ fn vm_hwm(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Asserts the peak RSS of a run that read a large output. Natively the bound is the task's own
+/// figure: under 24 MiB. Under an emulator (qemu-user) the process is the emulator, whose
+/// translation cache and heap count in its RSS, so no native figure is claimed there: the bound
+/// is on the growth over a trivial run's peak under the same emulator, which still fails a task
+/// that holds the output in memory (20 or 50 MiB here).
+fn assert_bounded_memory(peak_kib: u64) {
+    if emulated() {
+        let (o, trivial_kib) = run_sampled(&Node::new("exit 0"));
+        assert_eq!(o.code, 0, "{}", o.json);
+        assert!(
+            peak_kib.saturating_sub(trivial_kib) < 16 * 1024,
+            "peak RSS {peak_kib} KiB under emulation, {trivial_kib} KiB for a trivial run"
+        );
+    } else {
+        assert!(peak_kib < 24 * 1024, "peak RSS {peak_kib} KiB");
+    }
+}
+
 /// Runs the task with `{}` and returns its outcome and peak RSS in KiB.
 fn run_sampled(node: &Node) -> (crate::harness::Outcome, u64) {
     let start = Instant::now();
@@ -322,7 +340,7 @@ exit 0",
         "{}",
         &out[out.len().saturating_sub(100)..]
     );
-    assert!(peak_kib < 24 * 1024, "peak RSS {peak_kib} KiB");
+    assert_bounded_memory(peak_kib);
 }
 
 #[test]
@@ -345,5 +363,5 @@ fn fifty_mib_of_output_is_capped_with_head_and_tail_in_bounded_memory() {
     );
     assert!(out.contains("[psick: output truncated: "));
     // A buffer of the whole output alone would be 50 MiB.
-    assert!(peak_kib < 24 * 1024, "peak RSS {peak_kib} KiB");
+    assert_bounded_memory(peak_kib);
 }
