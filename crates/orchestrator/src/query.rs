@@ -7,39 +7,13 @@ use crate::error::Failure;
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
 
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() && s.is_char_boundary(i + 3) => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl Params {
+    /// `application/x-www-form-urlencoded` pairs, as browsers and clients
+    /// send them (`+` is a space, a malformed `%` escape is kept as is).
     pub fn parse(raw: Option<&str>) -> Self {
         Self(
-            raw.unwrap_or_default()
-                .split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (decode(k), decode(v))
-                })
+            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
                 .collect(),
         )
     }
