@@ -186,7 +186,7 @@ pub struct Options {
     /// Whether the roots themselves are ended too (not when a root is the
     /// caller itself).
     pub include_roots: bool,
-    /// Time between TERM and KILL; zero kills at once.
+    /// Time between TERM and KILL; zero sends no TERM and kills at once.
     pub grace: Duration,
     /// How long after KILL the kernel may take before a process counts as a
     /// survivor.
@@ -315,7 +315,11 @@ pub fn end(roots: &[u32], opts: Options, mut cut_short: impl FnMut() -> bool) ->
     let mut term_signal_of: BTreeMap<u32, &'static str> = BTreeMap::new();
 
     let first = m.refresh();
-    m.signal(&first, Signal::TERM);
+    // Without a grace (a force stop) nothing gets the TERM that would let it
+    // write a last word: KILL is the first and only signal.
+    if !opts.grace.is_zero() {
+        m.signal(&first, Signal::TERM);
+    }
     let kill_at = started + opts.grace;
     let mut killed = false;
     loop {

@@ -132,3 +132,27 @@ fn without_the_roots_only_what_is_below_them_ends() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn without_a_grace_nothing_gets_term_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("got-term");
+    // The root would write a marker on TERM; a force stop must not let it.
+    let (mut child, exec) = spawn_tree(
+        dir.path(),
+        &format!("trap 'touch {}; exit 0' TERM;", marker.display()),
+    );
+    let report = end(
+        &[child.id()],
+        Options {
+            grace: Duration::ZERO,
+            ..Options::default()
+        },
+        || false,
+    );
+    child.wait().unwrap();
+    assert!(report.killed, "{report:?}");
+    assert!(!running(exec));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!marker.exists(), "TERM was sent before KILL");
+}

@@ -117,8 +117,11 @@ alive() {
   done
 }
 known=$(tree "$p")
-kill -TERM -- -"$p" 2>/dev/null
-kill -TERM $known 2>/dev/null
+# No grace (a force stop): KILL is the first and only signal.
+if [ "$g" -gt 0 ]; then
+  kill -TERM -- -"$p" 2>/dev/null
+  kill -TERM $known 2>/dev/null
+fi
 sig=TERM
 i=0
 while [ -n "$(alive $known)" ] && [ "$i" -lt "$g" ]; do
