@@ -123,7 +123,8 @@ up() {
   # Host keys are checked: the nodes' keys go in the orchestrator's own known_hosts.
   cp "$demo/fleet/known_hosts" "$demo/state/known_hosts"
   for n in "${demo_nodes[@]}"; do
-    echo "  $n: $(jq -r --arg n "$n" '.nodes[] | select(.certname == $n) | "ssh kick@\(.address) (its own /etc/puppet, /tmp, users, sudo)"' "$demo/fleet/fleet.json")"
+    addr=$(jq -r --arg n "$n" '.nodes[] | select(.certname == $n) | .address' "$demo/fleet/fleet.json")
+    echo "  $n: ssh kick@$addr, with its own /etc/puppet, /tmp, users and sudo"
   done
 
   say "Kick orchestrator on https://127.0.0.1:$port (module psick = this repository)"
