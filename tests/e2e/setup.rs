@@ -56,7 +56,21 @@ fn shell_commands(text: &str) -> BTreeSet<String> {
     let mut heredoc_end: Option<String> = None;
     // A line ending in `\` goes on in the next one: one command.
     let joined = text.replace("\\\n", " ");
+    // A single-quoted string (an awk or python program) may span lines: they are read as one.
+    let mut carry = String::new();
     for raw in joined.lines() {
+        let whole;
+        let raw = if carry.is_empty() {
+            raw
+        } else {
+            whole = format!("{carry} {raw}");
+            carry.clear();
+            whole.as_str()
+        };
+        if heredoc_end.is_none() && ends_in_single_quote(raw) {
+            carry = raw.to_owned();
+            continue;
+        }
         if let Some(end) = &heredoc_end {
             if raw.trim() == end {
                 heredoc_end = None;
@@ -104,6 +118,23 @@ fn shell_commands(text: &str) -> BTreeSet<String> {
     }
     found.retain(|w| !defined.contains(w));
     found
+}
+
+/// Whether `line` ends inside a single-quoted string (outside comments and double quotes).
+fn ends_in_single_quote(line: &str) -> bool {
+    let (mut single, mut double, mut prev, mut escaped) = (false, false, ' ', false);
+    for c in line.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '#' if !single && !double && prev.is_whitespace() => return false,
+            _ => {}
+        }
+        prev = c;
+    }
+    single
 }
 
 /// Splits a line into simple commands, outside single and double quotes; a `#` at a word start
@@ -244,6 +275,7 @@ fn ours(cmd: &str) -> bool {
     .contains(&name)
         || cmd.starts_with("tests/")
         || cmd.starts_with("crates/")
+        || cmd.starts_with("packaging/")
         || cmd.starts_with("./")
         || cmd.contains('$')
 }
@@ -301,11 +333,12 @@ fn resolve(cmd: &str) -> Option<String> {
 fn the_shell_scanner_finds_programs_and_skips_shell_syntax() {
     let script = "set -e\nfoo() { jq . ; }\nx=$(curl -s \"a | b\" | sed 's/;/x/')\n\
                   cat <<'EOF'\nserver = localhost\nEOF\n# comment ruby\nA=1 hyperfine --x || \
-                  foo\ncurl -s \\\n  start\n";
+                  foo\ncurl -s \\\n  start\n\
+                  awk '\n  { print the first }\n  END { x = 1 }' file | gzip\n";
     let found = shell_commands(script);
     assert_eq!(
         found.into_iter().collect::<Vec<_>>(),
-        ["cat", "curl", "hyperfine", "jq", "sed"]
+        ["awk", "cat", "curl", "gzip", "hyperfine", "jq", "sed"]
     );
 }
 
@@ -321,6 +354,7 @@ fn every_program_the_tests_and_scripts_run_is_installed_by_install_deps() {
     let mut shell = vec![root.join(".ci/run")];
     files_under(&root.join("tests/scripts"), "sh", &mut shell);
     files_under(&root.join("crates"), "sh", &mut shell);
+    files_under(&root.join("packaging"), "sh", &mut shell);
     for f in &shell {
         let text = std::fs::read_to_string(f).expect("read script");
         for c in shell_commands(&text) {
@@ -471,7 +505,10 @@ fn the_demo_runs_noop_real_converged_and_drift_with_exit_codes_2_2_0_2() {
     assert_eq!(text.matches("$ kick agent --nodes ").count(), 4, "{text}");
     // The nodes are named as a user would name them, and the drift is web2.demo's alone.
     assert!(text.contains("web1.demo,web2.demo,web3.demo"), "{text}");
-    let drift = text.rsplit("finds the drift on that node only").next().unwrap_or("");
+    let drift = text
+        .rsplit("finds the drift on that node only")
+        .next()
+        .unwrap_or("");
     assert!(
         drift.contains("1 node: web2.demo") && drift.contains("web2.demo/app.conf"),
         "the hand edit on web2.demo is the only drift: {drift}"

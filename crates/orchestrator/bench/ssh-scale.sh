@@ -250,7 +250,7 @@ kick_job() { # label run
   id=$(jq -r '.job.name' <<< "$body")
   while :; do
     state=$(curl -sf -H "X-Authentication: $token" "$api/jobs/$id" | jq -r .state)
-    case $state in finished|failed|stopped) break ;; esac
+    case $state in finished) break ;; failed) break ;; stopped) break ;; esac
     sleep 0.1
   done
   t1=$(now)
