@@ -35,7 +35,7 @@ MODULE_TGZ  := pkg/$(MODULE_DIR).tar.gz
 PS_STATE    ?= /tmp/kick-puppet-stack
 export PS_STATE
 
-.PHONY: help deps build release task module lint test test-only bench demo demo-up demo-down stack-up stack-down puppetdb-up puppetdb-down clean
+.PHONY: help deps dist-deps build release task module dist lint test test-only bench demo demo-up demo-down stack-up stack-down puppetdb-up puppetdb-down clean
 
 help: ## list the targets
 	@echo "Kick make targets:"
@@ -43,6 +43,9 @@ help: ## list the targets
 
 deps: ## install the Debian packages the tests, the demo and the benchmarks need (checks first)
 	tests/scripts/install-deps.sh
+
+dist-deps: ## install-deps.sh --dist: also cargo-deb and cargo-generate-rpm (pinned) for `make dist`
+	tests/scripts/install-deps.sh --dist
 
 build: task ## debug build of the whole workspace (what the tests use) + the static task
 	$(CARGO) build --workspace --all-targets
@@ -82,6 +85,9 @@ module: task ## Forge tarball pkg/kick-psick-<version>.tar.gz (metadata.json REA
 	rm -rf pkg/$(MODULE_DIR)
 	@tar -tvzf $(MODULE_TGZ)
 
+dist: dist-deps module ## .deb and .rpm of kick and kick-orchestrator (static) into pkg/, beside the module tarball
+	packaging/dist.sh
+
 lint: ## rustfmt check, clippy -D warnings, metadata-json-lint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -91,8 +97,10 @@ lint: ## rustfmt check, clippy -D warnings, metadata-json-lint
 	bash -n tests/scripts/*.sh .ci/run
 	sh -n files/install-pxp-module.sh
 	sh -n tasks/puppet_agent
+	bash -n packaging/dist.sh
+	sh -n packaging/kick-orchestrator/first-start.sh
 
-test: deps task module ## everything: unit, integration, real-Puppet end-to-end suite (and the aarch64 task under qemu), lint
+test: dist-deps task module dist ## everything: unit, integration, real-Puppet end-to-end suite (the aarch64 task under qemu, the packages installed), lint
 	tests/scripts/make-test.sh
 
 test-only: ## the test suites only, against an already running stack (KICK_PUPPET_STACK)

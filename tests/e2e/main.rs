@@ -7,6 +7,7 @@
 
 mod aarch64;
 mod companions;
+mod dist;
 mod drift;
 mod fleet;
 mod kick;

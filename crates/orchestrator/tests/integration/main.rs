@@ -6,6 +6,7 @@ mod common;
 #[path = "../../../kick/tests/integration/doc_examples.rs"]
 mod doc_examples;
 
+mod arches;
 mod auth;
 mod behaviour;
 mod crash;

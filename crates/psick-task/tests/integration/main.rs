@@ -2,6 +2,7 @@
 //! (shell scripts in a temp dir) for every path of the three tasks.
 
 mod agent;
+mod entry;
 mod harness;
 mod input;
 mod install;
