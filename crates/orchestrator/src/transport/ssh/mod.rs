@@ -54,6 +54,8 @@ fn failed(kind: &str, issue_code: &str, msg: String, details: Value) -> Outcome 
 }
 
 const CONNECT_ERROR: &str = "puppetlabs.tasks/connect-error";
+/// How long a stop waits for a run's PID before it gives up on the run.
+const PID_WAIT: Duration = Duration::from_secs(10);
 const ESCALATE_ERROR: &str = "puppetlabs.tasks/escalate-error";
 const FILE_ERROR: &str = "puppetlabs.tasks/task_file_error";
 
@@ -411,7 +413,18 @@ impl<'a> Run<'a> {
                 std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
             > = None;
             let mut stopped = false;
+            // A run asked to stop whose task never reported its PID (stuck
+            // before it: in sudo, say) is given up on after this long: the
+            // session's close then ends whatever waited on the node.
+            let mut give_up: Option<tokio::time::Instant> = None;
             let finished = loop {
+                if pending.is_some() && give_up.is_none() {
+                    give_up = Some(tokio::time::Instant::now() + PID_WAIT);
+                }
+                if pending.is_some() && give_up.is_some_and(|g| tokio::time::Instant::now() >= g) {
+                    tracing::warn!(node = %self.t.certname, "the stopped run never reported its PID; its session is closed");
+                    break Ok(Finished::default());
+                }
                 if let Some(grace) = pending
                     && stopping.is_none()
                     && !stopped
