@@ -461,8 +461,9 @@ fn timeout_kills_the_puppet_run_and_reports_psick_timeout() {
     let node = SimNode::unique(&stack, "e2e-timeout");
     node.bootstrap();
     node.forget_exec_pid();
-    // `slow` sleeps 20 s in an exec; the task allows 6 s for the whole run.
-    let run = node.run_task(&json!({"environment": "slow", "timeout": 6}));
+    // `slow` sleeps 20 s in an exec; the task allows 15 s for the whole run (margin for the
+    // catalog under load: the exec must have started for the check below).
+    let run = node.run_task(&json!({"environment": "slow", "timeout": 15}));
     assert_result_shape(&run);
     assert!(!run.exit.success(), "{}", run.dump());
     assert_eq!(run.status(), "failed");
