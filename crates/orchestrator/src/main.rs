@@ -1,5 +1,5 @@
-//! `kick-orchestrator`: a local Orchestrator API v1 service for trying,
-//! developing and testing (fleets use Puppet Enterprise's orchestrator).
+//! `kick-orchestrator`: Kick's Orchestrator API v1 service, for fleets without Puppet
+//! Enterprise (tasks on nodes over SSH, and on simulated local nodes for trying and testing).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use kick_orchestrator::{Config, Inventory, Tls, TokenSpec};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about = "Local Orchestrator API v1 service that runs tasks on simulated nodes (for trying and testing; fleets use Puppet Enterprise's orchestrator)"
+    about = "Kick's Orchestrator API v1 service, for fleets without Puppet Enterprise: runs tasks on nodes over SSH (and on simulated local nodes, for trying and testing)"
 )]
 struct Args {
     /// Address to listen on.
