@@ -293,6 +293,18 @@ async fn start_slow(api: &Api, node: &FleetNode, timeout: Option<u64>) -> String
     created["job"]["name"].as_str().expect("name").to_owned()
 }
 
+/// The per-run directories (`kick-run-*`) left in the node's /tmp.
+fn run_dirs(node: &FleetNode) -> Vec<String> {
+    std::fs::read_dir(node.host_path("/tmp"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("kick-run-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The exec of the `slow` environment, as the node's /tmp records its PID (node's view).
 fn wait_exec(node: &FleetNode, within: Duration) -> u32 {
     let file = node.host_path(&format!("/tmp/kick-exec-pids/{}.pid", node.certname));
@@ -315,7 +327,6 @@ fn wait_exec(node: &FleetNode, within: Duration) -> u32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open defect: on a fleet node run through sudo, a force stop of psick::puppet_agent leaves the job stopping (the same stop passes against a root sshd in kick-orchestrator's ssh tests); see the session note"]
 async fn a_force_stop_leaves_nothing_of_the_run_on_the_node() {
     let Some((_stack, fleet)) = fleet() else {
         return;
@@ -324,6 +335,7 @@ async fn a_force_stop_leaves_nothing_of_the_run_on_the_node() {
     let _lock = node.lock_exclusive();
     let _ =
         std::fs::remove_file(node.host_path(&format!("/tmp/kick-exec-pids/{}.pid", node.certname)));
+    let dirs_before = run_dirs(node);
     let nodes = SshNodes::start(&fleet, TOKEN, |_, _| {}).await;
     let api = Api::new(&nodes.url);
     let name = start_slow(&api, node, None).await;
@@ -339,6 +351,11 @@ async fn a_force_stop_leaves_nothing_of_the_run_on_the_node() {
     );
     let left = node.wait_no_processes_besides_sshd(Duration::from_secs(10));
     assert!(left.is_empty(), "left on the node: {left:?}");
+    let new_dirs: Vec<String> = run_dirs(node)
+        .into_iter()
+        .filter(|d| !dirs_before.contains(d))
+        .collect();
+    assert_eq!(new_dirs, Vec::<String>::new(), "the run dir is removed");
     nodes.stop().await;
 }
 
@@ -349,6 +366,7 @@ async fn a_timeout_leaves_nothing_of_the_run_on_the_node() {
     };
     let node = &fleet.nodes()[2];
     let _lock = node.lock_exclusive();
+    let dirs_before = run_dirs(node);
     let nodes = SshNodes::start(&fleet, TOKEN, |_, _| {}).await;
     let api = Api::new(&nodes.url);
     let name = start_slow(&api, node, Some(8)).await;
@@ -359,6 +377,11 @@ async fn a_timeout_leaves_nothing_of_the_run_on_the_node() {
     assert_eq!(r["_error"]["kind"], "psick/timeout", "{r:#}");
     let left = node.wait_no_processes_besides_sshd(Duration::from_secs(10));
     assert!(left.is_empty(), "left on the node: {left:?}");
+    let new_dirs: Vec<String> = run_dirs(node)
+        .into_iter()
+        .filter(|d| !dirs_before.contains(d))
+        .collect();
+    assert_eq!(new_dirs, Vec::<String>::new(), "the run dir is removed");
     nodes.stop().await;
 }
 

@@ -175,11 +175,7 @@ impl<'a> Run<'a> {
     }
 
     fn rundir(&self) -> String {
-        format!(
-            "{}/kick-run-{}",
-            self.t.tmpdir.trim_end_matches('/'),
-            self.id
-        )
+        scripts::rundir(&self.t.tmpdir, &self.id)
     }
 
     /// `<sha256>/<name>[=<install path>]` for each file, executable first.
@@ -526,7 +522,9 @@ impl<'a> Run<'a> {
                     "msg": format!("Kick could not connect again to end the task (PID {pid}): {}", e.msg),
                 }),
                 Ok(session) => {
-                    let cmd = self.launch.stop(pid, self.job.kill_grace);
+                    let cmd = self
+                        .launch
+                        .stop(pid, self.job.kill_grace, &self.t.tmpdir, &self.id);
                     let stopped = self.exec_on(&session, cmd, Vec::new(), |_| {}).await;
                     let _ = session
                         .disconnect(russh::Disconnect::ByApplication, "", "en")
@@ -604,7 +602,7 @@ impl<'a> Run<'a> {
     /// Ends the run's tree on the node (the task's PID `pid`) through a
     /// second channel on the run's session.
     async fn stop_tree(&self, pid: u32, grace: Duration) {
-        let cmd = self.launch.stop(pid, grace);
+        let cmd = self.launch.stop(pid, grace, &self.t.tmpdir, &self.id);
         let limit = grace + Duration::from_secs(15);
         match tokio::time::timeout(limit, self.exec(cmd, Vec::new(), |_| {})).await {
             Ok(Ok(f)) => {
@@ -627,6 +625,7 @@ async fn stop_with(
     session: &connect::Session,
     t: &SshTarget,
     pid: u32,
+    run_id: &str,
     grace: Duration,
 ) -> Option<String> {
     let launch = Launch {
@@ -635,7 +634,10 @@ async fn stop_with(
     };
     let channel = session.channel_open_session().await.ok()?;
     channel
-        .exec(true, launch.stop(pid, grace).into_bytes())
+        .exec(
+            true,
+            launch.stop(pid, grace, &t.tmpdir, run_id).into_bytes(),
+        )
         .await
         .ok()?;
     let input = Input {

@@ -110,7 +110,7 @@ async fn end(app: &App, run: &RemoteRun) -> Value {
             });
         }
     };
-    let report = super::stop_with(&session, &t, run.pid, app.kill_grace).await;
+    let report = super::stop_with(&session, &t, run.pid, &run.run_id, app.kill_grace).await;
     let _ = session
         .disconnect(russh::Disconnect::ByApplication, "", "en")
         .await;

@@ -66,6 +66,11 @@ for f; do s=${f%%/*}; r=${f#*/}; n=${r%%=*}; i=${r#*=}
   [ -n "$exe" ] || exe="$c/$s/$n"
 done
 echo "KICK-READY $id $$" >&2
+# A stop TERMs this script too: it then starts no task, or goes on, once its
+# task is gone, to remove the run dir and report the task's status. (A trap,
+# unlike an ignored signal, is not inherited by the task.)
+stopped=
+trap stopped=1 TERM INT
 # The PT_* variables come first on stdin, never on a command line (which every
 # user of the node could read with ps): a count, then one "NAME BASE64" a line.
 read -r n || n=0
@@ -75,8 +80,7 @@ while [ "$n" -gt 0 ]; do
   export "$k=${v%x}"
   n=$((n - 1))
 done
-cd "$d" && "$exe"
-rc=$?
+if [ -n "$stopped" ]; then rc=143; else cd "$d" && "$exe"; rc=$?; fi
 cd / && rm -rf "$d"
 echo "KICK-EXIT $rc" >&2
 exit $rc
@@ -97,51 +101,64 @@ echo "KICK-ERR WRITE_ERROR Could not write $c/$s/$n (or its sha256 did not match
 exit 102
 "#;
 
-/// Ends the tree of process `$1`: everything below it in whatever session,
-/// read from /proc before the first signal and again at every step. TERM,
-/// `$2` tenths of a second of grace, then SIGSTOP until nothing new appears and KILL,
-/// then a check. Prints `KICK-STOPPED <last signal> <pids>` or, when
-/// something survived, `KICK-LEFT <pids>`.
+/// Ends the run of script `$1` (whose arguments hold the run id `$4`) and
+/// everything below it, in whatever session, read from /proc before the
+/// first signal and again at every step: TERM, `$2` tenths of a second of
+/// grace, then SIGSTOP until nothing new appears and KILL, then a check;
+/// last, the run dir `$3` is removed. Prints `KICK-STOPPED <last signal>
+/// <pids>` or, when something survived, `KICK-LEFT <pids>`.
+///
+/// The run script is never SIGSTOPped: under sudo it is sudo's child, and
+/// sudo suspends itself when its child stops, which held the run's channel
+/// open for ever. It traps TERM (see [`RUN`]), so it is TERMed even by a
+/// force stop, to keep it from starting a task it had not started yet. A
+/// `$1` that is not this run's script any more (its PID reused after a
+/// restart) is left alone.
 const STOP: &str = r#"set -u
-p=$1; g=$2
+p=$1; g=$2; d=$3; id=$4
 echo "KICK-READY stop $$" >&2
 tree() {
   for f in /proc/[0-9]*/stat; do read -r l < "$f" 2>/dev/null && echo "$l"; done |
-  awk -v r="$1" -v me="$$" '{ if (match($0, /\)[^)]*$/)) { split(substr($0, RSTART + 2), a, " "); if (a[1] != "Z" && $1 != me) kid[a[2]] = kid[a[2]] " " $1 } }
+  awk -v r="$1" -v me="$$" '{ if (match($0, /\)[^)]*$/)) { split(substr($0, RSTART + 2), a, " "); if ($1 != me) kid[a[2]] = kid[a[2]] " " $1 } }
     END { q = r; out = ""; while (q != "") { n = split(q, x, " "); q = ""; for (i = 1; i <= n; i++) { out = out " " x[i]; q = q kid[x[i]] } } print out }'
 }
 alive() {
   for x; do
     read -r l < "/proc/$x/stat" 2>/dev/null || continue
-    case ${l##*) } in Z*) ;; *) printf ' %s' "$x" ;; esac
+    # A zombie leader whose other threads still run (ruby's) is alive.
+    case ${l##*) } in Z*) [ "$(ls "/proc/$x/task" 2>/dev/null | wc -l)" -gt 1 ] && printf ' %s' "$x" ;; *) printf ' %s' "$x" ;; esac
   done
 }
-known=$(tree "$p")
-# No grace (a force stop): KILL is the first and only signal.
-if [ "$g" -gt 0 ]; then
-  kill -TERM -- -"$p" 2>/dev/null
-  kill -TERM $known 2>/dev/null
+grow() { # adds what appeared below the living; signals it with $1, if given
+  for x in $(alive $known); do
+    for y in $(tree "$x"); do case " $known " in *" $y "*) ;; *) known="$known $y"; [ -z "${1-}" ] || kill -"$1" "$y" 2>/dev/null ;; esac; done
+  done
+}
+known=
+if tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | grep -qxF -- "$id"; then
+  known=$(tree "$p")
+  kill -TERM "$p" 2>/dev/null
 fi
+# No grace (a force stop): KILL is the first and only signal of the task.
+if [ "$g" -gt 0 ] && [ -n "$known" ]; then kill -TERM $known 2>/dev/null; fi
 sig=TERM
 i=0
 while [ -n "$(alive $known)" ] && [ "$i" -lt "$g" ]; do
   sleep 0.1; i=$((i + 1))
-  for x in $(alive $known); do
-    for y in $(tree "$x"); do case " $known " in *" $y "*) ;; *) known="$known $y"; kill -TERM "$y" 2>/dev/null ;; esac; done
-  done
+  grow TERM
 done
 if [ -n "$(alive $known)" ]; then
   sig=KILL
   for round in 1 2 3 4 5; do
-    for x in $(alive $known); do
-      for y in $(tree "$x"); do case " $known " in *" $y "*) ;; *) known="$known $y" ;; esac; done
-    done
-    kill -STOP $(alive $known) 2>/dev/null
+    grow
+    a=$(alive $known); a=$(for x in $a; do [ "$x" = "$p" ] || printf ' %s' "$x"; done)
+    [ -z "$a" ] || kill -STOP $a 2>/dev/null
   done
-  kill -KILL $(alive $known) 2>/dev/null
+  a=$(alive $known); [ -z "$a" ] || kill -KILL $a 2>/dev/null
   i=0
   while [ -n "$(alive $known)" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 fi
+case $d in */kick-run-"$id") rm -rf "$d" ;; esac
 left=$(alive $known)
 if [ -n "$left" ]; then echo "KICK-LEFT$left"; exit 1; fi
 echo "KICK-STOPPED $sig$known"
@@ -163,6 +180,11 @@ pub fn env_block(env: &[(String, String)]) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// The per-run directory of run `id` under `tmpdir`.
+pub fn rundir(tmpdir: &str, id: &str) -> String {
+    format!("{}/kick-run-{id}", tmpdir.trim_end_matches('/'))
 }
 
 fn with_cache(script: &str) -> String {
@@ -218,10 +240,16 @@ impl Launch {
         self.command(&with_cache(UPLOAD), &[tmpdir, id, sha256, name], &[])
     }
 
-    /// Ends the tree of `pid` after `grace` (see [`STOP`]).
-    pub fn stop(&self, pid: u32, grace: std::time::Duration) -> String {
+    /// Ends the run `id` of script `pid` and its tree after `grace`, and
+    /// removes its run dir under `tmpdir` (see [`STOP`]).
+    pub fn stop(&self, pid: u32, grace: std::time::Duration, tmpdir: &str, id: &str) -> String {
         let tenths = (grace.as_millis() / 100).min(36_000);
-        self.command(STOP, &[&pid.to_string(), &tenths.to_string()], &[])
+        let dir = rundir(tmpdir, id);
+        self.command(
+            STOP,
+            &[&pid.to_string(), &tenths.to_string(), &dir, id],
+            &[],
+        )
     }
 }
 
@@ -277,8 +305,78 @@ mod tests {
             assert!(st.success(), "{script}");
         }
         assert!(
-            l.stop(1, std::time::Duration::from_secs(2))
-                .contains("kick 1 20")
+            l.stop(1, std::time::Duration::from_secs(2), "/tmp/", "r1")
+                .contains("kick 1 20 /tmp/kick-run-r1 r1")
         );
+    }
+
+    /// Runs the stop script here, as the node would, for `pid` and run `id`.
+    fn stop_here(pid: u32, id: &str) -> String {
+        let out = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                STOP,
+                "kick",
+                &pid.to_string(),
+                "0",
+                "/nonexistent/kick-run-x",
+                id,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn the_stop_ends_its_own_run_and_leaves_a_reused_pid_alone() {
+        // A process that is not the run (its PID reused after a restart):
+        // its arguments lack the run id.
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let report = stop_here(other.id(), "r-123");
+        assert!(report.starts_with("KICK-STOPPED"), "{report}");
+        assert!(
+            other.try_wait().unwrap().is_none(),
+            "a stranger was signalled"
+        );
+        other.kill().unwrap();
+        other.wait().unwrap();
+        // The run's script (the id among its arguments) and its child.
+        let mut run = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                "trap stopped=1 TERM; sleep 30; :",
+                "kick",
+                "/tmp",
+                "r-123",
+            ])
+            .spawn()
+            .unwrap();
+        let children = format!("/proc/{0}/task/{0}/children", run.id());
+        let mut child = String::new();
+        for _ in 0..100 {
+            child = std::fs::read_to_string(&children).unwrap_or_default();
+            if !child.trim().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let child = child.trim().to_owned();
+        assert!(!child.is_empty(), "the run script started its task");
+        let report = stop_here(run.id(), "r-123");
+        assert!(report.starts_with("KICK-STOPPED KILL"), "{report}");
+        assert!(report.contains(&format!(" {child}")), "{report}");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{child}")).exists() || {
+                let stat =
+                    std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+                stat.contains(") Z")
+            },
+            "the task survived"
+        );
+        let status = run.wait().unwrap();
+        assert!(!status.success(), "{status:?}");
     }
 }
