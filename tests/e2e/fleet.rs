@@ -236,7 +236,20 @@ fn processes_finds_what_a_session_left_running_in_the_node() {
     let host_pid = node
         .host_pid_of(ns_pid)
         .unwrap_or_else(|| panic!("no process {ns_pid} in {}", node.certname));
-    assert_eq!(cmdline(host_pid), "sleep 300");
+    // Ended whatever this test asserts: a sleep left behind would fail every
+    // later test that checks the node is clean.
+    let _sleep = KillOnDrop(host_pid);
+    // `echo $!` can come back before the child has exec'd sleep (under load,
+    // CI saw "setsid sleep 300"): wait for the exec, not for a fixed time.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cmdline(host_pid) != "sleep 300" {
+        assert!(
+            Instant::now() < deadline,
+            "{host_pid} never became sleep: {:?}",
+            cmdline(host_pid)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(node.processes().contains(&host_pid));
     assert!(
         !node.processes().contains(&std::process::id()),
@@ -386,4 +399,20 @@ fn the_login_user_can_log_in_with_its_password() {
         .expect("ssh");
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(stdout(&out), node.certname);
+}
+
+/// Sends KILL to the test's `sleep 300` (a host PID) when dropped, pass or
+/// fail, unless it is gone already (its PID may have been reused since).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !cmdline(self.0).ends_with("sleep 300") {
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
