@@ -209,7 +209,10 @@ wait_idle() {
   done
 }
 
-results=$work/results.tsv   # tool run wall cpu_ticks rss_kib fds node_ticks other_ticks ok
+# One row a run: tool run wall cpu_ticks rss_kib fds node_ticks other_ticks ok (kept beside
+# KICK_SSH_BENCH_OUT as the runs go, so that nothing measured is lost).
+results=${out:+${out%.md}.tsv}
+results=${results:-$work/results.tsv}
 : > "$results"
 record() { printf '%s\n' "$*" | tr ' ' '\t' >> "$results"; }
 
@@ -334,14 +337,14 @@ profile() { # label
   echo "### $1: CPU by command, whole machine (perf record -a)"
   echo
   echo '```'
-  perf report -i "$work/perf-$1.data" --no-children --sort comm --stdio 2> /dev/null | grep -E '^ +[0-9]' | head -n 15
+  perf report -i "$work/perf-$1.data" --no-children --sort comm --stdio 2> /dev/null | awk '/^ +[0-9]/ && n++ < 15' || true
   echo '```'
   echo
   echo "### $1: the orchestrator's hottest symbols (share of its own samples)"
   echo
   echo '```'
   perf report -i "$work/perf-$1.data" --no-children --pid "$orch_pid" --percentage relative --sort dso,sym --stdio 2> /dev/null \
-    | grep -E '^ +[0-9]' | head -n 25
+    | awk '/^ +[0-9]/ && n++ < 25' || true
   echo '```'
   echo
 }
@@ -415,5 +418,4 @@ report() {
 cat "$work/report.md"
 if [ -n "$out" ]; then
   cp "$work/report.md" "$out"
-  cp "$results" "${out%.md}.tsv"
 fi
