@@ -416,3 +416,32 @@ impl Drop for KillOnDrop {
             .status();
     }
 }
+
+#[test]
+fn a_node_keeps_its_users_when_the_host_replaces_its_passwd() {
+    let Some(fleet) = Fleet::from_env() else {
+        return;
+    };
+    let node = &fleet.nodes()[0];
+    let _lock = node.lock_shared();
+    // What useradd, userdel and a package's postinst (systemd-sysusers) do to the host's
+    // /etc/passwd and /etc/group: a new file renamed over the old. Same content here, so the
+    // host is left as it was; a node whose /etc/passwd was a bind mount lost its users.
+    for file in ["/etc/passwd", "/etc/group"] {
+        let path = std::path::Path::new(file);
+        let tmp = path.with_file_name(format!(
+            ".{}.kick-e2e",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        let st = std::process::Command::new("cp")
+            .args(["-p", file])
+            .arg(&tmp)
+            .status()
+            .expect("cp");
+        assert!(st.success());
+        std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("rename over {file}: {e}"));
+    }
+    let out = node.run("id -un");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout(&out), node.user, "{}", text(&out));
+}

@@ -56,7 +56,7 @@ PUPPET_PORT=8140
 SERVER_CA=/etc/puppet/puppetserver/ca/ca_crt.pem
 SSHD=/usr/sbin/sshd
 # Bump when the node layout or the sshd_config changes: running nodes are then restarted.
-LAYOUT=1
+LAYOUT=2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self="$here/$(basename "${BASH_SOURCE[0]}")"
 nodes_dir="$FLEET_STATE/nodes"
@@ -74,9 +74,16 @@ if [ "${1:-}" = __init ]; then
   d=$2
   name=$(cat "$d/name")
   bindm() { mount --bind "$d/$1" "$2"; }
+  # The node's /etc: the host's, under the node's own files (passwd, group, shadow, sudoers,
+  # hosts, hostname) in an overlay. A bind mount on a single file would not do: useradd,
+  # userdel or a package's postinst on the host replaces /etc/passwd by a rename, which
+  # detaches such a mount in every namespace, and the node's users are gone.
+  rm -rf "$d/etc-work"
+  mkdir -p "$d/etc-work"
+  mount -t overlay fleet-etc -o "lowerdir=/etc,upperdir=$d/etc,workdir=$d/etc-work" /etc
+  # The node's directories replace the host's (an overlay would merge them).
   bindm etc/puppet /etc/puppet
   bindm etc/ssh /etc/ssh
-  for f in passwd group shadow sudoers hosts hostname; do bindm "etc/$f" "/etc/$f"; done
   bindm etc/sudoers.d /etc/sudoers.d
   bindm var/lib/puppet /var/lib/puppet
   bindm var/cache/puppet /var/cache/puppet
