@@ -1,11 +1,12 @@
 //! One exec channel on a node's SSH session: the sudo prompt answered, the
-//! script's `KICK-READY` line awaited before its stdin is sent, stdout and
-//! stderr collected up to a cap, and the exit status or signal read.
+//! files the script asks for (`KICK-NEED`) sent, the script's `KICK-READY`
+//! line awaited before its stdin is sent, stdout and stderr collected up to a
+//! cap, and the exit status or signal read.
 
 use russh::ChannelMsg;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::scripts::READY;
+use super::scripts::{NEED, READY};
 
 /// How sudo went, when it failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct Finished {
     pub markers: Vec<String>,
     /// The PID the script reported when it got going.
     pub ready_pid: Option<u32>,
+    /// The files the script asked for could not be sent (why).
+    pub upload_error: Option<String>,
     pub exit_status: Option<u32>,
     pub exit_signal: Option<String>,
     /// Output past the cap was dropped.
@@ -50,7 +53,13 @@ pub struct Input<'a> {
     pub prompt: Option<&'a str>,
     /// Cap per stream.
     pub max_output: usize,
+    /// What answers `KICK-NEED`: the list it names (`<sha256>/<name>...`)
+    /// as the script reads it, each file's size on a line, then its bytes.
+    pub upload: Option<&'a Upload<'a>>,
 }
+
+/// Gives the bytes that answer a `KICK-NEED` list, or why it cannot.
+pub type Upload<'a> = dyn Fn(&str) -> Result<Vec<u8>, String> + Sync + 'a;
 
 fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize, overflow: &mut bool) {
     let room = cap.saturating_sub(buf.len());
@@ -64,10 +73,16 @@ fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize, overflow: &mut bool) 
 /// sudo's answers; a partial line is checked for the prompt.
 struct Stderr {
     partial: Vec<u8>,
+    /// `KICK-READY` was seen.
+    ready: bool,
+    /// `KICK-NEED` was seen.
+    needed: bool,
 }
 
 enum Event {
     Prompt,
+    /// The script is running (sudo is behind it) and lacks these files.
+    Need(Option<u32>, String),
     Ready(Option<u32>),
     Sudo(Escalation),
 }
@@ -79,22 +94,33 @@ impl Stderr {
         out: &mut Finished,
         prompt: Option<&str>,
         cap: usize,
-        ready: bool,
     ) -> Vec<Event> {
         let mut events = Vec::new();
+        // Past sudo: no prompt nor sudo message can come any more.
+        let ready = self.ready || self.needed;
         self.partial.extend_from_slice(data);
         while let Some(nl) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=nl).collect();
             let text = String::from_utf8_lossy(&line);
             let trimmed = text.trim_end();
-            if let Some(rest) = trimmed.strip_prefix("KICK-") {
-                if rest.starts_with(&READY["KICK-".len()..]) && out.ready_pid.is_none() {
+            if trimmed.starts_with("KICK-") {
+                if trimmed.starts_with(READY) && !self.ready {
+                    self.ready = true;
                     let pid = trimmed
                         .split_whitespace()
                         .nth(2)
                         .and_then(|p| p.parse().ok());
-                    out.ready_pid = pid;
+                    out.ready_pid = out.ready_pid.or(pid);
                     events.push(Event::Ready(pid));
+                } else if let Some(rest) = trimmed.strip_prefix(NEED)
+                    && !self.ready
+                    && !self.needed
+                {
+                    self.needed = true;
+                    let mut words = rest.split_whitespace();
+                    let pid = words.next().and_then(|p| p.parse().ok());
+                    out.ready_pid = pid;
+                    events.push(Event::Need(pid, words.collect::<Vec<_>>().join(" ")));
                 }
                 out.markers.push(trimmed.to_owned());
                 continue;
@@ -141,8 +167,9 @@ pub async fn drive(
     let mut out = Finished::default();
     let mut stderr = Stderr {
         partial: Vec::new(),
+        ready: false,
+        needed: false,
     };
-    let mut ready = false;
     let mut stdin = Some(input.stdin);
     let mut prompts = 0;
     loop {
@@ -154,7 +181,7 @@ pub async fn drive(
                 push_capped(&mut out.stdout, &data, input.max_output, &mut out.overflow);
             }
             ChannelMsg::ExtendedData { data, ext: 1 } => {
-                let events = stderr.feed(&data, &mut out, input.prompt, input.max_output, ready);
+                let events = stderr.feed(&data, &mut out, input.prompt, input.max_output);
                 for e in events {
                     match e {
                         Event::Prompt => {
@@ -179,9 +206,28 @@ pub async fn drive(
                             out.escalation.get_or_insert(why);
                             let _ = channel.eof().await;
                         }
-                        Event::Ready(pid) => {
-                            ready = true;
+                        Event::Need(pid, list) => {
                             on_ready(pid);
+                            match input.upload.map(|f| f(&list)) {
+                                Some(Ok(bytes)) => {
+                                    let _ = channel.data_bytes(bytes).await;
+                                }
+                                Some(Err(why)) => {
+                                    out.upload_error = Some(why);
+                                    let _ = channel.eof().await;
+                                }
+                                None => {
+                                    out.upload_error =
+                                        Some("nothing here can send the task's files".into());
+                                    let _ = channel.eof().await;
+                                }
+                            }
+                        }
+                        Event::Ready(pid) => {
+                            // Told already at KICK-NEED: the same script.
+                            if !stderr.needed {
+                                on_ready(pid);
+                            }
                             if let Some(bytes) = stdin.take() {
                                 if !bytes.is_empty() {
                                     let _ = channel.data_bytes(bytes).await;

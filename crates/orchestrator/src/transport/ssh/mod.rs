@@ -257,7 +257,9 @@ impl<'a> Run<'a> {
             .exec(true, command.into_bytes())
             .await
             .map_err(|e| self.lost(&e.to_string()))?;
+        let upload = |need: &str| self.upload_bytes(need);
         let input = Input {
+            upload: Some(&upload),
             stdin,
             sudo_password: self.sudo_password,
             prompt: self
@@ -304,6 +306,14 @@ impl<'a> Run<'a> {
                 json!({ "node": self.t.certname, "user": self.t.user, "run_as": user }),
             ));
         }
+        if let Some(why) = &f.upload_error {
+            return Some(failed(
+                FILE_ERROR,
+                "WRITE_ERROR",
+                format!("Could not upload the task to {}: {why}", self.t.certname),
+                json!({ "node": self.t.certname }),
+            ));
+        }
         let err = f
             .markers
             .iter()
@@ -319,53 +329,29 @@ impl<'a> Run<'a> {
         ))
     }
 
-    /// Uploads the files the node's cache lacks (`KICK-NEED <sha>/<name>...`).
-    async fn upload(&self, need: &str) -> Result<(), Outcome> {
+    /// What the run script reads after `KICK-NEED <sha>/<name>...`: each
+    /// file it lacks as its size on a line, then its bytes.
+    fn upload_bytes(&self, need: &str) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
         for want in need.split_whitespace() {
-            let Some(file) = self
+            let file = self
                 .job
                 .files
                 .iter()
                 .find(|f| format!("{}/{}", f.sha256, f.filename) == want)
-            else {
-                continue;
-            };
-            let bytes = tokio::fs::read(&file.source).await.map_err(|e| {
-                failed(
-                    FILE_ERROR,
-                    "WRITE_ERROR",
-                    format!(
-                        "Could not read the task file {}: {e}",
-                        file.source.display()
-                    ),
-                    json!({}),
+                .ok_or_else(|| {
+                    format!("the node asked for {want}, which is not one of the task's files")
+                })?;
+            let bytes = std::fs::read(&file.source).map_err(|e| {
+                format!(
+                    "could not read the task file {}: {e}",
+                    file.source.display()
                 )
             })?;
-            let cmd = self
-                .launch
-                .upload(&self.t.tmpdir, &self.id, &file.sha256, &file.filename);
-            let f = self.exec(cmd, bytes, |_| {}).await?;
-            if let Some(o) = self.step_failure(&f) {
-                return Err(o);
-            }
-            if f.lost {
-                return Err(self.lost("during the upload"));
-            }
-            if f.exit_status != Some(0) {
-                return Err(failed(
-                    FILE_ERROR,
-                    "WRITE_ERROR",
-                    format!(
-                        "Could not upload {} to {}: {}",
-                        file.filename,
-                        self.t.certname,
-                        String::from_utf8_lossy(&f.stderr).trim()
-                    ),
-                    json!({ "node": self.t.certname }),
-                ));
-            }
+            out.extend_from_slice(format!("{}\n", bytes.len()).as_bytes());
+            out.extend_from_slice(&bytes);
         }
-        Ok(())
+        Ok(out)
     }
 
     async fn go(self, mut stop: watch::Receiver<StopLevel>) -> Outcome {
@@ -373,136 +359,111 @@ impl<'a> Run<'a> {
         let files = self.file_args();
         let started = tokio::time::Instant::now();
         let deadline = self.job.timeout.and_then(|t| started.checked_add(t));
-        for attempt in 0..2 {
-            let pid = Arc::new(Mutex::new(None::<u32>));
-            let pid_w = pid.clone();
-            let cmd = self.launch.run(&self.t.tmpdir, &self.id, &files);
-            let record = self.job.record.clone();
-            let (certname, run_id) = (self.t.certname.clone(), self.id.clone());
-            let run = self.exec(cmd, stdin.clone(), move |p| {
-                *pid_w.lock().unwrap_or_else(|e| e.into_inner()) = p;
-                if let (Some(path), Some(pid)) = (&record, p) {
-                    recover::write(
-                        path,
-                        &recover::RemoteRun {
-                            certname: certname.clone(),
-                            pid,
-                            run_id: run_id.clone(),
-                        },
-                    );
-                }
-            });
-            tokio::pin!(run);
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::pin!(sleep);
-            let mut ending = None;
-            // The grace of a stop asked for but not started yet (the run has
-            // not reported its PID); the stop itself runs beside the run's
-            // channel, which must keep being read meanwhile.
-            let mut pending: Option<Duration> = None;
-            let mut stopping: Option<
-                std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
-            > = None;
-            let mut stopped = false;
-            // A run asked to stop whose task never reported its PID (stuck
-            // before it: in sudo, say) is given up on after this long: the
-            // session's close then ends whatever waited on the node.
-            let mut give_up: Option<tokio::time::Instant> = None;
-            let finished = loop {
-                if pending.is_some() && give_up.is_none() {
-                    give_up = Some(tokio::time::Instant::now() + PID_WAIT);
-                }
-                if pending.is_some() && give_up.is_some_and(|g| tokio::time::Instant::now() >= g) {
-                    tracing::warn!(node = %self.t.certname, "the stopped run never reported its PID; its session is closed");
-                    break Ok(Finished::default());
-                }
-                if let Some(grace) = pending
-                    && stopping.is_none()
-                    && !stopped
-                    && let Some(p) = *pid.lock().unwrap_or_else(|e| e.into_inner())
-                {
-                    stopping = Some(Box::pin(self.stop_tree(p, grace)));
-                    pending = None;
-                }
-                tokio::select! {
-                    f = &mut run => break f,
-                    () = &mut sleep, if ending.is_none() => {
-                        let t = self.job.timeout.unwrap_or_default();
-                        ending = Some(Ending::TimedOut(t));
-                        pending = Some(self.job.kill_grace);
-                    }
-                    changed = stop.changed(), if ending.is_none() => {
-                        if changed.is_err() {
-                            stop = watch::channel(StopLevel::None).1;
-                            continue;
-                        }
-                        let level = *stop.borrow();
-                        if level >= StopLevel::Force {
-                            ending = Some(Ending::Killed(level));
-                            pending = Some(Duration::ZERO);
-                        }
-                    }
-                    () = async { if let Some(f) = stopping.as_mut() { f.await } }, if stopping.is_some() => {
-                        stopping = None;
-                        stopped = true;
-                    }
-                    // Waiting for the PID of a run asked to stop.
-                    () = tokio::time::sleep(Duration::from_millis(50)), if pending.is_some() => {}
-                }
-            };
-            let f = match finished {
-                Ok(f) => f,
-                Err(o) => return o,
-            };
-            if f.lost && ending.is_none() {
-                let pid = *pid.lock().unwrap_or_else(|e| e.into_inner());
-                return self.after_loss(f, pid).await;
+        let pid = Arc::new(Mutex::new(None::<u32>));
+        let pid_w = pid.clone();
+        let cmd = self.launch.run(&self.t.tmpdir, &self.id, &files);
+        let record = self.job.record.clone();
+        let (certname, run_id) = (self.t.certname.clone(), self.id.clone());
+        let run = self.exec(cmd, stdin, move |p| {
+            *pid_w.lock().unwrap_or_else(|e| e.into_inner()) = p;
+            if let (Some(path), Some(pid)) = (&record, p) {
+                recover::write(
+                    path,
+                    &recover::RemoteRun {
+                        certname: certname.clone(),
+                        pid,
+                        run_id: run_id.clone(),
+                    },
+                );
             }
-            if let Some(ending) = ending {
-                return Outcome {
-                    ending,
-                    stdout: f.stdout,
-                    stderr: f.stderr,
-                    overflow: f.overflow,
-                };
+        });
+        tokio::pin!(run);
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
             }
-            if let Some(o) = self.step_failure(&f) {
-                return o;
+        };
+        tokio::pin!(sleep);
+        let mut ending = None;
+        // The grace of a stop asked for but not started yet (the run has
+        // not reported its PID); the stop itself runs beside the run's
+        // channel, which must keep being read meanwhile.
+        let mut pending: Option<Duration> = None;
+        let mut stopping: Option<
+            std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
+        > = None;
+        let mut stopped = false;
+        // A run asked to stop whose task never reported its PID (stuck
+        // before it: in sudo, say) is given up on after this long: the
+        // session's close then ends whatever waited on the node.
+        let mut give_up: Option<tokio::time::Instant> = None;
+        let finished = loop {
+            if pending.is_some() && give_up.is_none() {
+                give_up = Some(tokio::time::Instant::now() + PID_WAIT);
             }
-            let need = f
-                .markers
-                .iter()
-                .find_map(|m| m.strip_prefix(scripts::NEED))
-                .map(str::to_owned);
-            if f.exit_status == Some(scripts::EXIT_NEED) && f.ready_pid.is_none() {
-                match need {
-                    Some(need) if attempt == 0 => {
-                        if let Err(o) = self.upload(&need).await {
-                            return o;
-                        }
+            if pending.is_some() && give_up.is_some_and(|g| tokio::time::Instant::now() >= g) {
+                tracing::warn!(node = %self.t.certname, "the stopped run never reported its PID; its session is closed");
+                break Ok(Finished::default());
+            }
+            if let Some(grace) = pending
+                && stopping.is_none()
+                && !stopped
+                && let Some(p) = *pid.lock().unwrap_or_else(|e| e.into_inner())
+            {
+                stopping = Some(Box::pin(self.stop_tree(p, grace)));
+                pending = None;
+            }
+            tokio::select! {
+                f = &mut run => break f,
+                () = &mut sleep, if ending.is_none() => {
+                    let t = self.job.timeout.unwrap_or_default();
+                    ending = Some(Ending::TimedOut(t));
+                    pending = Some(self.job.kill_grace);
+                }
+                changed = stop.changed(), if ending.is_none() => {
+                    if changed.is_err() {
+                        stop = watch::channel(StopLevel::None).1;
                         continue;
                     }
-                    _ => {
-                        return failed(
-                            FILE_ERROR,
-                            "WRITE_ERROR",
-                            format!(
-                                "The task's files were uploaded to {} but its cache still lacks them",
-                                self.t.certname
-                            ),
-                            json!({ "node": self.t.certname }),
-                        );
+                    let level = *stop.borrow();
+                    if level >= StopLevel::Force {
+                        ending = Some(Ending::Killed(level));
+                        pending = Some(Duration::ZERO);
                     }
                 }
+                () = async { if let Some(f) = stopping.as_mut() { f.await } }, if stopping.is_some() => {
+                    stopping = None;
+                    stopped = true;
+                }
+                // Waiting for the PID of a run asked to stop.
+                () = tokio::time::sleep(Duration::from_millis(50)), if pending.is_some() => {}
             }
-            return self.outcome(f);
+        };
+        // A stop under way finishes its check and removes the run dir.
+        if let Some(f) = stopping.take() {
+            f.await;
         }
-        unreachable!("the loop returns on its second attempt")
+        let f = match finished {
+            Ok(f) => f,
+            Err(o) => return o,
+        };
+        if f.lost && ending.is_none() {
+            let pid = *pid.lock().unwrap_or_else(|e| e.into_inner());
+            return self.after_loss(f, pid).await;
+        }
+        if let Some(ending) = ending {
+            return Outcome {
+                ending,
+                stdout: f.stdout,
+                stderr: f.stderr,
+                overflow: f.overflow,
+            };
+        }
+        if let Some(o) = self.step_failure(&f) {
+            return o;
+        }
+        self.outcome(f)
     }
 
     /// The connection died while the task ran. Without a pty sshd sends the
@@ -645,6 +606,7 @@ async fn stop_with(
         sudo_password: t.sudo_password.as_ref().or(t.password.as_ref()),
         prompt: launch.run_as.as_ref().map(|_| launch.prompt.as_str()),
         max_output: 1024 * 1024,
+        upload: None,
     };
     let limit = grace + Duration::from_secs(20);
     let f = tokio::time::timeout(limit, channel::drive(channel, input, |_| {}))

@@ -5,14 +5,15 @@
 //! a sudo password prompt never receives task input and task input never
 //! reaches sudo.
 //!
-//! The node needs a POSIX shell, coreutils' `sha256sum`, `awk` and `/proc`:
+//! The node needs a POSIX shell, coreutils' `sha256sum` and `head`, `awk` and `/proc`:
 //! every Linux that runs Puppet has them.
 
 use std::fmt::Write as _;
 
 /// The line that ends the escalation phase.
 pub const READY: &str = "KICK-READY";
-/// The run script's request for files the node's cache lacks.
+/// The run script's request for files the node's cache lacks:
+/// `KICK-NEED <pid> <sha256>/<name>...`.
 pub const NEED: &str = "KICK-NEED";
 /// A failure of a script's own step: `KICK-ERR <ISSUE_CODE> <message>`.
 pub const ERR: &str = "KICK-ERR";
@@ -23,9 +24,6 @@ pub const LEFT: &str = "KICK-LEFT";
 /// The run script's exit status of the task (the script's own status may
 /// come from a signal to the script).
 pub const EXIT: &str = "KICK-EXIT";
-
-/// Exit status of the run script when files must be uploaded first.
-pub const EXIT_NEED: u32 = 100;
 
 /// Quotes `s` for a POSIX shell.
 pub fn quote(s: &str) -> String {
@@ -44,9 +42,15 @@ if [ ! -d "$c" ]; then mkdir -m 700 "$c" 2>/dev/null || [ -d "$c" ] || { echo "K
 "#;
 
 /// Checks the cache for every file (`<sha256>/<name>[=<install path>]`, the
-/// executable first), then runs the task from a per-run directory (mode
-/// 0700, removed at the end) with stdin passed through. Arguments: tmpdir,
-/// run id, files.
+/// executable first) and takes the ones it lacks from stdin, then runs the
+/// task from a per-run directory (mode 0700, removed at the end) with the
+/// rest of stdin. Arguments: tmpdir, run id, files.
+///
+/// One channel does it all: a first job on a node costs no more round trips
+/// nor shells than a cached one (three channels per file cost 13 ms of the
+/// node's CPU a node at 1,000 nodes). After `KICK-NEED <pid> <sha>/<name>...`
+/// Kick sends each missing file as its size on a line, then its bytes; GNU
+/// head reads exactly that many.
 const RUN: &str = r#"set -u
 t=$1; id=$2; shift 2
 CACHE
@@ -54,7 +58,17 @@ need=
 for f; do s=${f%%/*}; r=${f#*/}; n=${r%%=*}
   if [ -f "$c/$s/$n" ] && [ "$(sha256sum < "$c/$s/$n" 2>/dev/null)" = "$s  -" ]; then :; else need="$need $s/$n"; fi
 done
-[ -z "$need" ] || { echo "KICK-NEED$need" >&2; exit 100; }
+if [ -n "$need" ]; then
+  echo "KICK-NEED $$$need" >&2
+  for w in $need; do s=${w%%/*}; n=${w#*/}
+    read -r z || z=
+    case $z in '' | *[!0-9]*) echo "KICK-ERR WRITE_ERROR The upload of $n was cut short" >&2; exit 102 ;; esac
+    u="$c/$s/.upload.$$"
+    if mkdir -p "$c/$s" && head -c "$z" > "$u" && [ "$(sha256sum < "$u")" = "$s  -" ] && chmod 700 "$u" && mv -f "$u" "$c/$s/$n"; then :; else
+      rm -f "$u"; echo "KICK-ERR WRITE_ERROR Could not write $c/$s/$n (or its sha256 did not match)" >&2; exit 102
+    fi
+  done
+fi
 d="$t/kick-run-$id"
 mkdir -m 700 "$d" || { echo "KICK-ERR TMPDIR_ERROR Could not make tmpdir $d" >&2; exit 101; }
 exe=
@@ -84,21 +98,6 @@ if [ -n "$stopped" ]; then rc=143; else cd "$d" && "$exe"; rc=$?; fi
 cd / && rm -rf "$d"
 echo "KICK-EXIT $rc" >&2
 exit $rc
-"#;
-
-/// Stores stdin as `<cache>/<sha256>/<name>` once its sha256 matches.
-/// Arguments: tmpdir, run id, sha256, name.
-const UPLOAD: &str = r#"set -u
-t=$1; id=$2; s=$3; n=$4
-CACHE
-umask 077
-echo "KICK-READY $id $$" >&2
-mkdir -p "$c/$s" || { echo "KICK-ERR MKDIR_ERROR Could not make $c/$s" >&2; exit 101; }
-u="$c/$s/.upload.$$"
-if cat > "$u" && [ "$(sha256sum < "$u")" = "$s  -" ] && chmod 700 "$u" && mv -f "$u" "$c/$s/$n"; then exit 0; fi
-rm -f "$u"
-echo "KICK-ERR WRITE_ERROR Could not write $c/$s/$n (or its sha256 did not match)" >&2
-exit 102
 "#;
 
 /// Ends the run of script `$1` (whose arguments hold the run id `$4`) and
@@ -235,11 +234,6 @@ impl Launch {
         self.command(&with_cache(RUN), &args, &[])
     }
 
-    /// Uploads one file into the cache (see [`UPLOAD`]).
-    pub fn upload(&self, tmpdir: &str, id: &str, sha256: &str, name: &str) -> String {
-        self.command(&with_cache(UPLOAD), &[tmpdir, id, sha256, name], &[])
-    }
-
     /// Ends the run `id` of script `pid` and its tree after `grace`, and
     /// removes its run dir under `tmpdir` (see [`STOP`]).
     pub fn stop(&self, pid: u32, grace: std::time::Duration, tmpdir: &str, id: &str) -> String {
@@ -297,7 +291,7 @@ mod tests {
             run_as: None,
             prompt: String::new(),
         };
-        for script in [with_cache(RUN), with_cache(UPLOAD), STOP.to_owned()] {
+        for script in [with_cache(RUN), STOP.to_owned()] {
             let st = std::process::Command::new("/bin/sh")
                 .args(["-n", "-c", &script])
                 .status()
@@ -378,5 +372,78 @@ mod tests {
         );
         let status = run.wait().unwrap();
         assert!(!status.success(), "{status:?}");
+    }
+
+    /// Runs the run script here, as the node would, with `stdin`.
+    fn run_here(tmp: &std::path::Path, file: &str, stdin: &[u8]) -> std::process::Output {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                &with_cache(RUN),
+                "kick",
+                tmp.to_str().unwrap(),
+                "run1",
+                file,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn the_run_script_takes_missing_files_from_stdin_then_runs_the_task() {
+        use sha2::Digest as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let task = b"#!/bin/sh\necho \"task $PT_x\"; cat\n";
+        let sha = format!("{:x}", sha2::Sha256::digest(task));
+        let file = format!("{sha}/echo.sh");
+        let mut stdin = format!("{}\n", task.len()).into_bytes();
+        stdin.extend_from_slice(task);
+        stdin.extend(env_block(&[("PT_x".into(), "1".into())]));
+        stdin.extend_from_slice(b"{\"input\":true}");
+        let out = run_here(tmp.path(), &file, &stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("KICK-NEED ") && err.contains(&format!(" {file}")),
+            "{err}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "task 1\n{\"input\":true}"
+        );
+        let cached = tmp.path().join(format!("kick-cache-{}/{file}", own_uid()));
+        assert_eq!(std::fs::read(&cached).unwrap(), task);
+        // Cached now: nothing is asked for, stdin is the task's from the start.
+        let out = run_here(tmp.path(), &file, b"0\nagain");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("KICK-NEED"), "{err}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "task \nagain");
+        // Bytes that are not the file's: refused, nothing cached, nothing run.
+        std::fs::remove_file(&cached).unwrap();
+        let mut bad = format!("{}\n", task.len()).into_bytes();
+        bad.extend(std::iter::repeat_n(b'x', task.len()));
+        bad.extend_from_slice(b"0\n");
+        let out = run_here(tmp.path(), &file, &bad);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(102), "{err}");
+        assert!(err.contains("KICK-ERR WRITE_ERROR"), "{err}");
+        assert!(out.stdout.is_empty());
+        assert!(!cached.exists());
+        // A size that is no number (a cut connection): refused the same way.
+        let out = run_here(tmp.path(), &file, b"");
+        assert_eq!(out.status.code(), Some(102));
+    }
+
+    fn own_uid() -> u32 {
+        let out = std::process::Command::new("id").arg("-u").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     }
 }
