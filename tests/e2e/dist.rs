@@ -448,8 +448,14 @@ fn orchestrator_deb(p: &Packages) {
         !dpkg_installed("kick-orchestrator"),
         "kick-orchestrator is installed on this machine already: the test would purge it"
     );
+    // Declared first, dropped last: after the purge, which leaves the user.
+    let _user = SystemUser::new("kick-orchestrator");
     let guard = Installed("kick-orchestrator");
     apt(&["install"], Some(&p.orch_deb));
+    assert!(
+        user_exists("kick-orchestrator"),
+        "the install made the service's system user"
+    );
 
     // Files, user, token and state directory.
     let unit_path = Path::new("/usr/lib/systemd/system/kick-orchestrator.service");
@@ -612,5 +618,48 @@ fn orchestrator_deb(p: &Packages) {
         "/var/lib/kick-orchestrator",
     ] {
         assert!(!Path::new(gone).exists(), "{gone} left after the purge");
+    }
+    assert!(
+        user_exists("kick-orchestrator"),
+        "a purge leaves the system user, as Debian leaves system users (docs/packages.md)"
+    );
+}
+
+fn user_exists(name: &str) -> bool {
+    Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Removes, when dropped, the system user (and its group) that installing the
+/// package made, unless it was there before the test: the machine is left as
+/// the test found it.
+struct SystemUser {
+    name: &'static str,
+    existed: bool,
+}
+
+impl SystemUser {
+    fn new(name: &'static str) -> SystemUser {
+        SystemUser {
+            name,
+            existed: user_exists(name),
+        }
+    }
+}
+
+impl Drop for SystemUser {
+    fn drop(&mut self) {
+        if self.existed {
+            return;
+        }
+        if user_exists(self.name) {
+            let _ = Command::new("userdel").arg(self.name).output();
+        }
+        let group = Command::new("getent").args(["group", self.name]).output();
+        if group.is_ok_and(|o| o.status.success()) {
+            let _ = Command::new("groupdel").arg(self.name).output();
+        }
     }
 }
