@@ -6,7 +6,8 @@
 # PT__installdir set. The entry runs under Debian's /bin/sh (dash) and under bash (EL's
 # /bin/sh), each as on a kernel with /proc/sys/kernel/arch and as on one without (copies of
 # the entry that read a missing file instead): bash then uses its $HOSTTYPE, dash the
-# multiarch directory of its C library in /proc/self/maps, and a shell without either starts
+# multiarch directory of its C library in /proc/self/maps, a shell without either the first
+# lines of /proc/cpuinfo, and only a shell on a machine whose cpuinfo says neither starts
 # `uname -m`. Also prints what the second binary adds to a node's download.
 #
 # Usage: entry-bench.sh [PATH/TO/psick-task]   (default: files/<this arch>/psick-task)
@@ -29,20 +30,23 @@ printf '[main]\nvardir = %s/var\npublicdir = %s/public\n' "$work" "$work" > "$wo
 install -m 0755 "$root/tasks/puppet_agent" "$work/install/psick/tasks/puppet_agent"
 sed 's|/proc/sys/kernel/arch|/nonexistent/arch|' "$root/tasks/puppet_agent" > "$work/install/psick/tasks/old_kernel"
 sed 's|/proc/sys/kernel/arch|/nonexistent/arch|; s|/proc/self/maps|/nonexistent/maps|' \
+  "$root/tasks/puppet_agent" > "$work/install/psick/tasks/cpuinfo"
+sed 's|/proc/sys/kernel/arch|/nonexistent/arch|; s|/proc/self/maps|/nonexistent/maps|; s|/proc/cpuinfo|/nonexistent/cpuinfo|' \
   "$root/tasks/puppet_agent" > "$work/install/psick/tasks/uname"
-chmod 0755 "$work/install/psick/tasks/old_kernel" "$work/install/psick/tasks/uname"
+chmod 0755 "$work/install/psick/tasks/old_kernel" "$work/install/psick/tasks/cpuinfo" "$work/install/psick/tasks/uname"
 install -m 0755 "$task" "$work/install/psick/files/$arch/psick-task"
 export PSICK_PUPPET_BIN="$work/bin/puppet" PSICK_PUPPET_CONFDIR="$work/conf" \
   PT__installdir="$work/install"
 entry=$work/install/psick/tasks/puppet_agent
 old=$work/install/psick/tasks/old_kernel
+cpuinfo=$work/install/psick/tasks/cpuinfo
 uname=$work/install/psick/tasks/uname
 binary=$work/install/psick/files/$arch/psick-task
 
 # Sanity: the same result either way (duration aside).
 strip() { sed 's/"duration":[0-9.]*//'; }
 a=$("$binary" < /dev/null | strip)
-for run in "$entry" "$old" "$uname" "bash $entry" "bash $old"; do
+for run in "$entry" "$old" "$cpuinfo" "$uname" "bash $entry" "bash $old"; do
   b=$($run < /dev/null | strip)
   [ "$a" = "$b" ] || { echo "entry-bench.sh: $run gives another result:" >&2; echo "$a" >&2; echo "$b" >&2; exit 1; }
 done
@@ -51,6 +55,7 @@ hyperfine -N --warmup 30 --runs "$runs" --style basic --export-csv "$work/times.
   -n "binary" "$binary" \
   -n "sh-proc" "$entry" \
   -n "sh-maps" "$old" \
+  -n "sh-cpuinfo" "$cpuinfo" \
   -n "sh-uname" "$uname" \
   -n "bash-proc" "bash $entry" \
   -n "bash-hosttype" "bash $old" >&2
@@ -58,7 +63,7 @@ hyperfine -N --warmup 30 --runs "$runs" --style basic --export-csv "$work/times.
 # The same runs interleaved (round-robin, in a shuffled order each round), so that whatever
 # else the machine does weighs on every variant alike: medians, and their differences from the
 # binary's. On a shared machine these are the figures to read.
-interleaved=$(python3 - "$runs" "$binary" "$entry" "$old" "$uname" "bash $entry" "bash $old" <<'PY'
+interleaved=$(python3 - "$runs" "$binary" "$entry" "$old" "$cpuinfo" "$uname" "bash $entry" "bash $old" <<'PY'
 import os, random, statistics, sys, time
 runs, cmds = int(sys.argv[1]), [c.split() for c in sys.argv[2:]]
 null = os.open(os.devnull, os.O_RDWR)
@@ -76,7 +81,7 @@ med = [statistics.median(t) * 1000 for t in times]
 print(" ".join(f"{m:.3f}" for m in med))
 PY
 )
-read -r i_bin i_sh i_maps i_uname i_bash i_host <<< "$interleaved"
+read -r i_bin i_sh i_maps i_cpu i_uname i_bash i_host <<< "$interleaved"
 
 # CSV: command,mean,stddev,median,user,system,min,max (seconds)
 ms() { awk -F, -v n="$1" -v c="$2" '$1 == n { printf "%.3f", $c * 1000 }' "$work/times.csv"; }
@@ -102,7 +107,8 @@ cat <<TABLE
 | the binary, directly | $(ms binary 4) ms | $(ms binary 7) ms | $(cpu binary) ms | | | | |
 $(row "sh-proc" "the entry, /bin/sh ($sh_name), /proc/sys/kernel/arch")
 $(row "sh-maps" "the entry, /bin/sh ($sh_name), no /proc/sys/kernel/arch: /proc/self/maps")
-$(row "sh-uname" "the entry, /bin/sh ($sh_name), neither: uname -m")
+$(row "sh-cpuinfo" "the entry, /bin/sh ($sh_name), neither: /proc/cpuinfo")
+$(row "sh-uname" "the entry, /bin/sh ($sh_name), none of those: uname -m")
 $(row "bash-proc" "the entry, bash, /proc/sys/kernel/arch")
 $(row "bash-hosttype" "the entry, bash, no /proc/sys/kernel/arch: \$HOSTTYPE")
 
@@ -113,6 +119,7 @@ Interleaved ($runs rounds), medians:
 | the binary, directly | $i_bin ms | | |
 | the entry, /bin/sh, /proc/sys/kernel/arch | $i_sh ms | $(diff "$i_sh" "$i_bin") ms | $(verdict "$(diff "$i_sh" "$i_bin")") |
 | the entry, /bin/sh, /proc/self/maps | $i_maps ms | $(diff "$i_maps" "$i_bin") ms | $(verdict "$(diff "$i_maps" "$i_bin")") |
+| the entry, /bin/sh, /proc/cpuinfo | $i_cpu ms | $(diff "$i_cpu" "$i_bin") ms | $(verdict "$(diff "$i_cpu" "$i_bin")") |
 | the entry, /bin/sh, uname -m | $i_uname ms | $(diff "$i_uname" "$i_bin") ms | $(verdict "$(diff "$i_uname" "$i_bin")") |
 | the entry, bash, /proc/sys/kernel/arch | $i_bash ms | $(diff "$i_bash" "$i_bin") ms | $(verdict "$(diff "$i_bash" "$i_bin")") |
 | the entry, bash, \$HOSTTYPE | $i_host ms | $(diff "$i_host" "$i_bin") ms | $(verdict "$(diff "$i_host" "$i_bin")") |

@@ -214,13 +214,23 @@ fn the_architecture_comes_from_the_kernel_the_shell_or_uname() {
         assert_eq!(ran(r), arch, "from /proc/sys/kernel/arch");
     }
     // Without it, Debian's dash reads its C library's multiarch directory in /proc/self/maps,
-    // and a shell without either asks `uname -m` ...
+    // a shell without either the first lines of /proc/cpuinfo, and only then asks
+    // `uname -m` ...
     let old = i.entry_without(&["/proc/sys/kernel/arch"]);
     let mut dash = Command::new("dash");
     dash.arg(&old);
     let r = run(dash, &[("PT__installdir", &dir), ("PATH", &liar)], b"{}");
     assert_eq!(ran(r), arch, "dash's /proc/self/maps");
     let neither = i.entry_without(&["/proc/sys/kernel/arch", "/proc/self/maps"]);
+    let mut dash = Command::new("dash");
+    dash.arg(&neither);
+    let r = run(dash, &[("PT__installdir", &dir), ("PATH", &liar)], b"{}");
+    assert_eq!(ran(r), arch, "the first lines of /proc/cpuinfo");
+    let neither = i.entry_without(&[
+        "/proc/sys/kernel/arch",
+        "/proc/self/maps",
+        "/proc/cpuinfo",
+    ]);
     let mut dash = Command::new("dash");
     dash.arg(&neither);
     let r = run(dash, &[("PT__installdir", &dir), ("PATH", &liar)], b"{}");
