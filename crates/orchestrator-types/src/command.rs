@@ -37,6 +37,9 @@ impl Scope {
 }
 
 /// `POST /command/task`.
+///
+/// Its optional members are also [`crate::plan::PlanRunRequest`]'s, but PE defines the task
+/// body apart from the plan's (a scope, noop), with its own member order: two types.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskRequest {
     /// Puppet environment the task is read from (PE defaults to `production`).

@@ -8,24 +8,9 @@ use serde_json::{Map, Value};
 use crate::lenient;
 use crate::node::NodeState;
 
-states! {
+job_states! {
     /// A job's state. `stopped`, `finished` and `failed` are terminal.
-    pub enum JobState {
-        /// Created, not yet scheduled.
-        New = "new",
-        /// Scheduled, about to run.
-        Ready = "ready",
-        /// Nodes are running.
-        Running = "running",
-        /// A stop was asked; running nodes are finishing.
-        Stopping = "stopping",
-        /// Ended by a stop request.
-        Stopped = "stopped",
-        /// Every node succeeded.
-        Finished = "finished",
-        /// At least one node failed or errored.
-        Failed = "failed",
-    }
+    pub enum JobState {}
 }
 
 impl JobState {
@@ -42,11 +27,12 @@ pub struct Link {
     pub id: String,
 }
 
-/// One entry of a job's state history.
+/// One entry of a job's state history; a plan job's ([`crate::plan::PlanStatusEntry`]) has its
+/// own states, `S`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusEntry {
+pub struct StatusEntry<S = JobState> {
     /// The state entered.
-    pub state: JobState,
+    pub state: S,
     /// When it was entered (ISO-8601, `Z`).
     pub enter_time: String,
     /// When it was left; `null` for the current state.
@@ -109,11 +95,7 @@ pub struct Job {
     #[serde(default)]
     pub finished_timestamp: Option<String>,
     /// Seconds; a string on the wire (`"256.0"`).
-    #[serde(
-        default,
-        deserialize_with = "lenient::opt_f64_lenient",
-        serialize_with = "lenient::opt_f64_as_string"
-    )]
+    #[serde(default, with = "lenient::job_duration")]
     pub duration: Option<f64>,
     /// Deprecated `{name}` of the environment.
     #[serde(default)]

@@ -50,6 +50,13 @@ pub fn opt_f64_as_string<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, 
     }
 }
 
+/// The `duration` of a job and of a plan job (`#[serde(with = "lenient::job_duration")]`): read
+/// as [`opt_f64_lenient`] reads it, written as a string as PE writes it.
+pub mod job_duration {
+    pub use super::opt_f64_as_string as serialize;
+    pub use super::opt_f64_lenient as deserialize;
+}
+
 /// Accepts a non-negative integer or a numeric string.
 pub fn opt_u64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {

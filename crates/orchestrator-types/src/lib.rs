@@ -64,6 +64,37 @@ macro_rules! states {
     };
 }
 
+/// The job states, in their order: all of [`job::JobState`], and the first of
+/// [`node::NodeState`], which adds its own after them. A node goes through its job's states,
+/// and both sort in this order (PE lists a job's node counts by state in it).
+macro_rules! job_states {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($more:tt)* }
+    ) => {
+        states! {
+            $(#[$meta])*
+            pub enum $name {
+                /// Created, not started yet.
+                New = "new",
+                /// About to start.
+                Ready = "ready",
+                /// Running.
+                Running = "running",
+                /// A stop was asked; what runs is finishing.
+                Stopping = "stopping",
+                /// Ended by a stop request, before or while running.
+                Stopped = "stopped",
+                /// Ran and succeeded (a job: every node did).
+                Finished = "finished",
+                /// Ran and failed (a job: at least one node failed or errored).
+                Failed = "failed",
+                $($more)*
+            }
+        }
+    };
+}
+
 pub mod command;
 pub mod connection;
 pub mod error;

@@ -6,24 +6,10 @@ use serde_json::Value;
 use crate::job::Pagination;
 use crate::lenient;
 
-states! {
+job_states! {
     /// A node's state within a job: the job states ([`crate::JobState`]) and `errored` and
     /// `skipped`, PE's separate vocabulary for nodes.
     pub enum NodeState {
-        /// Not started.
-        New = "new",
-        /// About to start.
-        Ready = "ready",
-        /// Running.
-        Running = "running",
-        /// Being stopped.
-        Stopping = "stopping",
-        /// Stopped before or while running.
-        Stopped = "stopped",
-        /// Ran and succeeded.
-        Finished = "finished",
-        /// Ran and failed.
-        Failed = "failed",
         /// Could not run (e.g. not connected).
         Errored = "errored",
         /// Not run (e.g. the job was stopped first).
@@ -44,6 +30,9 @@ impl NodeState {
 /// One node of a job. `R` is how the result is held: parsed (`Value`), or
 /// e.g. `Box<serde_json::value::RawValue>` by clients that copy large
 /// results through without looking inside.
+///
+/// Its timestamps are also [`crate::ReportEntry`]'s, but the report's entry is another document
+/// of PE's (`node`, the state as text, resource `events`): a type of its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound(deserialize = "R: Deserialize<'de>"))]
 pub struct JobNode<R = Value> {

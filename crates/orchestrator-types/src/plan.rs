@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::command::TaskRequest;
-use crate::job::{Link, Owner};
+use crate::job::{Link, Owner, StatusEntry};
 use crate::lenient;
 
 states! {
@@ -150,11 +150,7 @@ pub struct PlanJob {
     #[serde(default)]
     pub finished_timestamp: Option<String>,
     /// Seconds, as a string like job durations.
-    #[serde(
-        default,
-        deserialize_with = "lenient::opt_f64_lenient",
-        serialize_with = "lenient::opt_f64_as_string"
-    )]
+    #[serde(default, with = "lenient::job_duration")]
     pub duration: Option<f64>,
     /// Link to its events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,16 +163,8 @@ pub struct PlanJob {
     pub status: Option<Vec<PlanStatusEntry>>,
 }
 
-/// One entry of a plan job's state history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanStatusEntry {
-    /// The state entered.
-    pub state: PlanState,
-    /// When (ISO-8601, `Z`).
-    pub enter_time: String,
-    /// When left; `null` for the current state.
-    pub exit_time: Option<String>,
-}
+/// One entry of a plan job's state history: a job's, with the plan states.
+pub type PlanStatusEntry = StatusEntry<PlanState>;
 
 /// `GET /plan_jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -105,6 +105,22 @@ pub struct PackageUpdate {
     pub to: String,
 }
 
+/// The members a package task's result ends with: what it ran, and how that went. Written once
+/// for [`SystemUpdateResult`] and [`PuppetInstallResult`], flattened at the end of each (where
+/// both documents have them, in this order).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackageRun {
+    /// The commands run, each an argv.
+    #[serde(default)]
+    pub commands: Vec<Vec<String>>,
+    /// The package manager's output.
+    #[serde(default, rename = "_output")]
+    pub output: String,
+    /// Present on failure.
+    #[serde(default, rename = "_error", skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::psick::TaskError>,
+}
+
 /// Result of `psick::system_update`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SystemUpdateResult {
@@ -126,22 +142,16 @@ pub struct SystemUpdateResult {
     /// Whether the OS says a reboot is needed (`null` when it cannot tell).
     #[serde(default)]
     pub reboot_required: Option<bool>,
-    /// The commands run, each an argv.
-    #[serde(default)]
-    pub commands: Vec<Vec<String>>,
-    /// The package manager's output.
-    #[serde(default, rename = "_output")]
-    pub output: String,
-    /// Present on failure.
-    #[serde(default, rename = "_error", skip_serializing_if = "Option::is_none")]
-    pub error: Option<crate::psick::TaskError>,
+    /// The commands run, their output and the error, if any.
+    #[serde(flatten)]
+    pub run: PackageRun,
 }
 
 /// Result of `psick::puppet_install`.
 ///
-/// It shares `noop`, `manager`, `commands`, `_output` and `_error` with
-/// [`SystemUpdateResult`], but each task's result is its own document with its own member
-/// order; psick-task sets the shared members in one place (`packages::run_task`).
+/// It shares `noop` and `manager` with [`SystemUpdateResult`], but each task's result is its
+/// own document with its own member order (only their last members, [`PackageRun`], are
+/// one part); psick-task sets the shared members in one place (`packages::run_task`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PuppetInstallResult {
     /// Whether this was a noop run.
@@ -164,15 +174,9 @@ pub struct PuppetInstallResult {
     /// Whether the installed version changed (or would change, in noop).
     #[serde(default)]
     pub changed: bool,
-    /// The commands run, each an argv.
-    #[serde(default)]
-    pub commands: Vec<Vec<String>>,
-    /// The package manager's output.
-    #[serde(default, rename = "_output")]
-    pub output: String,
-    /// Present on failure.
-    #[serde(default, rename = "_error", skip_serializing_if = "Option::is_none")]
-    pub error: Option<crate::psick::TaskError>,
+    /// The commands run, their output and the error, if any.
+    #[serde(flatten)]
+    pub run: PackageRun,
 }
 
 #[cfg(test)]

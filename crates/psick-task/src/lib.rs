@@ -151,11 +151,11 @@ fn task_main() -> ExitCode {
         (Ok(Task::PuppetEnableNoop), Ok(input)) => emit_plain(enable_noop::run(&input)),
         (Ok(Task::SystemUpdate), Ok(input)) => {
             let result = system_update::run(&input);
-            emit(&result, result.error.is_some())
+            emit(&result, result.run.error.is_some())
         }
         (Ok(Task::PuppetInstall), Ok(input)) => {
             let result = puppet_install::run(&input);
-            emit(&result, result.error.is_some())
+            emit(&result, result.run.error.is_some())
         }
         (Ok(_), Err(failure)) => emit_plain::<()>(Err(failure)),
     }

@@ -26,9 +26,7 @@ pub fn run(input: &Input) -> PuppetInstallResult {
         version_before: None,
         version_after: None,
         changed: false,
-        commands: Vec::new(),
-        output: String::new(),
-        error: None,
+        run: Default::default(),
     };
     packages::run_task(input, PARAMS, r, |r| read(input, r), execute)
 }

@@ -20,9 +20,7 @@ pub fn run(input: &Input) -> SystemUpdateResult {
         packages: Vec::new(),
         updates: Vec::new(),
         reboot_required: None,
-        commands: Vec::new(),
-        output: String::new(),
-        error: None,
+        run: Default::default(),
     };
     packages::run_task(input, PARAMS, r, |r| read(input, r), execute)
 }

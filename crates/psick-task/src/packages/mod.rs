@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use orchestrator_types::psick_tasks::PackageUpdate;
+use orchestrator_types::psick_tasks::{PackageRun, PackageUpdate};
 
 use crate::error::Failure;
 use crate::input::Input;
@@ -190,27 +190,14 @@ pub struct Exec {
     pub output: String,
 }
 
-/// What a package task's run left behind: its error, and the commands and
-/// output of whatever it ran before it succeeded or failed.
-struct Recorded {
-    error: Option<orchestrator_types::psick::TaskError>,
-    commands: Vec<Vec<String>>,
-    output: String,
-}
-
 /// The fields every package task's result has besides its own.
 pub trait PackageResult {
     /// `noop`.
     fn set_noop(&mut self, noop: bool);
     /// `manager`.
     fn set_manager(&mut self, name: &str);
-    /// `_error`, `commands` and `_output`.
-    fn set_recorded(
-        &mut self,
-        error: Option<orchestrator_types::psick::TaskError>,
-        commands: Vec<Vec<String>>,
-        output: String,
-    );
+    /// `commands`, `_output` and `_error`.
+    fn set_run(&mut self, run: PackageRun);
 }
 
 /// The results of `psick::puppet_install` and `psick::system_update` are two wire types (each
@@ -225,15 +212,8 @@ macro_rules! package_result {
             fn set_manager(&mut self, name: &str) {
                 self.manager = Some(name.to_owned());
             }
-            fn set_recorded(
-                &mut self,
-                error: Option<orchestrator_types::psick::TaskError>,
-                commands: Vec<Vec<String>>,
-                output: String,
-            ) {
-                self.error = error;
-                self.commands = commands;
-                self.output = output;
+            fn set_run(&mut self, run: PackageRun) {
+                self.run = run;
             }
         }
     )*};
@@ -266,20 +246,21 @@ pub fn run_task<R: PackageResult>(
         r.set_manager(m.kind.name());
         execute(&mut r, &common, &m, exec)
     });
-    r.set_recorded(done.error, done.commands, done.output);
+    r.set_run(done);
     r
 }
 
 /// Runs `execute`, which puts its [`Exec`] in the slot it is given once it
-/// starts running commands.
-fn recorded(execute: impl FnOnce(&mut Option<Exec>) -> Result<(), Failure>) -> Recorded {
+/// starts running commands: what the run left behind is its error, and the
+/// commands and output of whatever it ran before it succeeded or failed.
+fn recorded(execute: impl FnOnce(&mut Option<Exec>) -> Result<(), Failure>) -> PackageRun {
     let mut exec = None;
     let error = execute(&mut exec).err().map(|f| f.to_task_error(None));
     let (commands, output) = exec.map_or_else(Default::default, |e| (e.commands, e.output));
-    Recorded {
-        error,
+    PackageRun {
         commands,
         output,
+        error,
     }
 }
 
