@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use orchestrator_types::{EventList, JobList, NodeList, NodeState, Pagination};
 use serde_json::{Value, json};
 
-use super::{ApiPath, ApiResult, Page, Shared, order_desc};
+use super::{ApiPath, ApiResult, JOB_ORDER_BY, Listing, Page, Shared};
 use crate::app::{App, Found};
 use crate::error::Failure;
 use crate::job::{JobHead, render_event, render_node};
@@ -23,14 +23,7 @@ async fn find_job(app: &App, raw: &str) -> ApiResult<Found> {
 
 pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::Json<JobList>> {
     let p = Params::parse(q.as_deref());
-    let page = Page::parse(&p)?;
-    let order_by = p
-        .one_of(
-            "order_by",
-            &["owner", "timestamp", "environment", "name", "state"],
-        )?
-        .unwrap_or_else(|| "name".into());
-    let (order, desc) = order_desc(&p)?;
+    let listing = Listing::parse(&p, JOB_ORDER_BY, "name")?;
     let ty = p.one_of("type", &["deploy", "task", "plan_task"])?;
     let task_filter = p.get("task").map(str::to_owned);
     if task_filter.is_some() && ty.as_deref() == Some("deploy") {
@@ -43,10 +36,10 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
         task: task_filter,
         min_finish: p.get("min_finish_timestamp").map(str::to_owned),
         max_finish: p.get("max_finish_timestamp").map(str::to_owned),
-        order_by: order_by.clone(),
-        desc,
-        limit: page.limit,
-        offset: page.offset,
+        order_by: listing.order_by.clone(),
+        desc: listing.desc,
+        limit: listing.page.limit,
+        offset: listing.page.offset,
     };
     let (rows, total) = app.store.list(query).await?;
     let items = rows
@@ -64,14 +57,7 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
         .collect();
     Ok(axum::Json(JobList {
         items,
-        pagination: Some(Pagination {
-            limit: page.limit,
-            offset: Some(page.offset),
-            total: Some(total),
-            order: Some(order),
-            order_by: Some(order_by),
-            job_type: ty,
-        }),
+        pagination: Some(listing.pagination(total, ty)),
     }))
 }
 
@@ -91,20 +77,22 @@ pub async fn nodes(
     let job = find_job(&app, &id).await?;
     let name = job_id(&id)?;
     let p = Params::parse(q.as_deref());
-    let page = Page::parse(&p)?;
-    let order_by = p
-        .one_of(
-            "order_by",
-            &[
-                "name",
-                "duration",
-                "state",
-                "start_timestamp",
-                "finish_timestamp",
-            ],
-        )?
-        .unwrap_or_else(|| "name".into());
-    let (_, desc) = order_desc(&p)?;
+    let Listing {
+        page,
+        order_by,
+        desc,
+        ..
+    } = Listing::parse(
+        &p,
+        &[
+            "name",
+            "duration",
+            "state",
+            "start_timestamp",
+            "finish_timestamp",
+        ],
+        "name",
+    )?;
     let state = match p.get("state") {
         None => None,
         Some(s) => match serde_json::from_value::<NodeState>(json!(s)) {

@@ -235,31 +235,54 @@ impl Page {
                     .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
             )
     }
+}
+
+/// The `order_by` keys of `GET /jobs` and `GET /plan_jobs`.
+pub(crate) const JOB_ORDER_BY: &[&str] = &["owner", "timestamp", "environment", "name", "state"];
+
+/// What every listing reads before its own parameters: the page, `order_by` and `order`.
+pub(crate) struct Listing {
+    pub page: Page,
+    pub order_by: String,
+    /// `asc` or `desc`, as the pagination echoes it.
+    pub order: String,
+    pub desc: bool,
+}
+
+impl Listing {
+    /// `order_by` is one of `keys`, `default` when absent. Read in the order the listings
+    /// always read them: the first bad one is the error.
+    pub fn parse(p: &Params, keys: &[&str], default: &str) -> ApiResult<Listing> {
+        let page = Page::parse(p)?;
+        let order_by = p
+            .one_of("order_by", keys)?
+            .unwrap_or_else(|| default.to_owned());
+        let order = p.one_of("order", &["asc", "desc", "ASC", "DESC"])?;
+        let order = order.unwrap_or_else(|| "asc".into()).to_lowercase();
+        let desc = order == "desc";
+        Ok(Listing {
+            page,
+            order_by,
+            order,
+            desc,
+        })
+    }
 
     /// `pagination` of a listing: the request's window, the total, the order.
     pub fn pagination(
-        &self,
-        total: usize,
-        order: String,
-        order_by: String,
+        self,
+        total: u64,
         job_type: Option<String>,
     ) -> orchestrator_types::Pagination {
         orchestrator_types::Pagination {
-            limit: self.limit,
-            offset: Some(self.offset),
-            total: Some(total as u64),
-            order: Some(order),
-            order_by: Some(order_by),
+            limit: self.page.limit,
+            offset: Some(self.page.offset),
+            total: Some(total),
+            order: Some(self.order),
+            order_by: Some(self.order_by),
             job_type,
         }
     }
-}
-
-pub(crate) fn order_desc(p: &Params) -> ApiResult<(String, bool)> {
-    let order = p.one_of("order", &["asc", "desc", "ASC", "DESC"])?;
-    let order = order.unwrap_or_else(|| "asc".into()).to_lowercase();
-    let desc = order == "desc";
-    Ok((order, desc))
 }
 
 /// Reads a JSON body within the size limit.

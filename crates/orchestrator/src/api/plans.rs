@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::checks::check_timeout;
 use super::{
-    ApiPath, ApiResult, Page, Shared, body, body_bytes, check_environment, created, order_desc,
-    parse, token,
+    ApiPath, ApiResult, JOB_ORDER_BY, Listing, Shared, body, body_bytes, check_environment,
+    created, parse, token,
 };
 use crate::error::Failure;
 use crate::plans::{self, PlanRecord};
@@ -167,14 +167,7 @@ pub async fn stop_plan(State(app): Shared, req: Request) -> ApiResult<Response> 
 
 pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::Json<PlanJobList>> {
     let p = Params::parse(q.as_deref());
-    let page = Page::parse(&p)?;
-    let order_by = p
-        .one_of(
-            "order_by",
-            &["owner", "timestamp", "environment", "name", "state"],
-        )?
-        .unwrap_or_else(|| "name".into());
-    let (order, desc) = order_desc(&p)?;
+    let listing = Listing::parse(&p, JOB_ORDER_BY, "name")?;
     let with_result = p.one_of("results", &["include", "exclude"])?.as_deref() != Some("exclude");
     let min = p.get("min_finish_timestamp").map(str::to_owned);
     let max = p.get("max_finish_timestamp").map(str::to_owned);
@@ -188,7 +181,7 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
                 .is_none_or(|m| fin.as_ref().is_some_and(|f| f <= m))
     });
     all.sort_by(|a, b| {
-        let key = |r: &PlanRecord| match order_by.as_str() {
+        let key = |r: &PlanRecord| match listing.order_by.as_str() {
             "owner" => r.owner.clone(),
             "timestamp" => format!("{:020.3}", r.timestamp),
             "environment" => r.environment.clone(),
@@ -197,17 +190,18 @@ pub async fn list(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult<axum::
         };
         key(a).cmp(&key(b)).then(a.name.cmp(&b.name))
     });
-    if desc {
+    if listing.desc {
         all.reverse();
     }
-    let total = all.len();
-    let items: Vec<PlanJob> = page
+    let total = all.len() as u64;
+    let items: Vec<PlanJob> = listing
+        .page
         .of(all.iter())
         .map(|r| r.render(&app.base, false, with_result))
         .collect();
     Ok(axum::Json(PlanJobList {
         items,
-        pagination: Some(page.pagination(total, order, order_by, None)),
+        pagination: Some(listing.pagination(total, None)),
     }))
 }
 

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::checks::MAX_TIMEOUT_SECS;
-use super::{ApiPath, ApiResult, Page, Shared, body, order_desc, token};
+use super::{ApiPath, ApiResult, Listing, Shared, body, token};
 use crate::app::App;
 use crate::config::TokenSpec;
 use crate::error::Failure;
@@ -297,25 +297,22 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<axum::Json<ScheduledJobList>> {
     let p = Params::parse(q.as_deref());
-    let page = Page::parse(&p)?;
-    let order_by = p
-        .one_of(
-            "order_by",
-            &["next_run_time", "environment", "owner", "name", "type"],
-        )?
-        .unwrap_or_else(|| "next_run_time".into());
-    let (order, desc) = order_desc(&p)?;
+    let listing = Listing::parse(
+        &p,
+        &["next_run_time", "environment", "owner", "name", "type"],
+        "next_run_time",
+    )?;
     let ty = p.one_of("type", &["deploy", "task", "plan"])?;
     let mut all: Vec<Record> = app.store.all(Kind::Schedule).await?;
     all.retain(|r| ty.as_deref().is_none_or(|t| t == r.job_type));
-    let text = |r: &Record| match order_by.as_str() {
+    let text = |r: &Record| match listing.order_by.as_str() {
         "environment" => r.environment.clone(),
         "owner" => r.owner.clone(),
         "type" => r.job_type.clone(),
         _ => String::new(),
     };
     all.sort_by(|a, b| {
-        let by = if order_by == "next_run_time" {
+        let by = if listing.order_by == "next_run_time" {
             // Jobs that will not run again sort last.
             let t = |r: &Record| r.next_run.unwrap_or(f64::INFINITY);
             t(a).total_cmp(&t(b))
@@ -324,14 +321,18 @@ pub async fn list(
         };
         by.then(a.name.cmp(&b.name))
     });
-    if desc {
+    if listing.desc {
         all.reverse();
     }
-    let total = all.len();
-    let items = page.of(all.iter()).map(|r| r.render(&app.base)).collect();
+    let total = all.len() as u64;
+    let items = listing
+        .page
+        .of(all.iter())
+        .map(|r| r.render(&app.base))
+        .collect();
     Ok(axum::Json(ScheduledJobList {
         items,
-        pagination: Some(page.pagination(total, order, order_by, ty)),
+        pagination: Some(listing.pagination(total, ty)),
     }))
 }
 
