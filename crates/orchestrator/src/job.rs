@@ -177,17 +177,49 @@ pub struct Status<S = JobState> {
     pub exit: Option<f64>,
 }
 
-impl<S> Status<S> {
-    /// Ends the current entry and starts one for `state`, both at `now`.
-    pub fn enter(history: &mut Vec<Self>, state: S, now: f64) {
-        if let Some(last) = history.last_mut() {
-            last.exit = Some(now);
-        }
-        history.push(Self {
+impl<S: Copy + PartialEq> Status<S> {
+    /// A history that starts in `state` at `now`.
+    pub fn start(state: S, now: f64) -> Vec<Self> {
+        vec![Self {
             state,
             enter: now,
             exit: None,
-        });
+        }]
+    }
+
+    /// Moves a job or a plan job from `state` to `to` now, with its `history` and the time of
+    /// its last change (`timestamp`), which always change together. The time of the change,
+    /// `None` when it was in `to` already.
+    pub fn change(
+        history: &mut Vec<Self>,
+        state: &mut S,
+        timestamp: &mut f64,
+        to: S,
+    ) -> Option<f64> {
+        if *state == to {
+            return None;
+        }
+        let now = time::now();
+        // The current entry ends when the next starts.
+        if let Some(last) = history.last_mut() {
+            last.exit = Some(now);
+        }
+        history.extend(Self::start(to, now));
+        *state = to;
+        *timestamp = now;
+        Some(now)
+    }
+
+    /// The history as the API shows it.
+    pub fn render(history: &[Self]) -> Vec<StatusEntry<S>> {
+        history
+            .iter()
+            .map(|s| StatusEntry {
+                state: s.state,
+                enter_time: time::seconds(s.enter),
+                exit_time: s.exit.map(time::seconds),
+            })
+            .collect()
     }
 }
 
@@ -351,16 +383,7 @@ impl JobHead {
                 id: format!("{url}/events"),
             }),
             userdata: Some(self.userdata.clone().unwrap_or_else(|| json!({}))),
-            status: with_status.then(|| {
-                self.status
-                    .iter()
-                    .map(|s| StatusEntry {
-                        state: s.state,
-                        enter_time: time::seconds(s.enter),
-                        exit_time: s.exit.map(time::seconds),
-                    })
-                    .collect()
-            }),
+            status: with_status.then(|| Status::render(&self.status)),
         }
     }
 
@@ -417,11 +440,7 @@ impl JobRecord {
                 environment: environment.to_owned(),
                 userdata,
                 state: JobState::New,
-                status: vec![Status {
-                    state: JobState::New,
-                    enter: now,
-                    exit: None,
-                }],
+                status: Status::start(JobState::New, now),
                 timestamp: now,
                 started: None,
                 finished: None,
@@ -436,19 +455,16 @@ impl JobRecord {
     }
 
     pub fn set_state(&mut self, state: JobState) {
-        if self.state == state {
+        let h = &mut self.head;
+        let Some(now) = Status::change(&mut h.status, &mut h.state, &mut h.timestamp, state) else {
             return;
-        }
-        let now = time::now();
-        Status::enter(&mut self.status, state, now);
-        self.state = state;
-        self.timestamp = now;
+        };
         self.pending.push(Pending::Head);
-        if state == JobState::Running && self.started.is_none() {
-            self.started = Some(now);
+        if state == JobState::Running && h.started.is_none() {
+            h.started = Some(now);
         }
         if state.is_terminal() {
-            self.finished = Some(now);
+            h.finished = Some(now);
         }
     }
 

@@ -82,11 +82,7 @@ impl PlanRecord {
             owner: owner.to_owned(),
             userdata: None,
             state: PlanState::Pending,
-            status: vec![Status {
-                state: PlanState::Pending,
-                enter: now,
-                exit: None,
-            }],
+            status: Status::start(PlanState::Pending, now),
             created: now,
             timestamp: now,
             finished: None,
@@ -99,14 +95,13 @@ impl PlanRecord {
     }
 
     pub fn set_state(&mut self, state: PlanState) {
-        if self.state == state {
-            return;
-        }
-        let now = time::now();
-        Status::enter(&mut self.status, state, now);
-        self.state = state;
-        self.timestamp = now;
-        if state.is_terminal() {
+        if let Some(now) = Status::change(
+            &mut self.status,
+            &mut self.state,
+            &mut self.timestamp,
+            state,
+        ) && state.is_terminal()
+        {
             self.finished = Some(now);
         }
     }
@@ -170,16 +165,7 @@ impl PlanRecord {
                 id: format!("{url}/events"),
             }),
             userdata: Some(self.userdata.clone().unwrap_or_else(|| json!({}))),
-            status: with_status.then(|| {
-                self.status
-                    .iter()
-                    .map(|s| orchestrator_types::plan::PlanStatusEntry {
-                        state: s.state,
-                        enter_time: time::seconds(s.enter),
-                        exit_time: s.exit.map(time::seconds),
-                    })
-                    .collect()
-            }),
+            status: with_status.then(|| Status::render(&self.status)),
         }
     }
 
