@@ -46,6 +46,8 @@ pub fn agent_params(
             })?,
         ),
     };
+    // kick's `commands/deploy.rs` maps its flags to these keys: the same names, mapped the
+    // other way, in another program (this one also serves PE's own clients).
     let params = AgentParams {
         noop,
         environment: (!environment.is_empty() && r.enforce_environment != Some(false))

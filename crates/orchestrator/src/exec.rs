@@ -183,6 +183,14 @@ async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bo
     (buf, overflow)
 }
 
+/// Sleeps until `deadline`; without one, for ever: a run's timeout, which may be none.
+pub(crate) async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the process to its end.
 pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcome {
     let mut cmd = tokio::process::Command::new(spec.program);
@@ -240,12 +248,7 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
     let deadline = spec
         .timeout
         .and_then(|t| tokio::time::Instant::now().checked_add(t));
-    let sleep = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending().await,
-        }
-    };
+    let sleep = until(deadline);
     tokio::pin!(sleep);
     let mut ending = None;
     let mut status = None;
