@@ -153,7 +153,7 @@ pub async fn run(
             .collect();
         if ra.skip_disconnected && !disconnected.is_empty() {
             nodes.retain(|n| connected.contains(n));
-            if !run.output.quiet {
+            if !run.follow.output.quiet {
                 writeln!(
                     ctx.streams.err,
                     "Leaving out {} node{} the orchestrator reports as not connected: {}",
@@ -208,7 +208,7 @@ pub async fn run(
             .collect(),
     };
     store.save(&state)?;
-    if !run.output.quiet {
+    if !run.follow.output.quiet {
         let total: usize = state.waves.iter().map(|w| w.nodes.len()).sum();
         writeln!(
             ctx.streams.err,
@@ -220,7 +220,16 @@ pub async fn run(
                 .unwrap_or_default()
         )?;
     }
-    run_waves(ctx, client, &store, state, &run.output, &run.reports, false).await
+    run_waves(
+        ctx,
+        client,
+        &store,
+        state,
+        &run.follow.output,
+        &run.follow.reports,
+        false,
+    )
+    .await
 }
 
 /// Runs the waves of `state` not yet done, saving it after each step; the exit code over the

@@ -75,6 +75,7 @@ pub struct SshParams {
     pub user: String,
     pub port: Option<u16>,
     pub connect_timeout: Option<u64>,
+    pub disconnect_timeout: Option<u64>,
     pub tmpdir: Option<String>,
     pub run_as: Option<String>,
     pub host_key_check: Option<bool>,
@@ -95,6 +96,9 @@ impl SshParams {
         }
         if let Some(s) = self.connect_timeout {
             t.connect_timeout = Duration::from_secs(s);
+        }
+        if let Some(s) = self.disconnect_timeout {
+            t.disconnect_timeout = Duration::from_secs(s);
         }
         if let Some(d) = self.tmpdir {
             t.tmpdir = d;
@@ -209,6 +213,7 @@ pub fn ssh(
         user: String::new(),
         port: None,
         connect_timeout: None,
+        disconnect_timeout: None,
         tmpdir: None,
         run_as: None,
         host_key_check: None,
@@ -242,7 +247,7 @@ pub fn ssh(
             "port" => p.port = Some(int_in(key, v, 1, 65535, "the SSH port")? as u16),
             "connect-timeout" => p.connect_timeout = Some(int_in(key, v, 1, 3600, "seconds")?),
             "disconnect-timeout" => {
-                int_in(key, v, 1, 3600, "seconds")?;
+                p.disconnect_timeout = Some(int_in(key, v, 1, 3600, "seconds")?);
             }
             "tmpdir" => {
                 let d = string(key, v)?;
@@ -327,7 +332,7 @@ mod tests {
     fn a_full_entry_becomes_a_target_with_kicks_defaults() {
         let p = check(
             json!({"user": "deploy", "hostname": "10.0.0.5", "port": 2222, "run-as": "root",
-                   "connect-timeout": 5, "disconnect-timeout": 5, "tmpdir": "/var/tmp",
+                   "connect-timeout": 5, "disconnect-timeout": 7, "tmpdir": "/var/tmp",
                    "tty": false, "host-key-check": false}),
             json!({"password": "pw", "sudo-password": "spw"}),
         )
@@ -338,6 +343,7 @@ mod tests {
             ("web1.example", "10.0.0.5", 2222)
         );
         assert_eq!(t.connect_timeout, Duration::from_secs(5));
+        assert_eq!(t.disconnect_timeout, Duration::from_secs(7));
         assert_eq!(
             (t.tmpdir.as_str(), t.run_as.as_deref()),
             ("/var/tmp", Some("root"))

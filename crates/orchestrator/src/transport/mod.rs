@@ -173,6 +173,9 @@ pub struct SshTarget {
     pub run_as: Option<String>,
     /// `connect-timeout`, default 10 s.
     pub connect_timeout: Duration,
+    /// `disconnect-timeout`, default 5 s (Bolt's): how long the goodbye at
+    /// the end of a job may take before the session is dropped.
+    pub disconnect_timeout: Duration,
     /// `tmpdir`, default `/tmp`: parent of the per-run directory.
     pub tmpdir: String,
     /// `host-key-check`, default true here (PE's bolt-server defaults to false).
@@ -194,6 +197,7 @@ impl SshTarget {
             sudo_password: None,
             run_as: None,
             connect_timeout: Duration::from_secs(10),
+            disconnect_timeout: Duration::from_secs(5),
             tmpdir: "/tmp".to_owned(),
             host_key_check: true,
         }

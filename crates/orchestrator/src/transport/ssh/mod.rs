@@ -123,7 +123,7 @@ impl Ssh {
         }
         // A clean goodbye; the session is dropped either way.
         let _ = tokio::time::timeout(
-            Duration::from_secs(5),
+            t.disconnect_timeout,
             session.disconnect(russh::Disconnect::ByApplication, "", "en"),
         )
         .await;
