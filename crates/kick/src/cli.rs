@@ -114,11 +114,7 @@ pub struct AgentArgs {
     #[command(flatten)]
     pub puppet: PuppetFlags,
     #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub rollout: RolloutArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
+    pub job: TaskJobArgs,
     #[command(flatten)]
     pub when: When,
 }
@@ -238,6 +234,14 @@ pub struct TaskRunArgs {
     #[arg(long)]
     pub noop: bool,
     #[command(flatten)]
+    pub job: TaskJobArgs,
+}
+
+/// The targets, rollout and run flags of the commands that run a task (`kick agent`, `kick
+/// task run`), in this order in their help.
+#[derive(Debug, Args)]
+pub struct TaskJobArgs {
+    #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
     pub rollout: RolloutArgs,
@@ -339,6 +343,14 @@ pub struct RunArgs {
     pub userdata: Vec<String>,
     #[command(flatten)]
     pub env: EnvArgs,
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+/// How kick follows a job, one it starts or one `kick job show|watch` names: the orchestrator it
+/// asks, what it prints, the CI reports it writes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FollowArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
@@ -531,11 +543,7 @@ pub struct JobIdArgs {
     /// Job id (the number kick printed when it started the job).
     pub id: String,
     #[command(flatten)]
-    pub conn: ConnArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub reports: ReportArgs,
+    pub follow: FollowArgs,
 }
 
 /// `kick job list`.
@@ -703,14 +711,15 @@ pub struct InventoryListArgs {
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
     /// List the tasks of an environment.
-    List(TasksListArgs),
+    List(TasksArgs),
     /// Show a task's description, parameters and files.
     Show(TasksShowArgs),
 }
 
-/// `kick tasks list`.
+/// `kick tasks list`, and where `kick tasks show` reads its task and how it prints it: the
+/// environment, the orchestrator, the output.
 #[derive(Debug, Args)]
-pub struct TasksListArgs {
+pub struct TasksArgs {
     #[command(flatten)]
     pub env: EnvArgs,
     #[command(flatten)]
@@ -725,11 +734,7 @@ pub struct TasksShowArgs {
     /// The task, `module::task`.
     pub task: String,
     #[command(flatten)]
-    pub env: EnvArgs,
-    #[command(flatten)]
-    pub conn: ConnArgs,
-    #[command(flatten)]
-    pub output: ListOutputArgs,
+    pub tasks: TasksArgs,
 }
 
 impl Cli {

@@ -64,10 +64,10 @@ pub async fn follow_started(
     let streams = ctx.take_streams();
     let mut io = streams;
     if run.no_wait {
-        match run.output.format {
+        match run.follow.output.format {
             Format::Human => {
                 writeln!(io.out, "{id}")?;
-                if !run.output.quiet {
+                if !run.follow.output.quiet {
                     writeln!(
                         io.err,
                         "Job {id} started; follow it with `kick job watch {id}`."
@@ -83,7 +83,7 @@ pub async fn follow_started(
         }
         return Ok(0);
     }
-    if !run.output.quiet {
+    if !run.follow.output.quiet {
         writeln!(
             io.err,
             "Started job {id}; if kick is interrupted, reattach with `kick job watch {id}`."
@@ -93,8 +93,8 @@ pub async fn follow_started(
         ctx,
         client,
         &id,
-        &run.output,
-        &run.reports,
+        &run.follow.output,
+        &run.follow.reports,
         io,
         Look::Follow,
     )

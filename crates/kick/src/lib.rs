@@ -80,13 +80,15 @@ pub async fn run(cli: Cli, ctx: &mut Context) -> Result<u8, Error> {
 /// The `-v` count of whichever subcommand was given.
 pub fn verbosity(cli: &Cli) -> u8 {
     match &cli.command {
-        Command::Agent(a) => a.run.output.verbose,
-        Command::Task(cli::TaskCommand::Run(a)) => a.run.output.verbose,
-        Command::Deploy(a) => a.run.output.verbose,
-        Command::Job(cli::JobCommand::Show(a) | cli::JobCommand::Watch(a)) => a.output.verbose,
+        Command::Agent(a) => a.job.run.follow.output.verbose,
+        Command::Task(cli::TaskCommand::Run(a)) => a.job.run.follow.output.verbose,
+        Command::Deploy(a) => a.run.follow.output.verbose,
+        Command::Job(cli::JobCommand::Show(a) | cli::JobCommand::Watch(a)) => {
+            a.follow.output.verbose
+        }
         Command::Job(cli::JobCommand::List(a)) => a.output.verbose,
         Command::Job(cli::JobCommand::Stop(a)) => a.output.verbose,
-        Command::Job(cli::JobCommand::Rerun(a)) => a.run.output.verbose,
+        Command::Job(cli::JobCommand::Rerun(a)) => a.run.follow.output.verbose,
         Command::Rollout(cli::RolloutCommand::List(a)) => a.output.verbose,
         Command::Rollout(cli::RolloutCommand::Show(a) | cli::RolloutCommand::Resume(a)) => {
             a.output.verbose
@@ -97,7 +99,7 @@ pub fn verbosity(cli: &Cli) -> u8 {
             .as_ref()
             .map_or(a.output.verbose, |c| c.output().verbose),
         Command::Tasks(cli::TasksCommand::List(a)) => a.output.verbose,
-        Command::Tasks(cli::TasksCommand::Show(a)) => a.output.verbose,
+        Command::Tasks(cli::TasksCommand::Show(a)) => a.tasks.output.verbose,
         Command::Completions { .. } | Command::Man(_) => 0,
     }
 }

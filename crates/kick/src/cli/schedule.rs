@@ -88,8 +88,8 @@ impl ScheduleCommand {
     /// The output flags of whichever subcommand was given.
     pub fn output(&self) -> &OutputArgs {
         match self {
-            Self::Add(AddCommand::Agent(a)) => &a.run.output,
-            Self::Add(AddCommand::Task(a)) => &a.task.run.output,
+            Self::Add(AddCommand::Agent(a)) => &a.job.run.follow.output,
+            Self::Add(AddCommand::Task(a)) => &a.task.job.run.follow.output,
             Self::List(a) => &a.output,
             Self::Show(a) | Self::Remove(a) | Self::Enable(a) | Self::Disable(a) => &a.output,
         }

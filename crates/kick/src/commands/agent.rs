@@ -24,7 +24,7 @@ pub fn params(args: &AgentArgs) -> Result<Map<String, Value>, Error> {
     let typed = AgentParams {
         noop: either(args.noop, args.no_noop),
         puppet_master: args.server.clone(),
-        environment: args.run.env.environment.clone(),
+        environment: args.job.run.env.environment.clone(),
         tags: list(&f.tags),
         skip_tags: list(&f.skip_tags),
         debug: f.debug.then_some(true),
@@ -98,12 +98,12 @@ pub fn request(
         scope: Default::default(),
         task: args.task.clone(),
         params,
-        description: args.run.description.clone(),
+        description: args.job.run.description.clone(),
         // psick::puppet_agent supports noop, so the job is also marked noop
         // (PE shows it in job listings); another --task may not, and gets
         // only the parameter.
         noop: (args.noop && args.task == PUPPET_AGENT_TASK).then_some(true),
-        timeout: args.run.timeout,
+        timeout: args.job.run.timeout,
         userdata,
     }
 }
@@ -113,20 +113,18 @@ pub async fn run(ctx: &mut Context, mut args: AgentArgs) -> Result<u8, Error> {
     if args.when.is_set() {
         return super::schedule::agent(ctx, args).await;
     }
-    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
-    crate::target::read_stdin_nodes(&mut args.target)?;
-    if args.target.nodes_from.is_none() {
-        crate::target::scope(&args.target)?;
+    crate::params::check_stdin(
+        args.job.target.nodes.as_deref(),
+        args.params_json.as_deref(),
+    )?;
+    crate::target::read_stdin_nodes(&mut args.job.target)?;
+    if args.job.target.nodes_from.is_none() {
+        crate::target::scope(&args.job.target)?;
     }
     let params = params(&args)?;
-    super::start(
-        ctx,
-        &args.target,
-        &args.rollout,
-        &args.run,
-        "agent",
-        |userdata, settings| request(&args, params, userdata, settings),
-    )
+    super::start(ctx, &args.job, "agent", |userdata, settings| {
+        request(&args, params, userdata, settings)
+    })
     .await
 }
 

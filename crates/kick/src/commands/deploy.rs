@@ -48,7 +48,7 @@ pub async fn run(ctx: &mut Context, mut args: DeployArgs) -> Result<u8, Error> {
     crate::target::read_stdin_nodes(&mut args.target)?;
     let mut req = request(&args)?;
     let (client, settings) = super::connect(
-        &args.run.conn,
+        &args.run.follow.conn,
         Some(&args.run.env),
         ctx.streams.err.as_mut(),
     )?;

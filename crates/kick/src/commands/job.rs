@@ -41,9 +41,10 @@ fn check_id(id: &str) -> Result<(), Error> {
 /// `kick job show` and `kick job watch`.
 async fn look(ctx: &mut Context, a: JobIdArgs, look: Look) -> Result<u8, Error> {
     check_id(&a.id)?;
-    let (client, _) = super::connect(&a.conn, None, ctx.streams.err.as_mut())?;
+    let f = &a.follow;
+    let (client, _) = super::connect(&f.conn, None, ctx.streams.err.as_mut())?;
     let io = ctx.take_streams();
-    crate::job::watch(ctx, &client, &a.id, &a.output, &a.reports, io, look).await
+    crate::job::watch(ctx, &client, &a.id, &f.output, &f.reports, io, look).await
 }
 
 async fn list(ctx: &mut Context, a: JobListArgs) -> Result<u8, Error> {
@@ -186,8 +187,11 @@ pub async fn rerun(ctx: &mut Context, a: JobRerunArgs) -> Result<u8, Error> {
         Some(o) => parse_outcomes(o)?,
         None => DEFAULT_RERUN.to_vec(),
     };
-    let (client, settings) =
-        super::connect(&a.run.conn, Some(&a.run.env), ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &a.run.follow.conn,
+        Some(&a.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let job = client.job(&a.id).await?;
     let nodes = job_nodes(&client, &a.id, &outcomes).await?;
     if nodes.is_empty() {

@@ -18,7 +18,7 @@ use orchestrator_client::{Client, Overrides, Settings};
 use orchestrator_types::TaskRequest;
 use serde_json::{Map, Value};
 
-use crate::cli::{ConnArgs, EnvArgs, RolloutArgs, RunArgs, TargetArgs};
+use crate::cli::{ConnArgs, EnvArgs, TaskJobArgs};
 use crate::context::Context;
 use crate::error::Error;
 use crate::rollout::run::Submission;
@@ -77,18 +77,17 @@ pub fn connect(
 /// then the request `build` makes of them, started as [`start_connected`] starts it.
 pub async fn start(
     ctx: &mut Context,
-    target: &TargetArgs,
-    rollout: &RolloutArgs,
-    run: &RunArgs,
+    job: &TaskJobArgs,
     command: &str,
     build: impl FnOnce(Option<Map<String, Value>>, &Settings) -> TaskRequest,
 ) -> Result<u8, Error> {
+    let run = &job.run;
     let userdata = crate::params::userdata(&run.userdata)?;
-    let (client, settings) = connect(&run.conn, Some(&run.env), ctx.streams.err.as_mut())?;
+    let (client, settings) = connect(&run.follow.conn, Some(&run.env), ctx.streams.err.as_mut())?;
     let sub = Submission {
         request: build(userdata, &settings),
-        target,
-        rollout,
+        target: &job.target,
+        rollout: &job.rollout,
         run,
         command,
     };

@@ -16,9 +16,8 @@ use orchestrator_client::Client;
 use orchestrator_types::{ScheduleRequest, ScheduledJob, Scope, TaskRequest};
 use serde_json::{Value, json};
 
-use crate::cli::RolloutArgs;
 use crate::cli::schedule::{AddCommand, AddTaskArgs, IdArgs, ListArgs, ScheduleCommand};
-use crate::cli::{AgentArgs, Format, OutputArgs, TargetArgs};
+use crate::cli::{AgentArgs, Format, OutputArgs, TaskJobArgs};
 use crate::context::Context;
 use crate::error::Error;
 
@@ -40,38 +39,45 @@ pub async fn run(ctx: &mut Context, cmd: ScheduleCommand) -> Result<u8, Error> {
 
 /// Schedules what `kick agent` with these flags would run now.
 pub async fn agent(ctx: &mut Context, a: AgentArgs) -> Result<u8, Error> {
-    let scope = one_job(&a.target, &a.rollout)?;
+    let scope = one_job(&a.job)?;
     let params = super::agent::params(&a)?;
-    let userdata = crate::params::userdata(&a.run.userdata)?;
+    let userdata = crate::params::userdata(&a.job.run.userdata)?;
     let schedule = when::schedule(&a.when, SystemTime::now())?;
-    let (client, settings) =
-        super::connect(&a.run.conn, Some(&a.run.env), ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &a.job.run.follow.conn,
+        Some(&a.job.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = TaskRequest {
         scope,
         ..super::agent::request(&a, params, userdata, &settings)
     };
-    add(ctx, &client, req, schedule, &a.run.output).await
+    add(ctx, &client, req, schedule, &a.job.run.follow.output).await
 }
 
 async fn task(ctx: &mut Context, a: AddTaskArgs) -> Result<u8, Error> {
     let t = &a.task;
     let params = crate::params::parse(&t.params, t.params_json.as_deref())?;
-    let scope = one_job(&t.target, &t.rollout)?;
-    let userdata = crate::params::userdata(&t.run.userdata)?;
+    let scope = one_job(&t.job)?;
+    let userdata = crate::params::userdata(&t.job.run.userdata)?;
     let schedule = when::schedule(&a.when, SystemTime::now())?;
-    let (client, settings) =
-        super::connect(&t.run.conn, Some(&t.run.env), ctx.streams.err.as_mut())?;
+    let (client, settings) = super::connect(
+        &t.job.run.follow.conn,
+        Some(&t.job.run.env),
+        ctx.streams.err.as_mut(),
+    )?;
     let req = TaskRequest {
         scope,
         ..super::task::request(t, params, userdata, &settings)
     };
-    add(ctx, &client, req, schedule, &t.run.output).await
+    add(ctx, &client, req, schedule, &t.job.run.follow.output).await
 }
 
 /// The scope of the one job a schedule starts each time: its targets are
 /// given as the orchestrator resolves them when the job runs, and the
 /// rollout flags, which kick carries out itself, cannot be scheduled.
-fn one_job(target: &TargetArgs, ra: &RolloutArgs) -> Result<Scope, Error> {
+fn one_job(job: &TaskJobArgs) -> Result<Scope, Error> {
+    let (target, ra) = (&job.target, &job.rollout);
     if target.nodes_from.is_some() {
         return Err(Error::Usage(
             "--nodes-from cannot be scheduled (it names nodes of a job that has run); give --nodes, --query or --node-group".into(),

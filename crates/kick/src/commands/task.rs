@@ -21,28 +21,26 @@ pub fn request(
         scope: Default::default(),
         task: args.task.clone(),
         params,
-        description: args.run.description.clone(),
+        description: args.job.run.description.clone(),
         noop: args.noop.then_some(true),
-        timeout: args.run.timeout,
+        timeout: args.job.run.timeout,
         userdata,
     }
 }
 
 /// Runs `kick task run`.
 pub async fn run(ctx: &mut Context, mut args: TaskRunArgs) -> Result<u8, Error> {
-    crate::params::check_stdin(args.target.nodes.as_deref(), args.params_json.as_deref())?;
-    crate::target::read_stdin_nodes(&mut args.target)?;
+    crate::params::check_stdin(
+        args.job.target.nodes.as_deref(),
+        args.params_json.as_deref(),
+    )?;
+    crate::target::read_stdin_nodes(&mut args.job.target)?;
     let params = crate::params::parse(&args.params, args.params_json.as_deref())?;
-    if args.target.nodes_from.is_none() {
-        crate::target::scope(&args.target)?;
+    if args.job.target.nodes_from.is_none() {
+        crate::target::scope(&args.job.target)?;
     }
-    super::start(
-        ctx,
-        &args.target,
-        &args.rollout,
-        &args.run,
-        "task run",
-        |userdata, settings| request(&args, params, userdata, settings),
-    )
+    super::start(ctx, &args.job, "task run", |userdata, settings| {
+        request(&args, params, userdata, settings)
+    })
     .await
 }

@@ -38,12 +38,12 @@ pub async fn run(ctx: &mut Context, cmd: TasksCommand) -> Result<u8, Error> {
         }
         TasksCommand::Show(a) => {
             let (client, settings) =
-                super::connect(&a.conn, Some(&a.env), ctx.streams.err.as_mut())?;
+                super::connect(&a.tasks.conn, Some(&a.tasks.env), ctx.streams.err.as_mut())?;
             let t = client
                 .task(&a.task, settings.environment.as_deref())
                 .await?;
             let mut io = ctx.take_streams();
-            match a.output.format {
+            match a.tasks.output.format {
                 Format::Json | Format::Jsonl => super::write_json_line(&mut io.out, &t)?,
                 Format::Human => io.out.write_all(describe(&t).as_bytes())?,
             }

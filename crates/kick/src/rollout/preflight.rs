@@ -40,7 +40,7 @@ pub async fn print(
     let offline: std::collections::HashSet<&str> =
         disconnected.iter().map(String::as_str).collect();
     let out = &mut ctx.streams.out;
-    match run.output.format {
+    match run.follow.output.format {
         Format::Human => {
             let n = all.len();
             writeln!(
@@ -126,7 +126,7 @@ pub async fn print(
                 "disconnected": disconnected,
                 "puppetdb": reports.is_some(),
             });
-            let doc = if run.output.format == Format::Jsonl {
+            let doc = if run.follow.output.format == Format::Jsonl {
                 let mut d = json!({"type": "plan"});
                 if let (Some(d), Some(o)) = (d.as_object_mut(), doc.as_object()) {
                     d.extend(o.clone());
