@@ -1,6 +1,6 @@
 //! Counts per outcome and the exit code they give.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
 
@@ -19,11 +19,10 @@ pub const EXIT_NOT_ENDED: u8 = 8;
 /// convention for "interrupted").
 pub const EXIT_DETACHED: u8 = 130;
 
-/// `summary` of the JSON output.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Nodes counted.
-    pub total: u64,
+/// Counts per outcome of the nodes that ended: in the JSON output's [`Summary`] between its
+/// total and its running count, and what a rollout's state file keeps of each wave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
     /// Succeeded, no change.
     pub unchanged: u64,
     /// Succeeded with changes.
@@ -36,6 +35,62 @@ pub struct Summary {
     pub skipped: u64,
     /// Stopped.
     pub stopped: u64,
+}
+
+impl Counts {
+    /// The count of outcome `o`; none for a node still running, which is not counted here.
+    fn slot(&mut self, o: Outcome) -> Option<&mut u64> {
+        match o {
+            Outcome::Unchanged => Some(&mut self.unchanged),
+            Outcome::Changed => Some(&mut self.changed),
+            Outcome::Failed => Some(&mut self.failed),
+            Outcome::Errored => Some(&mut self.errored),
+            Outcome::Skipped => Some(&mut self.skipped),
+            Outcome::Stopped => Some(&mut self.stopped),
+            Outcome::Running => None,
+        }
+    }
+
+    /// One node less with outcome `o` (a node that is tried again).
+    pub fn remove(&mut self, o: Outcome) {
+        if let Some(n) = self.slot(o) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Adds another's counts.
+    pub fn add(&mut self, other: &Counts) {
+        self.unchanged += other.unchanged;
+        self.changed += other.changed;
+        self.failed += other.failed;
+        self.errored += other.errored;
+        self.skipped += other.skipped;
+        self.stopped += other.stopped;
+    }
+
+    /// A summary of these nodes, none of them running.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            total: self.unchanged
+                + self.changed
+                + self.failed
+                + self.errored
+                + self.skipped
+                + self.stopped,
+            counts: *self,
+            running: 0,
+        }
+    }
+}
+
+/// `summary` of the JSON output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Nodes counted.
+    pub total: u64,
+    /// Those that ended, per outcome.
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Not ended yet (`kick job show` of a job in progress; left out when 0).
     #[serde(skip_serializing_if = "is_zero")]
     pub running: u64,
@@ -54,38 +109,27 @@ impl Summary {
 
     /// The count of one outcome.
     pub fn get(&self, o: Outcome) -> u64 {
-        match o {
-            Outcome::Unchanged => self.unchanged,
-            Outcome::Changed => self.changed,
-            Outcome::Failed => self.failed,
-            Outcome::Errored => self.errored,
-            Outcome::Skipped => self.skipped,
-            Outcome::Stopped => self.stopped,
-            Outcome::Running => self.running,
-        }
+        let mut counts = self.counts;
+        counts.slot(o).map_or(self.running, |n| *n)
     }
 
     fn slot(&mut self, o: Outcome) -> &mut u64 {
-        match o {
-            Outcome::Unchanged => &mut self.unchanged,
-            Outcome::Changed => &mut self.changed,
-            Outcome::Failed => &mut self.failed,
-            Outcome::Errored => &mut self.errored,
-            Outcome::Skipped => &mut self.skipped,
-            Outcome::Stopped => &mut self.stopped,
-            Outcome::Running => &mut self.running,
+        match self.counts.slot(o) {
+            Some(n) => n,
+            None => &mut self.running,
         }
     }
 
     /// Nodes that failed, errored, were skipped or stopped.
     pub fn bad(&self) -> u64 {
-        self.failed + self.errored + self.skipped + self.stopped
+        let c = &self.counts;
+        c.failed + c.errored + c.skipped + c.stopped
     }
 
     /// 0, 2, 4 or 6 as documented.
     pub fn exit_code(&self) -> u8 {
         let mut code = EXIT_UNCHANGED;
-        if self.changed > 0 {
+        if self.counts.changed > 0 {
             code |= EXIT_CHANGED;
         }
         if self.bad() > 0 {

@@ -295,7 +295,7 @@ pub(crate) mod tests {
     fn records_count_outcomes_and_group_changes() {
         let job = sample_job();
         assert_eq!(job.summary.total, 7);
-        assert_eq!(job.summary.changed, 4);
+        assert_eq!(job.summary.counts.changed, 4);
         assert_eq!(job.drift.groups()[0].nodes, ["web1", "web2", "web3"]);
         assert_eq!(job.nodes[6].duration, None);
         assert_eq!(job.nodes[4].error_kind.as_deref(), Some("psick/run-failed"));

@@ -297,7 +297,7 @@ struct Waves<'a> {
 /// How a wave's jobs (the wave's own and its retries) ended.
 struct WaveEnd {
     job: String,
-    counts: super::state::Counts,
+    counts: crate::summary::Counts,
     interrupted: bool,
 }
 
@@ -423,7 +423,7 @@ impl<'a> Waves<'a> {
         let Some(outcome) = self.follow_job(&job, sent).await? else {
             return Ok(None);
         };
-        let mut counts = super::state::Counts::of(&outcome.summary);
+        let mut counts = outcome.summary.counts;
         let mut interrupted = outcome.interrupted;
         // --retry: follow-up jobs for the nodes that failed for a transient reason.
         let mut attempt = 1u32;
@@ -491,7 +491,7 @@ impl<'a> Waves<'a> {
             for (_, first) in &transient {
                 counts.remove(*first);
             }
-            counts.add(&o.summary);
+            counts.add(&o.summary.counts);
             interrupted |= o.interrupted;
         }
         Ok(Some(WaveEnd {
@@ -537,7 +537,7 @@ impl<'a> Waves<'a> {
             interrupted,
         } = ended;
         let summary = counts.summary();
-        let failed_now = summary.failed + summary.errored;
+        let failed_now = counts.failed + counts.errored;
         let wave = &mut self.state.waves[i];
         wave.failures = usize::try_from(failed_now).unwrap_or(usize::MAX);
         wave.state = WaveState::Done;

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::plan::Spec;
 use crate::error::Error;
+use crate::summary::Counts;
 
 /// The state file format's version.
 pub const STATE_VERSION: u32 = 1;
@@ -80,85 +81,6 @@ impl WaveRecord {
             retry_marker: None,
             counts: None,
         }
-    }
-}
-
-/// Counts per outcome, as kept in the state file. The outcomes of a
-/// [`Summary`](crate::summary::Summary), which it is made from and gives back,
-/// without its total (derived) and running count (a wave counted has ended):
-/// the state file's format does not follow the JSON output's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Succeeded, no change.
-    pub unchanged: u64,
-    /// Succeeded with changes.
-    pub changed: u64,
-    /// Failed.
-    pub failed: u64,
-    /// Could not run.
-    pub errored: u64,
-    /// Not run.
-    pub skipped: u64,
-    /// Stopped.
-    pub stopped: u64,
-}
-
-impl Counts {
-    /// From a summary.
-    pub fn of(s: &crate::summary::Summary) -> Self {
-        Self {
-            unchanged: s.unchanged,
-            changed: s.changed,
-            failed: s.failed,
-            errored: s.errored,
-            skipped: s.skipped,
-            stopped: s.stopped,
-        }
-    }
-
-    /// One node less with outcome `o` (a node that is tried again).
-    pub fn remove(&mut self, o: crate::outcome::Outcome) {
-        use crate::outcome::Outcome::*;
-        let slot = match o {
-            Unchanged => &mut self.unchanged,
-            Changed => &mut self.changed,
-            Failed => &mut self.failed,
-            Errored => &mut self.errored,
-            Skipped => &mut self.skipped,
-            Stopped => &mut self.stopped,
-            // Not counted until it ends.
-            Running => return,
-        };
-        *slot = slot.saturating_sub(1);
-    }
-
-    /// Adds a summary's counts.
-    pub fn add(&mut self, s: &crate::summary::Summary) {
-        let o = Self::of(s);
-        self.unchanged += o.unchanged;
-        self.changed += o.changed;
-        self.failed += o.failed;
-        self.errored += o.errored;
-        self.skipped += o.skipped;
-        self.stopped += o.stopped;
-    }
-
-    /// Back to a summary.
-    pub fn summary(&self) -> crate::summary::Summary {
-        let mut s = crate::summary::Summary::default();
-        for (o, n) in [
-            (crate::outcome::Outcome::Unchanged, self.unchanged),
-            (crate::outcome::Outcome::Changed, self.changed),
-            (crate::outcome::Outcome::Failed, self.failed),
-            (crate::outcome::Outcome::Errored, self.errored),
-            (crate::outcome::Outcome::Skipped, self.skipped),
-            (crate::outcome::Outcome::Stopped, self.stopped),
-        ] {
-            for _ in 0..n {
-                s.add(o);
-            }
-        }
-        s
     }
 }
 
