@@ -149,7 +149,7 @@ fn read_with(path: &Path, limit: usize, in_memory: u64) -> Result<Report, Report
 mod tests {
     use super::*;
     use crate::change::{checksum_from_base64, split_resource};
-    use orchestrator_types::psick::{ChangeStatus, CorrectiveCounts};
+    use orchestrator_types::psick::{Change, ChangeStatus, CorrectiveCounts};
     use std::io::Read;
 
     fn fixture(name: &str) -> String {
@@ -158,6 +158,20 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// The report's first change that `wanted`.
+    fn change(r: &Report, wanted: impl Fn(&Change) -> bool) -> &Change {
+        r.changes.iter().find(|c| wanted(c)).unwrap()
+    }
+
+    #[track_caller]
+    fn assert_corrective(r: &Report, corrective: u64, intentional: u64) {
+        let counts = CorrectiveCounts {
+            corrective,
+            intentional,
+        };
+        assert_eq!(r.corrective_change, counts);
     }
 
     /// A report of `n` file resources each with a pending content change,
@@ -204,23 +218,13 @@ mod tests {
         assert_eq!(c.message, "current_value 'absent', should be 'file' (noop)");
         assert_eq!(c.status, ChangeStatus::Noop);
         assert!(!c.corrective);
-        assert_eq!(
-            r.corrective_change,
-            CorrectiveCounts {
-                corrective: 0,
-                intentional: 3
-            }
-        );
+        assert_corrective(&r, 0, 3);
     }
 
     #[test]
     fn a_real_corrective_run_decodes_puppets_base64_checksum() {
         let r = parse(&fixture("puppet-7.23-corrective.yaml"), 100).unwrap();
-        let content = r
-            .changes
-            .iter()
-            .find(|c| c.property.as_deref() == Some("content"))
-            .unwrap();
+        let content = change(&r, |c| c.property.as_deref() == Some("content"));
         assert_eq!(
             content.desired.as_deref(),
             Some("{sha256}aa1e7b7c0a08357466dcf0421c74440665be25f0d121bf11b07356b2a86407da")
@@ -232,23 +236,13 @@ mod tests {
         );
         assert!(content.corrective && content.status == ChangeStatus::Success);
         // Two events on managed.txt (content, mode) count as one resource.
-        assert_eq!(
-            r.corrective_change,
-            CorrectiveCounts {
-                corrective: 1,
-                intentional: 1
-            }
-        );
+        assert_corrective(&r, 1, 1);
     }
 
     #[test]
     fn a_real_failed_resource_is_a_failure_and_lists_render_as_json() {
         let r = parse(&fixture("puppet-7.23-failmixed.yaml"), 100).unwrap();
-        let exec = r
-            .changes
-            .iter()
-            .find(|c| c.resource == "Exec[always-fails]")
-            .unwrap();
+        let exec = change(&r, |c| c.resource == "Exec[always-fails]");
         assert_eq!(exec.status, ChangeStatus::Failure);
         assert_eq!(exec.previous.as_deref(), Some("notrun"));
         assert_eq!(exec.desired.as_deref(), Some(r#"["0"]"#));
@@ -278,13 +272,7 @@ mod tests {
         assert_eq!(user.desired.as_deref(), Some(r#"["adm","sudo"]"#));
         assert_eq!(user.status, ChangeStatus::Noop);
         assert!(user.corrective);
-        assert_eq!(
-            r.corrective_change,
-            CorrectiveCounts {
-                corrective: 1,
-                intentional: 1
-            }
-        );
+        assert_corrective(&r, 1, 1);
     }
 
     #[test]
