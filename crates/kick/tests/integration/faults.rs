@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 use crate::harness::{Run, kick, write_private};
@@ -25,10 +25,13 @@ pub enum Reply {
     Slow(Duration, Value),
 }
 
-pub struct Req {
-    pub method: String,
-    pub path: String,
-}
+// orchestrator-client's raw servers read requests with the same file; kick's answer by method
+// and target alone, and leave the head and body unread.
+#[allow(dead_code)]
+#[path = "../../../orchestrator-client/tests/integration/http_request.rs"]
+pub mod http_request;
+
+use http_request::{Request as Req, read_request};
 
 type Handler = dyn Fn(&Req, usize) -> Reply + Send + Sync;
 
@@ -64,13 +67,13 @@ impl Scripted {
                         let Some(req) = read_request(&mut sock).await else {
                             return;
                         };
-                        if req.method == "POST" && req.path.contains("/command/task") {
+                        if req.method == "POST" && req.target.contains("/command/task") {
                             posts.fetch_add(1, Ordering::SeqCst);
                         }
                         let key = format!(
                             "{} {}",
                             req.method,
-                            req.path.split('?').next().unwrap_or("")
+                            req.target.split('?').next().unwrap_or("")
                         );
                         let n = {
                             let mut c = counts.lock().unwrap();
@@ -123,39 +126,6 @@ impl Scripted {
     }
 }
 
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Req> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.lines();
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_owned();
-    let path = first.next()?.to_owned();
-    let len: usize = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some(Req { method, path })
-}
-
 const BASE: &str = "http://x/orchestrator/v1";
 
 fn job(state: &str) -> Value {
@@ -182,7 +152,7 @@ fn finished_events() -> Value {
 
 /// The happy path of the fake orchestrator, for requests a scenario does not script.
 fn normal(req: &Req) -> Reply {
-    let p = req.path.as_str();
+    let p = req.target.as_str();
     if req.method == "POST" && p.contains("/command/task") {
         Reply::Json(202, created())
     } else if p.contains("/jobs/5/events") {
@@ -208,7 +178,7 @@ async fn run(server: &Scripted) -> Run {
 #[tokio::test(flavor = "multi_thread")]
 async fn bursts_of_5xx_resets_and_truncated_bodies_are_ridden_out() {
     let server = Scripted::start(|req, n| {
-        let p = req.path.as_str();
+        let p = req.target.as_str();
         match n {
             0 if p.contains("/events") => Reply::Raw(503, "text/html", "<html>busy</html>".into()),
             1 if p.contains("/events") => Reply::Reset,
@@ -230,7 +200,7 @@ async fn bursts_of_5xx_resets_and_truncated_bodies_are_ridden_out() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_events_endpoint_serving_html_falls_back_to_the_job() {
     let server = Scripted::start(|req, n| {
-        let p = req.path.as_str();
+        let p = req.target.as_str();
         if p.contains("/events") {
             return Reply::Raw(
                 404,
@@ -261,7 +231,7 @@ async fn an_events_endpoint_serving_html_falls_back_to_the_job() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_expiring_mid_watch_ends_with_exit_1_and_what_to_do() {
     let server = Scripted::start(|req, n| {
-        let p = req.path.as_str();
+        let p = req.target.as_str();
         if p.contains("/events") && n >= 1 {
             return Reply::Json(401, json!({"kind": "puppetlabs.rbac/token-expired", "msg": "The provided token has expired."}));
         }
@@ -288,7 +258,7 @@ async fn an_orchestrator_gone_for_good_ends_with_exit_1() {
         if req.method == "POST" {
             return Reply::Json(202, created());
         }
-        if req.path.ends_with("/jobs/5") {
+        if req.target.ends_with("/jobs/5") {
             // The first look works, then everything fails.
             static SEEN: AtomicUsize = AtomicUsize::new(0);
             if SEEN.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -332,7 +302,7 @@ async fn a_lost_post_response_is_not_resubmitted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_answers_are_waited_for() {
     let server = Scripted::start(|req, n| {
-        if req.path.contains("/events") && n == 0 {
+        if req.target.contains("/events") && n == 0 {
             return Reply::Slow(Duration::from_millis(800), json!({"items": []}));
         }
         normal(req)
@@ -345,7 +315,7 @@ async fn slow_answers_are_waited_for() {
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_json_in_a_success_answer_is_a_clear_error() {
     let server = Scripted::start(|req, _| {
-        if req.path.ends_with("/jobs/5") {
+        if req.target.ends_with("/jobs/5") {
             return Reply::Raw(200, "application/json", "{\"name\": 5, \"state\": [".into());
         }
         normal(req)

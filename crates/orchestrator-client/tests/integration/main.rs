@@ -4,6 +4,7 @@
 
 mod config;
 mod faults;
+mod http_request;
 mod inventory;
 mod logging;
 mod orchestrator;

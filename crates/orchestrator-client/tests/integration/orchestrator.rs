@@ -258,50 +258,23 @@ async fn lossy_proxy(
             };
             let counter = counter.clone();
             tokio::spawn(async move {
-                // Read one request: head, then Content-Length bytes.
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let head_end = loop {
-                    let Ok(n) = client.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
+                let Some(req) = crate::http_request::read_request(&mut client).await else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                let len: usize = head
-                    .lines()
-                    .filter_map(|l| l.split_once(':'))
-                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                    .and_then(|(_, v)| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + len {
-                    let Ok(n) = client.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let lost = head.starts_with("POST /orchestrator/v1/command/");
+                let lost =
+                    req.method == "POST" && req.target.starts_with("/orchestrator/v1/command/");
                 if lost {
                     counter.fetch_add(1, Ordering::SeqCst);
                 }
                 // One request per upstream connection, so its end is the
                 // response's end.
-                let mut forwarded = head[..head.len() - 2].to_owned();
+                let mut forwarded = req.head[..req.head.len() - 2].to_owned();
                 forwarded.push_str("Connection: close\r\n\r\n");
                 let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
                     return;
                 };
                 let _ = up.write_all(forwarded.as_bytes()).await;
-                let _ = up.write_all(&buf[head_end..head_end + len]).await;
+                let _ = up.write_all(&req.body).await;
                 let mut response = Vec::new();
                 let _ = up.read_to_end(&mut response).await;
                 if !lost {

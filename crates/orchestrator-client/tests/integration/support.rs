@@ -6,8 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use orchestrator_client::{RetryPolicy, Settings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+
+/// One request as the raw server saw it.
+pub use crate::http_request::Request as RawRequest;
+use crate::http_request::read_request;
 
 pub const TOKEN: &str = "0123456789abcdef-test-token";
 
@@ -42,15 +46,6 @@ pub fn write_token(dir: &Path, content: &str) -> PathBuf {
     std::fs::write(&path, content).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
-}
-
-/// One request as the raw server saw it.
-#[derive(Debug, Clone)]
-pub struct RawRequest {
-    pub method: String,
-    /// Path and query.
-    pub target: String,
-    pub body: Vec<u8>,
 }
 
 /// What the raw server does with a request.
@@ -137,43 +132,6 @@ impl RawServer {
             .filter(|r| r.method == method && r.target.starts_with(path_prefix))
             .count()
     }
-}
-
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<RawRequest> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.lines();
-    let mut first = lines.next()?.split_whitespace();
-    let method = first.next()?.to_owned();
-    let target = first.next()?.to_owned();
-    let len: usize = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some(RawRequest {
-        method,
-        target,
-        body: buf[head_end..head_end + len].to_vec(),
-    })
 }
 
 /// A port nothing listens on: bound, then released.
