@@ -226,11 +226,7 @@ fn the_architecture_comes_from_the_kernel_the_shell_or_uname() {
     dash.arg(&neither);
     let r = run(dash, &[("PT__installdir", &dir), ("PATH", &liar)], b"{}");
     assert_eq!(ran(r), arch, "the first lines of /proc/cpuinfo");
-    let neither = i.entry_without(&[
-        "/proc/sys/kernel/arch",
-        "/proc/self/maps",
-        "/proc/cpuinfo",
-    ]);
+    let neither = i.entry_without(&["/proc/sys/kernel/arch", "/proc/self/maps", "/proc/cpuinfo"]);
     let mut dash = Command::new("dash");
     dash.arg(&neither);
     let r = run(dash, &[("PT__installdir", &dir), ("PATH", &liar)], b"{}");

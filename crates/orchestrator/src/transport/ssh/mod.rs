@@ -378,12 +378,7 @@ impl<'a> Run<'a> {
             }
         });
         tokio::pin!(run);
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = crate::exec::until(deadline);
         tokio::pin!(sleep);
         let mut ending = None;
         // The grace of a stop asked for but not started yet (the run has

@@ -59,10 +59,22 @@ if [ ! -d "$c" ]; then mkdir -m 700 "$c" 2>/dev/null || [ -d "$c" ] || { echo "K
 const RUN: &str = r#"set -u
 t=$1; id=$2; shift 2
 CACHE
+# Every cached file's sha256 by one sha256sum: its line must read "<sha>  <sha>/<name>".
 need=
+have=
 for f; do s=${f%%/*}; r=${f#*/}; n=${r%%=*}
-  if [ -f "$c/$s/$n" ] && [ "$(sha256sum < "$c/$s/$n" 2>/dev/null)" = "$s  -" ]; then :; else need="$need $s/$n"; fi
+  if [ -f "$c/$s/$n" ]; then have="$have $s/$n"; else need="$need $s/$n"; fi
 done
+if [ -n "$have" ]; then
+  sums=$(cd "$c" && sha256sum $have 2>/dev/null)
+  for w in $have; do
+    case "
+$sums
+" in *"
+${w%%/*}  $w
+"*) ;; *) need="$need $w" ;; esac
+  done
+fi
 if [ -n "$need" ]; then
   echo "KICK-NEED $$$need" >&2
   for w in $need; do s=${w%%/*}; n=${w#*/}
@@ -76,10 +88,18 @@ if [ -n "$need" ]; then
 fi
 d="$t/kick-run-$id"
 mkdir -m 700 "$d" || { echo "KICK-ERR TMPDIR_ERROR Could not make tmpdir $d" >&2; exit 101; }
+# A multi-file task's install dir: its directories by one mkdir, each file a hard link to
+# the cache (a copy where the filesystem refuses links). A task that changed its file in
+# place would change the cache too, and the next run's sha256 check would send it again.
 exe=
+dirs=
+for f; do r=${f#*/}; i=${r#*=}
+  case $i in "$r") ;; */*) dirs="$dirs $d/${i%/*}" ;; esac
+done
+[ -z "$dirs" ] || mkdir -p $dirs || { rm -rf "$d"; echo "KICK-ERR MKDIR_ERROR Could not make the install dir in $d" >&2; exit 101; }
 for f; do s=${f%%/*}; r=${f#*/}; n=${r%%=*}; i=${r#*=}
   if [ "$i" != "$r" ]; then
-    mkdir -p "$d/$(dirname "$i")" && cp -p "$c/$s/$n" "$d/$i" || { rm -rf "$d"; echo "KICK-ERR MKDIR_ERROR Could not install $i in $d" >&2; exit 101; }
+    ln "$c/$s/$n" "$d/$i" 2>/dev/null || cp -p "$c/$s/$n" "$d/$i" || { rm -rf "$d"; echo "KICK-ERR MKDIR_ERROR Could not install $i in $d" >&2; exit 101; }
     [ -n "$exe" ] || exe="$d/$i"
   fi
   [ -n "$exe" ] || exe="$c/$s/$n"
@@ -445,6 +465,60 @@ mod tests {
         // A size that is no number (a cut connection): refused the same way.
         let out = run_here(tmp.path(), &file, b"");
         assert_eq!(out.status.code(), Some(102));
+    }
+
+    #[test]
+    fn a_multi_file_tasks_install_dir_links_the_cached_files() {
+        use sha2::Digest as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let task = b"#!/bin/sh\nstat -c %h mod/tasks/t.sh mod/files/data.txt; pwd\n";
+        let data = b"data\n";
+        let sha = |b: &[u8]| format!("{:x}", sha2::Sha256::digest(b));
+        let files = [
+            format!("{}/t.sh=mod/tasks/t.sh", sha(task)),
+            format!("{}/data.txt=mod/files/data.txt", sha(data)),
+        ];
+        let mut stdin = Vec::new();
+        for b in [&task[..], &data[..]] {
+            stdin.extend(format!("{}\n", b.len()).into_bytes());
+            stdin.extend_from_slice(b);
+        }
+        stdin.extend_from_slice(b"0\n");
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args([
+            "-c",
+            &with_cache(RUN),
+            "kick",
+            tmp.path().to_str().unwrap(),
+            "m1",
+        ])
+        .args(&files);
+        let out = {
+            use std::io::Write as _;
+            let mut child = cmd
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(&stdin).unwrap();
+            child.wait_with_output().unwrap()
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        // Two names for each file while the task runs: the cache's and the install dir's.
+        assert_eq!(lines[..2], ["2", "2"], "{text}");
+        assert!(lines[2].ends_with("/kick-run-m1"), "{text}");
+        // The run dir is gone, the cache keeps its files, one name each again.
+        assert!(!tmp.path().join("kick-run-m1").exists());
+        let cached = tmp
+            .path()
+            .join(format!("kick-cache-{}/{}/data.txt", own_uid(), sha(data)));
+        assert_eq!(std::fs::read(&cached).unwrap(), data);
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!(std::fs::metadata(&cached).unwrap().nlink(), 1);
     }
 
     fn own_uid() -> u32 {
