@@ -400,25 +400,23 @@ mod tests {
     }
 
     /// Runs the run script here, as the node would, with `stdin`.
-    fn run_here(tmp: &std::path::Path, file: &str, stdin: &[u8]) -> std::process::Output {
+    fn run_here(
+        tmp: &std::path::Path,
+        id: &str,
+        files: &[String],
+        stdin: &[u8],
+    ) -> std::process::Output {
         use std::io::Write as _;
         let mut child = std::process::Command::new("/bin/sh")
-            .args([
-                "-c",
-                &with_cache(RUN),
-                "kick",
-                tmp.to_str().unwrap(),
-                "run1",
-                file,
-            ])
+            .args(["-c", &with_cache(RUN), "kick", tmp.to_str().unwrap(), id])
+            .args(files)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin).unwrap();
-        drop(input);
+        // Dropped after writing: the script sees EOF.
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -429,11 +427,12 @@ mod tests {
         let task = b"#!/bin/sh\necho \"task $PT_x\"; cat\n";
         let sha = format!("{:x}", sha2::Sha256::digest(task));
         let file = format!("{sha}/echo.sh");
+        let files = [file.clone()];
         let mut stdin = format!("{}\n", task.len()).into_bytes();
         stdin.extend_from_slice(task);
         stdin.extend(env_block(&[("PT_x".into(), "1".into())]));
         stdin.extend_from_slice(b"{\"input\":true}");
-        let out = run_here(tmp.path(), &file, &stdin);
+        let out = run_here(tmp.path(), "run1", &files, &stdin);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{err}");
         assert!(
@@ -447,7 +446,7 @@ mod tests {
         let cached = tmp.path().join(format!("kick-cache-{}/{file}", own_uid()));
         assert_eq!(std::fs::read(&cached).unwrap(), task);
         // Cached now: nothing is asked for, stdin is the task's from the start.
-        let out = run_here(tmp.path(), &file, b"0\nagain");
+        let out = run_here(tmp.path(), "run1", &files, b"0\nagain");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("KICK-NEED"), "{err}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "task \nagain");
@@ -456,14 +455,14 @@ mod tests {
         let mut bad = format!("{}\n", task.len()).into_bytes();
         bad.extend(std::iter::repeat_n(b'x', task.len()));
         bad.extend_from_slice(b"0\n");
-        let out = run_here(tmp.path(), &file, &bad);
+        let out = run_here(tmp.path(), "run1", &files, &bad);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(102), "{err}");
         assert!(err.contains("KICK-ERR WRITE_ERROR"), "{err}");
         assert!(out.stdout.is_empty());
         assert!(!cached.exists());
         // A size that is no number (a cut connection): refused the same way.
-        let out = run_here(tmp.path(), &file, b"");
+        let out = run_here(tmp.path(), "run1", &files, b"");
         assert_eq!(out.status.code(), Some(102));
     }
 
@@ -484,26 +483,7 @@ mod tests {
             stdin.extend_from_slice(b);
         }
         stdin.extend_from_slice(b"0\n");
-        let mut cmd = std::process::Command::new("/bin/sh");
-        cmd.args([
-            "-c",
-            &with_cache(RUN),
-            "kick",
-            tmp.path().to_str().unwrap(),
-            "m1",
-        ])
-        .args(&files);
-        let out = {
-            use std::io::Write as _;
-            let mut child = cmd
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            child.stdin.take().unwrap().write_all(&stdin).unwrap();
-            child.wait_with_output().unwrap()
-        };
+        let out = run_here(tmp.path(), "m1", &files, &stdin);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{err}");
         let text = String::from_utf8_lossy(&out.stdout);
