@@ -68,18 +68,7 @@ fn packages() -> Option<Packages> {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    kick_e2e::run_ok(cmd.stdin(Stdio::null()))
 }
 
 fn stdout(cmd: &mut Command) -> String {

@@ -423,20 +423,12 @@ impl FleetNode {
     // ---- disturbing a node (take lock_exclusive first) ------------------------------------
 
     fn fleet_sh(&self, args: &[&str]) {
-        let out = Command::new("bash")
-            .arg(Fleet::script())
-            .args(args)
-            .env("FLEET_STATE", &self.state_dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run fleet.sh");
-        assert!(
-            out.status.success(),
-            "fleet.sh {} failed ({}):\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        crate::run_ok(
+            Command::new("bash")
+                .arg(Fleet::script())
+                .args(args)
+                .env("FLEET_STATE", &self.state_dir)
+                .stdin(Stdio::null()),
         );
     }
 

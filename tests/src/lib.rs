@@ -13,6 +13,7 @@
 //! that need it start with `let Some(fleet) = Fleet::from_env() else { return };`.
 
 mod apt_repo;
+mod command;
 mod fleet;
 mod local_nodes;
 mod node;
@@ -24,6 +25,7 @@ mod stack;
 mod task;
 
 pub use apt_repo::AptRepo;
+pub use command::run_ok;
 pub use fleet::{
     ENV_FLEET, Fleet, FleetNode, HostKeyRotation, NodeLock, SshdStopped, cmdline, shell_quote,
 };

@@ -56,6 +56,19 @@ impl TaskRun {
         self.result["resources"][name].as_u64()
     }
 
+    /// Asserts what only a run of the real agent reports: the catalog's `config_version` and
+    /// a Puppet 7 or 8 `puppet_version`.
+    pub fn assert_real_agent_ran(&self) {
+        assert!(self.result["config_version"].is_string(), "{}", self.dump());
+        assert!(
+            self.result["puppet_version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with(['7', '8'])),
+            "{}",
+            self.dump()
+        );
+    }
+
     /// The whole result, pretty-printed, for assertion messages.
     pub fn dump(&self) -> String {
         format!(
