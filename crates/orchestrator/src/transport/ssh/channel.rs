@@ -3,6 +3,8 @@
 //! line awaited before its stdin is sent, stdout and stderr collected up to a
 //! cap, and the exit status or signal read.
 
+use std::path::PathBuf;
+
 use russh::ChannelMsg;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -53,13 +55,45 @@ pub struct Input<'a> {
     pub prompt: Option<&'a str>,
     /// Cap per stream.
     pub max_output: usize,
-    /// What answers `KICK-NEED`: the list it names (`<sha256>/<name>...`)
-    /// as the script reads it, each file's size on a line, then its bytes.
+    /// What answers `KICK-NEED`: the files its list names
+    /// (`<sha256>/<name>...`), in its order, or why it cannot.
     pub upload: Option<&'a Upload<'a>>,
 }
 
-/// Gives the bytes that answer a `KICK-NEED` list, or why it cannot.
-pub type Upload<'a> = dyn Fn(&str) -> Result<Vec<u8>, String> + Sync + 'a;
+/// Gives the local files that answer a `KICK-NEED` list, or why it cannot.
+pub type Upload<'a> = dyn Fn(&str) -> Result<Vec<PathBuf>, String> + Sync + 'a;
+
+/// Streams `files` as the run script reads them: each file's size on a
+/// line, then its bytes. Read as they are sent, never whole into memory: a
+/// first job on hundreds of nodes at once would hold every node's copy.
+async fn send_files(
+    channel: &russh::Channel<russh::client::Msg>,
+    files: &[PathBuf],
+) -> Result<(), String> {
+    use tokio::io::AsyncReadExt as _;
+    for path in files {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| format!("could not read the task file {}: {e}", path.display()))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| format!("could not read the task file {}: {e}", path.display()))?
+            .len();
+        let lost = |e: russh::Error| {
+            format!(
+                "the connection failed while sending {}: {e}",
+                path.display()
+            )
+        };
+        channel
+            .data_bytes(format!("{len}\n").into_bytes())
+            .await
+            .map_err(lost)?;
+        channel.data(file.take(len)).await.map_err(lost)?;
+    }
+    Ok(())
+}
 
 fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize, overflow: &mut bool) {
     let room = cap.saturating_sub(buf.len());
@@ -208,19 +242,14 @@ pub async fn drive(
                         }
                         Event::Need(pid, list) => {
                             on_ready(pid);
-                            match input.upload.map(|f| f(&list)) {
-                                Some(Ok(bytes)) => {
-                                    let _ = channel.data_bytes(bytes).await;
-                                }
-                                Some(Err(why)) => {
-                                    out.upload_error = Some(why);
-                                    let _ = channel.eof().await;
-                                }
-                                None => {
-                                    out.upload_error =
-                                        Some("nothing here can send the task's files".into());
-                                    let _ = channel.eof().await;
-                                }
+                            let sent = match input.upload.map(|f| f(&list)) {
+                                Some(Ok(files)) => send_files(&channel, &files).await,
+                                Some(Err(why)) => Err(why),
+                                None => Err("nothing here can send the task's files".into()),
+                            };
+                            if let Err(why) = sent {
+                                out.upload_error = Some(why);
+                                let _ = channel.eof().await;
                             }
                         }
                         Event::Ready(pid) => {

@@ -257,7 +257,7 @@ impl<'a> Run<'a> {
             .exec(true, command.into_bytes())
             .await
             .map_err(|e| self.lost(&e.to_string()))?;
-        let upload = |need: &str| self.upload_bytes(need);
+        let upload = |need: &str| self.upload_files(need);
         let input = Input {
             upload: Some(&upload),
             stdin,
@@ -329,29 +329,20 @@ impl<'a> Run<'a> {
         ))
     }
 
-    /// What the run script reads after `KICK-NEED <sha>/<name>...`: each
-    /// file it lacks as its size on a line, then its bytes.
-    fn upload_bytes(&self, need: &str) -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        for want in need.split_whitespace() {
-            let file = self
-                .job
-                .files
-                .iter()
-                .find(|f| format!("{}/{}", f.sha256, f.filename) == want)
-                .ok_or_else(|| {
-                    format!("the node asked for {want}, which is not one of the task's files")
-                })?;
-            let bytes = std::fs::read(&file.source).map_err(|e| {
-                format!(
-                    "could not read the task file {}: {e}",
-                    file.source.display()
-                )
-            })?;
-            out.extend_from_slice(format!("{}\n", bytes.len()).as_bytes());
-            out.extend_from_slice(&bytes);
-        }
-        Ok(out)
+    /// The local files that answer `KICK-NEED <sha>/<name>...`, in its order.
+    fn upload_files(&self, need: &str) -> Result<Vec<PathBuf>, String> {
+        need.split_whitespace()
+            .map(|want| {
+                self.job
+                    .files
+                    .iter()
+                    .find(|f| format!("{}/{}", f.sha256, f.filename) == want)
+                    .map(|f| f.source.clone())
+                    .ok_or_else(|| {
+                        format!("the node asked for {want}, which is not one of the task's files")
+                    })
+            })
+            .collect()
     }
 
     async fn go(self, mut stop: watch::Receiver<StopLevel>) -> Outcome {
