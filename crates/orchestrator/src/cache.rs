@@ -3,7 +3,7 @@
 //! the task cache at `<cache>/<sha256>/<filename>` (mode 0750) after its
 //! sha256 is checked, and the cached copy is what runs. A multi-file task
 //! (metadata `files`) gets an install directory per run holding
-//! `<module>/<mount>/<path>` copies, passed as `_installdir`.
+//! `<module>/<mount>/<path>` links to the cached files, passed as `_installdir`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use sha2::Digest;
 
 use crate::config::Config;
 use crate::error::Failure;
+use crate::exec;
 use crate::modules::{self, ResolvedTask};
 
 /// One file of a task, as the job knows it.
@@ -149,10 +150,8 @@ pub fn fetch(cache: &Path, f: &TaskFile) -> Result<PathBuf, String> {
     let write = || -> std::io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&dir)?;
-        // Only a path is kept, no open descriptor: a child forked meanwhile
-        // must not hold the executable open for writing (ETXTBSY at exec).
         let tmp = tempfile::NamedTempFile::new_in(&dir)?.into_temp_path();
-        std::fs::write(&tmp, &bytes)?;
+        exec::writing_executable(|| std::fs::write(&tmp, &bytes))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o750))?;
         tmp.persist(&cached).map_err(|e| e.error)?;
         Ok(())
@@ -161,8 +160,8 @@ pub fn fetch(cache: &Path, f: &TaskFile) -> Result<PathBuf, String> {
     Ok(cached)
 }
 
-/// An install directory for one run of a multi-file task: every file copied
-/// from the cache to `<dir>/<module>/<mount>/<path>`. Returns the directory
+/// An install directory for one run of a multi-file task: every file linked
+/// (or copied) from the cache to `<dir>/<module>/<mount>/<path>`. Returns the directory
 /// (removed when dropped) and the executable's path in it.
 pub fn install(
     cache: &Path,
@@ -183,10 +182,116 @@ pub fn install(
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        std::fs::copy(&cached, &to).map_err(|e| format!("cannot copy {}: {e}", f.install))?;
+        // A hard link opens nothing for writing and copies no bytes; a copy
+        // only where the spool is on another filesystem than the cache.
+        std::fs::hard_link(&cached, &to)
+            .or_else(|_| exec::writing_executable(|| std::fs::copy(&cached, &to)).map(drop))
+            .map_err(|e| format!("cannot copy {}: {e}", f.install))?;
         if i == 0 {
             exe = to;
         }
     }
     Ok((dir, exe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn task_file(source: PathBuf, install: &str) -> TaskFile {
+        let (sha256, size) = digest(&source).unwrap();
+        TaskFile {
+            filename: source.file_name().unwrap().to_str().unwrap().to_owned(),
+            source,
+            install: install.to_owned(),
+            sha256,
+            size,
+        }
+    }
+
+    /// A multi-file task whose entry execs its second file, run by many
+    /// nodes at once as a job runs them: every run installs, then starts.
+    /// An install that held a file open for writing while another node's
+    /// task was being forked made that copy unexecutable ("Text file
+    /// busy", exit 126) for as long as the fork took to exec.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_installs_never_leave_a_file_busy_for_another_nodes_exec() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("m");
+        std::fs::create_dir_all(module.join("tasks")).unwrap();
+        std::fs::create_dir_all(module.join("files")).unwrap();
+        let entry = module.join("tasks/entry");
+        std::fs::write(
+            &entry,
+            "#!/bin/sh\nexec \"${0%/tasks/entry}/files/payload\"\n",
+        )
+        .unwrap();
+        // A big payload keeps each copy's descriptor open long enough for
+        // the race to show within a few hundred runs.
+        let payload = module.join("files/payload");
+        let mut body = b"#!/bin/sh\nexit 0\n".to_vec();
+        body.extend(std::iter::repeat_n(b"# padding\n".as_slice(), 400_000).flatten());
+        std::fs::write(&payload, body).unwrap();
+        for p in [&entry, &payload] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let files = vec![
+            task_file(entry, "m/tasks/entry"),
+            task_file(payload, "m/files/payload"),
+        ];
+        let (cache, spool) = (dir.path().join("cache"), dir.path().join("spool"));
+        let spawner = std::sync::Arc::new(exec::Spawner::default());
+        let mut nodes = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (cache, spool, files, spawner) =
+                (cache.clone(), spool.clone(), files.clone(), spawner.clone());
+            nodes.spawn(async move {
+                let mut failures = Vec::new();
+                for _ in 0..25 {
+                    let (c, s, f) = (cache.clone(), spool.clone(), files.clone());
+                    let (installdir, exe) =
+                        tokio::task::spawn_blocking(move || install(&c, &s, &f))
+                            .await
+                            .unwrap()
+                            .unwrap();
+                    let (_keep, rx) = tokio::sync::watch::channel(exec::StopLevel::None);
+                    let out = exec::run(
+                        exec::Spec {
+                            program: &exe,
+                            stdin: None,
+                            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                            workdir: Path::new("/"),
+                            timeout: Some(Duration::from_secs(60)),
+                            kill_grace: Duration::from_secs(1),
+                            max_output: 1 << 16,
+                            nice: None,
+                            spawner: &spawner,
+                        },
+                        rx,
+                    )
+                    .await;
+                    if !matches!(out.ending, exec::Ending::Exited(0)) {
+                        failures.push(format!(
+                            "{:?}: {}",
+                            out.ending,
+                            String::from_utf8_lossy(&out.stderr)
+                        ));
+                    }
+                    drop(installdir);
+                }
+                failures
+            });
+        }
+        let mut failures = Vec::new();
+        while let Some(f) = nodes.join_next().await {
+            failures.extend(f.unwrap());
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of 200 runs failed: {failures:#?}",
+            failures.len()
+        );
+    }
 }

@@ -115,6 +115,22 @@ async fn end_tree(pid: Option<u32>, grace: Duration) -> process_tree::Report {
         })
 }
 
+/// Forks and descriptors open for writing on files that will be executed
+/// exclude each other. A child holds its parent's descriptors from its fork
+/// to its exec (close-on-exec only acts at the exec), and while any process
+/// holds a file open for writing, executing that file fails with ETXTBSY
+/// ("Text file busy"): a node's task copied while another node's task was
+/// being forked could not run. Writers share the lock; a fork takes it
+/// alone and gives it back once the child has exec'd.
+static FORKS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Runs `write`, which opens a file that will be executed for writing and
+/// closes it before returning, with no fork in progress meanwhile.
+pub fn writing_executable<T>(write: impl FnOnce() -> T) -> T {
+    let _no_forks = FORKS.read().unwrap_or_else(|p| p.into_inner());
+    write()
+}
+
 type SpawnReply = tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>;
 type SpawnRequest = (tokio::process::Command, SpawnReply);
 
@@ -341,7 +357,12 @@ fn spawn_retrying_busy(
     let busy = rustix::io::Errno::TXTBSY.raw_os_error();
     let mut tries = 0;
     loop {
-        match cmd.spawn() {
+        // `spawn` returns once the child has exec'd (or failed to).
+        let spawned = {
+            let _alone = FORKS.write().unwrap_or_else(|p| p.into_inner());
+            cmd.spawn()
+        };
+        match spawned {
             Err(e) if e.raw_os_error() == Some(busy) && tries < 50 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(10));

@@ -1,9 +1,9 @@
-//! A local Orchestrator API v1 service that behaves like Puppet Enterprise's
-//! orchestrator on every point Kick depends on, and really runs tasks on
-//! simulated nodes (processes on this machine with per-node environments).
-//!
-//! It is for trying, developing and testing: fleets use Puppet Enterprise's
-//! orchestrator (or another existing engine).
+//! An Orchestrator API v1 service (with PE's Node Inventory API v1) that
+//! behaves like Puppet Enterprise's orchestrator on every point Kick and
+//! PE's clients depend on, for fleets without PE: it runs tasks on `ssh`
+//! nodes over OpenSSH, the way PE runs agentless nodes, and on simulated
+//! `local` nodes (processes on this machine with per-node environments)
+//! for the demo and fast tests. PE users keep PE's orchestrator.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), kick_orchestrator::Error> {
