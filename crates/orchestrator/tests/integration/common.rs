@@ -17,6 +17,24 @@ pub fn fixtures() -> PathBuf {
 
 /// A config with the fixture modules, the test token and `n` connected nodes
 /// named `node-0000.example` ...
+/// A module dir holding one task, `scratch::t`, that prints `{"v": <v>}`;
+/// returns the dir and the task's file, to change while a job runs.
+pub fn scratch_task(v: u32) -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let modules = tempfile::tempdir().unwrap();
+    let tasks = modules.path().join("scratch/tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    let script = tasks.join("t.sh");
+    write_scratch(&script, v);
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (modules, script)
+}
+
+/// Rewrites the task of [`scratch_task`] to print `{"v": <v>}`.
+pub fn write_scratch(script: &Path, v: u32) {
+    std::fs::write(script, format!("#!/bin/sh\necho '{{\"v\": {v}}}'\n")).unwrap();
+}
+
 pub fn config(n: usize) -> ConfigBuilder {
     let mut b = Config::builder()
         .token(TOKEN)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{Binary, Server, config, setup};
+use crate::common::{Binary, Server, config, scratch_task, setup, write_scratch};
 
 fn lines(output: &str) -> BTreeMap<String, String> {
     output
@@ -121,13 +121,7 @@ async fn a_multi_file_task_gets_an_install_directory() {
 
 #[tokio::test]
 async fn a_task_file_changed_after_the_job_started_is_refused() {
-    let modules = tempfile::tempdir().unwrap();
-    let tasks = modules.path().join("scratch/tasks");
-    std::fs::create_dir_all(&tasks).unwrap();
-    let script = tasks.join("t.sh");
-    std::fs::write(&script, "#!/bin/sh\necho '{\"v\": 1}'\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (modules, script) = scratch_task(1);
     let s = Server::start(config(1).modulepath(modules.path()).concurrency(1).build()).await;
     // The only slot is taken, so the next job's node starts later.
     let busy = s
@@ -140,7 +134,7 @@ async fn a_task_file_changed_after_the_job_started_is_refused() {
     let job = s
         .task("scratch::t", json!({}), &["node-0000.example"])
         .await;
-    std::fs::write(&script, "#!/bin/sh\necho '{\"v\": 2}'\n").unwrap();
+    write_scratch(&script, 2);
     s.wait(&busy).await;
     let j = s.wait(&job).await;
     assert_eq!(j["state"], "failed", "{j}");

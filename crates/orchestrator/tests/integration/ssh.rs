@@ -13,7 +13,7 @@ use kick_orchestrator::transport::SshTarget;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::common::{Server, config};
+use crate::common::{Server, config, scratch_task, write_scratch};
 
 static NEXT: AtomicU8 = AtomicU8::new(1);
 
@@ -225,6 +225,52 @@ async fn a_task_runs_over_ssh_and_a_second_job_uploads_nothing() {
         .filter(|n| n.starts_with("kick-run-"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    s.stop().await;
+}
+
+/// Kick hashes a task file as it sends it: bytes that are not the ones the
+/// job started with never reach a node's cache nor run there.
+#[tokio::test]
+async fn a_task_file_changed_after_the_job_started_is_not_sent_to_the_node() {
+    let sshd = Sshd::start();
+    let kh = sshd.known_hosts(true);
+    let (modules, script) = scratch_task(1);
+    let s = Server::start(
+        config(0)
+            .ssh_target(sshd.target("ssh1.example"))
+            .known_hosts(&kh)
+            .modulepath(modules.path())
+            .concurrency(1)
+            .build(),
+    )
+    .await;
+    // The only slot is taken, so the next job's node starts later.
+    let busy = s
+        .task("fixture::sleep", json!({"seconds": 1}), &["ssh1.example"])
+        .await;
+    let job = s.task("scratch::t", json!({}), &["ssh1.example"]).await;
+    write_scratch(&script, 2);
+    s.wait(&busy).await;
+    let j = s.wait(&job).await;
+    let n = &s.nodes(&job).await[0];
+    assert_eq!(j["state"], "failed", "{n:#}");
+    let e = &n["result"]["_error"];
+    assert_eq!(e["kind"], "puppetlabs.tasks/task_file_error", "{n:#}");
+    assert_eq!(e["issue_code"], "WRITE_ERROR", "{n:#}");
+    let msg = e["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("changed after the job started"), "{msg}");
+    // Nothing of the new bytes is in the node's cache under the old sha256.
+    let cache = sshd.dir.path().join("tmp/kick-cache-0");
+    for dir in std::fs::read_dir(&cache).unwrap().flatten() {
+        for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            let body = std::fs::read_to_string(f.path()).unwrap_or_default();
+            assert!(!body.contains("\"v\": 2"), "{}", f.path().display());
+        }
+    }
+    // A new job takes the new file.
+    let (j, n) = one(&s, "scratch::t", json!({}), "ssh1.example").await;
+    assert_eq!(j["state"], "finished", "{n:#}");
+    assert_eq!(n["result"], json!({"v": 2}));
     s.stop().await;
 }
 

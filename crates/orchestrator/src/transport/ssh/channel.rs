@@ -61,36 +61,69 @@ pub struct Input<'a> {
 }
 
 /// Gives the local files that answer a `KICK-NEED` list, or why it cannot.
-pub type Upload<'a> = dyn Fn(&str) -> Result<Vec<PathBuf>, String> + Sync + 'a;
+pub type Upload<'a> = dyn Fn(&str) -> Result<Vec<Wanted>, String> + Sync + 'a;
+
+/// A file the run script asked for.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// Where it is here.
+    pub path: PathBuf,
+    /// The sha256 (lowercase hex) and size the job started with.
+    pub sha256: String,
+    pub size: u64,
+}
 
 /// Streams `files` as the run script reads them: each file's size on a
-/// line, then its bytes. Read as they are sent, never whole into memory: a
-/// first job on hundreds of nodes at once would hold every node's copy.
+/// line, its bytes, then the sha256 of the bytes sent, which the script
+/// compares with the one it asked for. Read as they are sent, never whole
+/// into memory: a first job on hundreds of nodes at once would hold every
+/// node's copy. A file that changed since the job started is refused here
+/// (the node refuses it too, on the sha256 line).
 async fn send_files(
     channel: &russh::Channel<russh::client::Msg>,
-    files: &[PathBuf],
+    files: &[Wanted],
 ) -> Result<(), String> {
+    use sha2::Digest as _;
     use tokio::io::AsyncReadExt as _;
-    for path in files {
-        let file = tokio::fs::File::open(path)
+    for want in files {
+        let path = want.path.display();
+        let mut file = tokio::fs::File::open(&want.path)
             .await
-            .map_err(|e| format!("could not read the task file {}: {e}", path.display()))?;
-        let len = file
-            .metadata()
-            .await
-            .map_err(|e| format!("could not read the task file {}: {e}", path.display()))?
-            .len();
-        let lost = |e: russh::Error| {
-            format!(
-                "the connection failed while sending {}: {e}",
-                path.display()
-            )
-        };
+            .map_err(|e| format!("could not read the task file {path}: {e}"))?;
+        let lost = |e: russh::Error| format!("the connection failed while sending {path}: {e}");
         channel
-            .data_bytes(format!("{len}\n").into_bytes())
+            .data_bytes(format!("{}\n", want.size).into_bytes())
             .await
             .map_err(lost)?;
-        channel.data(file.take(len)).await.map_err(lost)?;
+        let mut hash = sha2::Sha256::new();
+        let mut left = want.size;
+        let mut buf = vec![0u8; 32 * 1024];
+        while left > 0 {
+            let room = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = file
+                .read(&mut buf[..room])
+                .await
+                .map_err(|e| format!("could not read the task file {path}: {e}"))?;
+            if n == 0 {
+                return Err(format!(
+                    "the task file {path} is shorter than when the job started"
+                ));
+            }
+            hash.update(&buf[..n]);
+            channel.data_bytes(buf[..n].to_vec()).await.map_err(lost)?;
+            left -= n as u64;
+        }
+        let sent = hex::encode(hash.finalize());
+        channel
+            .data_bytes(format!("{sent}\n").into_bytes())
+            .await
+            .map_err(lost)?;
+        if sent != want.sha256 {
+            return Err(format!(
+                "the task file {path} changed after the job started (sha256 {sent}, expected {})",
+                want.sha256
+            ));
+        }
     }
     Ok(())
 }

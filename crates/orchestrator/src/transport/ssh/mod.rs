@@ -4,7 +4,8 @@
 //! - one session per node per job, every step a channel on it, keepalives on;
 //! - the task's files in a cache on the node keyed by sha256, checked before
 //!   each use and uploaded only when missing (a second job uploads nothing);
-//! - a per-run directory (0700) removed at the end;
+//! - cwd `/` as under pxp-agent; a multi-file task's install dir (0700)
+//!   removed at the end;
 //! - `run-as` through sudo with the prompt answered, its failures named
 //!   (NO_PASSWORD, SUDO_DENIED, BAD_PASSWORD), never a hang;
 //! - a timeout or a force stop ends the task's whole tree on the node
@@ -330,14 +331,18 @@ impl<'a> Run<'a> {
     }
 
     /// The local files that answer `KICK-NEED <sha>/<name>...`, in its order.
-    fn upload_files(&self, need: &str) -> Result<Vec<PathBuf>, String> {
+    fn upload_files(&self, need: &str) -> Result<Vec<channel::Wanted>, String> {
         need.split_whitespace()
             .map(|want| {
                 self.job
                     .files
                     .iter()
                     .find(|f| format!("{}/{}", f.sha256, f.filename) == want)
-                    .map(|f| f.source.clone())
+                    .map(|f| channel::Wanted {
+                        path: f.source.clone(),
+                        sha256: f.sha256.clone(),
+                        size: f.size,
+                    })
                     .ok_or_else(|| {
                         format!("the node asked for {want}, which is not one of the task's files")
                     })

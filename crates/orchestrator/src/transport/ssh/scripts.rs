@@ -48,14 +48,19 @@ if [ ! -d "$c" ]; then mkdir -m 700 "$c" 2>/dev/null || [ -d "$c" ] || { echo "K
 
 /// Checks the cache for every file (`<sha256>/<name>[=<install path>]`, the
 /// executable first) and takes the ones it lacks from stdin, then runs the
-/// task from a per-run directory (mode 0700, removed at the end) with the
-/// rest of stdin. Arguments: tmpdir, run id, files.
+/// task, with cwd `/` as pxp-agent runs it, with the rest of stdin. A
+/// multi-file task gets an install dir (mode 0700, removed at the end).
+/// Arguments: tmpdir, run id, files.
 ///
 /// One channel does it all: a first job on a node costs no more round trips
 /// nor shells than a cached one (three channels per file cost 13 ms of the
 /// node's CPU a node at 1,000 nodes). After `KICK-NEED <pid> <sha>/<name>...`
-/// Kick sends each missing file as its size on a line, then its bytes; GNU
-/// head reads exactly that many.
+/// Kick sends each missing file as its size on a line, its bytes (GNU head
+/// reads exactly that many), then the sha256 of the bytes it sent, which
+/// must be the one asked for. Kick hashes them as it reads them: the bytes
+/// cross an SSH channel, whose MAC already guards them, so the node spends
+/// no process on hashing them again. Every node process counts: on a
+/// trivial task they are most of what a run costs the node.
 const RUN: &str = r#"set -u
 t=$1; id=$2; shift 2
 CACHE
@@ -80,23 +85,28 @@ if [ -n "$need" ]; then
   for w in $need; do s=${w%%/*}; n=${w#*/}
     read -r z || z=
     case $z in '' | *[!0-9]*) echo "KICK-ERR WRITE_ERROR The upload of $n was cut short" >&2; exit 102 ;; esac
+    # install makes the sha's dir and an empty file of mode 0700 in one process; head
+    # fills it (its mode stays), and the rename makes it appear whole to other runs.
     u="$c/$s/.upload.$$"
-    if mkdir -p "$c/$s" && head -c "$z" > "$u" && [ "$(sha256sum < "$u")" = "$s  -" ] && chmod 700 "$u" && mv -f "$u" "$c/$s/$n"; then :; else
+    if install -D -m 700 /dev/null "$u" && head -c "$z" > "$u" && read -r e && [ "$e" = "$s" ] && mv -f "$u" "$c/$s/$n"; then :; else
       rm -f "$u"; echo "KICK-ERR WRITE_ERROR Could not write $c/$s/$n (or its sha256 did not match)" >&2; exit 102
     fi
   done
 fi
-d="$t/kick-run-$id"
-mkdir -m 700 "$d" || { echo "KICK-ERR TMPDIR_ERROR Could not make tmpdir $d" >&2; exit 101; }
 # A multi-file task's install dir: its directories by one mkdir, each file a hard link to
 # the cache (a copy where the filesystem refuses links). A task that changed its file in
 # place would change the cache too, and the next run's sha256 check would send it again.
+# A single-file task runs from the cache and needs no directory of its own.
+d=
 exe=
 dirs=
 for f; do r=${f#*/}; i=${r#*=}
-  case $i in "$r") ;; */*) dirs="$dirs $d/${i%/*}" ;; esac
+  case $i in "$r") ;; */*) d="$t/kick-run-$id"; dirs="$dirs $d/${i%/*}" ;; *) d="$t/kick-run-$id" ;; esac
 done
-[ -z "$dirs" ] || mkdir -p $dirs || { rm -rf "$d"; echo "KICK-ERR MKDIR_ERROR Could not make the install dir in $d" >&2; exit 101; }
+if [ -n "$d" ]; then
+  mkdir -m 700 "$d" || { echo "KICK-ERR TMPDIR_ERROR Could not make tmpdir $d" >&2; exit 101; }
+  [ -z "$dirs" ] || mkdir -p $dirs || { rm -rf "$d"; echo "KICK-ERR MKDIR_ERROR Could not make the install dir in $d" >&2; exit 101; }
+fi
 for f; do s=${f%%/*}; r=${f#*/}; n=${r%%=*}; i=${r#*=}
   if [ "$i" != "$r" ]; then
     ln "$c/$s/$n" "$d/$i" 2>/dev/null || cp -p "$c/$s/$n" "$d/$i" || { rm -rf "$d"; echo "KICK-ERR MKDIR_ERROR Could not install $i in $d" >&2; exit 101; }
@@ -119,8 +129,8 @@ while [ "$n" -gt 0 ]; do
   export "$k=${v%x}"
   n=$((n - 1))
 done
-if [ -n "$stopped" ]; then rc=143; else cd "$d" && "$exe"; rc=$?; fi
-cd / && rm -rf "$d"
+if [ -n "$stopped" ]; then rc=143; else cd / && "$exe"; rc=$?; fi
+[ -z "$d" ] || rm -rf "$d"
 echo "KICK-EXIT $rc" >&2
 exit $rc
 "#;
@@ -420,16 +430,28 @@ mod tests {
         child.wait_with_output().unwrap()
     }
 
+    /// What Kick sends for one missing file: its size, its bytes, then
+    /// `sent`, the sha256 of the bytes as Kick read them.
+    fn file_stream(bytes: &[u8], sent: &str) -> Vec<u8> {
+        let mut out = format!("{}\n", bytes.len()).into_bytes();
+        out.extend_from_slice(bytes);
+        out.extend(format!("{sent}\n").into_bytes());
+        out
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        use sha2::Digest as _;
+        format!("{:x}", sha2::Sha256::digest(bytes))
+    }
+
     #[test]
     fn the_run_script_takes_missing_files_from_stdin_then_runs_the_task() {
-        use sha2::Digest as _;
         let tmp = tempfile::tempdir().unwrap();
-        let task = b"#!/bin/sh\necho \"task $PT_x\"; cat\n";
-        let sha = format!("{:x}", sha2::Sha256::digest(task));
-        let file = format!("{sha}/echo.sh");
+        // Its cwd, and what the tmpdir holds while it runs.
+        let task = b"#!/bin/sh\necho \"task $PT_x $(pwd)\"; ls \"${0%%/kick-cache-*}\"; cat\n";
+        let file = format!("{}/echo.sh", sha(task));
         let files = [file.clone()];
-        let mut stdin = format!("{}\n", task.len()).into_bytes();
-        stdin.extend_from_slice(task);
+        let mut stdin = file_stream(task, &sha(task));
         stdin.extend(env_block(&[("PT_x".into(), "1".into())]));
         stdin.extend_from_slice(b"{\"input\":true}");
         let out = run_here(tmp.path(), "run1", &files, &stdin);
@@ -439,48 +461,65 @@ mod tests {
             err.contains("KICK-NEED ") && err.contains(&format!(" {file}")),
             "{err}"
         );
+        // pxp-agent's cwd; a single-file task gets no run dir, only the cache.
+        let cache = format!("kick-cache-{}", own_uid());
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            "task 1\n{\"input\":true}"
+            format!("task 1 /\n{cache}\n{{\"input\":true}}")
         );
-        let cached = tmp.path().join(format!("kick-cache-{}/{file}", own_uid()));
+        let cached = tmp.path().join(format!("{cache}/{file}"));
         assert_eq!(std::fs::read(&cached).unwrap(), task);
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&cached).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
         // Cached now: nothing is asked for, stdin is the task's from the start.
         let out = run_here(tmp.path(), "run1", &files, b"0\nagain");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("KICK-NEED"), "{err}");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "task \nagain");
-        // Bytes that are not the file's: refused, nothing cached, nothing run.
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("task  /\n{cache}\nagain")
+        );
+        // A cached file that is not its sha256 any more is asked for again.
+        std::fs::write(&cached, b"#!/bin/sh\necho tampered\n").unwrap();
+        let mut again = file_stream(task, &sha(task));
+        again.extend_from_slice(b"0\n");
+        let out = run_here(tmp.path(), "run1", &files, &again);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("KICK-NEED"));
+        assert_eq!(std::fs::read(&cached).unwrap(), task);
         std::fs::remove_file(&cached).unwrap();
-        let mut bad = format!("{}\n", task.len()).into_bytes();
-        bad.extend(std::iter::repeat_n(b'x', task.len()));
-        bad.extend_from_slice(b"0\n");
-        let out = run_here(tmp.path(), "run1", &files, &bad);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(102), "{err}");
-        assert!(err.contains("KICK-ERR WRITE_ERROR"), "{err}");
-        assert!(out.stdout.is_empty());
-        assert!(!cached.exists());
-        // A size that is no number (a cut connection): refused the same way.
-        let out = run_here(tmp.path(), "run1", &files, b"");
-        assert_eq!(out.status.code(), Some(102));
+        // Bytes that are not the file's (Kick's sha256 line says so), a
+        // stream cut after the bytes, and one cut before the size: each is
+        // refused, nothing is cached and nothing runs.
+        let other = vec![b'x'; task.len()];
+        let mut cut = format!("{}\n", task.len()).into_bytes();
+        cut.extend_from_slice(task);
+        for stdin in [file_stream(&other, &sha(&other)), cut, Vec::new()] {
+            let out = run_here(tmp.path(), "run1", &files, &stdin);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(102), "{err}");
+            assert!(err.contains("KICK-ERR WRITE_ERROR"), "{err}");
+            assert!(out.stdout.is_empty());
+            assert!(!cached.exists());
+            let left: Vec<_> = std::fs::read_dir(cached.parent().unwrap())
+                .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{left:?}");
+        }
     }
 
     #[test]
     fn a_multi_file_tasks_install_dir_links_the_cached_files() {
-        use sha2::Digest as _;
         let tmp = tempfile::tempdir().unwrap();
-        let task = b"#!/bin/sh\nstat -c %h mod/tasks/t.sh mod/files/data.txt; pwd\n";
+        let task = b"#!/bin/sh\npwd\nd=${0%/mod/tasks/t.sh}\nstat -c %h \"$d/mod/tasks/t.sh\" \"$d/mod/files/data.txt\"\necho \"$d\"\n";
         let data = b"data\n";
-        let sha = |b: &[u8]| format!("{:x}", sha2::Sha256::digest(b));
         let files = [
             format!("{}/t.sh=mod/tasks/t.sh", sha(task)),
             format!("{}/data.txt=mod/files/data.txt", sha(data)),
         ];
         let mut stdin = Vec::new();
         for b in [&task[..], &data[..]] {
-            stdin.extend(format!("{}\n", b.len()).into_bytes());
-            stdin.extend_from_slice(b);
+            stdin.extend(file_stream(b, &sha(b)));
         }
         stdin.extend_from_slice(b"0\n");
         let out = run_here(tmp.path(), "m1", &files, &stdin);
@@ -488,9 +527,10 @@ mod tests {
         assert!(out.status.success(), "{err}");
         let text = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "/", "{text}");
         // Two names for each file while the task runs: the cache's and the install dir's.
-        assert_eq!(lines[..2], ["2", "2"], "{text}");
-        assert!(lines[2].ends_with("/kick-run-m1"), "{text}");
+        assert_eq!(lines[1..3], ["2", "2"], "{text}");
+        assert!(lines[3].ends_with("/kick-run-m1"), "{text}");
         // The run dir is gone, the cache keeps its files, one name each again.
         assert!(!tmp.path().join("kick-run-m1").exists());
         let cached = tmp
