@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use orchestrator_types::psick::StoppedProcess;
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -62,6 +63,10 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// Output went past the cap (the excess was discarded).
     pub overflow: bool,
+    /// What a timeout or a force stop ended: `_error.details` entries for
+    /// the node's result (`stopped` and `survivors` on a local node,
+    /// `remote` on an SSH node).
+    pub stop: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// What to run.
@@ -129,6 +134,27 @@ static FORKS: std::sync::RwLock<()> = std::sync::RwLock::new(());
 pub fn writing_executable<T>(write: impl FnOnce() -> T) -> T {
     let _no_forks = FORKS.read().unwrap_or_else(|p| p.into_inner());
     write()
+}
+
+/// A local stop's report as `_error.details` entries: every process of the
+/// run it found (puppet's execs in their own sessions too) and any that
+/// outlived KILL.
+fn stop_details(r: &process_tree::Report) -> serde_json::Map<String, serde_json::Value> {
+    let stopped: Vec<StoppedProcess> = r
+        .ended
+        .iter()
+        .map(|e| StoppedProcess {
+            pid: e.pid,
+            command: e.command.clone(),
+            signal: e.signal.to_owned(),
+        })
+        .collect();
+    let mut m = serde_json::Map::new();
+    m.insert("stopped".into(), serde_json::json!(stopped));
+    if !r.survivors.is_empty() {
+        m.insert("survivors".into(), serde_json::json!(r.survivors));
+    }
+    m
 }
 
 type SpawnReply = tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>;
@@ -231,6 +257,7 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 overflow: false,
+                stop: None,
             };
         }
     };
@@ -268,8 +295,9 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
     tokio::pin!(sleep);
     let mut ending = None;
     let mut status = None;
+    let mut report = None;
     if *stop.borrow() >= StopLevel::Force {
-        end_tree(pid, Duration::ZERO).await;
+        report = Some(end_tree(pid, Duration::ZERO).await);
         ending = Some(Ending::Killed(*stop.borrow()));
     }
     while status.is_none() && ending.is_none() {
@@ -278,7 +306,7 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
             () = &mut sleep => {
                 // TERM to the whole tree first so a task like psick can
                 // still report; KILL to whatever is left after the grace.
-                end_tree(pid, spec.kill_grace).await;
+                report = Some(end_tree(pid, spec.kill_grace).await);
                 if let Ok(st) = tokio::time::timeout(Duration::from_secs(1), child.wait()).await {
                     status = Some(st);
                 }
@@ -292,7 +320,7 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
                 }
                 let level = *stop.borrow();
                 if level >= StopLevel::Force {
-                    end_tree(pid, Duration::ZERO).await;
+                    report = Some(end_tree(pid, Duration::ZERO).await);
                     ending = Some(Ending::Killed(level));
                 }
             }
@@ -343,6 +371,7 @@ pub async fn run(spec: Spec<'_>, mut stop: watch::Receiver<StopLevel>) -> Outcom
         stdout,
         stderr,
         overflow: o_over || e_over,
+        stop: report.map(|r| stop_details(&r)),
     }
 }
 

@@ -396,6 +396,10 @@ pub fn task_result(outcome: &Outcome, max_output: usize) -> (NodeState, Value) {
             Ending::Killed(_) => JOB_STOPPED,
             _ => kind::TASK_ERROR,
         };
+        let mut details = details;
+        if let (Some(d), Some(stop)) = (details.as_object_mut(), &outcome.stop) {
+            d.extend(stop.clone());
+        }
         if let Some(o) = result.as_object_mut() {
             o.insert(
                 "_error".into(),

@@ -27,6 +27,7 @@ fn not_started(msg: String) -> Outcome {
         stdout: Vec::new(),
         stderr: Vec::new(),
         overflow: false,
+        stop: None,
     }
 }
 

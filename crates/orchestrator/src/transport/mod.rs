@@ -85,6 +85,7 @@ impl Target {
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 overflow: false,
+                stop: None,
             },
         }
     }

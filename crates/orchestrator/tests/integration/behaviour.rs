@@ -217,11 +217,14 @@ async fn force_stop_ends_what_the_task_started_in_other_sessions() {
     assert_eq!(st, 202);
     let j = s.wait(&job).await;
     assert_eq!(j["state"], "stopped");
+    let n = &s.nodes(&job).await[0];
+    let stopped = crate::common::stopped_pids(n);
     for pid in pids {
         assert!(
             !crate::execution::alive(pid),
             "{pid} survived the force stop"
         );
+        assert!(stopped.contains(&pid.into()), "{pid} not listed: {n:#}");
     }
     s.stop().await;
 }

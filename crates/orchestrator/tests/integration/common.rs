@@ -35,6 +35,17 @@ pub fn write_scratch(script: &Path, v: u32) {
     std::fs::write(script, format!("#!/bin/sh\necho '{{\"v\": {v}}}'\n")).unwrap();
 }
 
+/// The PIDs a stop lists in a node's `_error.details` (`stopped` on a
+/// local node, `remote.stopped` on an SSH node).
+pub fn stopped_pids(node: &Value) -> Vec<u64> {
+    let d = &node["result"]["_error"]["details"];
+    match (d["stopped"].as_array(), d["remote"]["stopped"].as_array()) {
+        (Some(local), _) => local.iter().filter_map(|p| p["pid"].as_u64()).collect(),
+        (None, Some(remote)) => remote.iter().filter_map(Value::as_u64).collect(),
+        (None, None) => Vec::new(),
+    }
+}
+
 pub fn config(n: usize) -> ConfigBuilder {
     let mut b = Config::builder()
         .token(TOKEN)

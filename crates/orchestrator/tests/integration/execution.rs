@@ -165,9 +165,14 @@ async fn timeout_ends_the_whole_process_tree() {
     );
     // The background grandchild was in the task's process group, the detached one in a
     // session of its own: both are gone the moment the node ends, no waiting.
+    let stopped = crate::common::stopped_pids(n);
     for file in ["node-0000.example.pid", "node-0000.example.detached.pid"] {
         let pid = read_pid(&dir.path().join(file));
         assert!(!alive(pid), "{file}: {pid} survived the timeout");
+        assert!(
+            stopped.contains(&pid.into()),
+            "{file}: {pid} not listed: {n:#}"
+        );
     }
     s.stop().await;
 }

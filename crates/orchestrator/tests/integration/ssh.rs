@@ -424,12 +424,21 @@ async fn a_timeout_ends_the_tasks_whole_tree_on_the_node() {
     assert_eq!(j["state"], "failed");
     let n = &s.nodes(&job).await[0];
     assert_eq!(n["result"]["_error"]["details"]["timeout"], 2, "{n:#}");
+    assert_eq!(
+        n["result"]["_error"]["details"]["remote"]["state"], "ended",
+        "{n:#}"
+    );
+    let stopped = crate::common::stopped_pids(n);
     // NODE_NAME is not set over SSH: the fixture writes ".pid" files.
     for file in [".pid", ".detached.pid"] {
         let pid = read_pid(&dir.path().join(file));
         assert!(
             !alive(pid),
             "{file}: {pid} survived the timeout on the node"
+        );
+        assert!(
+            stopped.contains(&pid.into()),
+            "{file}: {pid} not listed: {n:#}"
         );
     }
     s.stop().await;
@@ -472,8 +481,11 @@ async fn a_force_stop_ends_the_tasks_whole_tree_on_the_node() {
     assert_eq!(st, 202);
     let j = s.wait(&job).await;
     assert_eq!(j["state"], "stopped");
+    let n = &s.nodes(&job).await[0];
+    let stopped = crate::common::stopped_pids(n);
     for pid in pids {
         assert!(!alive(pid), "{pid} survived the force stop");
+        assert!(stopped.contains(&pid.into()), "{pid} not listed: {n:#}");
     }
     s.stop().await;
 }

@@ -51,6 +51,7 @@ fn failed(kind: &str, issue_code: &str, msg: String, details: Value) -> Outcome 
         stdout: Vec::new(),
         stderr: Vec::new(),
         overflow: false,
+        stop: None,
     }
 }
 
@@ -138,6 +139,7 @@ fn killed(level: StopLevel) -> Outcome {
         stdout: Vec::new(),
         stderr: Vec::new(),
         overflow: false,
+        stop: None,
     }
 }
 
@@ -382,9 +384,10 @@ impl<'a> Run<'a> {
         // channel, which must keep being read meanwhile.
         let mut pending: Option<Duration> = None;
         let mut stopping: Option<
-            std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
+            std::pin::Pin<Box<dyn std::future::Future<Output = Value> + Send + '_>>,
         > = None;
         let mut stopped = false;
+        let mut stop_report = None;
         // A run asked to stop whose task never reported its PID (stuck
         // before it: in sudo, say) is given up on after this long: the
         // session's close then ends whatever waited on the node.
@@ -423,9 +426,10 @@ impl<'a> Run<'a> {
                         pending = Some(Duration::ZERO);
                     }
                 }
-                () = async { if let Some(f) = stopping.as_mut() { f.await } }, if stopping.is_some() => {
+                r = async { match stopping.as_mut() { Some(f) => f.await, None => Value::Null } }, if stopping.is_some() => {
                     stopping = None;
                     stopped = true;
+                    stop_report = Some(r);
                 }
                 // Waiting for the PID of a run asked to stop.
                 () = tokio::time::sleep(Duration::from_millis(50)), if pending.is_some() => {}
@@ -433,7 +437,7 @@ impl<'a> Run<'a> {
         };
         // A stop under way finishes its check and removes the run dir.
         if let Some(f) = stopping.take() {
-            f.await;
+            stop_report = Some(f.await);
         }
         let f = match finished {
             Ok(f) => f,
@@ -444,11 +448,15 @@ impl<'a> Run<'a> {
             return self.after_loss(f, pid).await;
         }
         if let Some(ending) = ending {
+            let remote = stop_report.unwrap_or_else(
+                || json!({ "state": "not started", "msg": "the task had not started on the node" }),
+            );
             return Outcome {
                 ending,
                 stdout: f.stdout,
                 stderr: f.stderr,
                 overflow: f.overflow,
+                stop: Some(serde_json::Map::from_iter([("remote".to_owned(), remote)])),
             };
         }
         if let Some(o) = self.step_failure(&f) {
@@ -548,26 +556,68 @@ impl<'a> Run<'a> {
             stdout: f.stdout,
             stderr: f.stderr,
             overflow: f.overflow,
+            stop: None,
         }
     }
 
     /// Ends the run's tree on the node (the task's PID `pid`) through a
-    /// second channel on the run's session.
-    async fn stop_tree(&self, pid: u32, grace: Duration) {
+    /// second channel on the run's session; what it found, for the node's
+    /// result (`details.remote`).
+    async fn stop_tree(&self, pid: u32, grace: Duration) -> Value {
         let cmd = self.launch.stop(pid, grace, &self.t.tmpdir, &self.id);
         let limit = grace + Duration::from_secs(15);
         match tokio::time::timeout(limit, self.exec(cmd, Vec::new(), |_| {})).await {
             Ok(Ok(f)) => {
                 let out = String::from_utf8_lossy(&f.stdout);
-                if out.contains(scripts::LEFT) {
-                    tracing::warn!(node = %self.t.certname, "processes survived the stop: {}", out.trim());
-                }
+                remote_report(pid, out.trim())
             }
             Ok(Err(_)) | Err(_) => {
                 tracing::warn!(node = %self.t.certname, "could not stop the task's processes on the node");
+                json!({
+                    "state": "unknown",
+                    "msg": format!("Kick could not run its stop on the node (PID {pid})"),
+                })
             }
         }
     }
+}
+
+/// The stop script's report (`KICK-STOPPED <signal> <pid>...` or
+/// `KICK-LEFT <pid>...`) as `details.remote`: `ended` with every process of
+/// the run it found (puppet's execs in their own sessions too), or
+/// `unknown` with what survived.
+fn remote_report(pid: u32, out: &str) -> Value {
+    let line = |marker: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(marker))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+    };
+    let pids =
+        |words: &[String]| -> Vec<u32> { words.iter().filter_map(|w| w.parse().ok()).collect() };
+    if let Some(words) = line(scripts::STOPPED) {
+        let (signal, rest) = words
+            .split_first()
+            .map_or(("", &[][..]), |(s, r)| (s.as_str(), r));
+        return json!({
+            "state": "ended",
+            "msg": format!("Kick ended the task's processes on the node (PID {pid} and all it started)"),
+            "signal": signal,
+            "stopped": pids(rest),
+            "report": out,
+        });
+    }
+    let left = line(scripts::LEFT).map(|w| pids(&w)).unwrap_or_default();
+    tracing::warn!(pid, "processes survived the stop on the node: {out}");
+    json!({
+        "state": "unknown",
+        "msg": format!("Kick could not end every process of the task on the node (PID {pid})"),
+        "survivors": left,
+        "report": out,
+    })
 }
 
 /// Ends the tree of `pid` on the node of `session` (a session opened after
