@@ -57,6 +57,12 @@ pub struct PxpRunResult {
     /// What went wrong, on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Not in pxp-module-puppet's result: when the module stopped the run
+    /// (its timeout, or a signal), every process of the run the stop ended,
+    /// puppet's exec resources and what they started included. Absent
+    /// otherwise, so a run that was not stopped has Ruby's fields only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Vec<crate::psick::StoppedProcess>>,
 }
 
 impl PxpRunResult {
@@ -72,6 +78,7 @@ impl PxpRunResult {
             version: 1,
             error_type: None,
             error: None,
+            stopped: None,
         }
     }
 }

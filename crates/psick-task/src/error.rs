@@ -60,17 +60,21 @@ pub enum Failure {
     },
 
     /// The run was stopped: `timeout` expired or the task got a signal.
-    #[error("{}", timeout_message(*.timeout, *.signal, *.killed))]
+    #[error("{}", timeout_message(*.timeout, *.signal, *.killed, survivors))]
     Timeout {
         /// The `timeout` parameter, when that is what expired.
         timeout: Option<u64>,
         /// The signal the task received (`"TERM"`, `"INT"`), when that is
         /// what stopped it.
         signal: Option<&'static str>,
-        /// Whether puppet ignored SIGTERM and had to be killed.
+        /// Whether a process of the run (puppet or one it started) was still
+        /// there when the grace after SIGTERM ran out, and was killed.
         killed: bool,
         /// Every process the stop ended (puppet, its execs...).
         stopped: Vec<StoppedProcess>,
+        /// Processes of the run still alive after SIGKILL: the run did not
+        /// wholly end.
+        survivors: Vec<u32>,
     },
 
     /// Puppet exited 1 or with an unexpected status.
@@ -214,13 +218,21 @@ pub enum Failure {
     },
 }
 
-fn timeout_message(timeout: Option<u64>, signal: Option<&str>, killed: bool) -> String {
+fn timeout_message(
+    timeout: Option<u64>,
+    signal: Option<&str>,
+    killed: bool,
+    survivors: &[u32],
+) -> String {
+    // What the stop knows is which processes of the run needed SIGKILL, not
+    // whether puppet or something it started (an exec, a daemon) was slow.
     let how = if killed {
-        " (puppet ignored SIGTERM and was killed)"
+        " (a process of the run, puppet or one it started, did not end on SIGTERM within the \
+         grace period and was killed)"
     } else {
         ""
     };
-    match (signal, timeout) {
+    let message = match (signal, timeout) {
         (Some(sig), _) => format!(
             "the task was stopped by SIG{sig} from outside (a local kill, the orchestrator's job \
              stop, or Bolt) and stopped the puppet run{how}; the run did not finish, see \
@@ -231,7 +243,29 @@ fn timeout_message(timeout: Option<u64>, signal: Option<&str>, killed: bool) -> 
              or look at _output for where it hung"
         ),
         (None, None) => format!("the puppet run was stopped{how}; see _output for where it was"),
+    };
+    match survivor_note(survivors) {
+        Some(note) => format!("{message}. {note}"),
+        None => message,
     }
+}
+
+/// What a stop that left processes of the run alive says about them;
+/// `None` when nothing survived.
+pub fn survivor_note(survivors: &[u32]) -> Option<String> {
+    (!survivors.is_empty()).then(|| {
+        format!(
+            "Not all of the run ended: PID{} {} {} still alive after SIGKILL (uninterruptible \
+             sleep, or not the task's to signal) and may still change the node",
+            if survivors.len() == 1 { "" } else { "s" },
+            survivors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if survivors.len() == 1 { "was" } else { "were" },
+        )
+    })
 }
 
 impl From<ParamError> for Failure {
@@ -298,11 +332,13 @@ impl Failure {
                 signal,
                 killed,
                 stopped,
+                survivors,
             } => json!({
                 "timeout": timeout,
                 "signal": signal,
                 "killed": killed,
                 "stopped": stopped,
+                "survivors": survivors,
             }),
             Failure::SpawnFailed { program, .. } => {
                 json!({ "program": program.display().to_string() })
@@ -338,5 +374,54 @@ impl Failure {
             msg: self.to_string(),
             details,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped(killed: bool, survivors: Vec<u32>) -> Failure {
+        Failure::Timeout {
+            timeout: Some(30),
+            signal: None,
+            killed,
+            stopped: Vec::new(),
+            survivors,
+        }
+    }
+
+    #[test]
+    fn a_kill_is_put_on_the_run_not_on_puppet() {
+        let msg = stopped(true, Vec::new()).to_string();
+        assert!(
+            msg.contains("a process of the run, puppet or one it started, did not end on SIGTERM"),
+            "{msg}"
+        );
+        assert!(!msg.contains("puppet ignored"), "{msg}");
+        assert!(!stopped(false, Vec::new()).to_string().contains("killed"));
+    }
+
+    #[test]
+    fn survivors_of_sigkill_are_named_in_the_message_and_details() {
+        let f = stopped(true, vec![4242, 4343]);
+        let msg = f.to_string();
+        assert!(
+            msg.ends_with(
+                "Not all of the run ended: PIDs 4242, 4343 were still alive after SIGKILL \
+                 (uninterruptible sleep, or not the task's to signal) and may still change the \
+                 node"
+            ),
+            "{msg}"
+        );
+        assert_eq!(
+            f.to_task_error(None).details["survivors"],
+            json!([4242, 4343])
+        );
+        let one = stopped(true, vec![7]).to_string();
+        assert!(one.contains("PID 7 was still alive"), "{one}");
+        let none = stopped(true, Vec::new());
+        assert!(!none.to_string().contains("Not all"), "{none}");
+        assert_eq!(none.to_task_error(None).details["survivors"], json!([]));
     }
 }

@@ -231,6 +231,7 @@ mod tests {
                 signal: None,
                 killed: true,
                 stopped: Vec::new(),
+                survivors: Vec::new(),
             },
             Failure::AgentLocked {
                 pid: None,

@@ -94,6 +94,10 @@ pub struct Finished {
     pub killed: bool,
     /// Every process a stop ended (puppet, its execs...), empty without one.
     pub ended: Vec<process_tree::Ended>,
+    /// Processes of the run still alive after the stop's SIGKILL (one in
+    /// uninterruptible sleep, or one the task may not signal): the stop
+    /// did not end the whole run, and the result must say so.
+    pub survivors: Vec<u32>,
     /// Interleaved, ANSI-free, capped stdout and stderr.
     pub output: String,
 }
@@ -114,6 +118,7 @@ impl Finished {
             },
             killed: self.killed,
             stopped: stopped_list(&self.ended),
+            survivors: self.survivors.clone(),
         })
     }
 }
@@ -142,10 +147,13 @@ pub fn run_with_env(
 ) -> io::Result<Finished> {
     let (program, args) = argv.split_first().expect("argv holds the program");
     let task_pid = rustix::process::getpid();
-    // Orphans of the run (an exec whose puppet died) come to the task, not
-    // to init, so a stop still finds them below the task. Failing to become
-    // one only weakens the stop; the run itself is unaffected.
-    let _ = rustix::process::set_child_subreaper(Some(task_pid));
+    // Orphans of the run (a daemon an exec starts, whose parent exits) come
+    // to the task, not to init, so a stop still finds them below the task.
+    // Failing to become one only weakens the stop, so the run goes on; but
+    // the output says so, as a stop may then leave such a process running.
+    let subreaper_note = rustix::process::set_child_subreaper(Some(task_pid))
+        .err()
+        .map(subreaper_failed);
     let mut expr = duct::cmd(program, args);
     for (k, v) in env {
         expr = expr.env(k, v);
@@ -222,6 +230,7 @@ pub fn run_with_env(
     let mut stopped = None;
     let mut killed = false;
     let mut ended = Vec::new();
+    let mut survivors = Vec::new();
     let mut exited_at: Option<Instant> = None;
     let mut abandoned = false;
     let mut drained = false;
@@ -263,6 +272,7 @@ pub fn run_with_env(
                 killed = report.killed;
                 reap_orphans(&report.ended, group);
                 ended = report.ended;
+                survivors = report.survivors;
             }
         }
         if exited_at.is_none() && exited {
@@ -278,7 +288,8 @@ pub fn run_with_env(
     }
 
     let status = reader.try_wait().ok().flatten().map(|out| out.status);
-    let mut output = sink.render();
+    let mut output = subreaper_note.unwrap_or_default();
+    output.push_str(&sink.render());
     if abandoned {
         output.push_str(
             "[psick: stopped reading output: puppet exited but a process it started kept the \
@@ -291,8 +302,19 @@ pub fn run_with_env(
         stopped,
         killed,
         ended,
+        survivors,
         output,
     })
+}
+
+/// The line put before the run's output when the task could not become its
+/// child subreaper.
+fn subreaper_failed(e: rustix::io::Errno) -> String {
+    format!(
+        "[psick: could not make the task the run's child subreaper ({e}): a process of the \
+         run whose parent exits (a daemon started by an exec) is not below the task, and a \
+         stop of the run may leave it running]\n"
+    )
 }
 
 /// The processes a stop ended, as the task's results list them.

@@ -89,6 +89,7 @@ pub fn run_when_free(
                     signal: Some(process::signal_name(sig)),
                     killed: false,
                     stopped: Vec::new(),
+                    survivors: Vec::new(),
                 });
             }
         }

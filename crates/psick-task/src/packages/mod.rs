@@ -395,6 +395,7 @@ pub fn wait_for_pidfile(
                 signal: Some(process::signal_name(sig)),
                 killed: false,
                 stopped: Vec::new(),
+                survivors: Vec::new(),
             });
         }
         if Instant::now() >= until {

@@ -6,9 +6,11 @@
 //! "configuration": {...}, "output_files": {...}}` on stdin, runs
 //! `puppet agent <flags> --onetime --no-daemonize --verbose [--job-id J]`
 //! directly (no shell) with the task's guards (FIFO-proof lock checks, the
-//! disabled agent, the live-lock wait, a timeout, signals forwarded to
-//! puppet's process group), and prints pxp-module-puppet's result fields.
-//! Puppet's own output goes to stderr.
+//! disabled agent, the live-lock wait, a timeout, and on a timeout or a
+//! signal a stop of the run's whole tree: puppet and every process it
+//! started, in whatever session, see [`crate::process`]), and prints
+//! pxp-module-puppet's result fields, plus `stopped` when it stopped the
+//! run. Puppet's own output goes to stderr.
 
 pub mod flags;
 pub mod output_files;
@@ -109,7 +111,8 @@ pub fn configuration_schema() -> Value {
 }
 
 /// The module's metadata: pxp-module-puppet's, with `timeout`,
-/// `wait_for_lock` and `allow_server` added to the configuration.
+/// `wait_for_lock` and `allow_server` added to the configuration and
+/// `stopped` to the results.
 pub fn metadata() -> Value {
     json!({
         "description": "PXP Puppet module (psick: one static binary, no Ruby wrapper)",
@@ -136,7 +139,19 @@ pub fn metadata() -> Value {
                     "error_type": {"type": "string"},
                     "error": {"type": "string"},
                     "exitcode": {"type": "number"},
-                    "version": {"type": "number"}
+                    "version": {"type": "number"},
+                    "stopped": {
+                        "type": "array",
+                        "description": "Only when the module stopped the run: every process the stop ended",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "pid": {"type": "integer"},
+                                "command": {"type": "string"},
+                                "signal": {"type": "string"}
+                            }
+                        }
+                    }
                 },
                 "required": ["time", "transaction_uuid", "environment", "status", "exitcode", "version"]
             }
@@ -362,28 +377,13 @@ fn execute(
         _ => -1,
     };
     if let Some(stop) = finished.stopped {
-        let why = match stop {
-            Stop::Timeout => format!(
-                "the timeout of {}s set in the module configuration ran out",
-                config.timeout.unwrap_or_default()
-            ),
-            Stop::Signal(sig) => format!("the module received SIG{}", process::signal_name(sig)),
-        };
-        let killed = if finished.killed {
-            " (it ignored SIGTERM and was killed)"
-        } else {
-            ""
-        };
-        let ended = finished.ended.len();
-        return Err(Box::new(failed(
+        let mut r = failed(
             exitcode,
             pxp_error::AGENT_EXIT_NON_ZERO,
-            format!(
-                "Puppet agent run was stopped because {why}{killed}; {ended} process{} of the \
-                 run ended, its exec resources included",
-                if ended == 1 { "" } else { "es" }
-            ),
-        )));
+            stop_error(stop, config.timeout, &finished),
+        );
+        r.stopped = Some(process::stopped_list(&finished.ended));
+        return Err(Box::new(r));
     }
     if finished.code == Some(1) {
         if finished.output.contains(DISABLED_MSG) {
@@ -414,6 +414,38 @@ fn execute(
         )));
     }
     result_from_report(report, ran.report_before, exitcode)
+}
+
+/// The `error` of a run the module stopped: why, whether SIGKILL was needed,
+/// and how many processes ended (the result's `stopped` lists them), or
+/// which were still alive after SIGKILL.
+fn stop_error(stop: Stop, timeout: Option<u64>, finished: &process::Finished) -> String {
+    let why = match stop {
+        Stop::Timeout => format!(
+            "the timeout of {}s set in the module configuration ran out",
+            timeout.unwrap_or_default()
+        ),
+        Stop::Signal(sig) => format!("the module received SIG{}", process::signal_name(sig)),
+    };
+    // The stop knows which processes needed SIGKILL, not whether puppet or
+    // one it started was the slow one.
+    let killed = if finished.killed {
+        " (a process of the run, puppet or one it started, did not end on SIGTERM within the \
+         grace period and was killed)"
+    } else {
+        ""
+    };
+    let ended = finished.ended.len();
+    let mut msg = format!(
+        "Puppet agent run was stopped because {why}{killed}; {ended} process{} of the run \
+         ended, its exec resources included (listed in `stopped`)",
+        if ended == 1 { "" } else { "es" }
+    );
+    if let Some(note) = crate::error::survivor_note(&finished.survivors) {
+        msg.push_str(". ");
+        msg.push_str(&note);
+    }
+    msg
 }
 
 /// The argv: puppet, `agent`, `--confdir` when overridden, the flags.
@@ -726,6 +758,52 @@ mod tests {
         let all = json!({"puppet_bin": "/usr/bin/puppet", "timeout": 31_536_000,
                          "wait_for_lock": 0, "allow_server": false});
         assert!(validator.is_valid(&all) && Config::check(&all).is_ok());
+    }
+
+    fn finished(killed: bool, ended: usize, survivors: Vec<u32>) -> process::Finished {
+        process::Finished {
+            code: Some(0),
+            signal: None,
+            stopped: Some(Stop::Timeout),
+            killed,
+            ended: (0..ended)
+                .map(|i| process_tree::Ended {
+                    pid: 100 + i as u32,
+                    command: "sleep 30".into(),
+                    signal: if killed { "KILL" } else { "TERM" },
+                })
+                .collect(),
+            survivors,
+            output: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_stop_error_puts_a_kill_on_the_run_and_names_survivors() {
+        let plain = stop_error(Stop::Timeout, Some(5), &finished(false, 1, Vec::new()));
+        assert_eq!(
+            plain,
+            "Puppet agent run was stopped because the timeout of 5s set in the module \
+             configuration ran out; 1 process of the run ended, its exec resources included \
+             (listed in `stopped`)"
+        );
+        let killed = stop_error(Stop::Signal(15), None, &finished(true, 3, vec![9, 10]));
+        assert!(
+            killed.contains(
+                "because the module received SIGTERM (a process of the run, puppet or one it \
+                 started, did not end on SIGTERM within the grace period and was killed); 3 \
+                 processes of the run ended"
+            ),
+            "{killed}"
+        );
+        assert!(!killed.contains("it ignored"), "{killed}");
+        assert!(
+            killed.ends_with(
+                "PIDs 9, 10 were still alive after SIGKILL (uninterruptible sleep, \
+                 or not the task's to signal) and may still change the node"
+            ),
+            "{killed}"
+        );
     }
 
     #[test]

@@ -227,6 +227,89 @@ impl Drop for FakeHolder {
     }
 }
 
+/// The PID a process wrote to `file`.
+pub fn read_pid(file: &Path) -> u32 {
+    fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Whether `pid` still runs (a zombie has ended: it runs nothing).
+pub fn running(pid: u32) -> bool {
+    process_tree::read(pid).is_some_and(|p| p.state != 'Z')
+}
+
+/// A daemon the fake puppet of [`Node::daemonizing`] started: killed when
+/// dropped if still there, so a failing test leaves no `sleep 300` behind.
+pub struct Daemon {
+    /// Where it writes its PID.
+    pub pidfile: PathBuf,
+    /// Made by the fake puppet once the daemon's intermediate parent has
+    /// exited: from then on only the task as subreaper holds it in the run.
+    pub orphaned: PathBuf,
+}
+
+impl Daemon {
+    /// Its PID, as it wrote it.
+    pub fn pid(&self) -> u32 {
+        read_pid(&self.pidfile)
+    }
+
+    /// Its parent now, for failure messages (`None` once it is gone).
+    pub fn parent(&self) -> Option<u32> {
+        process_tree::read(self.pid()).map(|p| p.ppid)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let Some(pid) = fs::read_to_string(&self.pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        // Only the daemon itself, not whoever got its PID since it ended.
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline == b"sleep\x00300\x00"
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Node {
+    /// A node whose fake puppet starts a daemon as a service an exec starts
+    /// does: it double-forks into a session of its own, its intermediate
+    /// parent exits, so neither puppet's group nor puppet's tree holds it.
+    /// The daemon writes its PID; the fake, once the subshell that started
+    /// it has exited (`( ... & )` waits for it) and the PID is written,
+    /// marks it orphaned and runs on until it is stopped (exiting 0 on TERM,
+    /// as real puppet does).
+    pub fn daemonizing() -> (Node, Daemon) {
+        let node = Node::new("");
+        let daemon = Daemon {
+            pidfile: node.path("daemon.pid"),
+            orphaned: node.path("daemon.orphaned"),
+        };
+        node.set_fake(&format!(
+            r#"trap 'exit 0' TERM
+echo 'Info: starting the service'
+( setsid sh -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 300' '{f}' </dev/null >/dev/null 2>&1 & )
+while [ ! -s '{f}' ]; do sleep 0.05; done
+: > '{o}'
+echo 'Info: service started'
+sleep 300 & wait"#,
+            f = daemon.pidfile.display(),
+            o = daemon.orphaned.display()
+        ));
+        (node, daemon)
+    }
+}
+
 pub const SUMMARY_NOOP: &str = "---
 version:
   config: 1795460334

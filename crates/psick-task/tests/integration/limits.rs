@@ -1,9 +1,9 @@
 //! Timeouts, signals sent to the task, and output volume.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Node, emulated, finish};
+use crate::harness::{Daemon, Node, emulated, finish, read_pid, running};
 
 #[test]
 fn timeout_stops_the_whole_process_group() {
@@ -63,18 +63,6 @@ fn detached_exec_puppet(exec_trap: &str) -> (Node, PathBuf) {
     (node, pidfile)
 }
 
-fn read_pid(file: &Path) -> u32 {
-    std::fs::read_to_string(file)
-        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn exec_alive(pid: u32) -> bool {
-    process_tree::read(pid).is_some_and(|p| p.state != 'Z')
-}
-
 #[test]
 fn a_timeout_ends_the_execs_puppet_started_in_their_own_session() {
     let (node, pidfile) = detached_exec_puppet("");
@@ -83,10 +71,7 @@ fn a_timeout_ends_the_execs_puppet_started_in_their_own_session() {
     let o = node.run_cmd(cmd, r#"{"timeout": 2}"#);
     let exec = read_pid(&pidfile);
     // Checked the moment the task answers: no polling, the task waited.
-    assert!(
-        !exec_alive(exec),
-        "the exec {exec} outlived the stopped run"
-    );
+    assert!(!running(exec), "the exec {exec} outlived the stopped run");
     assert_eq!(o.kind(), "psick/timeout", "{}", o.json);
     assert!(o.json["exitcode"].is_null(), "{}", o.json);
     let stopped = o.json["_error"]["details"]["stopped"].as_array().unwrap();
@@ -107,10 +92,7 @@ fn an_exec_that_ignores_term_is_killed_after_the_grace() {
     cmd.env("PSICK_KILL_GRACE", "1");
     let o = node.run_cmd(cmd, r#"{"timeout": 1}"#);
     let exec = read_pid(&pidfile);
-    assert!(
-        !exec_alive(exec),
-        "the exec {exec} outlived the stopped run"
-    );
+    assert!(!running(exec), "the exec {exec} outlived the stopped run");
     assert_eq!(o.json["_error"]["details"]["killed"], true, "{}", o.json);
     let stopped = o.json["_error"]["details"]["stopped"].as_array().unwrap();
     let listed = stopped.iter().find(|p| p["pid"] == exec).unwrap();
@@ -127,14 +109,11 @@ fn sigterm_to_the_task_ends_the_detached_exec_too() {
     }
     std::thread::sleep(Duration::from_millis(100));
     let exec = read_pid(&pidfile);
-    assert!(exec_alive(exec));
+    assert!(running(exec));
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let o = finish(child, start);
-    assert!(
-        !exec_alive(exec),
-        "the exec {exec} outlived the stopped run"
-    );
+    assert!(!running(exec), "the exec {exec} outlived the stopped run");
     assert_eq!(o.json["_error"]["details"]["signal"], "TERM");
     assert!(
         o.json["_error"]["details"]["stopped"]
@@ -145,6 +124,55 @@ fn sigterm_to_the_task_ends_the_detached_exec_too() {
         "{}",
         o.json
     );
+}
+
+/// Asserts that the stop in `stopped` (the result's list) ended `daemon`:
+/// it is gone the moment the task answered, and listed.
+fn assert_daemon_stopped(daemon: &Daemon, stopped: &serde_json::Value) {
+    let pid = daemon.pid();
+    assert!(
+        !running(pid),
+        "the daemon {pid} outlived the stopped run (its parent is now {:?}): {stopped}",
+        daemon.parent()
+    );
+    let listed = stopped.as_array().unwrap().iter().any(|p| p["pid"] == pid);
+    assert!(listed, "the daemon {pid} is listed: {stopped}");
+}
+
+#[test]
+fn a_timeout_ends_a_daemon_the_run_started_whose_parent_exited() {
+    // Its parent exits, so without the task as the run's subreaper the
+    // daemon goes to init and no stop can tell it was the run's.
+    let (node, daemon) = Node::daemonizing();
+    let mut cmd = node.command();
+    cmd.env("PSICK_KILL_GRACE", "5");
+    let o = node.run_cmd(cmd, r#"{"timeout": 3}"#);
+    assert_eq!(o.kind(), "psick/timeout", "{}", o.json);
+    // The stop came after its intermediate parent was gone.
+    assert!(daemon.orphaned.exists(), "{}", o.output());
+    assert_daemon_stopped(&daemon, &o.json["_error"]["details"]["stopped"]);
+    assert_eq!(
+        o.json["_error"]["details"]["survivors"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn sigterm_to_the_task_ends_a_daemon_the_run_started_whose_parent_exited() {
+    let (node, daemon) = Node::daemonizing();
+    let start = Instant::now();
+    let child = node.spawn(node.command(), "{}");
+    // Stopped only once its intermediate parent is gone: before, the run's
+    // tree would still lead to it without the task as subreaper.
+    while !daemon.orphaned.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(running(daemon.pid()), "the daemon runs before the stop");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let o = finish(child, start);
+    assert_eq!(o.json["_error"]["details"]["signal"], "TERM", "{}", o.json);
+    assert_daemon_stopped(&daemon, &o.json["_error"]["details"]["stopped"]);
 }
 
 #[test]

@@ -366,6 +366,48 @@ fn the_configured_timeout_stops_the_run() {
     );
     assert_eq!(v["exitcode"], -1);
     assert!(start.elapsed() < Duration::from_secs(8));
+    // Ruby's fields stay as they are; what the stop ended is an added one.
+    let stopped = v["stopped"].as_array().expect("stopped is listed");
+    let commands: Vec<&str> = stopped
+        .iter()
+        .map(|p| p["command"].as_str().unwrap())
+        .collect();
+    assert!(
+        commands.iter().any(|c| c.contains("fake-puppet")),
+        "puppet is listed: {commands:?}"
+    );
+    assert!(commands.contains(&"sleep 30"), "{commands:?}");
+    assert!(stopped.iter().all(|p| p["pid"].is_u64()), "{v}");
+}
+
+#[test]
+fn the_configured_timeout_ends_a_daemon_the_run_started_and_lists_it() {
+    let (node, daemon) = Node::daemonizing();
+    let mut cmd = node.command();
+    cmd.env("PSICK_KILL_GRACE", "5");
+    cmd.arg("run").stdin(Stdio::piped());
+    let req = json!({"input": {"flags": []}, "configuration": {"timeout": 3}});
+    let out = node
+        .spawn(cmd, &req.to_string())
+        .wait_with_output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The stop came after its intermediate parent was gone.
+    assert!(daemon.orphaned.exists(), "{v}");
+    let pid = daemon.pid();
+    assert!(
+        !crate::harness::running(pid),
+        "the daemon {pid} outlived the module's timeout (its parent is now {:?}): {v}",
+        daemon.parent()
+    );
+    assert_eq!(v["error_type"], "agent_exit_non_zero", "{v}");
+    let stopped = v["stopped"].as_array().expect("stopped is listed");
+    assert!(stopped.iter().any(|p| p["pid"] == pid), "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("{} processes of the run ended", stopped.len())),
+        "{error}"
+    );
 }
 
 #[test]
