@@ -155,6 +155,8 @@ fn a_timeout_ends_a_daemon_the_run_started_whose_parent_exited() {
         o.json["_error"]["details"]["survivors"],
         serde_json::json!([])
     );
+    // The details as tasks/puppet_agent.json documents them.
+    crate::harness::assert_result_schema(&o.json);
 }
 
 #[test]
