@@ -366,15 +366,27 @@ async fn a_timeout_leaves_nothing_of_the_run_on_the_node() {
     };
     let node = &fleet.nodes()[2];
     let _lock = node.lock_exclusive();
+    let _ =
+        std::fs::remove_file(node.host_path(&format!("/tmp/kick-exec-pids/{}.pid", node.certname)));
     let dirs_before = run_dirs(node);
     let nodes = SshNodes::start(&fleet, TOKEN, |_, _| {}).await;
     let api = Api::new(&nodes.url);
-    let name = start_slow(&api, node, Some(8)).await;
+    // `slow` sleeps 20 s in an exec; 15 s leaves margin for the catalog under load, as the
+    // task's own timeout test does.
+    let name = start_slow(&api, node, Some(15)).await;
+    // The timeout's effect is checked on the exec, so it must have started first (else a
+    // timeout during the catalog run would pass without proving the exec is stopped).
+    let exec = tokio::task::block_in_place(|| wait_exec(node, Duration::from_secs(20)));
     let job = api.wait(&name, Duration::from_secs(120)).await;
     assert_eq!(job["state"], "failed", "{job:#}");
     let items = api.get(&format!("/jobs/{name}/nodes")).await;
     let r = &items["items"][0]["result"];
     assert_eq!(r["_error"]["kind"], "psick/timeout", "{r:#}");
+    assert_eq!(
+        node.host_pid_of(exec),
+        None,
+        "the exec survived the timeout: {r:#}"
+    );
     let left = node.wait_no_processes_besides_sshd(Duration::from_secs(10));
     assert!(left.is_empty(), "left on the node: {left:?}");
     let new_dirs: Vec<String> = run_dirs(node)

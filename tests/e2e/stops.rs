@@ -75,6 +75,12 @@ fn forced_unlock_stops_the_live_run_then_removes_its_lock() {
         forced.dump()
     );
 
+    let left = node.wait_no_puppet_processes(Duration::from_secs(10));
+    assert!(
+        left.is_empty(),
+        "processes of the run left behind: {left:?}"
+    );
+
     let next = node.run_task(&json!({"environment": "idem", "wait_for_lock": 0}));
     assert!(next.exit.success(), "{}", next.dump());
     assert_eq!(next.status(), "changed");
@@ -96,6 +102,11 @@ fn sigterm_from_outside_reports_the_signal_not_puppets_exit_code() {
     assert!(!process_alive(exec), "the exec {exec} outlived the SIGTERM");
     assert_eq!(run.error_kind(), Some("psick/timeout"), "{}", run.dump());
     assert_eq!(run.result["_error"]["details"]["signal"], json!("TERM"));
+    assert!(
+        run.stopped_pids().contains(&u64::from(exec)),
+        "the exec is listed in details.stopped: {}",
+        run.dump()
+    );
     // Real puppet exits 0 when it catches TERM; that is not the run's outcome.
     assert_eq!(run.result["exitcode"], json!(null), "{}", run.dump());
     assert_eq!(run.result["_error"]["details"]["exitcode"], json!(null));
@@ -113,9 +124,12 @@ fn module_timeout_ends_the_run_and_its_exec() {
     let node = SimNode::unique(&stack, "e2e-pxp-timeout");
     node.bootstrap();
     node.forget_exec_pid();
+    // `slow` sleeps 20 s in an exec; 15 s for the whole run leaves margin for the catalog
+    // under load (the exec must have started for the check below), as the task's own
+    // timeout test does.
     let request = json!({
         "input": {"flags": ["--environment", "slow"]},
-        "configuration": {"puppet_bin": Stack::PUPPET_BIN, "timeout": 8}
+        "configuration": {"puppet_bin": Stack::PUPPET_BIN, "timeout": 15}
     });
     let run = kick_e2e::ModuleRun::run(
         &kick_e2e::task_bin(),
@@ -132,6 +146,16 @@ fn module_timeout_ends_the_run_and_its_exec() {
     assert_eq!(v["exitcode"], json!(-1), "{v}");
     assert_eq!(v["error_type"], json!("agent_exit_non_zero"), "{v}");
     let error = v["error"].as_str().unwrap_or_default();
-    assert!(error.contains("timeout of 8s"), "{error}");
+    assert!(error.contains("timeout of 15s"), "{error}");
     assert!(error.contains("exec resources included"), "{error}");
+    let stopped = v["stopped"].as_array().cloned().unwrap_or_default();
+    assert!(
+        stopped.iter().any(|p| p["pid"] == json!(exec)),
+        "the exec is listed in stopped: {v}"
+    );
+    let left = node.wait_no_puppet_processes(Duration::from_secs(10));
+    assert!(
+        left.is_empty(),
+        "processes of the run left behind: {left:?}"
+    );
 }

@@ -467,16 +467,12 @@ fn timeout_kills_the_puppet_run_and_reports_psick_timeout() {
     // answers, and the result lists it.
     let exec = node.exec_pid_written();
     assert!(!process_alive(exec), "the exec {exec} outlived the timeout");
-    let stopped = run.result["_error"]["details"]["stopped"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     assert!(
-        stopped.iter().any(|p| p["pid"] == json!(exec)),
+        run.stopped_pids().contains(&u64::from(exec)),
         "{}",
         run.dump()
     );
-    // 6 s + the SIGTERM→SIGKILL grace (10 s by default) + slack; not a performance target.
+    // 15 s + the SIGTERM→SIGKILL grace (10 s by default) + slack; not a performance target.
     assert!(run.elapsed < Duration::from_secs(45), "{:?}", run.elapsed);
     let left = node.wait_no_puppet_processes(Duration::from_secs(10));
     assert!(left.is_empty(), "puppet processes left behind: {left:?}");

@@ -51,6 +51,16 @@ impl TaskRun {
         self.result["_error"]["msg"].as_str().unwrap_or("")
     }
 
+    /// The PIDs a stop listed in `_error.details.stopped` (none without one).
+    pub fn stopped_pids(&self) -> Vec<u64> {
+        self.result["_error"]["details"]["stopped"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["pid"].as_u64())
+            .collect()
+    }
+
     /// `resources.<name>` as a number, if present.
     pub fn resource(&self, name: &str) -> Option<u64> {
         self.result["resources"][name].as_u64()
