@@ -18,11 +18,13 @@
 //! - `PSICK_TEST_SYSROOT`: tests only; see [`sysroot`].
 //!
 //! # Signals
-//! SIGTERM or SIGINT sent to the task during a run are forwarded to puppet's
-//! process group (SIGKILL after the grace period); the result then fails
-//! with kind `psick/timeout` and `details.signal` `"TERM"` or `"INT"`. A
-//! SIGKILLed task cannot forward anything; puppet then gets SIGTERM as its
-//! parent-death signal.
+//! SIGTERM or SIGINT sent to the task during a run stop the whole run, as a
+//! timeout does: puppet and every process it started, in whatever session
+//! (the task is the run's child subreaper; see [`process`]), SIGKILL after
+//! the grace period; the result then fails with kind `psick/timeout`,
+//! `details.signal` `"TERM"` or `"INT"` and `details.stopped`. A SIGKILLed
+//! task cannot stop anything; puppet then gets SIGTERM as its parent-death
+//! signal.
 //!
 //! # Layout
 //! - [`input`], [`params`]: task input and `puppet_agent` parameters.
