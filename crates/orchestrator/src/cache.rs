@@ -3,7 +3,7 @@
 //! the task cache at `<cache>/<sha256>/<filename>` (mode 0750) after its
 //! sha256 is checked, and the cached copy is what runs. A multi-file task
 //! (metadata `files`) gets an install directory per run holding
-//! `<module>/<mount>/<path>` links to the cached files, passed as `_installdir`.
+//! `<module>/<mount>/<path>` copies, passed as `_installdir`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -160,8 +160,8 @@ pub fn fetch(cache: &Path, f: &TaskFile) -> Result<PathBuf, String> {
     Ok(cached)
 }
 
-/// An install directory for one run of a multi-file task: every file linked
-/// (or copied) from the cache to `<dir>/<module>/<mount>/<path>`. Returns the directory
+/// An install directory for one run of a multi-file task: every file copied
+/// from the cache to `<dir>/<module>/<mount>/<path>`. Returns the directory
 /// (removed when dropped) and the executable's path in it.
 pub fn install(
     cache: &Path,
@@ -182,10 +182,10 @@ pub fn install(
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        // A hard link opens nothing for writing and copies no bytes; a copy
-        // only where the spool is on another filesystem than the cache.
-        std::fs::hard_link(&cached, &to)
-            .or_else(|_| exec::writing_executable(|| std::fs::copy(&cached, &to)).map(drop))
+        // A copy, not a hard link: a task that wrote into its own files
+        // would otherwise change the service's cache, which a local node
+        // does not check again before the next run.
+        exec::writing_executable(|| std::fs::copy(&cached, &to))
             .map_err(|e| format!("cannot copy {}: {e}", f.install))?;
         if i == 0 {
             exe = to;
@@ -208,6 +208,28 @@ mod tests {
             sha256,
             size,
         }
+    }
+
+    #[test]
+    fn a_task_that_changes_its_installed_files_leaves_the_cache_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("m/tasks");
+        std::fs::create_dir_all(&module).unwrap();
+        std::fs::write(module.join("entry"), "#!/bin/sh\n").unwrap();
+        std::fs::write(module.join("data"), "original\n").unwrap();
+        let files = vec![
+            task_file(module.join("entry"), "m/tasks/entry"),
+            task_file(module.join("data"), "m/tasks/data"),
+        ];
+        let (cache, spool) = (dir.path().join("cache"), dir.path().join("spool"));
+        let (installdir, _) = install(&cache, &spool, &files).unwrap();
+        std::fs::write(
+            installdir.path().join("m/tasks/data"),
+            "changed by the task\n",
+        )
+        .unwrap();
+        let cached = fetch(&cache, &files[1]).unwrap();
+        assert_eq!(std::fs::read_to_string(cached).unwrap(), "original\n");
     }
 
     /// A multi-file task whose entry execs its second file, run by many
