@@ -160,8 +160,10 @@ pub const PARAMS: &[ParamSpec] = &[
     spec(
         "timeout",
         Kind::seconds(1),
-        "Seconds the agent run may take; then its process group gets SIGTERM, 10 s later \
-         SIGKILL, and the task fails with psick/timeout.",
+        "Seconds the agent run may take; then the whole run is stopped (puppet and every \
+         process it started, in whatever session: its exec resources and the daemons they \
+         start), SIGTERM, 10 s later SIGKILL, and the task fails with psick/timeout, listing \
+         what was stopped in _error.details.stopped.",
     ),
     spec(
         "wait_for_lock",
