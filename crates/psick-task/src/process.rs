@@ -150,7 +150,8 @@ pub fn run_with_env(
     // Orphans of the run (a daemon an exec starts, whose parent exits) come
     // to the task, not to init, so a stop still finds them below the task.
     // Failing to become one only weakens the stop, so the run goes on; but
-    // the output says so, as a stop may then leave such a process running.
+    // a stopped run's output says so, as the stop may then leave such a
+    // process running.
     let subreaper_note = rustix::process::set_child_subreaper(Some(task_pid))
         .err()
         .map(subreaper_failed);
@@ -288,7 +289,13 @@ pub fn run_with_env(
     }
 
     let status = reader.try_wait().ok().flatten().map(|out| out.status);
-    let mut output = subreaper_note.unwrap_or_default();
+    // Said only with a stop, the one time it matters: a kernel (or an
+    // emulator: qemu-user has no PR_SET_CHILD_SUBREAPER) without it would
+    // otherwise put the line before every run's output.
+    let mut output = match (&stopped, subreaper_note) {
+        (Some(_), Some(note)) => note,
+        _ => String::new(),
+    };
     output.push_str(&sink.render());
     if abandoned {
         output.push_str(
@@ -307,8 +314,8 @@ pub fn run_with_env(
     })
 }
 
-/// The line put before the run's output when the task could not become its
-/// child subreaper.
+/// The line put before a stopped run's output when the task could not
+/// become its child subreaper.
 fn subreaper_failed(e: rustix::io::Errno) -> String {
     format!(
         "[psick: could not make the task the run's child subreaper ({e}): a process of the \
