@@ -385,3 +385,13 @@ pub fn write_summary_sh(node: &Node, summary: &str) -> String {
         dst = node.lastrunfile().display()
     )
 }
+
+/// Under an emulator (qemu-user has no PR_SET_CHILD_SUBREAPER), a stopped
+/// run's output must say first that a process whose parent exited may be
+/// left; the daemon tests then check that instead of the daemon's end.
+pub fn assert_says_no_subreaper(output: &str) {
+    assert!(
+        output.starts_with("[psick: could not make the task the run's child subreaper"),
+        "{output}"
+    );
+}

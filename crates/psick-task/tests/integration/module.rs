@@ -397,11 +397,7 @@ fn the_configured_timeout_ends_a_daemon_the_run_started_and_lists_it() {
     if crate::harness::emulated() {
         // qemu-user has no PR_SET_CHILD_SUBREAPER: the stopped run says a
         // process may be left (the daemon's guard ends it).
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.starts_with("[psick: could not make the task the run's child subreaper"),
-            "{stderr}"
-        );
+        crate::harness::assert_says_no_subreaper(&String::from_utf8_lossy(&out.stderr));
         return;
     }
     let pid = daemon.pid();

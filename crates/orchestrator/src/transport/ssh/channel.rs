@@ -3,10 +3,10 @@
 //! line awaited before its stdin is sent, stdout and stderr collected up to a
 //! cap, and the exit status or signal read.
 
-use std::path::PathBuf;
-
 use russh::ChannelMsg;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::cache::TaskFile;
 
 use super::scripts::{NEED, READY};
 
@@ -60,18 +60,8 @@ pub struct Input<'a> {
     pub upload: Option<&'a Upload<'a>>,
 }
 
-/// Gives the local files that answer a `KICK-NEED` list, or why it cannot.
-pub type Upload<'a> = dyn Fn(&str) -> Result<Vec<Wanted>, String> + Sync + 'a;
-
-/// A file the run script asked for.
-#[derive(Debug, Clone)]
-pub struct Wanted {
-    /// Where it is here.
-    pub path: PathBuf,
-    /// The sha256 (lowercase hex) and size the job started with.
-    pub sha256: String,
-    pub size: u64,
-}
+/// Gives the job's files that answer a `KICK-NEED` list, or why it cannot.
+pub type Upload<'a> = dyn Fn(&str) -> Result<Vec<&'a TaskFile>, String> + Sync + 'a;
 
 /// Streams `files` as the run script reads them: each file's size on a
 /// line, its bytes, then the sha256 of the bytes sent, which the script
@@ -81,13 +71,13 @@ pub struct Wanted {
 /// (the node refuses it too, on the sha256 line).
 async fn send_files(
     channel: &russh::Channel<russh::client::Msg>,
-    files: &[Wanted],
+    files: &[&TaskFile],
 ) -> Result<(), String> {
     use sha2::Digest as _;
     use tokio::io::AsyncReadExt as _;
     for want in files {
-        let path = want.path.display();
-        let mut file = tokio::fs::File::open(&want.path)
+        let path = want.source.display();
+        let mut file = tokio::fs::File::open(&want.source)
             .await
             .map_err(|e| format!("could not read the task file {path}: {e}"))?;
         let lost = |e: russh::Error| format!("the connection failed while sending {path}: {e}");

@@ -27,6 +27,7 @@ use tokio::sync::{Semaphore, watch};
 
 use self::channel::{Escalation, Finished, Input};
 use self::scripts::Launch;
+use crate::cache::TaskFile;
 use crate::exec::{Ending, Outcome, StopLevel, TransportError};
 use crate::transport::{SshTarget, TaskRun, Transport, input_of, pt_env, stdin_of};
 
@@ -333,18 +334,13 @@ impl<'a> Run<'a> {
     }
 
     /// The local files that answer `KICK-NEED <sha>/<name>...`, in its order.
-    fn upload_files(&self, need: &str) -> Result<Vec<channel::Wanted>, String> {
+    fn upload_files(&self, need: &str) -> Result<Vec<&'a TaskFile>, String> {
         need.split_whitespace()
             .map(|want| {
                 self.job
                     .files
                     .iter()
                     .find(|f| format!("{}/{}", f.sha256, f.filename) == want)
-                    .map(|f| channel::Wanted {
-                        path: f.source.clone(),
-                        sha256: f.sha256.clone(),
-                        size: f.size,
-                    })
                     .ok_or_else(|| {
                         format!("the node asked for {want}, which is not one of the task's files")
                     })
@@ -490,18 +486,20 @@ impl<'a> Run<'a> {
                         .disconnect(russh::Disconnect::ByApplication, "", "en")
                         .await;
                     match stopped {
-                        Ok(s) if String::from_utf8_lossy(&s.stdout).contains(scripts::STOPPED) => {
-                            json!({
-                                "state": "ended",
-                                "msg": format!("Kick connected again and ended the task's processes (PID {pid} and all it started)"),
-                                "report": String::from_utf8_lossy(&s.stdout).trim(),
-                            })
+                        Ok(s) => {
+                            let mut r =
+                                remote_report(pid, String::from_utf8_lossy(&s.stdout).trim());
+                            r["msg"] = json!(if r["state"] == "ended" {
+                                format!(
+                                    "Kick connected again and ended the task's processes (PID {pid} and all it started)"
+                                )
+                            } else {
+                                format!(
+                                    "Kick connected again but could not end every process of the task (PID {pid})"
+                                )
+                            });
+                            r
                         }
-                        Ok(s) => json!({
-                            "state": "unknown",
-                            "msg": format!("Kick connected again but could not end every process of the task (PID {pid})"),
-                            "report": String::from_utf8_lossy(&s.stdout).trim(),
-                        }),
                         Err(_) => json!({
                             "state": "unknown",
                             "msg": format!("Kick connected again but lost that connection too (PID {pid})"),
